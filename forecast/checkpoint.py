@@ -1,0 +1,91 @@
+"""Self-contained model files: weights plus everything needed to read data and forecast.
+
+A file holds only tensors and plain Python values, so it opens with
+``torch.load(weights_only=True)``: loading a model never runs code from the file, which
+matters for a server that loads files it did not write.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from forecast.errors import ForecastError
+from forecast.model import LSTMNet
+
+FORMAT = "forecast.lstm"
+VERSION = 1
+ARTIFACT_PATH = "checkpoint/model.pt"  # where training logs the file in an MLflow run
+
+
+def save_checkpoint(path: str | Path, net_config: dict[str, Any], net: LSTMNet, data: dict) -> Path:
+    """Write atomically (temp file, then rename) so a crash never leaves half a model behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "net": {k: list(v) if isinstance(v, list | tuple) else v for k, v in net_config.items()},
+        "data": data,
+        "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def resolve(uri: str | Path) -> Path:
+    """A local path, or ``runs:/<run_id>[/<artifact path>]`` fetched from MLflow."""
+    uri = str(uri)
+    if not uri.startswith("runs:/"):
+        return Path(uri)
+    if uri.rstrip("/").count("/") == 1:
+        uri = f"{uri.rstrip('/')}/{ARTIFACT_PATH}"
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except (MlflowException, OSError) as err:
+        raise ForecastError(f"cannot fetch {uri} from MLflow: {err}") from None
+
+
+def load_checkpoint(uri: str | Path) -> dict[str, Any]:
+    """Read and check a model file; anything that is not one of ours is a ForecastError."""
+    path = resolve(uri)
+    if not path.is_file():
+        raise ForecastError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ForecastError(
+            f"{path} is not a readable forecast checkpoint (truncated or another format): "
+            f"{first_line}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ForecastError(
+            f"{path} is not a forecast checkpoint (expected the model.pt that forecast-train "
+            "writes; a Lightning .ckpt is for resuming training only)"
+        )
+    if payload.get("version") != VERSION:
+        raise ForecastError(
+            f"{path} has checkpoint version {payload.get('version')}, this forecast reads {VERSION}"
+        )
+    return payload
+
+
+def build_net(payload: dict[str, Any]) -> LSTMNet:
+    """The network of a loaded checkpoint, with its weights, in eval mode."""
+    net = LSTMNet(**payload["net"])
+    try:
+        net.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise ForecastError(f"checkpoint weights do not fit its own configuration: {err}") from None
+    return net.eval()

@@ -1,0 +1,219 @@
+"""Tables in, validated series out: reading, checking, splitting and scaling.
+
+Everything a user can get wrong about their file is caught here, once, with a message that
+names the file, column, series or row. What comes out is one contiguous array of all
+series stacked in time order, plus the row ranges of each series and split; windows.py
+turns those ranges into training examples without copying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+FILL_METHODS = ("ffill", "interpolate")
+
+
+@dataclass(frozen=True)
+class SeriesFrame:
+    """Validated series, stacked: rows of series k are ``bounds[k][0]:bounds[k][1]``."""
+
+    values: np.ndarray  # (n_rows, n_features) float64, original units
+    timestamps: np.ndarray  # (n_rows,) datetime64[ns]
+    bounds: list[tuple[int, int]]
+    series_ids: list[str]
+    features: list[str]
+    freq: str
+
+    def series_values(self, k: int) -> np.ndarray:
+        start, end = self.bounds[k]
+        return self.values[start:end]
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Per-column standardization; statistics come from training rows only (ddof=0)."""
+
+    mean: np.ndarray  # (n_features,)
+    std: np.ndarray  # (n_features,)
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Scaler:
+        std = values.std(axis=0)
+        # A constant training column would divide by zero; leave it centred but unscaled.
+        return cls(mean=values.mean(axis=0), std=np.where(std > 0, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, stats: dict[str, list[float]]) -> Scaler:
+        return cls(mean=np.asarray(stats["mean"]), std=np.asarray(stats["std"]))
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; a missing or unreadable file is a ForecastError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ForecastError(f"data file not found: {path}")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise ForecastError(f"cannot read {path}: {err}") from None
+    raise ForecastError(f"{path}: unsupported file type {path.suffix!r}, expected .csv or .parquet")
+
+
+def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
+    """Accept one column name where a list is expected (``data.targets=OT``)."""
+    if columns is None or isinstance(columns, str):
+        return None if columns is None else [columns]
+    return list(columns)
+
+
+def prepare_series(
+    frame: pd.DataFrame,
+    *,
+    timestamp: str,
+    features: Sequence[str] | None,
+    series_id: str | None = None,
+    fill_missing: str | None = None,
+    freq: str | None = None,
+    source: str = "input",
+) -> SeriesFrame:
+    """Check a long-format table and stack its series.
+
+    ``features=None`` takes every column but the timestamp and series id. Rows of one series
+    must be strictly increasing in time at one regular frequency: a gap, a duplicate or an
+    out-of-order row would make a window silently span the wrong stretch of time.
+    """
+    required = [timestamp] + ([series_id] if series_id else [])
+    features = as_list(features) or [c for c in frame.columns if c not in required]
+    missing = [c for c in [*required, *features] if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
+        )
+    if not features:
+        raise ForecastError(f"{source}: no feature columns besides {required}")
+    for column in features:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].dtype == bool:
+            raise ForecastError(
+                f"{source}: column {column!r} is not numeric (dtype {frame[column].dtype})"
+            )
+    try:
+        stamps = pd.to_datetime(frame[timestamp])
+    except (ValueError, TypeError) as err:
+        raise ForecastError(f"{source}: column {timestamp!r} holds non-timestamps: {err}") from None
+    if stamps.isna().any():
+        row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
+        raise ForecastError(f"{source}: column {timestamp!r} is empty at row {row}")
+
+    frame = frame.assign(**{timestamp: stamps})
+    groups = [("", frame)] if not series_id else frame.groupby(series_id, sort=False)
+    values, stamp_blocks, bounds, ids, start = [], [], [], [], 0
+    freqs = set()
+    for key, group in groups:
+        label = f"{source}, series {key!r}" if series_id else source
+        block = _fill(group[features].to_numpy(np.float64), features, fill_missing, label)
+        stamp_block = group[timestamp].to_numpy("datetime64[ns]")
+        freqs.add(_check_time(stamp_block, freq, label))
+        values.append(block)
+        stamp_blocks.append(stamp_block)
+        bounds.append((start, start + len(block)))
+        ids.append(str(key))
+        start += len(block)
+    if len(freqs) > 1:
+        raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
+    return SeriesFrame(
+        values=np.concatenate(values),
+        timestamps=np.concatenate(stamp_blocks),
+        bounds=bounds,
+        series_ids=ids,
+        features=features,
+        freq=freqs.pop(),
+    )
+
+
+def _fill(values: np.ndarray, columns: list[str], method: str | None, label: str) -> np.ndarray:
+    """Refuse NaN/inf unless a fill method is configured; inf counts as missing."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    if method is not None and method not in FILL_METHODS:
+        raise ForecastError(f"fill_missing={method!r} is not one of {FILL_METHODS}")
+    if method is not None:
+        filled = pd.DataFrame(np.where(bad, np.nan, values))
+        filled = filled.ffill() if method == "ffill" else filled.interpolate(limit_direction="both")
+        values = filled.to_numpy()
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return values
+    row, col = (int(i[0]) for i in np.nonzero(bad))
+    hint = "" if method else "; set data.fill_missing=ffill or interpolate to fill them"
+    raise ForecastError(
+        f"{label}: column {columns[col]!r} has {int(bad[:, col].sum())} NaN/inf value(s), "
+        f"first at row {row}{hint}"
+    )
+
+
+def _check_time(stamps: np.ndarray, freq: str | None, label: str) -> str:
+    """Return the series' frequency; raise on unsorted, duplicated or irregular timestamps."""
+    steps = np.diff(stamps)
+    if (steps <= np.timedelta64(0)).any():
+        row = int(np.flatnonzero(steps <= np.timedelta64(0))[0]) + 1
+        kind = "duplicated" if steps[row - 1] == np.timedelta64(0) else "not sorted"
+        raise ForecastError(
+            f"{label}: timestamps {kind} at row {row} ({pd.Timestamp(stamps[row])}); "
+            "each series needs strictly increasing timestamps"
+        )
+    if freq is None:
+        freq = pd.infer_freq(pd.DatetimeIndex(stamps)) if len(stamps) >= 3 else None
+        if freq is None:
+            raise ForecastError(
+                f"{label}: cannot infer a regular frequency from the timestamps; "
+                "set data.freq (e.g. h, 15min, D) and fill the gaps"
+            )
+    offset = pd.tseries.frequencies.to_offset(freq)
+    expected = pd.date_range(stamps[0], periods=len(stamps), freq=offset).to_numpy("datetime64[ns]")
+    if not np.array_equal(expected, stamps):
+        row = int(np.flatnonzero(expected != stamps)[0])
+        raise ForecastError(
+            f"{label}: timestamp at row {row} is {pd.Timestamp(stamps[row])}, "
+            f"expected {pd.Timestamp(expected[row])} at frequency {offset.freqstr}"
+        )
+    return offset.freqstr
+
+
+def split_borders(
+    n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None
+) -> tuple[int, int, int]:
+    """End rows (exclusive) of train, val and test for one series of ``n_rows`` rows.
+
+    Explicit ``borders`` win over ``ratios``; rows after the test border are never used
+    (the ETT protocol leaves the last 4 months out).
+    """
+    if borders is not None:
+        train_end, val_end, test_end = (int(b) for b in borders)
+        if not 0 < train_end < val_end < test_end <= n_rows:
+            raise ForecastError(
+                f"split_borders {list(borders)} must be increasing and at most the "
+                f"series length {n_rows}"
+            )
+        return train_end, val_end, test_end
+    if ratios is None or len(ratios) != 3 or min(ratios) <= 0 or sum(ratios) > 1 + 1e-9:
+        raise ForecastError(f"split_ratios {ratios} must be 3 positive numbers summing to <= 1")
+    train_end = int(n_rows * ratios[0])
+    val_end = train_end + int(n_rows * ratios[1])
+    return train_end, val_end, min(n_rows, val_end + int(n_rows * ratios[2]))

@@ -1,0 +1,225 @@
+"""The stacked LSTM forecaster: a plain ``nn.Module`` and the LightningModule that trains it.
+
+Shapes, with ``batch_first=True`` and ``H_out = proj_size or hidden_size``:
+
+    x            (batch, lookback, n_features)      or unbatched (lookback, n_features)
+    h_0, h_n     (num_layers, batch, H_out)         or unbatched (num_layers, H_out)
+    c_0, c_n     (num_layers, batch, hidden_size)   or unbatched (num_layers, hidden_size)
+    LSTM output  (batch, lookback, H_out)
+    forecast     (batch, horizon, n_targets)        or unbatched (horizon, n_targets)
+
+The forecast is direct multi-horizon: one linear head maps the last time step's output of the
+last layer to all ``horizon x n_targets`` values at once, so errors do not compound the way
+they do when feeding predictions back step by step.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+
+from forecast.errors import ForecastError
+
+State = tuple[Tensor, Tensor]
+LOSSES: dict[str, Callable[[], nn.Module]] = {
+    "mse": nn.MSELoss,
+    "mae": nn.L1Loss,
+    "huber": nn.HuberLoss,
+}
+
+
+class LSTMNet(nn.Module):
+    """Stacked ``nn.LSTM`` encoder and a linear head; see the module docstring for shapes.
+
+    With ``instance_norm`` each input window is standardized by its own mean and std per
+    feature and the forecast is mapped back with the statistics of its target columns
+    (reversible instance normalization): the LSTM then models shape, not level, which keeps
+    it accurate when the series drifts away from the training period's level.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_targets: int,
+        lookback: int,
+        horizon: int,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        proj_size: int = 0,
+        instance_norm: bool = True,
+        target_index: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.n_features, self.n_targets = n_features, n_targets
+        self.lookback, self.horizon = lookback, horizon
+        self.hidden_size, self.num_layers, self.proj_size = hidden_size, num_layers, proj_size
+        self.instance_norm = instance_norm
+        target_index = list(range(n_targets)) if target_index is None else list(target_index)
+        if len(target_index) != n_targets:
+            raise ValueError(f"target_index has {len(target_index)} entries, n_targets={n_targets}")
+        self.register_buffer("target_index", torch.tensor(target_index), persistent=False)
+        self.lstm = nn.LSTM(
+            input_size=n_features,
+            hidden_size=hidden_size,
+            num_layers=num_layers,
+            # PyTorch applies dropout between layers only; with one layer it would be a no-op.
+            dropout=dropout if num_layers > 1 else 0.0,
+            proj_size=proj_size,
+            batch_first=True,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(proj_size or hidden_size, horizon * n_targets)
+
+    def initial_state(self, batch: int, like: Tensor) -> State:
+        """Zero ``h_0 (num_layers, batch, proj_size or hidden_size)``, ``c_0 (num_layers, batch, hidden_size)``."""
+        h_0 = like.new_zeros(self.num_layers, batch, self.proj_size or self.hidden_size)
+        c_0 = like.new_zeros(self.num_layers, batch, self.hidden_size)
+        return h_0, c_0
+
+    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Forecast from ``x``; returns ``(forecast, (h_n, c_n))`` like ``nn.LSTM`` returns its state."""
+        unbatched = self._check_input(x)
+        if unbatched:
+            x = x.unsqueeze(0)
+            state = None if state is None else (state[0].unsqueeze(1), state[1].unsqueeze(1))
+        state = self.initial_state(x.shape[0], x) if state is None else state
+        self._check_state(state, x.shape[0])
+        if self.instance_norm:
+            mean = x.mean(dim=1, keepdim=True)  # (batch, 1, n_features)
+            std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+            x = (x - mean) / std
+        output, (h_n, c_n) = self.lstm(x, state)  # output (batch, lookback, H_out)
+        last = self.dropout(output[:, -1])  # (batch, H_out)
+        forecast = self.head(last).view(-1, self.horizon, self.n_targets)
+        if self.instance_norm:
+            forecast = forecast * std[..., self.target_index] + mean[..., self.target_index]
+        if unbatched:
+            return forecast.squeeze(0), (h_n.squeeze(1), c_n.squeeze(1))
+        return forecast, (h_n, c_n)
+
+    def _check_input(self, x: Tensor) -> bool:
+        """Raise a ForecastError naming the wrong dimension; return whether ``x`` is unbatched."""
+        if x.ndim not in (2, 3):
+            raise ForecastError(
+                f"input has {x.ndim} dimensions {tuple(x.shape)}; expected "
+                f"(batch, time_steps, features) or unbatched (time_steps, features)"
+            )
+        time_dim, feature_dim = x.ndim - 2, x.ndim - 1
+        if x.shape[feature_dim] != self.n_features:
+            raise ForecastError(
+                f"input dimension {feature_dim} (features) is {x.shape[feature_dim]}, expected "
+                f"n_features={self.n_features}; input shape {tuple(x.shape)}"
+            )
+        if x.shape[time_dim] != self.lookback:
+            raise ForecastError(
+                f"input dimension {time_dim} (time_steps) is {x.shape[time_dim]}, expected "
+                f"lookback={self.lookback}; input shape {tuple(x.shape)}"
+            )
+        return x.ndim == 2
+
+    def _check_state(self, state: State, batch: int) -> None:
+        expected = {
+            "h_0": (self.num_layers, batch, self.proj_size or self.hidden_size),
+            "c_0": (self.num_layers, batch, self.hidden_size),
+        }
+        for (name, shape), tensor in zip(expected.items(), state, strict=True):
+            if tuple(tensor.shape) != shape:
+                raise ForecastError(
+                    f"{name} has shape {tuple(tensor.shape)}, expected (num_layers, batch, "
+                    f"{'proj_size or hidden_size' if name == 'h_0' else 'hidden_size'}) = {shape}"
+                )
+
+
+class LSTMForecaster(pl.LightningModule):
+    """Trains an ``LSTMNet`` on scaled windows and scores it in scaled and original units.
+
+    ``target_std`` are the training-split standard deviations of the targets; errors
+    multiplied by them are errors in the data's own units (the mean cancels in a difference).
+    ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_: true``) taking the
+    parameters and the optimizer respectively.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_targets: int,
+        lookback: int,
+        horizon: int,
+        hidden_size: int = 64,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        proj_size: int = 0,
+        instance_norm: bool = True,
+        target_index: Sequence[int] | None = None,
+        loss: str = "mse",
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        scheduler: Callable[..., Any] | None = None,
+        target_std: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ForecastError(f"model.loss={loss!r} is not one of {sorted(LOSSES)}")
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
+        self.net = LSTMNet(
+            n_features, n_targets, lookback, horizon, hidden_size, num_layers, dropout,
+            proj_size, instance_norm, target_index,
+        )  # fmt: skip
+        self.loss = LOSSES[loss]()
+        self.optimizer, self.scheduler = optimizer, scheduler
+        std = torch.ones(n_targets) if target_std is None else torch.tensor(target_std)
+        self.register_buffer("target_std", std.float())
+        scaled = {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}
+        self.val_metrics = MetricCollection(scaled, prefix="val_")
+        self.test_metrics = MetricCollection(
+            {
+                **scaled,
+                "rmse": MeanSquaredError(squared=False),
+                "mae_orig": MeanAbsoluteError(),
+                "rmse_orig": MeanSquaredError(squared=False),
+            },
+            prefix="test_",
+        )
+
+    @property
+    def net_config(self) -> dict[str, Any]:
+        """Constructor arguments of ``self.net``: what a checkpoint needs to rebuild it."""
+        return {name: self.hparams[name] for name in inspect.signature(LSTMNet).parameters}
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)[0]
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = self.loss(self(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        forecast = self(x)
+        self.log("val_loss", self.loss(forecast, y), prog_bar=True, batch_size=len(x))
+        self.val_metrics.update(forecast, y)
+        self.log_dict(self.val_metrics, batch_size=len(x))
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        x, y = batch
+        forecast = self(x)
+        self.log("test_loss", self.loss(forecast, y), batch_size=len(x))
+        for name, metric in self.test_metrics.items(keep_base=True):
+            units = self.target_std if name.endswith("_orig") else 1.0
+            metric.update(forecast * units, y * units)
+        self.log_dict(self.test_metrics, batch_size=len(x))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = (self.optimizer or torch.optim.Adam)(self.parameters())
+        if self.scheduler is None:
+            return optimizer
+        scheduler = {"scheduler": self.scheduler(optimizer), "monitor": "val_loss"}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

@@ -1,0 +1,102 @@
+"""``forecast-train``: fit, test and save a model from a Hydra config, tracked in MLflow.
+
+    forecast-train                                     # ETTh1, lookback 96, horizon 96
+    forecast-train model.hidden_size=128 data.horizon=336
+    forecast-train experiment=etth1_h720
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import MLFlowLogger
+
+from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
+from forecast.config import CONF_DIR, flat_params
+from forecast.errors import ForecastError, exit_on_error
+from forecast.model import LSTMForecaster
+from forecast.plots import forecast_figure
+from forecast.windows import ForecastDataModule
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMForecaster, pl.Trainer]:
+    """Instantiate data, model and trainer; the data is read and checked before anything else."""
+    try:
+        datamodule: ForecastDataModule = instantiate(cfg.data)
+        datamodule.setup("fit")
+        model: LSTMForecaster = instantiate(
+            cfg.model,
+            n_features=datamodule.n_features,
+            n_targets=datamodule.n_targets,
+            target_index=datamodule.target_index,
+            target_std=datamodule.scaler.std[datamodule.target_index].tolist(),
+        )
+        callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+        trainer: pl.Trainer = instantiate(
+            cfg.trainer, logger=instantiate(cfg.logger), callbacks=callbacks
+        )
+    except InstantiationException as err:
+        raise ForecastError(str(err).strip()) from None
+    return datamodule, model, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train, then score the best checkpoint on the test split; returns all logged metrics."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule, model, trainer = build(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    logger = trainer.logger
+    logger.log_hyperparams(flat_params(cfg))
+    if isinstance(logger, MLFlowLogger):
+        logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+
+    trainer.fit(model, datamodule=datamodule)
+    checkpoint = trainer.checkpoint_callback
+    metrics = {"best_val_loss": float(checkpoint.best_model_score)} if checkpoint else {}
+    if checkpoint and checkpoint.best_model_path:
+        # Our own Lightning checkpoint from this run, so unpickling it is safe.
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(best["state_dict"])
+    if cfg.test:
+        metrics |= trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    model_path = save_checkpoint(
+        output_dir / "model.pt", model.net_config, model.net, datamodule.spec()
+    )
+    if isinstance(logger, MLFlowLogger):
+        logger.experiment.log_artifact(logger.run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix())
+        figure = forecast_figure(model.net, datamodule, cfg.plot_windows)
+        logger.experiment.log_figure(logger.run_id, figure, "plots/test_forecasts.png")
+        plt.close(figure)
+    report(metrics, cfg, logger, model_path)
+    return metrics
+
+
+def report(metrics: dict[str, float], cfg: DictConfig, logger: object, model_path: Path) -> None:
+    """One short table of metrics and where the run, checkpoint and config went."""
+    lines = ["", *(f"  {k:<16}{v:>10.4f}" for k, v in sorted(metrics.items()))]
+    if isinstance(logger, MLFlowLogger):
+        lines.append(f"MLflow run   {logger.run_id} in {cfg.logger.tracking_uri}")
+    config_path = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"
+    lines += [f"checkpoint   {model_path}", f"config       {config_path}"]
+    log.info("\n".join(lines))
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@exit_on_error
+def main(cfg: DictConfig) -> float:
+    """Returns the best validation loss, the objective a Hydra sweeper minimizes."""
+    return train(cfg).get("best_val_loss", float("nan"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Sliding windows as index arithmetic over one array, and the DataModule that serves them.
+
+A window starting at row ``s`` is input rows ``[s, s + lookback)`` and target rows
+``[s + lookback, s + lookback + horizon)``. ``Tensor.unfold`` exposes every such window as a
+view of the scaled array, so the dataset holds O(rows) memory, never O(rows x lookback); a
+batch is gathered from that view in one indexing operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from forecast.data import Scaler, SeriesFrame, as_list, prepare_series, read_table, split_borders
+from forecast.errors import ForecastError
+
+SPLITS = ("train", "val", "test")
+
+
+class WindowDataset(Dataset):
+    """Windows inside row segments of ``values``; no window crosses a segment's end.
+
+    ``values`` is ``(n_rows, n_features)``; ``segments`` are ``(start, end)`` row ranges, one
+    per series and split. Indexing with an int gives ``x (lookback, n_features)`` and
+    ``y (horizon, n_targets)``; indexing with a 1-D tensor of indices gives a batch
+    ``x (batch, lookback, n_features)`` and ``y (batch, horizon, n_targets)``.
+    """
+
+    def __init__(
+        self,
+        values: torch.Tensor,
+        segments: Sequence[tuple[int, int]],
+        lookback: int,
+        horizon: int,
+        target_index: Sequence[int],
+    ) -> None:
+        self.lookback, self.horizon = lookback, horizon
+        self.target_index = torch.as_tensor(list(target_index))
+        # (n_rows - lookback - horizon + 1, lookback + horizon, n_features), a view
+        self.windows = values.unfold(0, lookback + horizon, 1).transpose(1, 2)
+        counts = [end - start - lookback - horizon + 1 for start, end in segments]
+        if min(counts, default=0) < 1:
+            raise ValueError(f"every segment needs lookback + horizon rows; window counts {counts}")
+        self.first_row = torch.as_tensor([start for start, _ in segments])
+        self.ends = torch.as_tensor(np.cumsum(counts))  # window index where each segment ends
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def starts(self, index: torch.Tensor) -> torch.Tensor:
+        """First row of each window: segment start plus offset inside the segment."""
+        segment = torch.searchsorted(self.ends, index, right=True)
+        before = torch.where(segment > 0, self.ends[segment - 1], 0)
+        return self.first_row[segment] + index - before
+
+    def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(index)
+        if index.ndim == 0 and not -len(self) <= int(index) < len(self):
+            raise IndexError(f"window {int(index)} out of range for {len(self)} windows")
+        window = self.windows[self.starts(index % len(self))]
+        x = window[..., : self.lookback, :]
+        y = window[..., self.lookback :, self.target_index]
+        return x, y
+
+
+def window_count(n_rows: int, lookback: int, horizon: int) -> int:
+    return max(0, n_rows - lookback - horizon + 1)
+
+
+def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    """Hand whole index batches to the dataset so a batch is one gather, not ``batch`` copies.
+
+    Every window is used: the last, smaller batch is kept (dropping it skews test scores).
+    """
+    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+    batches = BatchSampler(order, batch_size=batch_size, drop_last=False)
+    return DataLoader(dataset, sampler=batches, batch_size=None)
+
+
+class ForecastDataModule(pl.LightningDataModule):
+    """Reads a table, splits each series by time, scales with training statistics, windows it.
+
+    Validation and test windows may take their inputs from the last ``lookback`` rows of the
+    split before (the standard ETT protocol), but their targets always lie inside the split.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        lookback: int = 96,
+        horizon: int = 96,
+        batch_size: int = 32,
+        timestamp: str = "date",
+        features: Sequence[str] | str | None = None,
+        targets: Sequence[str] | str | None = None,
+        series_id: str | None = None,
+        split_ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
+        split_borders: Sequence[int] | None = None,
+        fill_missing: str | None = None,
+        freq: str | None = None,
+        scaler: Scaler | None = None,
+    ) -> None:
+        """``scaler`` is given only to score a saved model: its training statistics are reused."""
+        super().__init__()
+        self.path, self.lookback, self.horizon, self.batch_size = path, lookback, horizon, batch_size
+        self.timestamp, self.series_id = timestamp, series_id
+        self.feature_columns, self.target_columns = as_list(features), as_list(targets)
+        self.split_ratios = None if split_ratios is None else list(split_ratios)
+        self.split_borders = None if split_borders is None else list(split_borders)
+        self.fill_missing, self.freq = fill_missing, freq
+        self.scaler = scaler
+        self.datasets: dict[str, WindowDataset] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load, check, split and scale once; every user error surfaces here, before training."""
+        if self.datasets:
+            return
+        if self.lookback < 1 or self.horizon < 1:
+            raise ForecastError(
+                f"lookback ({self.lookback}) and horizon ({self.horizon}) must be >= 1"
+            )
+        self.series = prepare_series(
+            read_table(self.path),
+            timestamp=self.timestamp,
+            features=self.feature_columns,
+            series_id=self.series_id,
+            fill_missing=self.fill_missing,
+            freq=self.freq,
+            source=str(self.path),
+        )
+        self.features = self.series.features
+        self.targets = self.target_columns or list(self.features)
+        unknown = [t for t in self.targets if t not in self.features]
+        if unknown:
+            raise ForecastError(f"targets {unknown} are not among the features {self.features}")
+        self.segments = self._segments()
+        train_rows = np.concatenate([self.series.values[a:b] for a, b in self.segments["train"]])
+        self.scaler = self.scaler or Scaler.fit(train_rows)
+        scaled = self.scaler.transform(self.series.values).astype(np.float32)
+        self.values = torch.from_numpy(np.ascontiguousarray(scaled))
+        self.target_index = [self.features.index(t) for t in self.targets]
+        self.datasets = {
+            split: WindowDataset(
+                self.values, self.segments[split], self.lookback, self.horizon, self.target_index
+            )
+            for split in SPLITS
+        }
+
+    def _segments(self) -> dict[str, list[tuple[int, int]]]:
+        """Row ranges of every split of every series, checked to hold at least one window."""
+        segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
+        for k, (start, end) in enumerate(self.series.bounds):
+            train_end, val_end, test_end = split_borders(
+                end - start, self.split_ratios, self.split_borders
+            )
+            ranges = {
+                "train": (start, start + train_end),
+                "val": (start + train_end - self.lookback, start + val_end),
+                "test": (start + val_end - self.lookback, start + test_end),
+            }
+            for split, (a, b) in ranges.items():
+                a = max(a, start)  # a short series borrows no rows from the series before it
+                if window_count(b - a, self.lookback, self.horizon) < 1:
+                    name = f"series {self.series.series_ids[k]!r}" if self.series_id else str(self.path)
+                    raise ForecastError(
+                        f"{name}: the {split} split has {b - a} rows (with the lookback it may "
+                        f"borrow), fewer than lookback + horizon = {self.lookback + self.horizon}"
+                    )
+                segments[split].append((a, b))
+        return segments
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.targets)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything a saved model needs to read new data the way it was trained."""
+        return {
+            "path": str(self.path),
+            "timestamp": self.timestamp,
+            "series_id": self.series_id,
+            "features": list(self.features),
+            "targets": list(self.targets),
+            "lookback": self.lookback,
+            "horizon": self.horizon,
+            "freq": self.series.freq,
+            "split_ratios": self.split_ratios,
+            "split_borders": self.split_borders,
+            "fill_missing": self.fill_missing,
+            "scaler": self.scaler.to_dict(),
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["train"], self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["val"], self.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["test"], self.batch_size, shuffle=False)
