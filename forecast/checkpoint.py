@@ -8,8 +8,7 @@ matters for a server that loads files it did not write.
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,25 @@ def save_checkpoint(path: str | Path, net_config: dict[str, Any], net: LSTMNet, 
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "net": {k: list(v) if isinstance(v, list | tuple) else v for k, v in net_config.items()},
-        "data": data,
+        "net": _plain(net_config),
+        "data": _plain(data),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
     return path
+
+
+def _plain(value: Any) -> Any:
+    """Lists, dicts and scalars only: what ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):  # numpy and torch scalars
+        return value.item()
+    return value
 
 
 def resolve(uri: str | Path) -> Path:
@@ -63,7 +73,7 @@ def load_checkpoint(uri: str | Path) -> dict[str, Any]:
         raise ForecastError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - any failure to parse a foreign file means "not ours"
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ForecastError(
             f"{path} is not a readable forecast checkpoint (truncated or another format): "

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ class SeriesFrame:
     values: np.ndarray  # (n_rows, n_features) float64, original units
     timestamps: np.ndarray  # (n_rows,) datetime64[ns]
     bounds: list[tuple[int, int]]
-    series_ids: list[str]
+    series_ids: list[Any]  # the series-id column's values, in order of first appearance
     features: list[str]
     freq: str
 
@@ -132,7 +133,7 @@ def prepare_series(
         values.append(block)
         stamp_blocks.append(stamp_block)
         bounds.append((start, start + len(block)))
-        ids.append(str(key))
+        ids.append(key)
         start += len(block)
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
@@ -180,11 +181,21 @@ def _check_time(stamps: np.ndarray, freq: str | None, label: str) -> str:
         )
     if freq is None:
         freq = pd.infer_freq(pd.DatetimeIndex(stamps)) if len(stamps) >= 3 else None
-        if freq is None:
-            raise ForecastError(
-                f"{label}: cannot infer a regular frequency from the timestamps; "
-                "set data.freq (e.g. h, 15min, D) and fill the gaps"
+    if freq is None:
+        values, counts = np.unique(steps, return_counts=True)
+        usual = values[counts.argmax()] if len(values) else None
+        irregular = np.flatnonzero(steps != usual)
+        where = ""
+        if irregular.size:
+            row = int(irregular[0]) + 1
+            where = (
+                f": row {row} ({pd.Timestamp(stamps[row])}) is {pd.Timedelta(steps[row - 1])} "
+                f"after the row before, most rows are {pd.Timedelta(usual)} apart"
             )
+        raise ForecastError(
+            f"{label}: cannot infer a regular frequency from the timestamps{where}; "
+            "fill the gaps or set data.freq (e.g. h, 15min, D)"
+        )
     offset = pd.tseries.frequencies.to_offset(freq)
     expected = pd.date_range(stamps[0], periods=len(stamps), freq=offset).to_numpy("datetime64[ns]")
     if not np.array_equal(expected, stamps):

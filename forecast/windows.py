@@ -9,6 +9,7 @@ batch is gathered from that view in one indexing operation.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,7 +186,7 @@ class ForecastDataModule(pl.LightningDataModule):
     def spec(self) -> dict[str, Any]:
         """Everything a saved model needs to read new data the way it was trained."""
         return {
-            "path": str(self.path),
+            "path": str(Path(self.path).resolve()),
             "timestamp": self.timestamp,
             "series_id": self.series_id,
             "features": list(self.features),

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ETTH1, coded_frame
+
+from forecast.data import Scaler, prepare_series, read_table, split_borders
+from forecast.errors import ForecastError
+
+
+def prepare(frame: pd.DataFrame, **kwargs):
+    return prepare_series(frame, timestamp="date", features=kwargs.pop("features", None), **kwargs)
+
+
+def test_read_table_reads_csv_and_parquet(tmp_path):
+    frame = coded_frame(5)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert read_table(tmp_path / "t.csv").shape == (5, 4)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), frame)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "data file not found"),
+        ("table.txt", "x", "unsupported file type '.txt'"),
+        ("empty.csv", "", "cannot read"),
+    ],
+)
+def test_read_table_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ForecastError, match=message):
+        read_table(path)
+
+
+def test_prepare_stacks_series_and_keeps_their_order():
+    a, b = coded_frame(4), coded_frame(3)
+    frame = pd.concat([b.assign(id="b"), a.assign(id="a")], ignore_index=True)
+    series = prepare(frame, series_id="id")
+    assert series.series_ids == ["b", "a"]
+    assert series.bounds == [(0, 3), (3, 7)]
+    assert series.features == ["a", "b", "c"]
+    assert series.freq == "h"
+    np.testing.assert_array_equal(series.series_values(1)[:, 0], [0, 100, 200, 300])
+
+
+def test_interleaved_long_format_is_grouped_per_series():
+    a, b = coded_frame(4).assign(id=1), coded_frame(4).assign(id=2)
+    frame = pd.concat([a, b]).sort_values("date", kind="stable")  # rows alternate a, b, a, b
+    series = prepare(frame, series_id="id")
+    assert series.bounds == [(0, 4), (4, 8)]
+    np.testing.assert_array_equal(series.series_values(0)[:, 1], [1, 101, 201, 301])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.drop(columns="date"), r"column\(s\) \['date'\] not found"),
+        (lambda f: f.assign(b=["x"] * len(f)), "column 'b' is not numeric"),
+        (lambda f: f.assign(date="yesterday"), "'date' holds non-timestamps"),
+        (lambda f: f.assign(b=f.b.where(f.index != 3)), r"column 'b' has 1 NaN/inf value\(s\), first at row 3"),
+        (lambda f: f.assign(c=f.c.replace(202.0, np.inf)), "column 'c' has 1 NaN/inf"),
+        (lambda f: f.iloc[[0, 1, 3, 2, 4, 5]], "timestamps not sorted at row 3"),
+        (lambda f: f.iloc[[0, 1, 2, 2, 3, 4]], "timestamps duplicated at row 3"),
+        (lambda f: f.drop(index=3), r"row 3 \(2024-01-01 04:00:00\) is 0 days 02:00:00 after the row before"),
+    ],
+)
+def test_bad_tables_name_the_problem(mutate, message):
+    with pytest.raises(ForecastError, match=message):
+        prepare(mutate(coded_frame(6)))
+
+
+def test_given_frequency_is_checked():
+    with pytest.raises(ForecastError, match="row 3 is 2024-01-01 04:00:00, expected 2024-01-01 03:00:00"):
+        prepare(coded_frame(6).drop(index=3), freq="h")
+    with pytest.raises(ForecastError, match="at frequency 15min"):
+        prepare(coded_frame(6), freq="15min")
+
+
+def test_unknown_feature_column():
+    with pytest.raises(ForecastError, match=r"\['nope'\] not found; available"):
+        prepare(coded_frame(6), features=["a", "nope"])
+
+
+def test_problems_are_reported_per_series():
+    frame = pd.concat([coded_frame(5).assign(id="ok"), coded_frame(5).iloc[::-1].assign(id="bad")])
+    with pytest.raises(ForecastError, match="series 'bad': timestamps not sorted"):
+        prepare(frame, series_id="id")
+
+
+def test_fill_missing_ffill_and_interpolate():
+    frame = coded_frame(5).assign(a=[0.0, np.nan, np.inf, 300.0, 400.0])
+    ffilled = prepare(frame, fill_missing="ffill").values[:, 0]
+    interpolated = prepare(frame, fill_missing="interpolate").values[:, 0]
+    np.testing.assert_array_equal(ffilled, [0, 0, 0, 300, 400])
+    np.testing.assert_array_equal(interpolated, [0, 100, 200, 300, 400])
+    leading = coded_frame(5).assign(a=[np.nan, 1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ForecastError, match="column 'a' has 1 NaN/inf"):
+        prepare(leading, fill_missing="ffill")
+
+
+def test_split_borders_by_rows_and_by_ratios():
+    assert split_borders(100, None, [50, 70, 90]) == (50, 70, 90)
+    assert split_borders(100, [0.7, 0.1, 0.2], None) == (70, 80, 100)
+    assert split_borders(17420, [0.7, 0.1, 0.2], [8640, 11520, 14400]) == (8640, 11520, 14400)
+    with pytest.raises(ForecastError, match="at most the series length 100"):
+        split_borders(100, None, [50, 70, 140])
+    with pytest.raises(ForecastError, match="split_ratios"):
+        split_borders(100, [0.9, 0.2, 0.1], None)
+
+
+def test_scaler_statistics_are_exact_and_skip_constant_columns():
+    values = np.array([[1.0, 5.0], [3.0, 5.0]])
+    scaler = Scaler.fit(values)
+    np.testing.assert_array_equal(scaler.mean, [2.0, 5.0])
+    np.testing.assert_array_equal(scaler.std, [1.0, 1.0])  # ddof=0; constant column left unscaled
+    np.testing.assert_array_equal(scaler.transform(values), [[-1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(Scaler.from_dict(scaler.to_dict()).std, scaler.std)
+
+
+def test_etth1_file_is_the_benchmark():
+    series = prepare(read_table(ETTH1))
+    assert series.values.shape == (17420, 7)
+    assert series.features == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
+    assert series.freq == "h"
