@@ -41,3 +41,48 @@ def sine_csv(tmp_path: Path) -> Path:
     path = tmp_path / "sines.csv"
     sine_frame().to_csv(path, index=False)
     return path
+
+
+TINY = [
+    "data=csv",
+    "data.lookback=24",
+    "data.horizon=6",
+    "data.batch_size=64",
+    "model.hidden_size=16",
+    "model.num_layers=2",
+    "trainer.max_epochs=2",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "plot_windows=2",
+]
+
+
+def compose_config(tmp: Path, overrides: list[str]):
+    """The real conf/ with tiny overrides; output and MLflow store inside ``tmp``."""
+    from hydra import compose, initialize_config_dir
+
+    from forecast.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(
+            "config",
+            overrides=[
+                *TINY,
+                f"paths.output_dir={tmp / 'run'}",
+                f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+                *overrides,
+            ],
+        )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> dict:
+    """One tiny training run shared by the tests that inspect its outputs."""
+    from forecast.train import train
+
+    tmp = tmp_path_factory.mktemp("trained")
+    csv = tmp / "sines.csv"
+    sine_frame().to_csv(csv, index=False)
+    cfg = compose_config(tmp, [f"data.path={csv}"])
+    metrics = train(cfg)
+    return {"cfg": cfg, "metrics": metrics, "csv": csv, "tmp": tmp, "model": tmp / "run" / "model.pt"}

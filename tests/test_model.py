@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from forecast.errors import ForecastError
+from forecast.model import LSTMForecaster, LSTMNet
+
+LOOKBACK, HORIZON, FEATURES, TARGETS, HIDDEN = 12, 5, 4, 2, 16
+
+
+def make_net(num_layers: int = 2, proj_size: int = 0, **kwargs) -> LSTMNet:
+    return LSTMNet(
+        FEATURES, TARGETS, LOOKBACK, HORIZON, HIDDEN, num_layers, proj_size=proj_size, **kwargs
+    )
+
+
+@pytest.mark.parametrize(("num_layers", "proj_size"), itertools.product([1, 3], [0, 8]))
+def test_batched_shapes(num_layers, proj_size):
+    net = make_net(num_layers, proj_size)
+    forecast, (h_n, c_n) = net(torch.randn(6, LOOKBACK, FEATURES))
+    h_out = proj_size or HIDDEN
+    assert forecast.shape == (6, HORIZON, TARGETS)
+    assert h_n.shape == (num_layers, 6, h_out)
+    assert c_n.shape == (num_layers, 6, HIDDEN)
+    h_0, c_0 = net.initial_state(6, forecast)
+    assert h_0.shape == (num_layers, 6, h_out) and c_0.shape == (num_layers, 6, HIDDEN)
+
+
+@pytest.mark.parametrize(("num_layers", "proj_size"), itertools.product([1, 3], [0, 8]))
+def test_unbatched_input_matches_a_batch_of_one(num_layers, proj_size):
+    net = make_net(num_layers, proj_size).eval()
+    x = torch.randn(LOOKBACK, FEATURES)
+    forecast, (h_n, c_n) = net(x)
+    assert forecast.shape == (HORIZON, TARGETS)
+    assert h_n.shape == (num_layers, proj_size or HIDDEN)
+    assert c_n.shape == (num_layers, HIDDEN)
+    batched, (h_b, _) = net(x.unsqueeze(0))
+    torch.testing.assert_close(forecast, batched[0])
+    torch.testing.assert_close(h_n, h_b[:, 0])
+
+
+def test_explicit_initial_state_is_used():
+    net = make_net(3, 8).eval()
+    x = torch.randn(2, LOOKBACK, FEATURES)
+    zeros = net.initial_state(2, x)
+    torch.testing.assert_close(net(x, zeros)[0], net(x)[0])
+    ones = (torch.ones_like(zeros[0]), torch.ones_like(zeros[1]))
+    assert not torch.allclose(net(x, ones)[0], net(x)[0])
+    unbatched = net(x[0], (ones[0][:, 0], ones[1][:, 0]))[0]
+    torch.testing.assert_close(unbatched, net(x, ones)[0][0])
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((2, LOOKBACK, 3), r"input dimension 2 \(features\) is 3, expected n_features=4"),
+        ((LOOKBACK, 5), r"input dimension 1 \(features\) is 5, expected n_features=4"),
+        ((2, 7, FEATURES), r"input dimension 1 \(time_steps\) is 7, expected lookback=12"),
+        ((9, FEATURES), r"input dimension 0 \(time_steps\) is 9, expected lookback=12"),
+        ((2, 1, LOOKBACK, FEATURES), "input has 4 dimensions"),
+        ((FEATURES,), "input has 1 dimensions"),
+    ],
+)
+def test_wrong_input_shapes_name_the_dimension(shape, message):
+    with pytest.raises(ForecastError, match=message):
+        make_net()(torch.randn(shape))
+
+
+def test_wrong_state_shapes_are_named():
+    net = make_net(2, 8)
+    x = torch.randn(3, LOOKBACK, FEATURES)
+    h_0, c_0 = net.initial_state(3, x)
+    with pytest.raises(ForecastError, match=r"h_0 has shape \(2, 3, 16\), expected .* = \(2, 3, 8\)"):
+        net(x, (torch.zeros(2, 3, HIDDEN), c_0))
+    with pytest.raises(ForecastError, match=r"c_0 has shape \(1, 3, 16\), expected .* = \(2, 3, 16\)"):
+        net(x, (h_0, torch.zeros(1, 3, HIDDEN)))
+
+
+def test_instance_norm_makes_forecasts_follow_the_level():
+    net = make_net(instance_norm=True).eval()
+    x = torch.randn(2, LOOKBACK, FEATURES)
+    shifted = net(x + 100.0)[0]
+    torch.testing.assert_close(shifted, net(x)[0] + 100.0, rtol=1e-4, atol=1e-3)
+
+
+def test_target_index_picks_the_target_statistics():
+    net = LSTMNet(3, 1, LOOKBACK, HORIZON, 8, 1, target_index=[2]).eval()
+    x = torch.randn(1, LOOKBACK, 3)
+    moved = x.clone()
+    moved[..., 2] += 50.0
+    torch.testing.assert_close(net(moved)[0], net(x)[0] + 50.0, rtol=1e-4, atol=1e-3)
+
+
+def test_unknown_loss_is_rejected():
+    with pytest.raises(ForecastError, match="model.loss='l3' is not one of"):
+        LSTMForecaster(FEATURES, TARGETS, LOOKBACK, HORIZON, loss="l3")
+
+
+def test_overfits_a_sine_wave():
+    torch.manual_seed(0)
+    t = torch.arange(400, dtype=torch.float32)
+    wave = torch.sin(2 * torch.pi * t / 24).unsqueeze(1)  # (rows, 1)
+    starts = torch.arange(0, 400 - 24 - 6, 2)
+    x = torch.stack([wave[s : s + 24] for s in starts])
+    y = torch.stack([wave[s + 24 : s + 30] for s in starts])
+    model = LSTMForecaster(
+        1, 1, 24, 6, hidden_size=32, num_layers=2, instance_norm=False,
+        optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
+    )  # fmt: skip
+    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    trainer = pl.Trainer(
+        max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, loader)
+    with torch.no_grad():
+        mse = torch.mean((model(x) - y) ** 2).item()
+    assert mse < 1e-3

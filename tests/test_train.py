@@ -1,0 +1,124 @@
+"""End to end: the training entry point, its MLflow run, its checkpoint and forecast-eval."""
+
+from __future__ import annotations
+
+import math
+
+import mlflow
+import pytest
+import torch
+from conftest import compose_config, sine_frame
+from omegaconf import OmegaConf
+
+from forecast.evaluate import evaluate
+from forecast.model import LSTMForecaster
+from forecast.train import train
+
+
+def only_run(tracking_uri: str):
+    client = mlflow.MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("forecast")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+def test_run_logs_params_metrics_and_artifacts(trained):
+    client, run = only_run(trained["cfg"].logger.tracking_uri)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["data.lookback"] == "24"
+    assert params["model.hidden_size"] == "16"
+    assert params["model.optimizer.lr"] == "0.001"
+    assert params["seed"] == "42"
+    assert {"train_loss", "val_loss", "val_mse", "test_mse", "test_mae"} <= set(run.data.metrics)
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2  # one per epoch
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
+    assert run.data.metrics["test_mse"] == pytest.approx(trained["metrics"]["test_mse"])
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"checkpoint", "config.yaml", "plots"}
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")] == [
+        "checkpoint/model.pt"
+    ]
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == [
+        "plots/test_forecasts.png"
+    ]
+    config = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml")
+    assert OmegaConf.create(config).data.horizon == 6
+
+
+def test_metrics_are_consistent(trained):
+    m = trained["metrics"]
+    assert m["test_rmse"] == pytest.approx(math.sqrt(m["test_mse"]), rel=1e-5)
+    assert m["test_loss"] == pytest.approx(m["test_mse"], rel=1e-5)  # mse loss by default
+    assert m["test_mae_orig"] > m["test_mae"]  # the sines' std is above 1
+    assert 0 < m["test_mse"] < 1.0  # a learnable signal, better than predicting the mean
+
+
+def test_checkpoint_is_self_contained(trained):
+    payload = torch.load(trained["model"], weights_only=True)
+    assert payload["format"] == "forecast.lstm"
+    data = payload["data"]
+    assert data["features"] == ["load", "temp", "price"] == data["targets"]
+    assert (data["lookback"], data["horizon"], data["freq"]) == (24, 6, "h")
+    assert len(data["scaler"]["mean"]) == 3 and len(data["scaler"]["std"]) == 3
+    assert payload["net"]["hidden_size"] == 16
+
+
+def test_saved_model_matches_the_best_lightning_checkpoint(trained):
+    from forecast import Forecaster
+
+    (best,) = (trained["tmp"] / "run" / "checkpoints").glob("*.ckpt")
+    module = LSTMForecaster.load_from_checkpoint(best, weights_only=False).eval()
+    forecaster = Forecaster.load(trained["model"])
+    x = torch.randn(5, 24, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(forecaster.net(x)[0], module(x), rtol=0, atol=0)
+
+
+def test_eval_reproduces_the_training_test_metrics(trained, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from forecast.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "eval",
+            overrides=[
+                f"ckpt_path={trained['model']}",
+                f"paths.output_dir={tmp_path}",
+                f"logger.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
+    metrics = evaluate(cfg)
+    for key in ("test_mse", "test_mae", "test_rmse_orig"):
+        assert metrics[key] == pytest.approx(trained["metrics"][key], rel=1e-5)
+
+
+def test_same_seed_same_run(trained, tmp_path):
+    metrics = train(compose_config(tmp_path, [f"data.path={trained['csv']}"]))
+    assert metrics["test_mse"] == trained["metrics"]["test_mse"]
+    assert metrics["best_val_loss"] == trained["metrics"]["best_val_loss"]
+
+
+def test_overrides_reach_the_model(tmp_path):
+    path = tmp_path / "sines.csv"
+    sine_frame().to_csv(path, index=False)
+    cfg = compose_config(
+        tmp_path,
+        [
+            f"data.path={path}",
+            "data.targets=[temp]",
+            "model.num_layers=3",
+            "model.proj_size=4",
+            "model.loss=huber",
+            "trainer.max_epochs=1",
+        ],
+    )
+    train(cfg)
+    payload = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert payload["net"]["num_layers"] == 3 and payload["net"]["proj_size"] == 4
+    assert payload["net"]["target_index"] == [1]
+    assert payload["data"]["targets"] == ["temp"]
+    assert payload["state_dict"]["lstm.weight_hr_l2"].shape == (4, 16)
