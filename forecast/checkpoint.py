@@ -73,7 +73,7 @@ def load_checkpoint(uri: str | Path) -> dict[str, Any]:
         raise ForecastError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure to parse a foreign file means "not ours"
+    except Exception as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ForecastError(
             f"{path} is not a readable forecast checkpoint (truncated or another format): "

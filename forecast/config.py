@@ -13,7 +13,7 @@ CONF_DIR = str(next(p for p in (_HERE.parent / "conf", _HERE / "conf") if p.is_d
 
 
 def flat_params(cfg: DictConfig) -> dict[str, Any]:
-    """``{"model.hidden_size": 64, ...}``: the resolved config as MLflow params, dotted like overrides."""
+    """The resolved config as MLflow params, keys dotted like overrides: ``model.hidden_size``."""
     flat: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:

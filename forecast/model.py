@@ -78,13 +78,13 @@ class LSTMNet(nn.Module):
         self.head = nn.Linear(proj_size or hidden_size, horizon * n_targets)
 
     def initial_state(self, batch: int, like: Tensor) -> State:
-        """Zero ``h_0 (num_layers, batch, proj_size or hidden_size)``, ``c_0 (num_layers, batch, hidden_size)``."""
+        """Zeros: ``h_0 (num_layers, batch, H_out)``, ``c_0 (num_layers, batch, hidden_size)``."""
         h_0 = like.new_zeros(self.num_layers, batch, self.proj_size or self.hidden_size)
         c_0 = like.new_zeros(self.num_layers, batch, self.hidden_size)
         return h_0, c_0
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """Forecast from ``x``; returns ``(forecast, (h_n, c_n))`` like ``nn.LSTM`` returns its state."""
+        """Forecast from ``x``; returns ``(forecast, (h_n, c_n))``, the state as nn.LSTM does."""
         unbatched = self._check_input(x)
         if unbatched:
             x = x.unsqueeze(0)

@@ -1,8 +1,8 @@
 """``Forecaster``: forecasts from a saved model file alone, no config and no training data.
 
-    from forecast import Forecaster
-    forecaster = Forecaster.load("logs/runs/<run>/model.pt")   # or "runs:/<mlflow run id>"
-    future = forecaster.predict(history_df)                    # original units, future timestamps
+from forecast import Forecaster
+forecaster = Forecaster.load("logs/runs/<run>/model.pt")   # or "runs:/<mlflow run id>"
+future = forecaster.predict(history_df)                    # original units, future timestamps
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from forecast.model import LSTMNet
 
 
 class Forecaster:
-    """A trained network plus the data conventions it was trained with (the checkpoint's ``data``)."""
+    """A trained network plus the data conventions it was trained with (checkpoint ``data``)."""
 
     def __init__(self, net: LSTMNet, spec: dict[str, Any]) -> None:
         self.net = net.eval()
@@ -82,7 +82,9 @@ class Forecaster:
         offset = pd.tseries.frequencies.to_offset(self.freq)
         frames = []
         for k, (_, end) in enumerate(bounds):
-            future = pd.date_range(pd.Timestamp(timestamps[end - 1]) + offset, periods=self.horizon, freq=offset)
+            future = pd.date_range(
+                pd.Timestamp(timestamps[end - 1]) + offset, periods=self.horizon, freq=offset
+            )
             frame = pd.DataFrame(forecast[k], columns=self.targets)
             frame.insert(0, self.timestamp, future)
             if self.series_id:

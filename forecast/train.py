@@ -1,8 +1,8 @@
 """``forecast-train``: fit, test and save a model from a Hydra config, tracked in MLflow.
 
-    forecast-train                                     # ETTh1, lookback 96, horizon 96
-    forecast-train model.hidden_size=128 data.horizon=336
-    forecast-train experiment=etth1_h720
+forecast-train                                     # ETTh1, lookback 96, horizon 96
+forecast-train model.hidden_size=128 data.horizon=336
+forecast-train experiment=etth1_h720
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     logger = trainer.logger
     logger.log_hyperparams(flat_params(cfg))
     if isinstance(logger, MLFlowLogger):
-        logger.experiment.log_text(logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        logger.experiment.log_text(
+            logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml"
+        )
 
     trainer.fit(model, datamodule=datamodule)
     checkpoint = trainer.checkpoint_callback
@@ -74,7 +76,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         output_dir / "model.pt", model.net_config, model.net, datamodule.spec()
     )
     if isinstance(logger, MLFlowLogger):
-        logger.experiment.log_artifact(logger.run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix())
+        logger.experiment.log_artifact(
+            logger.run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix()
+        )
         figure = forecast_figure(model.net, datamodule, cfg.plot_windows)
         logger.experiment.log_figure(logger.run_id, figure, "plots/test_forecasts.png")
         plt.close(figure)

@@ -17,7 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from forecast.data import Scaler, SeriesFrame, as_list, prepare_series, read_table, split_borders
+from forecast.data import Scaler, as_list, prepare_series, read_table, split_borders
 from forecast.errors import ForecastError
 
 SPLITS = ("train", "val", "test")
@@ -108,7 +108,12 @@ class ForecastDataModule(pl.LightningDataModule):
     ) -> None:
         """``scaler`` is given only to score a saved model: its training statistics are reused."""
         super().__init__()
-        self.path, self.lookback, self.horizon, self.batch_size = path, lookback, horizon, batch_size
+        self.path, self.lookback, self.horizon, self.batch_size = (
+            path,
+            lookback,
+            horizon,
+            batch_size,
+        )
         self.timestamp, self.series_id = timestamp, series_id
         self.feature_columns, self.target_columns = as_list(features), as_list(targets)
         self.split_ratios = None if split_ratios is None else list(split_ratios)
@@ -167,7 +172,11 @@ class ForecastDataModule(pl.LightningDataModule):
             for split, (a, b) in ranges.items():
                 a = max(a, start)  # a short series borrows no rows from the series before it
                 if window_count(b - a, self.lookback, self.horizon) < 1:
-                    name = f"series {self.series.series_ids[k]!r}" if self.series_id else str(self.path)
+                    name = (
+                        f"series {self.series.series_ids[k]!r}"
+                        if self.series_id
+                        else str(self.path)
+                    )
                     raise ForecastError(
                         f"{name}: the {split} split has {b - a} rows (with the lookback it may "
                         f"borrow), fewer than lookback + horizon = {self.lookback + self.horizon}"

@@ -1,4 +1,4 @@
-"""Small hand-made tables: values encode their own row and column so windows can be checked exactly."""
+"""Small hand-made tables, and one tiny training run shared by the tests that inspect it."""
 
 from __future__ import annotations
 
@@ -85,4 +85,10 @@ def trained(tmp_path_factory) -> dict:
     sine_frame().to_csv(csv, index=False)
     cfg = compose_config(tmp, [f"data.path={csv}"])
     metrics = train(cfg)
-    return {"cfg": cfg, "metrics": metrics, "csv": csv, "tmp": tmp, "model": tmp / "run" / "model.pt"}
+    return {
+        "cfg": cfg,
+        "metrics": metrics,
+        "csv": csv,
+        "tmp": tmp,
+        "model": tmp / "run" / "model.pt",
+    }

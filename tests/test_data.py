@@ -62,11 +62,17 @@ def test_interleaved_long_format_is_grouped_per_series():
         (lambda f: f.drop(columns="date"), r"column\(s\) \['date'\] not found"),
         (lambda f: f.assign(b=["x"] * len(f)), "column 'b' is not numeric"),
         (lambda f: f.assign(date="yesterday"), "'date' holds non-timestamps"),
-        (lambda f: f.assign(b=f.b.where(f.index != 3)), r"column 'b' has 1 NaN/inf value\(s\), first at row 3"),
+        (
+            lambda f: f.assign(b=f.b.where(f.index != 3)),
+            r"column 'b' has 1 NaN/inf value\(s\), first at row 3",
+        ),
         (lambda f: f.assign(c=f.c.replace(202.0, np.inf)), "column 'c' has 1 NaN/inf"),
         (lambda f: f.iloc[[0, 1, 3, 2, 4, 5]], "timestamps not sorted at row 3"),
         (lambda f: f.iloc[[0, 1, 2, 2, 3, 4]], "timestamps duplicated at row 3"),
-        (lambda f: f.drop(index=3), r"row 3 \(2024-01-01 04:00:00\) is 0 days 02:00:00 after the row before"),
+        (
+            lambda f: f.drop(index=3),
+            r"row 3 \(2024-01-01 04:00:00\) is 0 days 02:00:00 after the row before",
+        ),
     ],
 )
 def test_bad_tables_name_the_problem(mutate, message):
@@ -75,7 +81,9 @@ def test_bad_tables_name_the_problem(mutate, message):
 
 
 def test_given_frequency_is_checked():
-    with pytest.raises(ForecastError, match="row 3 is 2024-01-01 04:00:00, expected 2024-01-01 03:00:00"):
+    with pytest.raises(
+        ForecastError, match="row 3 is 2024-01-01 04:00:00, expected 2024-01-01 03:00:00"
+    ):
         prepare(coded_frame(6).drop(index=3), freq="h")
     with pytest.raises(ForecastError, match="at frequency 15min"):
         prepare(coded_frame(6), freq="15min")

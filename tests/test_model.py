@@ -75,9 +75,13 @@ def test_wrong_state_shapes_are_named():
     net = make_net(2, 8)
     x = torch.randn(3, LOOKBACK, FEATURES)
     h_0, c_0 = net.initial_state(3, x)
-    with pytest.raises(ForecastError, match=r"h_0 has shape \(2, 3, 16\), expected .* = \(2, 3, 8\)"):
+    with pytest.raises(
+        ForecastError, match=r"h_0 has shape \(2, 3, 16\), expected .* = \(2, 3, 8\)"
+    ):
         net(x, (torch.zeros(2, 3, HIDDEN), c_0))
-    with pytest.raises(ForecastError, match=r"c_0 has shape \(1, 3, 16\), expected .* = \(2, 3, 16\)"):
+    with pytest.raises(
+        ForecastError, match=r"c_0 has shape \(1, 3, 16\), expected .* = \(2, 3, 16\)"
+    ):
         net(x, (h_0, torch.zeros(1, 3, HIDDEN)))
 
 
@@ -97,7 +101,7 @@ def test_target_index_picks_the_target_statistics():
 
 
 def test_unknown_loss_is_rejected():
-    with pytest.raises(ForecastError, match="model.loss='l3' is not one of"):
+    with pytest.raises(ForecastError, match=r"model\.loss='l3' is not one of"):
         LSTMForecaster(FEATURES, TARGETS, LOOKBACK, HORIZON, loss="l3")
 
 

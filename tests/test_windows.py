@@ -97,7 +97,9 @@ def test_many_series_are_windowed_separately(tmp_path):
     frame = pd.concat(
         [coded_frame(30).assign(id="x"), coded_frame(50).assign(id="y", a=lambda f: -f.a - 1)]
     )
-    dm = datamodule(tmp_path, frame, lookback=3, horizon=2, series_id="id", split_ratios=[0.6, 0.2, 0.2])
+    dm = datamodule(
+        tmp_path, frame, lookback=3, horizon=2, series_id="id", split_ratios=[0.6, 0.2, 0.2]
+    )
     # per series: train 18 / 30 rows -> 14 / 26 windows; val and test reach back 3 rows
     assert len(dm.datasets["train"]) == 14 + 26
     assert len(dm.datasets["val"]) == (6 + 3 - 4) + (10 + 3 - 4)
@@ -114,7 +116,9 @@ def test_standard_etth1_window_counts():
     np.testing.assert_allclose(
         dm.scaler.mean, [7.938, 2.021, 5.080, 0.746, 2.782, 0.788, 17.128], atol=1e-3
     )
-    np.testing.assert_allclose(dm.scaler.std, [5.813, 2.090, 5.519, 1.926, 1.024, 0.630, 9.176], atol=1e-3)
+    np.testing.assert_allclose(
+        dm.scaler.std, [5.813, 2.090, 5.519, 1.926, 1.024, 0.630, 9.176], atol=1e-3
+    )
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (32, 96, 7) and y.shape == (32, 96, 7)
     last_batch = list(dm.test_dataloader())[-1]

@@ -1,0 +1,120 @@
+"""The installed commands, run as a user runs them: exit codes, messages, files left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import TINY, sine_frame
+
+
+def run(command: str, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    module = {"forecast-train": "forecast.train", "forecast-eval": "forecast.evaluate"}[command]
+    return subprocess.run(
+        [sys.executable, "-m", module, *overrides],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def runs_in(cwd: Path) -> list:
+    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("forecast")
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A working directory where one tiny model was trained through the real CLI."""
+    cwd = tmp_path_factory.mktemp("cli")
+    sine_frame().to_csv(cwd / "sines.csv", index=False)
+    result = run("forecast-train", cwd, *TINY, "data.path=sines.csv", "trainer.max_epochs=1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return cwd
+
+
+def test_train_cli_reports_and_writes_a_run(workdir):
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    assert (model.parent / ".hydra" / "config.yaml").is_file()
+    assert len(runs_in(workdir)) == 1
+    assert runs_in(workdir)[0].info.status == "FINISHED"
+
+
+def test_eval_cli(workdir):
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    result = run(
+        "forecast-eval", workdir, f"ckpt_path={model}", "trainer.enable_progress_bar=false"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test_mse" in result.stdout + result.stderr
+    assert "windows" in result.stdout + result.stderr
+
+
+def write_bad_tables(cwd: Path) -> None:
+    frame = sine_frame()
+    frame.assign(load=frame.load.where(frame.index != 50)).to_csv(cwd / "nan.csv", index=False)
+    frame.assign(load="high").to_csv(cwd / "text.csv", index=False)
+    frame.iloc[np.r_[0:100, 101, 100, 102:600]].to_csv(cwd / "unsorted.csv", index=False)
+    frame.head(40).to_csv(cwd / "short.csv", index=False)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.path=missing.csv"], "error: data file not found: missing.csv"),
+        (
+            ["data.path=sines.csv", "data.targets=[nope]"],
+            "targets ['nope'] are not among the features",
+        ),
+        (["data.path=text.csv"], "column 'load' is not numeric"),
+        (["data.path=nan.csv"], "column 'load' has 1 NaN/inf value(s), first at row 50"),
+        (["data.path=unsorted.csv"], "timestamps not sorted at row 101"),
+        (["data.path=short.csv"], "the train split has 28 rows"),
+        (
+            ["data.path=sines.csv", "model.proj_size=32"],
+            "proj_size has to be smaller than hidden_size",
+        ),
+    ],
+)
+def test_train_cli_bad_input(workdir, overrides, message):
+    write_bad_tables(workdir)
+    before = sorted(workdir.glob("logs/runs/*/model.pt"))
+    n_runs = len(runs_in(workdir))
+    result = run("forecast-train", workdir, *TINY, *overrides)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(workdir.glob("logs/runs/*/model.pt")) == before  # nothing written is lost
+    assert len(runs_in(workdir)) == n_runs  # no half-made MLflow run
+
+
+def test_unknown_config_key(workdir):
+    result = run("forecast-train", workdir, "model.hiden_size=8")
+    assert result.returncode == 1
+    assert "Key 'hiden_size' is not in struct" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["foreign", "truncated", "missing"])
+def test_eval_cli_bad_checkpoint(workdir, kind):
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    bad = workdir / f"{kind}.pt"
+    if kind == "foreign":
+        bad.write_text("not a model")
+    elif kind == "truncated":
+        bad.write_bytes(model.read_bytes()[:1000])
+    result = run("forecast-eval", workdir, f"ckpt_path={bad}")
+    assert result.returncode == 1
+    expected = "checkpoint not found" if kind == "missing" else "not a readable forecast checkpoint"
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr

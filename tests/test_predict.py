@@ -1,0 +1,112 @@
+"""Forecasting from a model file alone, and refusing files and inputs that are not right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import sine_frame
+
+from forecast import Forecaster, ForecastError
+from forecast.checkpoint import load_checkpoint
+
+
+def test_predict_returns_future_timestamps_in_original_units(trained):
+    forecaster = Forecaster.load(trained["model"])
+    history = pd.read_csv(trained["csv"])
+    future = forecaster.predict(history)
+    assert list(future.columns) == ["date", "load", "temp", "price"]
+    assert len(future) == 6
+    last = pd.Timestamp(history["date"].iloc[-1])
+    expected = pd.date_range(last + pd.Timedelta(hours=1), periods=6, freq="h")
+    assert list(future["date"]) == list(expected)
+    # original units: load swings around 10, temp around 20
+    assert 5 < future["load"].mean() < 15 and 15 < future["temp"].mean() < 25
+
+
+def test_predict_uses_only_the_last_lookback_rows(trained):
+    forecaster = Forecaster.load(trained["model"])
+    history = pd.read_csv(trained["csv"])
+    pd.testing.assert_frame_equal(forecaster.predict(history), forecaster.predict(history.tail(24)))
+
+
+def test_predict_matches_the_network_on_scaled_input(trained):
+    forecaster = Forecaster.load(trained["model"])
+    history = pd.read_csv(trained["csv"]).tail(24)
+    values = history[["load", "temp", "price"]].to_numpy()
+    x = torch.tensor(forecaster.scaler.transform(values), dtype=torch.float32)
+    expected = (
+        forecaster.net(x)[0].detach().numpy() * forecaster.scaler.std + forecaster.scaler.mean
+    )
+    got = forecaster.predict(history)[["load", "temp", "price"]].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_many_series_in_one_call(trained):
+    forecaster = Forecaster.load(trained["model"])
+    forecaster.series_id = "site"  # the same model applied per site in long format
+    one = sine_frame(30, seed=1).assign(site="north")
+    two = sine_frame(40, seed=2).assign(site="south")
+    future = forecaster.predict(pd.concat([one, two]))
+    assert list(future["site"]) == ["north"] * 6 + ["south"] * 6
+    alone = forecaster.predict(two)
+    np.testing.assert_allclose(future[future.site == "south"]["load"], alone["load"], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        (sine_frame(20), "history has 20 rows, the model needs lookback=24"),
+        (sine_frame(30).drop(columns="temp"), r"column\(s\) \['temp'\] not found"),
+        (sine_frame(30).assign(load=np.nan), "column 'load' has 30 NaN/inf"),
+        (sine_frame(30).iloc[::-1], "timestamps not sorted"),
+        (
+            sine_frame(30).assign(date=pd.date_range("2024-01-01", periods=30, freq="30min")),
+            "expected 2024-01-01 01:00:00 at frequency h",
+        ),
+    ],
+)
+def test_bad_history_is_refused(trained, history, message):
+    with pytest.raises(ForecastError, match=message):
+        Forecaster.load(trained["model"]).predict(history)
+
+
+def test_truncated_and_foreign_files_are_refused(trained, tmp_path):
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(trained["model"].read_bytes()[:2000])
+    with pytest.raises(ForecastError, match="not a readable forecast checkpoint"):
+        load_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(ForecastError, match="is not a forecast checkpoint"):
+        load_checkpoint(foreign)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with pytest.raises(ForecastError, match="not a readable forecast checkpoint"):
+        Forecaster.load(text)
+    with pytest.raises(ForecastError, match="checkpoint not found"):
+        Forecaster.load(tmp_path / "missing.pt")
+
+
+def test_a_pickle_with_code_is_never_executed(tmp_path):
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('code ran')",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "forecast.lstm", "payload": Boom()}, evil)
+    with pytest.raises(ForecastError, match="not a readable forecast checkpoint"):
+        load_checkpoint(evil)
+
+
+def test_load_from_an_mlflow_run(trained, monkeypatch):
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["cfg"].logger.tracking_uri)
+    client = mlflow.MlflowClient(trained["cfg"].logger.tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
+    from_run = Forecaster.load(f"runs:/{run.info.run_id}")
+    from_file = Forecaster.load(trained["model"])
+    history = pd.read_csv(trained["csv"])
+    pd.testing.assert_frame_equal(from_run.predict(history), from_file.predict(history))
