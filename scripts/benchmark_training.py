@@ -1,0 +1,182 @@
+"""Training throughput: forecast's Lightning step vs a raw PyTorch loop, in one process.
+
+Both loops train the identical ``LSTMNet`` (Adam, MSE, gradient clipping at 1.0) on the
+identical pre-gathered ETTh1 batches, so the ratio isolates what Lightning and our module add.
+The DataLoader alone is timed too: if it is far faster than a step, the model never waits.
+
+    python scripts/benchmark_training.py                 # default model
+    python scripts/benchmark_training.py --grid          # hidden x layers x proj x lookback
+    python scripts/benchmark_training.py --smoke         # seconds; what CI runs
+
+Prints a table and writes JSON (``--out``). Ratios are the figure to quote: absolute
+numbers on a shared machine drift from run to run, the ratio within one run does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from forecast.model import LSTMForecaster, LSTMNet
+from forecast.windows import ForecastDataModule
+
+ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
+
+
+def batches_of(lookback: int, horizon: int, batch_size: int, n: int) -> tuple[list, float]:
+    """``n`` shuffled training batches, and the DataLoader's own throughput in windows/s."""
+    dm = ForecastDataModule(
+        str(ETTH1),
+        lookback,
+        horizon,
+        batch_size,
+        split_ratios=None,
+        split_borders=[8640, 11520, 14400],
+    )
+    dm.setup()
+    loader = dm.train_dataloader()
+    start = time.perf_counter()
+    batches = list(itertools.islice(itertools.cycle(loader), n))
+    loader_rate = n * batch_size / (time.perf_counter() - start)
+    return batches, loader_rate
+
+
+def raw_loop(net: LSTMNet, batches: list, warmup: int) -> float:
+    """Windows/s of a hand-written loop after ``warmup`` steps."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.MSELoss()
+    net.train()
+    for i, (x, y) in enumerate(batches):
+        if i == warmup:
+            start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x)[0], y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+    return sum(len(x) for x, _ in batches[warmup:]) / (time.perf_counter() - start)
+
+
+class _Clock(pl.Callback):
+    """Starts timing at batch ``warmup`` so start-up cost is left out, as in the raw loop."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end = warmup, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        self.end = time.perf_counter()
+
+
+def lightning_loop(module: LSTMForecaster, batches: list, warmup: int) -> float:
+    """Windows/s of ``Trainer.fit`` with forecast's module, after ``warmup`` steps."""
+    clock = _Clock(warmup)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        gradient_clip_val=1.0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=[clock],
+    )
+    trainer.fit(module, DataLoader(batches, batch_size=None))
+    return sum(len(x) for x, _ in batches[warmup:]) / (clock.end - clock.start)
+
+
+def measure(config: dict, batch_size: int, n_batches: int, warmup: int, repeats: int) -> dict:
+    lookback, horizon = config["lookback"], 96
+    batches, loader_rate = batches_of(lookback, horizon, batch_size, n_batches)
+    net_args = dict(
+        n_features=7,
+        n_targets=7,
+        lookback=lookback,
+        horizon=horizon,
+        hidden_size=config["hidden_size"],
+        num_layers=config["num_layers"],
+        proj_size=config["proj_size"],
+    )
+    raw, ours = [], []
+    for _ in range(repeats):  # alternate, so drift on a shared machine hits both alike
+        torch.manual_seed(0)
+        raw.append(raw_loop(LSTMNet(**net_args), batches, warmup))
+        torch.manual_seed(0)
+        module = LSTMForecaster(**net_args, scheduler=None)
+        ours.append(lightning_loop(module, batches, warmup))
+    return {
+        **config,
+        "batch_size": batch_size,
+        "raw_windows_per_s": max(raw),
+        "forecast_windows_per_s": max(ours),
+        "ratio": max(ours) / max(raw),
+        "loader_windows_per_s": loader_rate,
+        "loader_over_step": loader_rate / max(ours),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", action="store_true", help="the full grid of issue #6")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/training.json"))
+    args = parser.parse_args()
+
+    if args.grid:
+        configs = [
+            {"hidden_size": h, "num_layers": n, "proj_size": p, "lookback": lb}
+            for h, n, p, lb in itertools.product([64, 256], [1, 3], [0, 1], [96, 512])
+        ]
+        for c in configs:  # proj_size as a fraction: a quarter of the hidden size when on
+            c["proj_size"] = c["hidden_size"] // 4 if c["proj_size"] else 0
+    else:
+        configs = [{"hidden_size": 64, "num_layers": 2, "proj_size": 0, "lookback": 96}]
+    if args.smoke:
+        configs = [{"hidden_size": 8, "num_layers": 1, "proj_size": 0, "lookback": 96}]
+        args.batches, args.warmup, args.repeats = 6, 2, 1
+
+    pl.seed_everything(0, verbose=False)
+    rows = [measure(c, args.batch_size, args.batches, args.warmup, args.repeats) for c in configs]
+    header = (
+        f"{'hidden':>6} {'layers':>6} {'proj':>4} {'L':>4} | "
+        f"{'raw w/s':>9} {'ours w/s':>9} {'ratio':>6} | {'loader/step':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['hidden_size']:>6} {r['num_layers']:>6} {r['proj_size']:>4} {r['lookback']:>4} | "
+            f"{r['raw_windows_per_s']:>9.0f} {r['forecast_windows_per_s']:>9.0f} "
+            f"{r['ratio']:>6.3f} | {r['loader_over_step']:>10.1f}x"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "batch_size": args.batch_size,
+        "timed_batches": args.batches - args.warmup,
+    }
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
