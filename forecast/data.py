@@ -219,8 +219,9 @@ def split_borders(
         train_end, val_end, test_end = (int(b) for b in borders)
         if not 0 < train_end < val_end < test_end <= n_rows:
             raise ForecastError(
-                f"split_borders {list(borders)} must be increasing and at most the "
-                f"series length {n_rows}"
+                f"split_borders {list(borders)} must be increasing and at most the series "
+                f"length {n_rows}; for your own file start from data=csv, which splits by "
+                "data.split_ratios"
             )
         return train_end, val_end, test_end
     if ratios is None or len(ratios) != 3 or min(ratios) <= 0 or sum(ratios) > 1 + 1e-9:
