@@ -51,19 +51,29 @@ def _plain(value: Any) -> Any:
 
 
 def resolve(uri: str | Path) -> Path:
-    """A local path, or ``runs:/<run_id>[/<artifact path>]`` fetched from MLflow."""
-    uri = str(uri)
-    if not uri.startswith("runs:/"):
-        return Path(uri)
-    if uri.rstrip("/").count("/") == 1:
-        uri = f"{uri.rstrip('/')}/{ARTIFACT_PATH}"
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    """A local file or folder, or an MLflow URI, to the ``model.pt`` it holds.
 
-    try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except (MlflowException, OSError) as err:
-        raise ForecastError(f"cannot fetch {uri} from MLflow: {err}") from None
+    ``runs:/<run_id>`` is the checkpoint a training run logged; ``runs:/<run_id>/model`` (the
+    pyfunc model) and ``models:/<name>/<version>`` are folders with a ``model.pt`` inside.
+    """
+    uri = str(uri)
+    path = Path(uri)
+    if uri.startswith(("runs:/", "models:/")):
+        if uri.startswith("runs:/") and uri.rstrip("/").count("/") == 1:
+            uri = f"{uri.rstrip('/')}/{ARTIFACT_PATH}"
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        try:
+            path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        except (MlflowException, OSError) as err:
+            raise ForecastError(f"cannot fetch {uri} from MLflow: {err}") from None
+    if path.is_dir():
+        found = sorted(path.rglob("model.pt"))
+        if not found:
+            raise ForecastError(f"{uri}: no model.pt inside")
+        path = found[0]
+    return path
 
 
 def load_checkpoint(uri: str | Path) -> dict[str, Any]:

@@ -127,9 +127,9 @@ def prepare_series(
     freqs = set()
     for key, group in groups:
         label = f"{source}, series {key!r}" if series_id else source
-        block = _fill(group[features].to_numpy(np.float64), features, fill_missing, label)
+        block = check_values(group[features].to_numpy(np.float64), features, fill_missing, label)
         stamp_block = group[timestamp].to_numpy("datetime64[ns]")
-        freqs.add(_check_time(stamp_block, freq, label))
+        freqs.add(check_timestamps(stamp_block, freq, label))
         values.append(block)
         stamp_blocks.append(stamp_block)
         bounds.append((start, start + len(block)))
@@ -147,8 +147,10 @@ def prepare_series(
     )
 
 
-def _fill(values: np.ndarray, columns: list[str], method: str | None, label: str) -> np.ndarray:
-    """Refuse NaN/inf unless a fill method is configured; inf counts as missing."""
+def check_values(
+    values: np.ndarray, columns: list[str], method: str | None, label: str
+) -> np.ndarray:
+    """One series' ``(rows, columns)`` values; NaN/inf are refused unless ``method`` fills them."""
     bad = ~np.isfinite(values)
     if not bad.any():
         return values
@@ -169,8 +171,8 @@ def _fill(values: np.ndarray, columns: list[str], method: str | None, label: str
     )
 
 
-def _check_time(stamps: np.ndarray, freq: str | None, label: str) -> str:
-    """Return the series' frequency; raise on unsorted, duplicated or irregular timestamps."""
+def check_timestamps(stamps: np.ndarray, freq: str | None, label: str) -> str:
+    """One series' frequency; raise on unsorted, duplicated or irregular timestamps."""
     steps = np.diff(stamps)
     if (steps <= np.timedelta64(0)).any():
         row = int(np.flatnonzero(steps <= np.timedelta64(0))[0]) + 1

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import hydra
 import matplotlib.pyplot as plt
+import mlflow
 import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
@@ -22,6 +23,7 @@ from pytorch_lightning.loggers import MLFlowLogger
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.config import CONF_DIR, flat_params
 from forecast.errors import ForecastError, exit_on_error
+from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMForecaster
 from forecast.plots import forecast_figure
 from forecast.windows import ForecastDataModule
@@ -76,14 +78,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
         output_dir / "model.pt", model.net_config, model.net, datamodule.spec()
     )
     if isinstance(logger, MLFlowLogger):
-        logger.experiment.log_artifact(
-            logger.run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix()
-        )
-        figure = forecast_figure(model.net, datamodule, cfg.plot_windows)
-        logger.experiment.log_figure(logger.run_id, figure, "plots/test_forecasts.png")
-        plt.close(figure)
+        log_outputs(logger, cfg, model, datamodule, model_path)
     report(metrics, cfg, logger, model_path)
     return metrics
+
+
+def log_outputs(
+    logger: MLFlowLogger,
+    cfg: DictConfig,
+    model: LSTMForecaster,
+    datamodule: ForecastDataModule,
+    model_path: Path,
+) -> None:
+    """The checkpoint, a plot of test forecasts and the pyfunc model, into the run."""
+    client, run_id = logger.experiment, logger.run_id
+    client.log_artifact(run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix())
+    figure = forecast_figure(model.net, datamodule, cfg.plot_windows)
+    client.log_figure(run_id, figure, "plots/test_forecasts.png")
+    plt.close(figure)
+    with mlflow.start_run(run_id=run_id):
+        log_pyfunc(model_path, datamodule.example_history(), cfg.register_model)
 
 
 def report(metrics: dict[str, float], cfg: DictConfig, logger: object, model_path: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
@@ -208,6 +209,17 @@ class ForecastDataModule(pl.LightningDataModule):
             "fill_missing": self.fill_missing,
             "scaler": self.scaler.to_dict(),
         }
+
+    def example_history(self) -> pd.DataFrame:
+        """The last ``lookback`` rows of the first series as a user would send them."""
+        start, end = self.series.bounds[0]
+        rows = slice(max(start, end - self.lookback), end)
+        frame = pd.DataFrame(self.series.values[rows], columns=self.features)
+        stamps = pd.DatetimeIndex(self.series.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
+        frame.insert(0, self.timestamp, stamps)
+        if self.series_id:
+            frame.insert(0, self.series_id, self.series.series_ids[0])
+        return frame
 
     def train_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["train"], self.batch_size, shuffle=True)

@@ -1,0 +1,158 @@
+"""``forecast-serve``: forecasts over HTTP from one model, loaded once at start.
+
+    forecast-serve model=logs/runs/<run>/model.pt port=8000
+    curl -X POST localhost:8000/forecast -H 'content-type: application/json' -d @request.json
+
+Request: ``{"series": [{"id": "a", "data": [{"date": "2018-06-26 19:00:00", "OT": 1.0, ...}]}]}``,
+each series as ``DataFrame.to_dict(orient="records")`` rows with the training column names.
+Answer: ``{"forecasts": [{"id": "a", "data": [{"date": ..., "OT": ...}, ...]}]}``, ``horizon``
+rows per series. All series of a request go through one forward pass. Every problem with a
+request is a 4xx naming it; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from omegaconf import DictConfig
+from pydantic import BaseModel, Field, StrictFloat, StrictInt
+
+from forecast.checkpoint import VERSION
+from forecast.config import CONF_DIR
+from forecast.errors import ForecastError, exit_on_error
+from forecast.predict import Forecaster
+
+log = logging.getLogger(__name__)
+
+Value = StrictFloat | StrictInt | str | None
+
+
+class SeriesIn(BaseModel):
+    id: str | int | None = None
+    data: list[dict[str, Value]] = Field(min_length=1, description="rows: timestamp and columns")
+
+
+class ForecastRequest(BaseModel):
+    series: list[SeriesIn] = Field(min_length=1)
+
+
+class SeriesOut(BaseModel):
+    id: str | int | None
+    data: list[dict[str, float | str]]
+
+
+class ForecastResponse(BaseModel):
+    forecasts: list[SeriesOut]
+
+
+def parse_rows(rows: list[dict[str, Value]], forecaster: Forecaster, label: str) -> tuple:
+    """Records to ``(timestamps, values)`` arrays, refusing missing columns and non-numbers."""
+    columns = [forecaster.timestamp, *forecaster.features]
+    for i, row in enumerate(rows):
+        missing = [c for c in columns if c not in row]
+        if missing:
+            raise ForecastError(f"{label}, row {i}: missing column(s) {missing}")
+        texts = [c for c in forecaster.features if isinstance(row[c], str)]
+        if texts:
+            raise ForecastError(f"{label}, row {i}: column {texts[0]!r} is not a number")
+    values = np.array(
+        [[np.nan if (v := row[c]) is None else v for c in forecaster.features] for row in rows],
+        dtype=np.float64,
+    )
+    raw = [row[forecaster.timestamp] for row in rows]
+    if not all(isinstance(s, str) for s in raw):
+        raise ForecastError(f"{label}: column {forecaster.timestamp!r} must hold timestamp strings")
+    try:
+        stamps = np.array(raw, dtype="datetime64[ns]")
+    except ValueError:
+        try:
+            stamps = pd.to_datetime(raw).tz_localize(None).to_numpy("datetime64[ns]")
+        except (ValueError, TypeError) as err:
+            raise ForecastError(f"{label}: column {forecaster.timestamp!r}: {err}") from None
+    return stamps, values
+
+
+def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 8 << 20) -> FastAPI:
+    app = FastAPI(title="forecast", description=__doc__.split("\n\n")[0])
+    metadata = {
+        "model": model_uri,
+        "checkpoint_version": VERSION,
+        "timestamp": forecaster.timestamp,
+        "series_id": forecaster.series_id,
+        "columns": forecaster.features,
+        "targets": forecaster.targets,
+        "lookback": forecaster.lookback,
+        "horizon": forecaster.horizon,
+        "frequency": forecaster.freq,
+        "quantiles": [],
+    }
+    output_columns = [forecaster.timestamp, *forecaster.targets]
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body_bytes):
+            return JSONResponse({"detail": f"body over {max_body_bytes} bytes"}, status_code=413)
+        return await call_next(request)
+
+    @app.exception_handler(ForecastError)
+    async def bad_request(request: Request, err: ForecastError) -> JSONResponse:
+        return JSONResponse({"detail": str(err)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and a NaN or inf in it breaks the JSON reply.
+        detail = [{k: e[k] for k in ("loc", "msg", "type")} for e in err.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    def get_metadata() -> dict[str, Any]:
+        return metadata
+
+    @app.post("/forecast", response_model=ForecastResponse)
+    def post_forecast(request: ForecastRequest) -> Response:
+        """Forecast every series of the request in one forward pass."""
+        blocks, labels = [], []
+        for k, series in enumerate(request.series):
+            label = f"series {k}" if series.id is None else f"series {series.id!r}"
+            stamps, values = parse_rows(series.data, forecaster, label)
+            blocks.append((stamps, forecaster.check(stamps, values, label)))
+            labels.append(label)
+        futures, forecast = forecaster.forecast(blocks, labels)
+        answer = []
+        for series, future, values in zip(request.series, futures, forecast, strict=True):
+            stamps = np.datetime_as_string(future, unit="s")
+            rows = [
+                dict(zip(output_columns, (stamp.replace("T", " "), *row), strict=True))
+                for stamp, row in zip(stamps, values.tolist(), strict=True)
+            ]
+            answer.append({"id": series.id, "data": rows})
+        return Response(orjson.dumps({"forecasts": answer}), media_type="application/json")
+
+    return app
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="serve")
+@exit_on_error
+def main(cfg: DictConfig) -> None:
+    import uvicorn
+
+    forecaster = Forecaster.load(cfg.model)
+    app = create_app(forecaster, str(cfg.model), cfg.max_body_bytes)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""The HTTP server: the request/answer contract, every kind of bad request, a loopback fuzz."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forecast import Forecaster
+from forecast.serve import create_app
+
+
+@pytest.fixture(scope="module")
+def forecaster(trained) -> Forecaster:
+    return Forecaster.load(trained["model"])
+
+
+@pytest.fixture(scope="module")
+def client(forecaster) -> TestClient:
+    return TestClient(create_app(forecaster, "test-model", max_body_bytes=200_000))
+
+
+@pytest.fixture(scope="module")
+def history(trained) -> pd.DataFrame:
+    return pd.read_csv(trained["csv"]).tail(30).reset_index(drop=True)
+
+
+def body(*frames: pd.DataFrame, ids=None) -> dict:
+    ids = ids or [None] * len(frames)
+    return {
+        "series": [
+            # JSON has no NaN: missing values travel as null
+            {"id": i, "data": f.astype(object).where(f.notna(), None).to_dict(orient="records")}
+            for i, f in zip(ids, frames, strict=True)
+        ]
+    }
+
+
+def test_health_metadata_and_docs(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    meta = client.get("/metadata").json()
+    assert meta["columns"] == ["load", "temp", "price"] == meta["targets"]
+    assert (meta["lookback"], meta["horizon"], meta["frequency"]) == (24, 6, "h")
+    assert meta["model"] == "test-model" and meta["quantiles"] == []
+    assert "/forecast" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_forecast_matches_the_python_api(client, forecaster, history):
+    answer = client.post("/forecast", json=body(history, ids=["north"]))
+    assert answer.status_code == 200
+    (series,) = answer.json()["forecasts"]
+    assert series["id"] == "north"
+    got = pd.DataFrame(series["data"])
+    expected = forecaster.predict(history)
+    assert list(got.columns) == ["date", "load", "temp", "price"]
+    assert list(got["date"]) == list(expected["date"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    np.testing.assert_allclose(got[["load", "temp", "price"]], expected[["load", "temp", "price"]])
+
+
+def test_many_series_share_one_forward_pass(client, forecaster, history, monkeypatch):
+    calls = []
+    forward = forecaster.net.forward
+    monkeypatch.setattr(forecaster.net, "forward", lambda x: calls.append(x.shape) or forward(x))
+    later = history.assign(load=history.load + 1.0)
+    answer = client.post("/forecast", json=body(history, later, history.tail(24), ids=[1, 2, 3]))
+    assert answer.status_code == 200
+    assert calls == [(3, 24, 3)]
+    first, second, third = answer.json()["forecasts"]
+    assert [first["id"], second["id"], third["id"]] == [1, 2, 3]
+    assert first["data"] == third["data"]  # only the last lookback rows matter
+    assert first["data"] != second["data"]
+
+
+def shifted(frame: pd.DataFrame, minutes: int) -> pd.DataFrame:
+    stamps = pd.to_datetime(frame.date) + pd.Timedelta(minutes=minutes) * np.arange(len(frame))
+    return frame.assign(date=stamps.dt.strftime("%Y-%m-%d %H:%M:%S"))
+
+
+BAD_BODIES = {
+    "missing column": lambda h: body(h.drop(columns="temp")),
+    "too few rows": lambda h: body(h.tail(10)),
+    "NaN value": lambda h: body(h.assign(load=h.load.where(h.index != 28))),
+    "unsorted": lambda h: body(h.iloc[::-1]),
+    "duplicated": lambda h: body(pd.concat([h.head(1), h])),
+    "wrong frequency": lambda h: body(shifted(h, 30)),
+    "text value": lambda h: body(h.assign(price="cheap")),
+    "numeric timestamp": lambda h: body(h.assign(date=1)),
+    "not a timestamp": lambda h: body(h.assign(date="soon")),
+    "no series": lambda h: {"series": []},
+    "no rows": lambda h: {"series": [{"data": []}]},
+    "wrong shape": lambda h: {"series": {"data": 1}},
+    "bool value": lambda h: body(h.assign(load=True)),
+}
+
+MESSAGES = {
+    "missing column": "series 0, row 0: missing column(s) ['temp']",
+    "too few rows": "series 0 has 10 rows, the model needs lookback=24",
+    "NaN value": "column 'load' has 1 NaN/inf value(s), first at row 28",
+    "unsorted": "timestamps not sorted at row 1",
+    "duplicated": "timestamps duplicated at row 1",
+    "wrong frequency": "at frequency h",
+    "text value": "column 'price' is not a number",
+    "numeric timestamp": "column 'date' must hold timestamp strings",
+    "not a timestamp": "column 'date'",
+}
+
+
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_bad_requests_get_a_4xx_naming_the_problem(client, history, case):
+    answer = client.post("/forecast", json=BAD_BODIES[case](history))
+    assert answer.status_code == 422
+    if case in MESSAGES:
+        assert MESSAGES[case] in answer.json()["detail"]
+    assert client.post("/forecast", json=body(history)).status_code == 200  # still serving
+
+
+@pytest.mark.parametrize(
+    ("content", "status"),
+    [(b"", 422), (b"{not json", 422), (b"[1, 2]", 422), (b"x" * 300_000, 413)],
+)
+def test_malformed_empty_and_huge_bodies(client, content, status):
+    answer = client.post("/forecast", content=content, headers={"content-type": "application/json"})
+    assert answer.status_code == status
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(forecaster):
+    """The app under uvicorn on a loopback port, in a thread of this process."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(forecaster, "test-model", 200_000),
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+    )
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_concurrent_requests_are_answered_alike(server, history):
+    payload = body(history)
+    with httpx.Client(base_url=server, timeout=30) as http:
+        expected = http.post("/forecast", json=payload).json()
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: http.post("/forecast", json=payload), range(32)))
+    assert all(a.status_code == 200 for a in answers)
+    assert all(a.json() == expected for a in answers)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzz_finds_no_server_error(server, history, data):
+    """Random JSON, and valid requests with one row corrupted: never a 5xx."""
+    payload = body(history)
+    rows = payload["series"][0]["data"]
+    kind = data.draw(st.sampled_from(["random", "corrupt value", "corrupt key", "raw bytes"]))
+    if kind == "random":
+        payload = data.draw(json_values)
+    elif kind == "corrupt value":
+        row, key = (
+            data.draw(st.integers(0, len(rows) - 1)),
+            data.draw(st.sampled_from(list(rows[0]))),
+        )
+        rows[row][key] = data.draw(json_values)
+    elif kind == "corrupt key":
+        rows[data.draw(st.integers(0, len(rows) - 1))][data.draw(st.text(max_size=8))] = 1.0
+    content = (
+        data.draw(st.binary(max_size=200))
+        if kind == "raw bytes"
+        else json.dumps(payload, allow_nan=True).encode()
+    )
+    with httpx.Client(base_url=server, timeout=30) as http:
+        answer = http.post(
+            "/forecast", content=content, headers={"content-type": "application/json"}
+        )
+    assert answer.status_code < 500, answer.text
