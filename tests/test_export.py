@@ -37,9 +37,9 @@ def test_torchscript_matches_predict(forecaster, histories, tmp_path):
     files = {"forecast.json": ""}
     module = torch.jit.load(str(path), _extra_files=files)
     raw, expected = histories
-    np.testing.assert_allclose(
-        module(torch.from_numpy(raw)).numpy(), expected, rtol=1e-5, atol=1e-5
-    )
+    with torch.inference_mode():
+        got = module(torch.from_numpy(raw)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
     spec = json.loads(files["forecast.json"])
     assert spec["features"] == ["load", "temp", "price"] and spec["freq"] == "h"
 
