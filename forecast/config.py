@@ -9,7 +9,10 @@ from omegaconf import DictConfig, OmegaConf
 
 _HERE = Path(__file__).resolve().parent
 # conf/ of a source checkout (editable install), else the copy a wheel packs into forecast/.
-CONF_DIR = str(next(p for p in (_HERE.parent / "conf", _HERE / "conf") if p.is_dir()))
+# A copy of the code without configs (inside a logged MLflow model) must still import.
+CONF_DIR = str(next((p for p in (_HERE.parent / "conf", _HERE / "conf") if p.is_dir()), _HERE))
+# Using a model has its own configs: there `model=` names a model file, not the config group.
+SERVING_CONF_DIR = str(Path(CONF_DIR) / "serving")
 
 
 def flat_params(cfg: DictConfig) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from forecast.config import CONF_DIR
+from forecast.config import SERVING_CONF_DIR
 from forecast.errors import ForecastError, exit_on_error
 from forecast.predict import Forecaster
 
@@ -90,7 +90,7 @@ def _export_onnx(module: nn.Module, example: Tensor, output: Path, spec: str) ->
     onnx.save(model, str(output))
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="export")
+@hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="export")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
     path = export(Forecaster.load(cfg.model), cfg.format, cfg.output)

@@ -25,7 +25,7 @@ import torch
 from omegaconf import DictConfig
 
 from forecast.checkpoint import build_net, load_checkpoint
-from forecast.config import CONF_DIR
+from forecast.config import SERVING_CONF_DIR
 from forecast.data import Scaler, check_timestamps, check_values, prepare_series, read_table
 from forecast.errors import ForecastError, exit_on_error
 from forecast.model import LSTMNet
@@ -135,7 +135,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="predict")
+@hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="predict")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
     forecaster = Forecaster.load(cfg.model)

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from forecast.checkpoint import VERSION
-from forecast.config import CONF_DIR
+from forecast.config import SERVING_CONF_DIR
 from forecast.errors import ForecastError, exit_on_error
 from forecast.predict import Forecaster
 
@@ -144,7 +144,7 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 8 <
     return app
 
 
-@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="serve")
+@hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="serve")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
     import uvicorn

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import TINY, sine_frame
+
+from forecast import Forecaster
+
+BIN = Path(sys.executable).parent  # where pip put the console scripts
 
 
 def run(command: str, cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
     env.pop("HYDRA_FULL_ERROR", None)
-    module = {"forecast-train": "forecast.train", "forecast-eval": "forecast.evaluate"}[command]
     return subprocess.run(
-        [sys.executable, "-m", module, *overrides],
+        [str(BIN / command), *overrides],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -118,3 +126,99 @@ def test_eval_cli_bad_checkpoint(workdir, kind):
     expected = "checkpoint not found" if kind == "missing" else "not a readable forecast checkpoint"
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_predict_cli_writes_forecasts_and_keeps_old_output_on_failure(workdir):
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    result = run("forecast-predict", workdir, f"model={model}", "input=sines.csv", "output=f.csv")
+    assert result.returncode == 0, result.stderr[-3000:]
+    future = pd.read_csv(workdir / "f.csv")
+    assert list(future.columns) == ["date", "load", "temp", "price"] and len(future) == 6
+    assert future["date"].iloc[0] == "2024-01-26 00:00:00"  # one hour after the last input row
+    before = (workdir / "f.csv").read_bytes()
+    result = run("forecast-predict", workdir, f"model={model}", "input=short.csv", "output=f.csv")
+    assert result.returncode == 1
+    assert "error: " in result.stderr and "Traceback" not in result.stderr
+    assert (workdir / "f.csv").read_bytes() == before
+
+
+def test_predict_cli_from_the_model_registry(workdir):
+    result = run(
+        "forecast-predict", workdir, "model=models:/forecast/1", "input=sines.csv", "output=r.csv"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    pd.testing.assert_frame_equal(pd.read_csv(workdir / "r.csv"), pd.read_csv(workdir / "f.csv"))
+
+
+def test_export_cli(workdir):
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    result = run("forecast-export", workdir, f"model={model}", "format=onnx", "output=m.onnx")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "m.onnx").stat().st_size > 10_000
+
+
+def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    raise TimeoutError(url)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(argv: list[str], cwd: Path, url: str):
+    """Run a server process until ``url`` answers 200; stop it afterwards."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until_up(url, process)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_serve_cli_answers_like_predict(workdir):
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    port = free_port()
+    argv = [str(BIN / "forecast-serve"), f"model={model}", f"port={port}"]
+    history = pd.read_csv(workdir / "sines.csv").tail(24)
+    request = {"series": [{"id": "s", "data": history.to_dict(orient="records")}]}
+    with server(argv, workdir, f"http://127.0.0.1:{port}/health"):
+        answer = httpx.post(f"http://127.0.0.1:{port}/forecast", json=request, timeout=30)
+    assert answer.status_code == 200
+    got = pd.DataFrame(answer.json()["forecasts"][0]["data"])
+    expected = Forecaster.load(model).predict(history)
+    np.testing.assert_allclose(got[["load", "temp", "price"]], expected[["load", "temp", "price"]])
+
+
+def test_mlflow_models_serve_gives_the_same_numbers(workdir):
+    port = free_port()
+    argv = [
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/forecast/1",
+        "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    history = pd.read_csv(workdir / "sines.csv").tail(24)
+    with server(argv, workdir, f"http://127.0.0.1:{port}/ping"):
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/invocations",
+            json={"dataframe_records": history.to_dict(orient="records")},
+            timeout=60,
+        )
+    assert answer.status_code == 200, answer.text
+    got = pd.DataFrame(answer.json()["predictions"])
+    (model,) = workdir.glob("logs/runs/*/model.pt")
+    expected = Forecaster.load(model).predict(history)
+    np.testing.assert_allclose(got[["load", "temp", "price"]], expected[["load", "temp", "price"]])
