@@ -136,9 +136,11 @@ def test_predict_cli_writes_forecasts_and_keeps_old_output_on_failure(workdir):
     assert list(future.columns) == ["date", "load", "temp", "price"] and len(future) == 6
     assert future["date"].iloc[0] == "2024-01-26 00:00:00"  # one hour after the last input row
     before = (workdir / "f.csv").read_bytes()
-    result = run("forecast-predict", workdir, f"model={model}", "input=short.csv", "output=f.csv")
+    write_bad_tables(workdir)
+    result = run("forecast-predict", workdir, f"model={model}", "input=nan.csv", "output=f.csv")
     assert result.returncode == 1
-    assert "error: " in result.stderr and "Traceback" not in result.stderr
+    assert "error: history: column 'load' has 1 NaN/inf" in result.stderr
+    assert "Traceback" not in result.stderr
     assert (workdir / "f.csv").read_bytes() == before
 
 
