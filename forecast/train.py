@@ -8,13 +8,16 @@ forecast-train experiment=etth1_h720
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import hydra
 import matplotlib.pyplot as plt
 import mlflow
+import optuna
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -26,6 +29,7 @@ from forecast.errors import ForecastError, exit_on_error
 from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMForecaster
 from forecast.plots import forecast_figure
+from forecast.sweep import PARENT_RUN_ENV, OptunaPruning
 from forecast.windows import ForecastDataModule
 
 log = logging.getLogger(__name__)
@@ -45,9 +49,14 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMForecaster, pl.Train
             _convert_="all",  # plain lists in hparams, not ListConfig
         )
         callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
-        trainer: pl.Trainer = instantiate(
-            cfg.trainer, logger=instantiate(cfg.logger), callbacks=callbacks
-        )
+        if "optuna" in cfg:  # a trial of the Optuna sweeper: report each epoch, maybe pruned
+            sweeper = HydraConfig.get().sweeper
+            callbacks.append(
+                OptunaPruning(sweeper.storage, sweeper.study_name, cfg.optuna.trial_id)
+            )
+        parent = os.environ.get(PARENT_RUN_ENV)
+        logger = instantiate(cfg.logger, tags={"mlflow.parentRunId": parent} if parent else None)
+        trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
     except InstantiationException as err:
         raise ForecastError(str(err).strip()) from None
     return datamodule, model, trainer
@@ -57,6 +66,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Train, then score the best checkpoint on the test split; returns all logged metrics."""
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
+    try:
+        return fit_and_save(cfg, datamodule, model, trainer)
+    except BaseException as err:
+        # Lightning marks a crash FAILED, but Ctrl-C or pruning must not read as a plain failure
+        # and nothing may stay RUNNING: the run's final status says what happened.
+        if isinstance(trainer.logger, MLFlowLogger) and trainer.logger.run_id:
+            stopped = isinstance(err, KeyboardInterrupt | SystemExit | optuna.TrialPruned)
+            status = "KILLED" if stopped else "FAILED"
+            trainer.logger.experiment.set_terminated(trainer.logger.run_id, status)
+        raise
+
+
+def fit_and_save(
+    cfg: DictConfig, datamodule: ForecastDataModule, model: LSTMForecaster, trainer: pl.Trainer
+) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     logger = trainer.logger
     logger.log_hyperparams(flat_params(cfg))

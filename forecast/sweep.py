@@ -1,0 +1,136 @@
+"""Multirun bookkeeping: one MLflow parent run per sweep, a table of trials, the best config.
+
+``SweepTracker`` is a Hydra callback (``hydra.callbacks`` in conf/config.yaml): it only acts
+in multirun mode, for the grid sweeper and the Optuna sweeper alike. ``OptunaPruning`` is the
+Lightning callback a trial uses to report its validation loss and stop when Optuna prunes it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import optuna
+import pytorch_lightning as pl
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+PARENT_RUN_ENV = "FORECAST_PARENT_RUN_ID"  # read by train.py to tag each trial's run
+
+
+class SweepTracker(Callback):
+    """Parent run at the start of a multirun; summary table and best overrides at its end."""
+
+    def __init__(self, objective: str = "best_val_loss", direction: str = "minimize") -> None:
+        self.objective, self.direction = objective, direction
+        self.trials: list[dict[str, Any]] = []
+        self.parent_id: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        mlflow.set_tracking_uri(config.logger.tracking_uri)
+        experiment = mlflow.set_experiment(config.logger.experiment_name)
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        client = mlflow.MlflowClient()
+        run = client.create_run(
+            experiment.experiment_id,
+            run_name=f"sweep {Path(sweep_dir).name}",
+            tags={"forecast.sweep_dir": sweep_dir},
+        )
+        self.parent_id = run.info.run_id
+        os.environ[PARENT_RUN_ENV] = self.parent_id
+        # Ctrl-C or a crash skips on_multirun_end: never leave the parent RUNNING forever.
+        atexit.register(self._close, "KILLED")
+        log.info("sweep parent run %s", self.parent_id)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if self.parent_id is None:
+            return
+        failed = job_return.status != JobStatus.COMPLETED
+        value = None if failed else job_return.return_value
+        status = type(job_return._return_value).__name__ if failed else "ok"
+        self.trials.append(
+            {"overrides": list(job_return.overrides or []), "value": value, "status": status}
+        )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_id is None:
+            return
+        done = [t for t in self.trials if t["value"] is not None]
+        lines = [f"{'#':>3} {self.objective:>14}  status  overrides"]
+        for i, trial in enumerate(self.trials):
+            value = "-" if trial["value"] is None else f"{trial['value']:.5f}"
+            shown = " ".join(o for o in trial["overrides"] if not o.startswith("+optuna."))
+            lines.append(f"{i:>3} {value:>14}  {trial['status']:<6}  {shown}")
+        client = mlflow.MlflowClient()
+        if done:
+            pick = min if self.direction == "minimize" else max
+            best = pick(done, key=lambda t: t["value"])
+            path = self._save_best(config, best)
+            lines += [
+                f"best: {best['value']:.5f} with {path}",
+                f"  forecast-train -cd {path.parent.parent} experiment=best",
+            ]
+            client.log_metric(self.parent_id, f"best_{self.objective}", best["value"])
+            client.log_artifact(self.parent_id, str(path))
+        client.log_text(self.parent_id, "\n".join(lines), "trials.txt")
+        log.info("sweep of %d trials\n%s", len(self.trials), "\n".join(lines))
+        self._close("FINISHED")
+
+    def _save_best(self, config: DictConfig, best: dict[str, Any]) -> Path:
+        """The best trial's overrides as an experiment file forecast-train accepts.
+
+        Config-group choices (``data=csv``) go to the defaults list, values to the body.
+        """
+        groups = set(config.hydra.runtime.choices)
+        defaults, values = [], []
+        for override in OverridesParser.create().parse_overrides(best["overrides"]):
+            key = override.key_or_group.lstrip("+~")
+            if key.startswith(("optuna", "hydra")) or key == "hparams_search":
+                continue
+            if key == "experiment":
+                defaults.append(f"/experiment/{override.value()}")
+            elif key in groups:
+                defaults.append({f"override /{key}": override.value()})
+            else:
+                values.append(f"{key}={override.get_value_element_as_str()}")
+        body = OmegaConf.to_container(OmegaConf.from_dotlist(values))
+        path = Path(config.hydra.sweep.dir) / "experiment" / "best.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            f"# @package _global_\n# best of sweep {config.hydra.sweep.dir}: "
+            f"{self.objective}={best['value']:.5f}\n"
+            + OmegaConf.to_yaml({"defaults": [*defaults, "_self_"], **body})
+        )
+        return path
+
+    def _close(self, status: str) -> None:
+        if self.parent_id is None:
+            return
+        mlflow.MlflowClient().set_terminated(self.parent_id, status)
+        self.parent_id = None
+        os.environ.pop(PARENT_RUN_ENV, None)
+
+
+class OptunaPruning(pl.Callback):
+    """Report ``monitor`` after each validation epoch; raise TrialPruned when Optuna says so."""
+
+    def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str = "val_loss"):
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        self.trial = optuna.trial.Trial(study, trial_id)
+        self.monitor = monitor
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        self.trial.report(value, step=trainer.current_epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.monitor}={value:.5f}")
