@@ -8,6 +8,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
 log = logging.getLogger(__name__)
 
 
@@ -19,13 +22,19 @@ class ForecastError(ValueError):
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a ForecastError as one line on stderr and exit 1 instead of a traceback."""
+    """Report a ForecastError as one line on stderr and exit 1 instead of a traceback.
+
+    In a multirun the error is re-raised instead: Hydra records the job as failed and the
+    sweep goes on with the next trial, where exiting would end the whole sweep.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except ForecastError as err:
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
 

@@ -198,20 +198,24 @@ class LSTMForecaster(pl.LightningModule):
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         loss = self.loss(self(x), y)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        self.log(
+            "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(x),
+            sync_dist=True,
+        )  # fmt: skip
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         forecast = self(x)
-        self.log("val_loss", self.loss(forecast, y), prog_bar=True, batch_size=len(x))
+        loss = self.loss(forecast, y)
+        self.log("val_loss", loss, prog_bar=True, batch_size=len(x), sync_dist=True)
         self.val_metrics.update(forecast, y)
         self.log_dict(self.val_metrics, batch_size=len(x))
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
         forecast = self(x)
-        self.log("test_loss", self.loss(forecast, y), batch_size=len(x))
+        self.log("test_loss", self.loss(forecast, y), batch_size=len(x), sync_dist=True)
         for name, metric in self.test_metrics.items(keep_base=True):
             units = self.target_std if name.endswith("_orig") else 1.0
             metric.update(forecast * units, y * units)

@@ -8,8 +8,11 @@ Lightning callback a trial uses to report its validation loss and stop when Optu
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,26 @@ log = logging.getLogger(__name__)
 PARENT_RUN_ENV = "FORECAST_PARENT_RUN_ID"  # read by train.py to tag each trial's run
 
 
+@contextlib.contextmanager
+def sqlite_lock(uri: str) -> Iterator[None]:
+    """Serialize first use of a SQLite store across the processes of one machine.
+
+    Two sweep workers starting together would both create the schema of a new MLflow or
+    Optuna database, and one of them fails halfway through its migrations.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class SweepTracker(Callback):
     """Parent run at the start of a multirun; summary table and best overrides at its end."""
 
@@ -36,7 +59,8 @@ class SweepTracker(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         mlflow.set_tracking_uri(config.logger.tracking_uri)
-        experiment = mlflow.set_experiment(config.logger.experiment_name)
+        with sqlite_lock(config.logger.tracking_uri):
+            experiment = mlflow.set_experiment(config.logger.experiment_name)
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         client = mlflow.MlflowClient()
         run = client.create_run(

@@ -71,7 +71,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except BaseException as err:
         # Lightning marks a crash FAILED, but Ctrl-C or pruning must not read as a plain failure
         # and nothing may stay RUNNING: the run's final status says what happened.
-        if isinstance(trainer.logger, MLFlowLogger) and trainer.logger.run_id:
+        if trainer.is_global_zero and isinstance(trainer.logger, MLFlowLogger):
             stopped = isinstance(err, KeyboardInterrupt | SystemExit | optuna.TrialPruned)
             status = "KILLED" if stopped else "FAILED"
             trainer.logger.experiment.set_terminated(trainer.logger.run_id, status)
@@ -96,8 +96,10 @@ def fit_and_save(
         # Our own Lightning checkpoint from this run, so unpickling it is safe.
         best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
         model.load_state_dict(best["state_dict"])
-    if cfg.test:
+    if cfg.test:  # under DDP every rank scores its share; the metrics are gathered exactly
         metrics |= trainer.test(model, datamodule=datamodule, verbose=False)[0]
+    if not trainer.is_global_zero:  # one checkpoint, one set of artifacts
+        return metrics
     model_path = save_checkpoint(
         output_dir / "model.pt", model.net_config, model.net, datamodule.spec()
     )

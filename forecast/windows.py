@@ -8,7 +8,7 @@ batch is gathered from that view in one indexing operation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch import distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from forecast.data import Scaler, as_list, prepare_series, read_table, split_borders
 from forecast.errors import ForecastError
@@ -74,13 +75,48 @@ def window_count(n_rows: int, lookback: int, horizon: int) -> int:
     return max(0, n_rows - lookback - horizon + 1)
 
 
+class ShardedBatches(Sampler[torch.Tensor]):
+    """Index batches; under DDP rank ``r`` of ``w`` takes batches ``r, r + w, r + 2w, ...``.
+
+    Evaluation keeps every window exactly once across ranks (no padding, unlike
+    DistributedSampler, so distributed test scores are exact). Training gives every rank the
+    same number of batches, as gradient all-reduce needs, dropping at most ``w - 1`` batches
+    of an epoch; the shuffle is seeded by seed and epoch, so ranks agree on it.
+    """
+
+    def __init__(self, n_windows: int, batch_size: int, shuffle: bool) -> None:
+        self.n_windows, self.batch_size, self.shuffle = n_windows, batch_size, shuffle
+        self.seed, self.epoch = torch.initial_seed(), 0
+        distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if distributed else 0
+        self.world = dist.get_world_size() if distributed else 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[torch.Tensor]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.n_windows, generator=generator)
+        else:
+            order = torch.arange(self.n_windows)
+        batches = list(order.split(self.batch_size))
+        mine = batches[self.rank :: self.world]
+        return mine[: len(batches) // self.world] if self.shuffle else mine
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
 def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool) -> DataLoader:
     """Hand whole index batches to the dataset so a batch is one gather, not ``batch`` copies.
 
     Every window is used: the last, smaller batch is kept (dropping it skews test scores).
     """
-    order = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-    batches = BatchSampler(order, batch_size=batch_size, drop_last=False)
+    batches = ShardedBatches(len(dataset), batch_size, shuffle)
     return DataLoader(dataset, sampler=batches, batch_size=None)
 
 

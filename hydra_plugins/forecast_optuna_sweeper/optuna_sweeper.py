@@ -41,6 +41,8 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from forecast.sweep import sqlite_lock
+
 log = logging.getLogger(__name__)
 
 SAMPLERS = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
@@ -134,7 +136,8 @@ class OptunaSweeper(Sweeper):
                 space[override.get_key_element()] = distribution(override)
             else:
                 fixed.append(override.input_line)
-        study = self.study()
+        with sqlite_lock(self.storage):
+            study = self.study()
         log.info("study %r in %s: %d trials wanted", self.study_name, self.storage, self.n_trials)
         results, job_idx = [], 0
         while len(study.get_trials(deepcopy=False)) < self.n_trials:

@@ -1,0 +1,182 @@
+"""Sweeps and scale-out, through the real CLI: grid and Optuna multiruns, two workers sharing a
+study, failed and interrupted trials, DDP on CPU, and a real MLflow tracking server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from conftest import TINY, sine_frame
+from test_cli import free_port, server
+
+from forecast import Forecaster
+
+BIN = Path(sys.executable).parent
+SPACE = (
+    'hydra.sweeper.params={model.hidden_size: "choice(8, 16)", model.dropout: "interval(0.0, 0.2)"}'
+)
+
+
+def train(cwd: Path, *overrides: str, env: dict | None = None, wait: bool = True):
+    flags = [o for o in overrides if o.startswith("-")]  # argparse wants -m before overrides
+    values = [o for o in overrides if not o.startswith("-")]
+    argv = [str(BIN / "forecast-train"), *flags, *TINY, "data.path=sines.csv", *values]
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}", **(env or {})}
+    process = subprocess.Popen(
+        argv, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    if not wait:
+        return process
+    output, _ = process.communicate(timeout=600)
+    return process.returncode, output
+
+
+def runs(cwd: Path, tracking_uri: str | None = None) -> list:
+    client = mlflow.MlflowClient(tracking_uri or f"sqlite:///{cwd / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("forecast")
+    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+
+
+@pytest.fixture
+def cwd(tmp_path) -> Path:
+    sine_frame().to_csv(tmp_path / "sines.csv", index=False)
+    return tmp_path
+
+
+def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
+    code, output = train(cwd, "-m", "model.hidden_size=8,16", "register_model=null")
+    assert code == 0, output[-3000:]
+    all_runs = runs(cwd)
+    (parent,) = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
+    trials = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(trials) == 2 and len(all_runs) == 3
+    assert {r.data.params["model.hidden_size"] for r in trials} == {"8", "16"}
+    assert parent.info.status == "FINISHED"
+    best_value = min(r.data.metrics["val_loss"] for r in trials)
+    assert parent.data.metrics["best_best_val_loss"] == pytest.approx(best_value, rel=1e-5)
+    assert "best_val_loss" in output and "experiment=best" in output
+    (best,) = cwd.glob("logs/multiruns/*/experiment/best.yaml")
+    winner = min(trials, key=lambda r: r.data.metrics["val_loss"]).data.params["model.hidden_size"]
+    argv = [
+        str(BIN / "forecast-train"),
+        "-cd",
+        str(best.parent.parent),
+        "experiment=best",
+        "--cfg",
+        "job",
+    ]
+    shown = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert f"hidden_size: {winner}" in shown.stdout and "path: sines.csv" in shown.stdout
+
+
+def test_optuna_sweep_with_a_failing_trial_goes_on(cwd):
+    _, output = train(
+        cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.seed=1",
+        SPACE, "model.proj_size=12", "register_model=null",
+    )  # fmt: skip
+    study = optuna.load_study(study_name="lstm_optuna", storage=f"sqlite:///{cwd / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert len(states) == 5, output[-3000:]
+    # proj_size=12 is not below hidden_size=8: those trials fail, the others complete
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all(str(t.params["model.hidden_size"]) == "8" for t in failed)
+    assert optuna.trial.TrialState.COMPLETE in states
+    assert "proj_size has to be smaller than hidden_size" in output
+    # A configuration refused before training starts leaves no MLflow run, only the FAIL.
+    trials = [r for r in runs(cwd) if "mlflow.parentRunId" in r.data.tags]
+    assert len(trials) == states.count(optuna.trial.TrialState.COMPLETE)
+    assert {r.info.status for r in trials} == {"FINISHED"}
+    assert "FAILED" in output or "failed" in output
+
+
+def test_two_workers_share_one_study(cwd):
+    args = [
+        "-m",
+        "hparams_search=lstm_optuna",
+        "hydra.sweeper.n_trials=6",
+        SPACE,
+        "register_model=null",
+    ]
+    workers = [train(cwd, *args, f"hydra.sweep.dir=sweep{k}", wait=False) for k in (0, 1)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    study = optuna.load_study(study_name="lstm_optuna", storage=f"sqlite:///{cwd / 'optuna.db'}")
+    finished = [t for t in study.trials if t.state.is_finished()]
+    # Each worker asks only while the study holds fewer than n_trials: at most one extra.
+    assert 6 <= len(finished) <= 7 and len(study.trials) == len(finished)
+    per_worker = [len(list((cwd / f"sweep{k}").glob("*/model.pt"))) for k in (0, 1)]
+    assert min(per_worker) >= 1 and sum(per_worker) == len(finished)
+    assert len({t.number for t in study.trials}) == len(study.trials)  # disjoint trials
+
+
+def test_pruning_reports_every_epoch(cwd):
+    code, output = train(
+        cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=2", SPACE,
+        "trainer.max_epochs=3", "callbacks.early_stopping.patience=10", "register_model=null",
+    )  # fmt: skip
+    assert code == 0, output[-3000:]
+    study = optuna.load_study(study_name="lstm_optuna", storage=f"sqlite:///{cwd / 'optuna.db'}")
+    assert [sorted(t.intermediate_values) for t in study.trials] == [[0, 1, 2], [0, 1, 2]]
+
+
+def test_ctrl_c_leaves_no_run_running(cwd):
+    process = train(
+        cwd, "-m", "model.hidden_size=16,32", "trainer.max_epochs=200",
+        "callbacks.early_stopping.patience=200", wait=False,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not any(r.data.tags.get("mlflow.parentRunId") for r in runs(cwd)):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.5)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    statuses = {r.info.status for r in runs(cwd)}
+    assert "RUNNING" not in statuses and "KILLED" in statuses
+
+
+def test_ddp_on_cpu_logs_once(cwd):
+    code, output = train(cwd, "trainer=ddp", "register_model=null")
+    assert code == 0, output[-3000:]
+    (run,) = runs(cwd)
+    assert run.info.status == "FINISHED"
+    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2  # 2 epochs, rank 0
+    assert len(list(cwd.glob("logs/runs/*/model.pt"))) == 1
+    assert len(list(cwd.glob("logs/runs/*/checkpoints/*.ckpt"))) == 1
+    assert 0 < run.data.metrics["test_mse"] < 2
+
+
+def test_training_against_a_real_mlflow_server(cwd):
+    port = free_port()
+    argv = [
+        str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{cwd / 'server.db'}",
+        "--artifacts-destination", str(cwd / "server-artifacts"), "--workers", "1",
+    ]  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    with server(argv, cwd, f"{uri}/health"):
+        code, output = train(cwd, env={"MLFLOW_TRACKING_URI": uri})
+        assert code == 0, output[-3000:]
+        (run,) = runs(cwd, uri)
+        assert run.data.params["data.lookback"] == "24"
+        assert "test_mse" in run.data.metrics
+        client = mlflow.MlflowClient(uri)
+        assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
+        mlflow.set_tracking_uri(uri)
+        try:
+            forecaster = Forecaster.load(f"runs:/{run.info.run_id}")
+        finally:
+            mlflow.set_tracking_uri(None)
+        assert forecaster.horizon == 6
+    assert not (cwd / "mlflow.db").exists()  # nothing went to the local default store
+    assert any((cwd / "server-artifacts").rglob("model.pt"))
