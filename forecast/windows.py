@@ -76,12 +76,14 @@ def window_count(n_rows: int, lookback: int, horizon: int) -> int:
 
 
 class ShardedBatches(Sampler[torch.Tensor]):
-    """Index batches; under DDP rank ``r`` of ``w`` takes batches ``r, r + w, r + 2w, ...``.
+    """Index batches, split across DDP ranks.
 
-    Evaluation keeps every window exactly once across ranks (no padding, unlike
-    DistributedSampler, so distributed test scores are exact). Training gives every rank the
-    same number of batches, as gradient all-reduce needs, dropping at most ``w - 1`` batches
-    of an epoch; the shuffle is seeded by seed and epoch, so ranks agree on it.
+    Training: rank ``r`` of ``w`` takes shuffled batches ``r, r + w, ...``, all ranks the same
+    number (gradient all-reduce needs it), dropping at most ``w - 1`` batches of an epoch; the
+    shuffle is seeded by seed and epoch, so ranks agree on it. Evaluation: rank ``r`` takes
+    the ``r``-th of ``w`` contiguous slices of the windows, so every window is scored exactly
+    once (no padding, unlike DistributedSampler: distributed test scores are exact) and
+    every rank has at least one batch.
     """
 
     def __init__(self, n_windows: int, batch_size: int, shuffle: bool) -> None:
@@ -95,14 +97,12 @@ class ShardedBatches(Sampler[torch.Tensor]):
         self.epoch = epoch
 
     def _batches(self) -> list[torch.Tensor]:
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(self.n_windows, generator=generator)
-        else:
-            order = torch.arange(self.n_windows)
-        batches = list(order.split(self.batch_size))
-        mine = batches[self.rank :: self.world]
-        return mine[: len(batches) // self.world] if self.shuffle else mine
+        if not self.shuffle:
+            start, end = (self.n_windows * k // self.world for k in (self.rank, self.rank + 1))
+            return list(torch.arange(start, end).split(self.batch_size))
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        batches = list(torch.randperm(self.n_windows, generator=generator).split(self.batch_size))
+        return batches[self.rank :: self.world][: len(batches) // self.world]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return iter(self._batches())

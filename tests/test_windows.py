@@ -142,3 +142,25 @@ def test_too_short_series_is_named(tmp_path):
     frame = pd.concat([coded_frame(40).assign(id="long"), coded_frame(8).assign(id="short")])
     with pytest.raises(ForecastError, match="series 'short': the train split"):
         datamodule(tmp_path, frame, lookback=4, horizon=2, series_id="id")
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_sharded_batches_split_work_across_ranks(world):
+    from forecast.windows import ShardedBatches
+
+    def shards(shuffle: bool) -> list[list[torch.Tensor]]:
+        out = []
+        for rank in range(world):
+            sampler = ShardedBatches(103, batch_size=10, shuffle=shuffle)
+            sampler.rank, sampler.world = rank, world
+            out.append(list(sampler))
+        return out
+
+    evaluation = shards(shuffle=False)
+    assert sorted(torch.cat([b for s in evaluation for b in s]).tolist()) == list(range(103))
+    assert all(len(s) >= 1 for s in evaluation)
+    training = shards(shuffle=True)
+    assert len({len(s) for s in training}) == 1  # equal step counts for gradient all-reduce
+    seen = torch.cat([b for s in training for b in s])
+    assert len(seen) == len(set(seen.tolist()))  # disjoint
+    assert len(seen) >= 103 - (world - 1) * 10
