@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import mlflow
+import pandas as pd
 import pytest
 import torch
 from conftest import compose_config, sine_frame
@@ -122,3 +123,22 @@ def test_overrides_reach_the_model(tmp_path):
     assert payload["net"]["target_index"] == [1]
     assert payload["data"]["targets"] == ["temp"]
     assert payload["state_dict"]["lstm.weight_hr_l2"].shape == (4, 16)
+
+
+def test_training_registers_a_pyfunc_with_signature(trained, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["cfg"].logger.tracking_uri)
+    mlflow.set_tracking_uri(trained["cfg"].logger.tracking_uri)
+    try:
+        info = mlflow.models.get_model_info("models:/forecast/1")
+        pyfunc = mlflow.pyfunc.load_model("models:/forecast/1")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert info.signature.inputs.input_names() == ["date", "load", "temp", "price"]
+    assert "temp" in info.signature.outputs.input_names()
+    assert info.saved_input_example_info is not None
+    history = sine_frame().tail(24)
+    history["date"] = history["date"].dt.strftime("%Y-%m-%d %H:%M:%S")  # as JSON clients send it
+    from forecast import Forecaster
+
+    expected = Forecaster.load(trained["model"]).predict(history)
+    pd.testing.assert_frame_equal(pyfunc.predict(history), expected)
