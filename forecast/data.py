@@ -50,8 +50,12 @@ class Scaler:
         # A constant training column would divide by zero; leave it centred but unscaled.
         return cls(mean=values.mean(axis=0), std=np.where(std > 0, std, 1.0))
 
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - self.mean) / self.std
+    def transform(self, values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+        """Scaled copy of ``values`` in ``dtype``, computed in place: one allocation."""
+        out = values.astype(dtype)
+        out -= self.mean.astype(dtype)
+        out /= self.std.astype(dtype)
+        return out
 
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -121,14 +125,21 @@ def prepare_series(
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
         raise ForecastError(f"{source}: column {timestamp!r} is empty at row {row}")
 
-    frame = frame.assign(**{timestamp: stamps})
-    groups = [("", frame)] if not series_id else frame.groupby(series_id, sort=False)
+    # One float64 copy of the values; series are cut from it by row positions, so a single
+    # series is never copied again (memory stays a small multiple of the table).
+    all_values = frame[features].to_numpy(np.float64)
+    all_stamps = stamps.to_numpy("datetime64[ns]")
+    if series_id:
+        positions = frame.groupby(series_id, sort=False).indices
+        groups = [(key, positions[key]) for key in pd.unique(frame[series_id])]
+    else:
+        groups = [("", slice(None))]
     values, stamp_blocks, bounds, ids, start = [], [], [], [], 0
     freqs = set()
-    for key, group in groups:
+    for key, rows in groups:
         label = f"{source}, series {key!r}" if series_id else source
-        block = check_values(group[features].to_numpy(np.float64), features, fill_missing, label)
-        stamp_block = group[timestamp].to_numpy("datetime64[ns]")
+        block = check_values(all_values[rows], features, fill_missing, label)
+        stamp_block = all_stamps[rows]
         freqs.add(check_timestamps(stamp_block, freq, label))
         values.append(block)
         stamp_blocks.append(stamp_block)
@@ -138,8 +149,8 @@ def prepare_series(
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
     return SeriesFrame(
-        values=np.concatenate(values),
-        timestamps=np.concatenate(stamp_blocks),
+        values=values[0] if len(values) == 1 else np.concatenate(values),
+        timestamps=stamp_blocks[0] if len(values) == 1 else np.concatenate(stamp_blocks),
         bounds=bounds,
         series_ids=ids,
         features=features,

@@ -182,10 +182,10 @@ class ForecastDataModule(pl.LightningDataModule):
         if unknown:
             raise ForecastError(f"targets {unknown} are not among the features {self.features}")
         self.segments = self._segments()
-        train_rows = np.concatenate([self.series.values[a:b] for a, b in self.segments["train"]])
+        train = [self.series.values[a:b] for a, b in self.segments["train"]]
+        train_rows = train[0] if len(train) == 1 else np.concatenate(train)
         self.scaler = self.scaler or Scaler.fit(train_rows)
-        scaled = self.scaler.transform(self.series.values).astype(np.float32)
-        self.values = torch.from_numpy(np.ascontiguousarray(scaled))
+        self.values = torch.from_numpy(self.scaler.transform(self.series.values, np.float32))
         self.target_index = [self.features.index(t) for t in self.targets]
         self.datasets = {
             split: WindowDataset(

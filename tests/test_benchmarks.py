@@ -35,3 +35,11 @@ def test_serving_benchmark_smoke(tmp_path):
     assert set(report["forecast-serve"]) == {"1", "8"}
     assert report["forecast-serve"]["1"]["p50_ms"] > 0
     assert report["batch"]["series"] == 50
+
+
+def test_memory_benchmark_smoke(tmp_path):
+    stdout, report = smoke("benchmark_memory.py", tmp_path)
+    assert "materialized" in stdout
+    (row,) = report
+    assert row["rows"] == 10_000 and row["materialized_measured"]
+    assert row["windows_mb"] >= 0 and row["datamodule_mb"] > 0

@@ -1,0 +1,134 @@
+"""Memory of the window dataset: peak RSS against the raw float32 array, as rows grow.
+
+Each measurement runs in a fresh process; the peak RSS is reset after imports (Linux
+``/proc/self/clear_refs``), so the figure is the growth that building the data costs.
+Three ways to hold ``rows x 7`` values windowed at lookback 96 / horizon 96:
+
+- ``windows``: forecast's WindowDataset over the float32 array (unfold views + index math),
+  iterated for a few batches;
+- ``datamodule``: forecast's ForecastDataModule from a Parquet file: pandas, checks,
+  float64 working copies, scaling; what ``forecast-train`` really pays;
+- ``materialized``: every window copied out up front, as several libraries do
+  (``rows x 192 x 7`` float32); measured where it fits, else computed.
+
+    python scripts/benchmark_memory.py               # 1e5, 1e6, 1e7 rows
+    python scripts/benchmark_memory.py --smoke       # 1e4 rows, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+FEATURES, LOOKBACK, HORIZON = 7, 96, 96
+MATERIALIZE_LIMIT_BYTES = 4 << 30  # do not try to allocate more than this on a 24 GiB box
+
+
+def status_mb(field: str) -> float:
+    """``VmRSS`` (now) or ``VmHWM`` (peak) of this process, from /proc, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def reset_peak() -> float:
+    """Start the peak over from the current RSS (Linux: writing 5 to clear_refs resets
+    VmHWM), so a transient peak while importing is not taken for the baseline."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return status_mb("VmRSS")
+
+
+def child(kind: str, rows: int, workdir: str) -> None:
+    """Run in a subprocess: build one way and print the peak RSS growth in MB."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from forecast.windows import ForecastDataModule, WindowDataset
+
+    path = Path(workdir) / f"{rows}.parquet"
+    base = reset_peak()
+    if kind == "windows":
+        values = torch.from_numpy(np.random.default_rng(0).random((rows, FEATURES), np.float32))
+        dataset = WindowDataset(values, [(0, rows)], LOOKBACK, HORIZON, list(range(FEATURES)))
+        for start in range(0, 64 * 10, 64):
+            dataset[torch.arange(start, start + 64)]
+    elif kind == "datamodule":
+        dm = ForecastDataModule(str(path), LOOKBACK, HORIZON, batch_size=64)
+        dm.setup()
+        next(iter(dm.train_dataloader()))
+    else:
+        values = np.random.default_rng(0).random((rows, FEATURES), np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(values, LOOKBACK + HORIZON, axis=0)
+        windows = np.ascontiguousarray(windows)  # (rows - 191, 7, 192): every window a copy
+        del values
+    _ = pd  # imported before the baseline so its import cost is not counted
+    print(json.dumps({"peak_mb": status_mb("VmHWM") - base}))
+
+
+def write_table(rows: int, workdir: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    values = np.random.default_rng(0).random((rows, FEATURES), np.float32)
+    frame = pd.DataFrame(values, columns=[f"x{k}" for k in range(FEATURES)])
+    frame.insert(0, "date", pd.date_range("2000-01-01", periods=rows, freq="min"))
+    frame.to_parquet(workdir / f"{rows}.parquet")
+
+
+def measure(kind: str, rows: int, workdir: Path) -> float:
+    argv = [sys.executable, __file__, "--child", kind, str(rows), str(workdir)]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])["peak_mb"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("bench/memory.json"))
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, rows, workdir = args.child
+        return child(kind, int(rows), workdir)
+
+    sizes = [10_000] if args.smoke else [100_000, 1_000_000, 10_000_000]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    results = []
+    for rows in sizes:
+        write_table(rows, workdir)
+        array_mb = rows * FEATURES * 4 / 2**20
+        materialized_mb = (rows - LOOKBACK - HORIZON + 1) * FEATURES * (LOOKBACK + HORIZON) * 4
+        materialized_mb /= 2**20
+        row = {
+            "rows": rows,
+            "array_mb": array_mb,
+            "windows_mb": measure("windows", rows, workdir),
+            "datamodule_mb": measure("datamodule", rows, workdir),
+            "materialized_mb": materialized_mb,
+            "materialized_measured": materialized_mb * 2**20 < MATERIALIZE_LIMIT_BYTES,
+        }
+        if row["materialized_measured"]:
+            row["materialized_mb"] = measure("materialized", rows, workdir)
+        results.append(row)
+
+    print(f"{'rows':>10} {'array MB':>9} | {'windows':>15} {'datamodule':>15} {'materialized':>19}")
+    for r in results:
+        cells = [
+            f"{r[k]:>8.0f} ({r[k] / r['array_mb']:>4.1f}x)"
+            for k in ("windows_mb", "datamodule_mb", "materialized_mb")
+        ]
+        note = "" if r["materialized_measured"] else " computed"
+        print(f"{r['rows']:>10} {r['array_mb']:>9.1f} | {' '.join(cells)}{note}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
