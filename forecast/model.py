@@ -8,6 +8,11 @@ Shapes, with ``batch_first=True`` and ``H_out = proj_size or hidden_size``:
     LSTM output  (batch, lookback, H_out)
     forecast     (batch, horizon, n_targets)        or unbatched (horizon, n_targets)
 
+With ``channel_independent`` the LSTM's own batch is ``batch * n_features`` (one sequence per
+window and feature, input size 1), so ``h``/``c`` carry that in their middle axis (unbatched:
+``n_features``); with ``segment_len = s`` the LSTM runs ``lookback / s`` steps of ``s * channels``
+inputs, and its output is ``(sequences, lookback / s, H_out)``.
+
 The forecast is direct multi-horizon: one linear head maps the last time step's output of the
 last layer to all ``horizon x n_targets`` values at once, so errors do not compound the way
 they do when feeding predictions back step by step.
@@ -41,6 +46,12 @@ class LSTMNet(nn.Module):
     feature and the forecast is mapped back with the statistics of its target columns
     (reversible instance normalization): the LSTM then models shape, not level, which keeps
     it accurate when the series drifts away from the training period's level.
+
+    With ``channel_independent`` every feature is its own univariate sequence through the one
+    shared LSTM (the LSTM's batch is then ``batch * n_features`` and its input one channel),
+    which regularizes strongly when channels behave alike. With ``segment_len > 1`` the LSTM
+    steps over ``lookback / segment_len`` segments of ``segment_len`` time steps each, its
+    input the segment flattened: fewer sequential steps, so faster and easier to train.
     """
 
     def __init__(
@@ -55,8 +66,15 @@ class LSTMNet(nn.Module):
         proj_size: int = 0,
         instance_norm: bool = True,
         target_index: Sequence[int] | None = None,
+        channel_independent: bool = False,
+        segment_len: int = 1,
     ) -> None:
         super().__init__()
+        if segment_len < 1 or lookback % segment_len:
+            raise ForecastError(
+                f"lookback={lookback} is not a multiple of model.segment_len={segment_len}"
+            )
+        self.channel_independent, self.segment_len = channel_independent, segment_len
         self.n_features, self.n_targets = n_features, n_targets
         self.lookback, self.horizon = lookback, horizon
         self.hidden_size, self.num_layers, self.proj_size = hidden_size, num_layers, proj_size
@@ -65,8 +83,9 @@ class LSTMNet(nn.Module):
         if len(target_index) != n_targets:
             raise ValueError(f"target_index has {len(target_index)} entries, n_targets={n_targets}")
         self.register_buffer("target_index", torch.tensor(target_index), persistent=False)
+        channels = 1 if channel_independent else n_features
         self.lstm = nn.LSTM(
-            input_size=n_features,
+            input_size=channels * segment_len,
             hidden_size=hidden_size,
             num_layers=num_layers,
             # PyTorch applies dropout between layers only; with one layer it would be a no-op.
@@ -75,33 +94,53 @@ class LSTMNet(nn.Module):
             batch_first=True,
         )
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(proj_size or hidden_size, horizon * n_targets)
+        outputs = 1 if channel_independent else n_targets  # per LSTM sequence
+        self.head = nn.Linear(proj_size or hidden_size, horizon * outputs)
+
+    def sequences(self, batch: int) -> int:
+        """How many sequences the LSTM runs for ``batch`` windows: its own batch size."""
+        return batch * self.n_features if self.channel_independent else batch
 
     def initial_state(self, batch: int, like: Tensor) -> State:
         """Zeros: ``h_0 (num_layers, batch, H_out)``, ``c_0 (num_layers, batch, hidden_size)``."""
-        h_0 = like.new_zeros(self.num_layers, batch, self.proj_size or self.hidden_size)
-        c_0 = like.new_zeros(self.num_layers, batch, self.hidden_size)
+        sequences = self.sequences(batch)
+        h_0 = like.new_zeros(self.num_layers, sequences, self.proj_size or self.hidden_size)
+        c_0 = like.new_zeros(self.num_layers, sequences, self.hidden_size)
         return h_0, c_0
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Forecast from ``x``; returns ``(forecast, (h_n, c_n))``, the state as nn.LSTM does."""
         unbatched = self._check_input(x)
+        # Unbatched states gain the LSTM's batch axis; channel-independent ones already have
+        # it: one sequence per feature.
+        per_sample = unbatched and not self.channel_independent
         if unbatched:
             x = x.unsqueeze(0)
-            state = None if state is None else (state[0].unsqueeze(1), state[1].unsqueeze(1))
-        state = self.initial_state(x.shape[0], x) if state is None else state
-        self._check_state(state, x.shape[0])
+            if per_sample and state is not None:
+                state = (state[0].unsqueeze(1), state[1].unsqueeze(1))
+        batch = x.shape[0]
+        state = self.initial_state(batch, x) if state is None else state
+        self._check_state(state, batch)
         if self.instance_norm:
             mean = x.mean(dim=1, keepdim=True)  # (batch, 1, n_features)
             std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
             x = (x - mean) / std
-        output, (h_n, c_n) = self.lstm(x, state)  # output (batch, lookback, H_out)
-        last = self.dropout(output[:, -1])  # (batch, H_out)
-        forecast = self.head(last).view(-1, self.horizon, self.n_targets)
+        if self.channel_independent:  # (batch * n_features, lookback, 1)
+            x = x.transpose(1, 2).reshape(batch * self.n_features, self.lookback, 1)
+        # (sequences, lookback / segment_len, segment_len * channels): a segment's rows in a row
+        x = x.reshape(x.shape[0], self.lookback // self.segment_len, -1)
+        output, (h_n, c_n) = self.lstm(x, state)  # output (sequences, steps, H_out)
+        out = self.head(self.dropout(output[:, -1]))  # (sequences, horizon * outputs)
+        if self.channel_independent:  # (batch, n_features, horizon) -> targets' columns
+            forecast = out.view(batch, self.n_features, self.horizon).transpose(1, 2)
+            forecast = forecast[..., self.target_index]
+        else:
+            forecast = out.view(batch, self.horizon, self.n_targets)
         if self.instance_norm:
             forecast = forecast * std[..., self.target_index] + mean[..., self.target_index]
         if unbatched:
-            return forecast.squeeze(0), (h_n.squeeze(1), c_n.squeeze(1))
+            state_out = (h_n.squeeze(1), c_n.squeeze(1)) if per_sample else (h_n, c_n)
+            return forecast.squeeze(0), state_out
         return forecast, (h_n, c_n)
 
     def _check_input(self, x: Tensor) -> bool:
@@ -125,9 +164,10 @@ class LSTMNet(nn.Module):
         return x.ndim == 2
 
     def _check_state(self, state: State, batch: int) -> None:
+        sequences = self.sequences(batch)
         expected = {
-            "h_0": (self.num_layers, batch, self.proj_size or self.hidden_size),
-            "c_0": (self.num_layers, batch, self.hidden_size),
+            "h_0": (self.num_layers, sequences, self.proj_size or self.hidden_size),
+            "c_0": (self.num_layers, sequences, self.hidden_size),
         }
         for (name, shape), tensor in zip(expected.items(), state, strict=True):
             if tuple(tensor.shape) != shape:
@@ -135,6 +175,9 @@ class LSTMNet(nn.Module):
                     f"{name} has shape {tuple(tensor.shape)}, expected (num_layers, batch, "
                     f"{'proj_size or hidden_size' if name == 'h_0' else 'hidden_size'}) = {shape}"
                 )
+
+
+NET_ARGS = tuple(inspect.signature(LSTMNet).parameters)
 
 
 class LSTMForecaster(pl.LightningModule):
@@ -158,6 +201,8 @@ class LSTMForecaster(pl.LightningModule):
         proj_size: int = 0,
         instance_norm: bool = True,
         target_index: Sequence[int] | None = None,
+        channel_independent: bool = False,
+        segment_len: int = 1,
         loss: str = "mse",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
@@ -167,10 +212,7 @@ class LSTMForecaster(pl.LightningModule):
         if loss not in LOSSES:
             raise ForecastError(f"model.loss={loss!r} is not one of {sorted(LOSSES)}")
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
-        self.net = LSTMNet(
-            n_features, n_targets, lookback, horizon, hidden_size, num_layers, dropout,
-            proj_size, instance_norm, target_index,
-        )  # fmt: skip
+        self.net = LSTMNet(**{name: self.hparams[name] for name in NET_ARGS})
         self.loss = LOSSES[loss]()
         self.optimizer, self.scheduler = optimizer, scheduler
         std = torch.ones(n_targets) if target_std is None else torch.tensor(target_std)
@@ -190,7 +232,7 @@ class LSTMForecaster(pl.LightningModule):
     @property
     def net_config(self) -> dict[str, Any]:
         """Constructor arguments of ``self.net``: what a checkpoint needs to rebuild it."""
-        return {name: self.hparams[name] for name in inspect.signature(LSTMNet).parameters}
+        return {name: self.hparams[name] for name in NET_ARGS}
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)[0]

@@ -125,3 +125,32 @@ def test_overfits_a_sine_wave():
     with torch.no_grad():
         mse = torch.mean((model(x) - y) ** 2).item()
     assert mse < 1e-3
+
+
+@pytest.mark.parametrize(("channel_independent", "segment_len"), [(True, 1), (False, 4), (True, 3)])
+def test_channel_independent_and_segment_shapes(channel_independent, segment_len):
+    net = make_net(3, 8, channel_independent=channel_independent, segment_len=segment_len).eval()
+    sequences = 6 * FEATURES if channel_independent else 6
+    assert net.lstm.input_size == (1 if channel_independent else FEATURES) * segment_len
+    forecast, (h_n, c_n) = net(torch.randn(6, LOOKBACK, FEATURES))
+    assert forecast.shape == (6, HORIZON, TARGETS)
+    assert h_n.shape == (3, sequences, 8) and c_n.shape == (3, sequences, HIDDEN)
+    x = torch.randn(LOOKBACK, FEATURES)
+    single, (h_1, _) = net(x)
+    torch.testing.assert_close(single, net(x.unsqueeze(0))[0][0])
+    assert h_1.shape == ((3, FEATURES, 8) if channel_independent else (3, 8))
+    state = net.initial_state(6, x)
+    torch.testing.assert_close(net(x.expand(6, -1, -1), state)[0][0], single)
+
+
+def test_channel_independence_treats_every_feature_alike():
+    """Permuting the input features permutes the forecast of each: one shared LSTM."""
+    net = LSTMNet(4, 4, LOOKBACK, HORIZON, 16, 2, channel_independent=True, segment_len=4).eval()
+    x = torch.randn(3, LOOKBACK, 4)
+    order = [2, 0, 3, 1]
+    torch.testing.assert_close(net(x[..., order])[0], net(x)[0][..., order])
+
+
+def test_segment_len_must_divide_the_lookback():
+    with pytest.raises(ForecastError, match=r"lookback=12 is not a multiple of model\.segment_len"):
+        make_net(segment_len=5)
