@@ -21,9 +21,10 @@ import orjson
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from omegaconf import DictConfig
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 
 from forecast.checkpoint import VERSION
 from forecast.config import SERVING_CONF_DIR
@@ -136,7 +137,8 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
         return JSONResponse({"detail": str(err)}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+    @app.exception_handler(ValidationError)
+    async def invalid_request(request: Request, err: Exception) -> JSONResponse:
         # FastAPI's own handler echoes the input, and a NaN or inf in it breaks the JSON reply.
         detail = [{k: e[k] for k in ("loc", "msg", "type")} for e in err.errors()]
         return JSONResponse({"detail": detail}, status_code=422)
@@ -149,14 +151,17 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
     def get_metadata() -> dict[str, Any]:
         return metadata
 
-    @app.post("/forecast", response_model=ForecastResponse)
-    async def post_forecast(request: ForecastRequest) -> Response:
+    @app.post("/forecast", response_model=ForecastResponse, openapi_extra=REQUEST_BODY_DOC)
+    async def post_forecast(raw: Request) -> Response:
         """Forecast every series of the request in one forward pass.
 
         Runs on the event loop, not a worker thread: a forward pass takes about a millisecond,
         less than a thread hop plus OpenMP waking a new thread team would, and one forward at
-        a time makes concurrent requests safe by construction.
+        a time makes concurrent requests safe by construction. The body is parsed and
+        validated by pydantic in one pass from bytes: a third of the time of json.loads plus
+        validation, which FastAPI does for a ``ForecastRequest`` parameter.
         """
+        request = ForecastRequest.model_validate_json(await raw.body())
         blocks, labels = [], []
         for k, series in enumerate(request.series):
             label = f"series {k}" if series.id is None else f"series {series.id!r}"
@@ -174,7 +179,30 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
             answer.append({"id": series.id, "data": rows})
         return Response(orjson.dumps({"forecasts": answer}), media_type="application/json")
 
+    app.openapi = lambda: app.openapi_schema or _openapi(app)
     return app
+
+
+REQUEST_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ForecastRequest"}}
+        },
+    }
+}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema plus ForecastRequest, which the route reads from raw bytes itself."""
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    request = ForecastRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.update(request.pop("$defs", {}), ForecastRequest=request)
+    app.openapi_schema = schema
+    return schema
 
 
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="serve")

@@ -53,7 +53,12 @@ def test_health_metadata_and_docs(client):
     assert meta["columns"] == ["load", "temp", "price"] == meta["targets"]
     assert (meta["lookback"], meta["horizon"], meta["frequency"]) == (24, 6, "h")
     assert meta["model"] == "test-model" and meta["quantiles"] == []
-    assert "/forecast" in client.get("/openapi.json").json()["paths"]
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/forecast"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": "#/components/schemas/ForecastRequest"}
+    assert {"ForecastRequest", "SeriesIn", "ForecastResponse"} <= set(
+        schema["components"]["schemas"]
+    )
     assert client.get("/docs").status_code == 200
 
 
