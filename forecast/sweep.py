@@ -12,6 +12,8 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,36 @@ class SweepTracker(Callback):
         mlflow.MlflowClient().set_terminated(self.parent_id, status)
         self.parent_id = None
         os.environ.pop(PARENT_RUN_ENV, None)
+
+
+class GracefulInterrupt(pl.Callback):
+    """The first Ctrl-C stops training after the current batch; a second one stops at once.
+
+    Lightning's own handling raises wherever the signal lands, often inside an MLflow write
+    to SQLite, which can leave the database locked and the run RUNNING for good. Stopping
+    between batches lets the run be closed as KILLED cleanly.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self.previous: Any = None
+
+    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        signal.signal(signal.SIGINT, self.previous)  # the next Ctrl-C is Lightning's again
+        log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.interrupted:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.previous is not None and not self.interrupted:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 class OptunaPruning(pl.Callback):

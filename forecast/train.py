@@ -29,7 +29,7 @@ from forecast.errors import ForecastError, exit_on_error
 from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMForecaster
 from forecast.plots import forecast_figure
-from forecast.sweep import PARENT_RUN_ENV, OptunaPruning
+from forecast.sweep import PARENT_RUN_ENV, GracefulInterrupt, OptunaPruning
 from forecast.windows import ForecastDataModule
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMForecaster, pl.Train
             _convert_="all",  # plain lists in hparams, not ListConfig
         )
         callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+        callbacks.append(GracefulInterrupt())
         if "optuna" in cfg:  # a trial of the Optuna sweeper: report each epoch, maybe pruned
             sweeper = HydraConfig.get().sweeper
             callbacks.append(
@@ -90,6 +91,8 @@ def fit_and_save(
         )
 
     trainer.fit(model, datamodule=datamodule)
+    if any(isinstance(c, GracefulInterrupt) and c.interrupted for c in trainer.callbacks):
+        raise KeyboardInterrupt("training stopped by Ctrl-C")
     checkpoint = trainer.checkpoint_callback
     metrics = {"best_val_loss": float(checkpoint.best_model_score)} if checkpoint else {}
     if checkpoint and checkpoint.best_model_path:
