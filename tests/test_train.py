@@ -142,3 +142,17 @@ def test_training_registers_a_pyfunc_with_signature(trained, monkeypatch):
 
     expected = Forecaster.load(trained["model"]).predict(history)
     pd.testing.assert_frame_equal(pyfunc.predict(history), expected)
+
+
+@pytest.mark.parametrize("horizon", [96, 192, 336, 720])
+def test_experiment_presets_compose(horizon, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from forecast.config import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        overrides = [f"experiment=etth1_h{horizon}", f"paths.output_dir={tmp_path}"]
+        cfg = compose("config", overrides=overrides)
+    assert cfg.data.horizon == cfg.model.horizon == horizon
+    assert cfg.data.split_borders == [8640, 11520, 14400] and cfg.data.lookback == 96
+    assert cfg.model.channel_independent and cfg.data.lookback % cfg.model.segment_len == 0
