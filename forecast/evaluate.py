@@ -44,8 +44,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         scaler=Scaler.from_dict(spec["scaler"]),
     )
     datamodule.setup("test")
-    target_std = datamodule.scaler.std[datamodule.target_index].tolist()
-    model = LSTMForecaster(**payload["net"], target_std=target_std)
+    model = LSTMForecaster(**payload["net"], target_std=datamodule.target_std)
     model.net.load_state_dict(payload["state_dict"])
     logger = instantiate(cfg.logger)
     logger.log_hyperparams(flat_params(cfg))

@@ -106,7 +106,7 @@ class Forecaster:
                     f"{label} has {len(values)} rows, the model needs lookback={self.lookback}"
                 )
         inputs = np.stack([values[-self.lookback :] for _, values in blocks])
-        x = torch.from_numpy(self.scaler.transform(inputs).astype(np.float32))
+        x = torch.from_numpy(self.scaler.transform(inputs, np.float32))
         with torch.inference_mode():
             forecast = self.net(x)[0].numpy()  # (n_series, horizon, n_targets), scaled
         forecast = forecast * self.target_std + self.target_mean

@@ -45,7 +45,7 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMForecaster, pl.Train
             n_features=datamodule.n_features,
             n_targets=datamodule.n_targets,
             target_index=datamodule.target_index,
-            target_std=datamodule.scaler.std[datamodule.target_index].tolist(),
+            target_std=datamodule.target_std,
             _convert_="all",  # plain lists in hparams, not ListConfig
         )
         callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]

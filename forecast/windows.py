@@ -46,7 +46,7 @@ class WindowDataset(Dataset):
         self.target_index = torch.as_tensor(list(target_index))
         # (n_rows - lookback - horizon + 1, lookback + horizon, n_features), a view
         self.windows = values.unfold(0, lookback + horizon, 1).transpose(1, 2)
-        counts = [end - start - lookback - horizon + 1 for start, end in segments]
+        counts = [window_count(end - start, lookback, horizon) for start, end in segments]
         if min(counts, default=0) < 1:
             raise ValueError(f"every segment needs lookback + horizon rows; window counts {counts}")
         self.first_row = torch.as_tensor([start for start, _ in segments])
@@ -228,6 +228,11 @@ class ForecastDataModule(pl.LightningDataModule):
     @property
     def n_targets(self) -> int:
         return len(self.targets)
+
+    @property
+    def target_std(self) -> list[float]:
+        """Training-split std of each target: scales errors back to the data's units."""
+        return self.scaler.std[self.target_index].tolist()
 
     def spec(self) -> dict[str, Any]:
         """Everything a saved model needs to read new data the way it was trained."""
