@@ -7,6 +7,7 @@ Shapes, with ``batch_first=True`` and ``H_out = proj_size or hidden_size``:
     c_0, c_n     (num_layers, batch, hidden_size)   or unbatched (num_layers, hidden_size)
     LSTM output  (batch, lookback, H_out)
     forecast     (batch, horizon, n_targets)        or unbatched (horizon, n_targets)
+    quantiles    (batch, horizon, n_targets, n_quantiles), from ``LSTMNet.decode``
 
 With ``channel_independent`` the LSTM's own batch is ``batch * n_features`` (one sequence per
 window and feature, input size 1), so ``h``/``c`` carry that in their middle axis (unbatched:
@@ -15,7 +16,9 @@ inputs, and its output is ``(sequences, lookback / s, H_out)``.
 
 The forecast is direct multi-horizon: one linear head maps the last time step's output of the
 last layer to all ``horizon x n_targets`` values at once, so errors do not compound the way
-they do when feeding predictions back step by step.
+they do when feeding predictions back step by step. With ``quantiles`` the same head also gives
+each configured quantile of every value (trained with the pinball loss next to the point loss),
+so one forward pass yields the point forecast and its prediction intervals.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection
 
 from forecast.errors import ForecastError
 
@@ -68,8 +71,15 @@ class LSTMNet(nn.Module):
         target_index: Sequence[int] | None = None,
         channel_independent: bool = False,
         segment_len: int = 1,
+        quantiles: Sequence[float] = (),
     ) -> None:
         super().__init__()
+        quantiles = [float(q) for q in quantiles or ()]
+        if any(not 0 < q < 1 for q in quantiles) or quantiles != sorted(set(quantiles)):
+            raise ForecastError(
+                f"model.quantiles={quantiles} must be distinct, increasing and inside (0, 1)"
+            )
+        self.quantiles = quantiles
         if segment_len < 1 or lookback % segment_len:
             raise ForecastError(
                 f"lookback={lookback} is not a multiple of model.segment_len={segment_len}"
@@ -95,7 +105,8 @@ class LSTMNet(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         outputs = 1 if channel_independent else n_targets  # per LSTM sequence
-        self.head = nn.Linear(proj_size or hidden_size, horizon * outputs)
+        # Per value: the point forecast, then one output per quantile.
+        self.head = nn.Linear(proj_size or hidden_size, horizon * outputs * (1 + len(quantiles)))
 
     def sequences(self, batch: int) -> int:
         """How many sequences the LSTM runs for ``batch`` windows: its own batch size."""
@@ -110,6 +121,11 @@ class LSTMNet(nn.Module):
 
     def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         """Forecast from ``x``; returns ``(forecast, (h_n, c_n))``, the state as nn.LSTM does."""
+        out, state = self.decode(x, state)
+        return out[..., 0], state
+
+    def decode(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Point forecast and quantiles stacked on a last axis: ``(..., 1 + n_quantiles)``."""
         unbatched = self._check_input(x)
         # Unbatched states gain the LSTM's batch axis; channel-independent ones already have
         # it: one sequence per feature.
@@ -130,14 +146,16 @@ class LSTMNet(nn.Module):
         # (sequences, lookback / segment_len, segment_len * channels): a segment's rows in a row
         x = x.reshape(x.shape[0], self.lookback // self.segment_len, -1)
         output, (h_n, c_n) = self.lstm(x, state)  # output (sequences, steps, H_out)
-        out = self.head(self.dropout(output[:, -1]))  # (sequences, horizon * outputs)
-        if self.channel_independent:  # (batch, n_features, horizon) -> targets' columns
-            forecast = out.view(batch, self.n_features, self.horizon).transpose(1, 2)
-            forecast = forecast[..., self.target_index]
+        out = self.head(self.dropout(output[:, -1]))  # (sequences, horizon * outputs * (1 + Q))
+        values = 1 + len(self.quantiles)
+        if self.channel_independent:  # (batch, n_features, horizon, 1 + Q) -> targets' columns
+            forecast = out.view(batch, self.n_features, self.horizon, values).transpose(1, 2)
+            forecast = forecast[:, :, self.target_index]
         else:
-            forecast = out.view(batch, self.horizon, self.n_targets)
-        if self.instance_norm:
-            forecast = forecast * std[..., self.target_index] + mean[..., self.target_index]
+            forecast = out.view(batch, self.horizon, self.n_targets, values)
+        if self.instance_norm:  # statistics (batch, 1, n_targets, 1): one per window and column
+            scale, shift = (s[..., self.target_index].unsqueeze(-1) for s in (std, mean))
+            forecast = forecast * scale + shift
         if unbatched:
             state_out = (h_n.squeeze(1), c_n.squeeze(1)) if per_sample else (h_n, c_n)
             return forecast.squeeze(0), state_out
@@ -180,8 +198,23 @@ class LSTMNet(nn.Module):
 NET_ARGS = tuple(inspect.signature(LSTMNet).parameters)
 
 
+def pinball_loss(quantiles: Tensor, y: Tensor, levels: Sequence[float]) -> Tensor:
+    """Mean pinball (quantile) loss of ``quantiles (..., Q)`` for targets ``y (...)``.
+
+    Its minimizer is the ``q``-th quantile of ``y`` given the input, so a head trained with
+    it gives calibrated intervals rather than a spread that merely looks plausible.
+    """
+    q = quantiles.new_tensor(levels)
+    error = y.unsqueeze(-1) - quantiles
+    return torch.maximum(q * error, (q - 1) * error).mean()
+
+
 class LSTMForecaster(pl.LightningModule):
     """Trains an ``LSTMNet`` on scaled windows and scores it in scaled and original units.
+
+    With ``quantiles`` the loss is the point loss plus the pinball loss of the quantiles, and
+    the test split is also scored by ``test_pinball`` and ``test_coverage``: the share of
+    actual values inside the interval from the lowest to the highest quantile.
 
     ``target_std`` are the training-split standard deviations of the targets; errors
     multiplied by them are errors in the data's own units (the mean cancels in a difference).
@@ -203,6 +236,7 @@ class LSTMForecaster(pl.LightningModule):
         target_index: Sequence[int] | None = None,
         channel_independent: bool = False,
         segment_len: int = 1,
+        quantiles: Sequence[float] = (),
         loss: str = "mse",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
@@ -228,6 +262,8 @@ class LSTMForecaster(pl.LightningModule):
             },
             prefix="test_",
         )
+        if quantiles:
+            self.test_metrics.add_metrics({"pinball": MeanMetric(), "coverage": MeanMetric()})
 
     @property
     def net_config(self) -> dict[str, Any]:
@@ -237,9 +273,18 @@ class LSTMForecaster(pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)[0]
 
+    def losses(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(loss, point forecast, quantiles)``; the loss adds the pinball loss if any."""
+        out = self.net.decode(x)[0]
+        forecast, quantiles = out[..., 0], out[..., 1:]
+        loss = self.loss(forecast, y)
+        if self.net.quantiles:
+            loss = loss + pinball_loss(quantiles, y, self.net.quantiles)
+        return loss, forecast, quantiles
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
-        loss = self.loss(self(x), y)
+        loss = self.losses(x, y)[0]
         self.log(
             "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(x),
             sync_dist=True,
@@ -248,19 +293,24 @@ class LSTMForecaster(pl.LightningModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        forecast = self(x)
-        loss = self.loss(forecast, y)
+        loss, forecast, _ = self.losses(x, y)
         self.log("val_loss", loss, prog_bar=True, batch_size=len(x), sync_dist=True)
         self.val_metrics.update(forecast, y)
         self.log_dict(self.val_metrics, batch_size=len(x))
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         x, y = batch
-        forecast = self(x)
-        self.log("test_loss", self.loss(forecast, y), batch_size=len(x), sync_dist=True)
+        loss, forecast, quantiles = self.losses(x, y)
+        self.log("test_loss", loss, batch_size=len(x), sync_dist=True)
         for name, metric in self.test_metrics.items(keep_base=True):
-            units = self.target_std if name.endswith("_orig") else 1.0
-            metric.update(forecast * units, y * units)
+            if name == "pinball":
+                metric.update(pinball_loss(quantiles, y, self.net.quantiles), weight=y.numel())
+            elif name == "coverage":
+                inside = (y >= quantiles[..., 0]) & (y <= quantiles[..., -1])
+                metric.update(inside.float())
+            else:
+                units = self.target_std if name.endswith("_orig") else 1.0
+                metric.update(forecast * units, y * units)
         self.log_dict(self.test_metrics, batch_size=len(x))
 
     def configure_optimizers(self) -> Any:

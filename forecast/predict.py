@@ -48,8 +48,13 @@ class Forecaster:
         self.timestamp: str = spec["timestamp"]
         self.series_id: str | None = spec["series_id"]
         self.target_index = [self.features.index(t) for t in self.targets]
-        self.target_mean = self.scaler.mean[self.target_index]
-        self.target_std = self.scaler.std[self.target_index]
+        self.quantiles: list[float] = list(net.quantiles)
+        # Point forecasts first, then each target's quantiles: OT, ..., OT_q0.1, OT_q0.9
+        self.columns = self.targets + [f"{t}_q{q:g}" for t in self.targets for q in self.quantiles]
+        mean, std = self.scaler.mean[self.target_index], self.scaler.std[self.target_index]
+        repeats = len(self.quantiles)
+        self.column_mean = np.concatenate([mean, np.repeat(mean, repeats)])
+        self.column_std = np.concatenate([std, np.repeat(std, repeats)])
         self.offset = pd.tseries.frequencies.to_offset(self.freq)
 
     @classmethod
@@ -63,7 +68,8 @@ class Forecaster:
 
         ``history`` has the training columns (extra columns are ignored); the last
         ``lookback`` rows of each series are used. All series go through one forward pass.
-        Returns one row per series and future step: [series id,] timestamp, targets.
+        Returns one row per series and future step: [series id,] timestamp, targets, then
+        ``<target>_q<level>`` columns if the model has quantiles.
         """
         series = prepare_series(
             history,
@@ -79,7 +85,7 @@ class Forecaster:
         futures, forecast = self.forecast(blocks, labels)
         frames = []
         for k, future in enumerate(futures):
-            frame = pd.DataFrame(forecast[k], columns=self.targets)
+            frame = pd.DataFrame(forecast[k], columns=self.columns)
             frame.insert(0, self.timestamp, future)
             if self.series_id:
                 frame.insert(0, self.series_id, series.series_ids[k])
@@ -98,7 +104,7 @@ class Forecaster:
         """Forecasts for checked series given as ``(timestamps, values)`` in original units.
 
         Returns each series' future timestamps and the forecasts, ``(n_series, horizon,
-        n_targets)`` in original units, from one batched forward pass.
+        len(self.columns))`` in original units, from one batched forward pass.
         """
         for (_, values), label in zip(blocks, labels, strict=True):
             if len(values) < self.lookback:
@@ -108,8 +114,10 @@ class Forecaster:
         inputs = np.stack([values[-self.lookback :] for _, values in blocks])
         x = torch.from_numpy(self.scaler.transform(inputs, np.float32))
         with torch.inference_mode():
-            forecast = self.net(x)[0].numpy()  # (n_series, horizon, n_targets), scaled
-        forecast = forecast * self.target_std + self.target_mean
+            out = self.net.decode(x)[0]  # (n_series, horizon, n_targets, 1 + Q), scaled
+        point, quantiles = out[..., 0], out[..., 1:].flatten(2)
+        forecast = torch.cat([point, quantiles], dim=2).numpy()
+        forecast = forecast * self.column_std + self.column_mean
         return [self.future(stamps[-1]) for stamps, _ in blocks], forecast
 
     def future(self, last: np.datetime64) -> np.ndarray:

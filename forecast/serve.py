@@ -6,7 +6,8 @@
 Request: ``{"series": [{"id": "a", "data": [{"date": "2018-06-26 19:00:00", "OT": 1.0, ...}]}]}``,
 each series as ``DataFrame.to_dict(orient="records")`` rows with the training column names.
 Answer: ``{"forecasts": [{"id": "a", "data": [{"date": ..., "OT": ...}, ...]}]}``, ``horizon``
-rows per series. All series of a request go through one forward pass. Every problem with a
+rows per series; a model trained with quantiles adds ``OT_q0.1``-style columns (``/metadata``
+lists them). All series of a request go through one forward pass. Every problem with a
 request is a 4xx naming it; the server keeps serving.
 """
 
@@ -126,9 +127,10 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
         "lookback": forecaster.lookback,
         "horizon": forecaster.horizon,
         "frequency": forecaster.freq,
-        "quantiles": [],
+        "quantiles": forecaster.quantiles,
+        "output_columns": forecaster.columns,
     }
-    output_columns = [forecaster.timestamp, *forecaster.targets]
+    output_columns = [forecaster.timestamp, *forecaster.columns]
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import hydra
-import matplotlib.pyplot as plt
 import mlflow
 import optuna
 import pytorch_lightning as pl
@@ -26,9 +25,9 @@ from pytorch_lightning.loggers import MLFlowLogger
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.config import CONF_DIR, flat_params
 from forecast.errors import ForecastError, exit_on_error
+from forecast.evaluate import Evaluation, evaluate_windows, log_evaluation
 from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMForecaster
-from forecast.plots import forecast_figure
 from forecast.sweep import PARENT_RUN_ENV, GracefulInterrupt, OptunaPruning
 from forecast.windows import ForecastDataModule
 
@@ -106,9 +105,15 @@ def fit_and_save(
     model_path = save_checkpoint(
         output_dir / "model.pt", model.net_config, model.net, datamodule.spec()
     )
+    evaluation = None
+    if cfg.test:  # the baselines, MASE and error curve on the same test windows
+        evaluation = evaluate_windows(
+            model.net, datamodule, datamodule.datasets["test"], cfg.season
+        )
+        metrics = evaluation.metrics("test") | metrics  # Lightning's figures where both have one
     if isinstance(logger, MLFlowLogger):
-        log_outputs(logger, cfg, model, datamodule, model_path)
-    report(metrics, cfg, logger, model_path)
+        log_outputs(logger, cfg, model, datamodule, model_path, evaluation, metrics)
+    report(metrics, cfg, logger, model_path, evaluation)
     return metrics
 
 
@@ -118,20 +123,30 @@ def log_outputs(
     model: LSTMForecaster,
     datamodule: ForecastDataModule,
     model_path: Path,
+    evaluation: Evaluation | None,
+    metrics: dict[str, float],
 ) -> None:
-    """The checkpoint, a plot of test forecasts and the pyfunc model, into the run."""
+    """The checkpoint, the test evaluation (metrics, curves, plots) and the pyfunc model."""
     client, run_id = logger.experiment, logger.run_id
     client.log_artifact(run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix())
-    figure = forecast_figure(model.net, datamodule, cfg.plot_windows)
-    client.log_figure(run_id, figure, "plots/test_forecasts.png")
-    plt.close(figure)
+    if evaluation is not None:
+        logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("test_")})
+        log_evaluation(logger, evaluation, "test", model.net, datamodule, model_path.parent)
     with mlflow.start_run(run_id=run_id):
         log_pyfunc(model_path, datamodule.example_history(), cfg.register_model)
 
 
-def report(metrics: dict[str, float], cfg: DictConfig, logger: object, model_path: Path) -> None:
-    """One short table of metrics and where the run, checkpoint and config went."""
-    lines = ["", *(f"  {k:<16}{v:>10.4f}" for k, v in sorted(metrics.items()))]
+def report(
+    metrics: dict[str, float],
+    cfg: DictConfig,
+    logger: object,
+    model_path: Path,
+    evaluation: Evaluation | None,
+) -> None:
+    """Metrics, the model next to the baselines, and where the run, checkpoint and config went."""
+    lines = ["", *(f"  {k:<24}{v:>10.4f}" for k, v in sorted(metrics.items()))]
+    if evaluation is not None:
+        lines += ["", f"test split, season {evaluation.season}:", evaluation.table(), ""]
     if isinstance(logger, MLFlowLogger):
         lines.append(f"MLflow run   {logger.run_id} in {cfg.logger.tracking_uri}")
     config_path = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"

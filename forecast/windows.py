@@ -55,11 +55,23 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return int(self.ends[-1])
 
-    def starts(self, index: torch.Tensor) -> torch.Tensor:
-        """First row of each window: segment start plus offset inside the segment."""
+    def _locate(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Segment of each window and its offset inside that segment."""
         segment = torch.searchsorted(self.ends, index, right=True)
         before = torch.where(segment > 0, self.ends[segment - 1], 0)
-        return self.first_row[segment] + index - before
+        return segment, index - before
+
+    def starts(self, index: torch.Tensor) -> torch.Tensor:
+        """First row of each window: segment start plus offset inside the segment."""
+        segment, offset = self._locate(index)
+        return self.first_row[segment] + offset
+
+    def strided(self, stride: int) -> torch.Tensor:
+        """Indices of every ``stride``-th window of each segment, counting from its first."""
+        if stride < 1:
+            raise ForecastError(f"stride must be >= 1, got {stride}")
+        index = torch.arange(len(self))
+        return index[self._locate(index)[1] % stride == 0]
 
     def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.as_tensor(index)
@@ -250,6 +262,38 @@ class ForecastDataModule(pl.LightningDataModule):
             "fill_missing": self.fill_missing,
             "scaler": self.scaler.to_dict(),
         }
+
+    def span(self, start: str | None, end: str | None) -> WindowDataset:
+        """Windows of every series whose forecast targets all lie in ``[start, end]``.
+
+        Inputs may reach back ``lookback`` rows before ``start``; a span over the training
+        rows measures in-sample fit, which is the caller's choice to make.
+        """
+        bounds = [pd.Timestamp(t).to_datetime64() if t is not None else None for t in (start, end)]
+        segments = []
+        for a, b in self.series.bounds:
+            stamps = self.series.timestamps[a:b]
+            first = a if bounds[0] is None else a + int(np.searchsorted(stamps, bounds[0]))
+            last = b if bounds[1] is None else a + int(np.searchsorted(stamps, bounds[1], "right"))
+            segment = (max(a, first - self.lookback), last)
+            if window_count(segment[1] - segment[0], self.lookback, self.horizon) > 0:
+                segments.append(segment)
+        if not segments:
+            raise ForecastError(
+                f"no series has lookback + horizon = {self.lookback + self.horizon} rows with "
+                f"targets between {start} and {end}"
+            )
+        return WindowDataset(self.values, segments, self.lookback, self.horizon, self.target_index)
+
+    def describe_windows(self, dataset: WindowDataset, index: torch.Tensor) -> pd.DataFrame:
+        """Series and forecast origin (first target timestamp) of each window in ``index``."""
+        rows = (dataset.starts(index) + self.lookback).numpy()
+        frame = pd.DataFrame({"origin": self.series.timestamps[rows]})
+        if self.series_id:
+            starts = [a for a, _ in self.series.bounds]
+            series = np.searchsorted(starts, rows, side="right") - 1
+            frame.insert(0, self.series_id, np.asarray(self.series.series_ids)[series])
+        return frame
 
     def example_history(self) -> pd.DataFrame:
         """The last ``lookback`` rows of the first series as a user would send them."""

@@ -53,7 +53,6 @@ TINY = [
     "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
-    "plot_windows=2",
 ]
 
 

@@ -60,9 +60,7 @@ def test_train_cli_reports_and_writes_a_run(workdir):
 
 def test_eval_cli(workdir):
     (model,) = workdir.glob("logs/runs/*/model.pt")
-    result = run(
-        "forecast-eval", workdir, f"ckpt_path={model}", "trainer.enable_progress_bar=false"
-    )
+    result = run("forecast-eval", workdir, f"ckpt_path={model}")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test_mse" in result.stdout + result.stderr
     assert "windows" in result.stdout + result.stderr

@@ -37,13 +37,23 @@ def test_run_logs_params_metrics_and_artifacts(trained):
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 2
     assert run.data.metrics["test_mse"] == pytest.approx(trained["metrics"]["test_mse"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"checkpoint", "config.yaml", "plots"}
+    assert artifacts == {"checkpoint", "config.yaml", "evaluation", "plots"}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")] == [
         "checkpoint/model.pt"
     ]
-    assert [a.path for a in client.list_artifacts(run.info.run_id, "plots")] == [
-        "plots/test_forecasts.png"
-    ]
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {
+        "plots/test_forecasts.png",
+        "plots/test_mse_by_step.png",
+    }
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "evaluation")} == {
+        "evaluation/test_mse_by_step.csv",
+        "evaluation/test_windows.csv",
+    }
+    for name in ("test_mase", "test_mse_naive", "test_mse_seasonal_naive", "test_mse_linear"):
+        assert run.data.metrics[name] == pytest.approx(trained["metrics"][name])
+    curve = client.get_metric_history(run.info.run_id, "test_mse_by_step_model")
+    assert sorted(m.step for m in curve) == list(range(1, 7))  # one point per horizon step
+    assert sum(m.value for m in curve) / 6 == pytest.approx(trained["metrics"]["test_mse"], 1e-4)
     config = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml")
     assert OmegaConf.create(config).data.horizon == 6
 
@@ -89,11 +99,10 @@ def test_eval_reproduces_the_training_test_metrics(trained, tmp_path):
                 f"ckpt_path={trained['model']}",
                 f"paths.output_dir={tmp_path}",
                 f"logger.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
-                "trainer.enable_progress_bar=false",
             ],
         )
     metrics = evaluate(cfg)
-    for key in ("test_mse", "test_mae", "test_rmse_orig"):
+    for key in ("test_mse", "test_mae", "test_rmse_orig", "test_mase", "test_mse_linear"):
         assert metrics[key] == pytest.approx(trained["metrics"][key], rel=1e-5)
 
 

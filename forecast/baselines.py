@@ -1,0 +1,94 @@
+"""Reference forecasts scored by the same code as the model: a model is only as good as the
+margin by which it beats these.
+
+Every baseline maps scaled input windows ``x (batch, lookback, n_features)`` to forecasts
+``(batch, horizon, n_targets)``, like ``LSTMNet``. The linear one is fitted on training windows
+only, in closed form, so it needs no tuning and cannot see validation or test data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from forecast.windows import WindowDataset
+
+Baseline = Callable[[Tensor], Tensor]
+
+# Seasonal period of sub-daily data: one day; of (business) days: one week; else one year.
+_PERIODS = {"D": 7, "B": 5, "W": 52, "M": 12, "Q": 4}
+
+
+def season_from_freq(freq: str) -> int:
+    """The usual seasonal period in steps of ``freq``: a day of hours is 24, of 15 min 96."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.offsets.Tick):
+        step, day = offset.nanos, pd.Timedelta(days=1).value
+        if step < day and day % step == 0:
+            return day // step
+        return 7 if step == day else 1
+    return next((p for prefix, p in _PERIODS.items() if offset.name.startswith(prefix)), 1)
+
+
+def repeat_last(horizon: int, target_index: Sequence[int]) -> Baseline:
+    """The naive forecast: the last observed value, held for every step."""
+
+    def forecast(x: Tensor) -> Tensor:
+        return x[:, -1:, target_index].expand(-1, horizon, -1)
+
+    return forecast
+
+
+def seasonal_naive(horizon: int, target_index: Sequence[int], period: int) -> Baseline:
+    """The last observed season, repeated: step ``h`` takes the value ``period`` steps before."""
+
+    def forecast(x: Tensor) -> Tensor:
+        lookback = x.shape[1]
+        rows = lookback - period + torch.arange(horizon) % period
+        return x[:, rows][..., target_index]
+
+    return forecast
+
+
+class LinearBaseline:
+    """One linear map from a lookback to the horizon, shared by all targets (as in NLinear).
+
+    Inputs and outputs are taken relative to the window's last value, so the map learns
+    shape, not level. Fitted by ridge least squares over every training window and target.
+    """
+
+    def __init__(self, weight: Tensor, target_index: Sequence[int]) -> None:
+        self.weight = weight  # (lookback + 1, horizon): the last row is the bias
+        self.target_index = list(target_index)
+
+    @classmethod
+    def fit(
+        cls, train: WindowDataset, batch_size: int = 4096, ridge: float = 1e-3
+    ) -> LinearBaseline:
+        """Accumulate the normal equations batch by batch: memory stays O(lookback^2)."""
+        lookback, horizon = train.lookback, train.horizon
+        gram = torch.zeros(lookback + 1, lookback + 1, dtype=torch.float64)
+        cross = torch.zeros(lookback + 1, horizon, dtype=torch.float64)
+        for index in torch.arange(len(train)).split(batch_size):
+            x, y = train[index]
+            targets = x[..., train.target_index]
+            inputs = _design(targets).double()
+            outputs = (y - targets[:, -1:]).transpose(1, 2).reshape(len(inputs), -1).double()
+            gram += inputs.T @ inputs
+            cross += inputs.T @ outputs
+        gram += ridge * gram.diagonal().mean() * torch.eye(lookback + 1, dtype=torch.float64)
+        return cls(torch.linalg.solve(gram, cross).float(), train.target_index.tolist())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        targets = x[..., self.target_index]
+        out = (_design(targets) @ self.weight).view(len(x), len(self.target_index), -1)
+        return out.transpose(1, 2) + targets[:, -1:]
+
+
+def _design(x: Tensor) -> Tensor:
+    """``(batch * n_targets, lookback + 1)``: each input less its last value, then a 1."""
+    relative = (x - x[:, -1:]).transpose(1, 2).reshape(-1, x.shape[1])
+    return torch.cat([relative, relative.new_ones(len(relative), 1)], dim=1)
