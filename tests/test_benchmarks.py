@@ -9,10 +9,10 @@ import sys
 from conftest import REPO
 
 
-def smoke(script: str, tmp_path) -> tuple[str, dict]:
+def smoke(script: str, tmp_path, *args: str) -> tuple[str, dict]:
     out = tmp_path / "result.json"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / script), "--smoke", "--out", str(out)],
+        [sys.executable, str(REPO / "scripts" / script), "--smoke", "--out", str(out), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -43,3 +43,18 @@ def test_memory_benchmark_smoke(tmp_path):
     (row,) = report
     assert row["rows"] == 10_000 and row["materialized_measured"]
     assert row["windows_mb"] >= 0 and row["datamodule_mb"] > 0
+
+
+def test_reproduce_benchmark_smoke(tmp_path):
+    readme = tmp_path / "README.md"
+    block = "<!-- benchmark:lookback96:start -->\nold\n<!-- benchmark:lookback96:end -->"
+    readme.write_text(f"# title\n\n{block}\ntail\n")
+    args = ["--datasets", "etth1", "--horizons", "96", "--seeds", "1", "2", "--readme", str(readme)]
+    stdout, results = smoke("reproduce_benchmark.py", tmp_path, *args)
+    assert "etth1 H=96 seed=2: test MSE" in stdout
+    assert [r["seed"] for r in results] == [1, 2]
+    assert all(r["test_mse_naive"] == results[0]["test_mse_naive"] for r in results)
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("tail\n")  # the block is replaced in place
+    row = next(line for line in text.splitlines() if line.startswith("| etth1 | 96 | 2 |"))
+    assert f"{results[0]['test_mse_naive']:.3f}" in row and "0.368" in row  # repeat-last, SegRNN

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -153,15 +154,20 @@ def test_training_registers_a_pyfunc_with_signature(trained, monkeypatch):
     pd.testing.assert_frame_equal(pyfunc.predict(history), expected)
 
 
+@pytest.mark.parametrize("dataset", ["etth1", "ettm1"])
 @pytest.mark.parametrize("horizon", [96, 192, 336, 720])
-def test_experiment_presets_compose(horizon, tmp_path):
+def test_experiment_presets_compose(dataset, horizon, tmp_path):
     from hydra import compose, initialize_config_dir
 
     from forecast.config import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        overrides = [f"experiment=etth1_h{horizon}", f"paths.output_dir={tmp_path}"]
+        overrides = [f"experiment={dataset}_h{horizon}", f"paths.output_dir={tmp_path}"]
         cfg = compose("config", overrides=overrides)
     assert cfg.data.horizon == cfg.model.horizon == horizon
-    assert cfg.data.split_borders == [8640, 11520, 14400] and cfg.data.lookback == 96
+    borders = {"etth1": [8640, 11520, 14400], "ettm1": [34560, 46080, 57600]}[dataset]
+    assert cfg.data.split_borders == borders and cfg.data.lookback == 96
+    assert Path(cfg.data.path).is_file()
     assert cfg.model.channel_independent and cfg.data.lookback % cfg.model.segment_len == 0
+    # one model for every preset: nothing tuned per dataset or horizon
+    assert cfg.model.hidden_size == 256 and cfg.model.loss == "mae"
