@@ -19,13 +19,14 @@ import pandas as pd
 from forecast.errors import ForecastError
 
 FILL_METHODS = ("ffill", "interpolate")
+INFER_ROWS = 1000  # rows a frequency is inferred from
 
 
 @dataclass(frozen=True)
 class SeriesFrame:
     """Validated series, stacked: rows of series k are ``bounds[k][0]:bounds[k][1]``."""
 
-    values: np.ndarray  # (n_rows, n_features) float64, original units
+    values: np.ndarray  # (n_rows, n_features), original units
     timestamps: np.ndarray  # (n_rows,) datetime64[ns]
     bounds: list[tuple[int, int]]
     series_ids: list[Any]  # the series-id column's values, in order of first appearance
@@ -45,14 +46,22 @@ class Scaler:
     std: np.ndarray  # (n_features,)
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> Scaler:
-        std = values.std(axis=0)
+    def fit(cls, values: np.ndarray, chunk_rows: int = 1 << 20) -> Scaler:
+        """Two passes in float64 over chunks of rows: exact whatever the values' dtype, and
+        no float64 copy of the whole training split (``values.std`` would make one)."""
+        chunks = [values[i : i + chunk_rows] for i in range(0, len(values), chunk_rows)]
+        mean = sum(c.sum(axis=0, dtype=np.float64) for c in chunks) / len(values)
+        var = sum(np.square(c - mean).sum(axis=0) for c in chunks) / len(values)
+        std = np.sqrt(var)
         # A constant training column would divide by zero; leave it centred but unscaled.
-        return cls(mean=values.mean(axis=0), std=np.where(std > 0, std, 1.0))
+        return cls(mean=mean, std=np.where(std > 0, std, 1.0))
 
-    def transform(self, values: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-        """Scaled copy of ``values`` in ``dtype``, computed in place: one allocation."""
-        out = values.astype(dtype)
+    def transform(
+        self, values: np.ndarray, dtype: type = np.float64, copy: bool = True
+    ) -> np.ndarray:
+        """Scaled ``values`` in ``dtype``: a copy, or with ``copy=False`` and a matching dtype
+        ``values`` itself, scaled in place (no second copy of a large table)."""
+        out = values.astype(dtype, copy=copy)
         out -= self.mean.astype(dtype)
         out /= self.std.astype(dtype)
         return out
@@ -72,12 +81,24 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ForecastError(f"data file not found: {path}")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
+            return _read_parquet(path)
         if path.suffix.lower() == ".csv":
             return pd.read_csv(path)
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ForecastError(f"cannot read {path}: {err}") from None
     raise ForecastError(f"{path}: unsupported file type {path.suffix!r}, expected .csv or .parquet")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """Column by column: pd.read_parquet decodes the whole file into Arrow first and then
+    copies it into pandas, about three times the table's size at its peak."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    columns = {
+        name: file.read(columns=[name]).column(0).to_pandas() for name in file.schema_arrow.names
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
@@ -96,8 +117,9 @@ def prepare_series(
     fill_missing: str | None = None,
     freq: str | None = None,
     source: str = "input",
+    dtype: type = np.float64,
 ) -> SeriesFrame:
-    """Check a long-format table and stack its series.
+    """Check a long-format table and stack its series, values in ``dtype``.
 
     ``features=None`` takes every column but the timestamp and series id. Rows of one series
     must be strictly increasing in time at one regular frequency: a gap, a duplicate or an
@@ -125,9 +147,12 @@ def prepare_series(
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
         raise ForecastError(f"{source}: column {timestamp!r} is empty at row {row}")
 
-    # One float64 copy of the values; series are cut from it by row positions, so a single
-    # series is never copied again (memory stays a small multiple of the table).
-    all_values = frame[features].to_numpy(np.float64)
+    # One copy of the values, filled column by column (frame[features] would copy the table
+    # once more); series are cut from it by row positions, so a single series is never
+    # copied again.
+    all_values = np.empty((len(frame), len(features)), dtype)
+    for j, column in enumerate(features):
+        all_values[:, j] = frame[column].to_numpy()
     all_stamps = stamps.to_numpy("datetime64[ns]")
     if series_id:
         positions = frame.groupby(series_id, sort=False).indices
@@ -162,9 +187,9 @@ def check_values(
     values: np.ndarray, columns: list[str], method: str | None, label: str
 ) -> np.ndarray:
     """One series' ``(rows, columns)`` values; NaN/inf are refused unless ``method`` fills them."""
-    bad = ~np.isfinite(values)
-    if not bad.any():
+    if np.isfinite(values).all():
         return values
+    bad = ~np.isfinite(values)
     if method is not None and method not in FILL_METHODS:
         raise ForecastError(f"fill_missing={method!r} is not one of {FILL_METHODS}")
     if method is not None:
@@ -192,8 +217,9 @@ def check_timestamps(stamps: np.ndarray, freq: str | None, label: str) -> str:
             f"{label}: timestamps {kind} at row {row} ({pd.Timestamp(stamps[row])}); "
             "each series needs strictly increasing timestamps"
         )
-    if freq is None:
-        freq = pd.infer_freq(pd.DatetimeIndex(stamps)) if len(stamps) >= 3 else None
+    if freq is None:  # inferred from the first rows; every row is checked against it below
+        head = pd.DatetimeIndex(stamps[:INFER_ROWS])
+        freq = pd.infer_freq(head) if len(head) >= 3 else None
     if freq is None:
         values, counts = np.unique(steps, return_counts=True)
         usual = values[counts.argmax()] if len(values) else None
@@ -210,12 +236,19 @@ def check_timestamps(stamps: np.ndarray, freq: str | None, label: str) -> str:
             "fill the gaps or set data.freq (e.g. h, 15min, D)"
         )
     offset = pd.tseries.frequencies.to_offset(freq)
-    expected = pd.date_range(stamps[0], periods=len(stamps), freq=offset).to_numpy("datetime64[ns]")
-    if not np.array_equal(expected, stamps):
-        row = int(np.flatnonzero(expected != stamps)[0])
+    if isinstance(offset, pd.offsets.Tick):  # fixed steps: the differences say it all
+        wrong = np.flatnonzero(steps != np.timedelta64(offset.nanos, "ns"))
+        row = int(wrong[0]) + 1 if wrong.size else None
+        expected = None if row is None else pd.Timestamp(stamps[row - 1]) + offset
+    else:  # calendar steps (months, business days): compare with the calendar
+        calendar = pd.date_range(stamps[0], periods=len(stamps), freq=offset)
+        wrong = np.flatnonzero(calendar.to_numpy("datetime64[ns]") != stamps)
+        row = int(wrong[0]) if wrong.size else None
+        expected = None if row is None else calendar[row]
+    if row is not None:
         raise ForecastError(
             f"{label}: timestamp at row {row} is {pd.Timestamp(stamps[row])}, "
-            f"expected {pd.Timestamp(expected[row])} at frequency {offset.freqstr}"
+            f"expected {expected} at frequency {offset.freqstr}"
         )
     return offset.freqstr
 

@@ -181,6 +181,7 @@ class ForecastDataModule(pl.LightningDataModule):
             )
         self.series = prepare_series(
             read_table(self.path),
+            dtype=np.float32,
             timestamp=self.timestamp,
             features=self.feature_columns,
             series_id=self.series_id,
@@ -197,7 +198,10 @@ class ForecastDataModule(pl.LightningDataModule):
         train = [self.series.values[a:b] for a, b in self.segments["train"]]
         train_rows = train[0] if len(train) == 1 else np.concatenate(train)
         self.scaler = self.scaler or Scaler.fit(train_rows)
-        self.values = torch.from_numpy(self.scaler.transform(self.series.values, np.float32))
+        # Scaled in place: the run holds one float32 copy of the table, the windows' base
+        # (so from here on self.series.values is in scaled units too).
+        values = self.scaler.transform(self.series.values, np.float32, copy=False)
+        self.values = torch.from_numpy(values)
         self.target_index = [self.features.index(t) for t in self.targets]
         self.datasets = {
             split: WindowDataset(
@@ -299,7 +303,8 @@ class ForecastDataModule(pl.LightningDataModule):
         """The last ``lookback`` rows of the first series as a user would send them."""
         start, end = self.series.bounds[0]
         rows = slice(max(start, end - self.lookback), end)
-        frame = pd.DataFrame(self.series.values[rows], columns=self.features)
+        original = self.values[rows].double().numpy() * self.scaler.std + self.scaler.mean
+        frame = pd.DataFrame(original, columns=self.features)
         stamps = pd.DatetimeIndex(self.series.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
         frame.insert(0, self.timestamp, stamps)
         if self.series_id:
