@@ -58,3 +58,17 @@ def test_reproduce_benchmark_smoke(tmp_path):
     assert "old" not in text and text.endswith("tail\n")  # the block is replaced in place
     row = next(line for line in text.splitlines() if line.startswith("| etth1 | 96 | 2 |"))
     assert f"{results[0]['test_mse_naive']:.3f}" in row and "0.368" in row  # repeat-last, SegRNN
+
+
+def test_inference_benchmark_smoke(tmp_path):
+    stdout, report = smoke("benchmark_inference.py", tmp_path)
+    assert "forecast w/s" in stdout
+    (row,) = report["rows"]
+    assert row["raw_windows_per_s"] > 0 and row["forecast_windows_per_s"] > 0
+
+
+def test_cpu_benchmark_smoke(tmp_path):
+    stdout, report = smoke("benchmark_cpu.py", tmp_path)
+    assert "threads=1" in stdout
+    (row,) = report["rows"]
+    assert row["error"] is None and row["ratio"] > 0

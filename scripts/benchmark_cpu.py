@@ -1,0 +1,118 @@
+"""CPU choices for training: threads, batch size, torch.compile, bf16 autocast, contiguity.
+
+One factor at a time against the baseline (the benchmark presets' model, batch 128, all
+threads, eager float32, batches as the DataModule gathers them). Each variant is timed right
+after a fresh baseline measurement and reported as their ratio, so machine drift cancels.
+Throughput is training windows/s of a plain PyTorch step (forward, MAE loss, backward,
+clipping, Adam): the framework's own overhead is benchmark_training.py's subject.
+
+    python scripts/benchmark_cpu.py
+    python scripts/benchmark_cpu.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from forecast.model import LSTMNet
+from forecast.windows import ForecastDataModule
+
+ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
+PRESET = dict(hidden_size=256, num_layers=1, dropout=0.5, channel_independent=True, segment_len=24)
+VARIANTS = {
+    "threads=1": {"threads": 1},
+    "batch=32": {"batch": 32},
+    "batch=512": {"batch": 512},
+    "torch.compile": {"compile": True},
+    "bf16 autocast": {"bf16": True},
+    "x.contiguous()": {"contiguous": True},
+}
+
+
+def throughput(
+    dm: ForecastDataModule,
+    seconds: float,
+    *,
+    threads: int,
+    batch: int,
+    compile: bool = False,
+    bf16: bool = False,
+    contiguous: bool = False,
+) -> float:
+    """Training windows/s over ``seconds`` after a few warm-up steps."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net = LSTMNet(7, 7, dm.lookback, dm.horizon, **PRESET).train()
+    step_net = torch.compile(net) if compile else net
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    dataset = dm.datasets["train"]
+    order = torch.randperm(len(dataset)).split(batch)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    windows, start = 0, None
+    for i, index in enumerate(itertools.cycle(order)):
+        if i == 3:  # warm-up done (compilation included)
+            windows, start = 0, time.perf_counter()
+        elif start is not None and time.perf_counter() - start > seconds:
+            break
+        x, y = dataset[index]
+        if contiguous:
+            x = x.contiguous()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            loss = nn.functional.l1_loss(step_net(x)[0].float(), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        optimizer.step()
+        windows += len(index)
+    torch.set_num_threads(previous)
+    return windows / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
+    parser.add_argument("--out", type=Path, default=Path("bench/cpu.json"))
+    args = parser.parse_args()
+    variants = {"threads=1": VARIANTS["threads=1"]} if args.smoke else VARIANTS
+    seconds = 0.2 if args.smoke else args.seconds
+    dm = ForecastDataModule(
+        str(ETTH1), 96, 96, split_ratios=None, split_borders=[8640, 11520, 14400]
+    )
+    dm.setup()
+    base = {"threads": torch.get_num_threads(), "batch": 128}
+    rows = []
+    for name, change in variants.items():
+        baseline = throughput(dm, seconds, **base)
+        try:
+            variant, error = throughput(dm, seconds, **(base | change)), None
+        except Exception as err:  # e.g. no C++ compiler for torch.compile: report, go on
+            variant, error = float("nan"), f"{type(err).__name__}: {str(err)[:200]}"
+        rows.append({"variant": name, "baseline_windows_per_s": baseline,
+                     "variant_windows_per_s": variant, "ratio": variant / baseline,
+                     "error": error})  # fmt: skip
+    print(f"baseline: {PRESET}, batch 128, {base['threads']} threads, eager float32")
+    print(f"{'variant':<16} | {'baseline w/s':>12} {'variant w/s':>11} {'ratio':>6}")
+    for r in rows:
+        print(
+            f"{r['variant']:<16} | {r['baseline_windows_per_s']:>12.0f} "
+            f"{r['variant_windows_per_s']:>11.0f} {r['ratio']:>6.2f}"
+            + (f"  ({r['error']})" if r["error"] else "")
+        )
+    meta = {"torch": torch.__version__, "threads": base["threads"], "model": PRESET}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

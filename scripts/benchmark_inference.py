@@ -1,0 +1,99 @@
+"""Inference throughput: forecast's batched prediction vs the raw model forward, in one process.
+
+``Forecaster.forecast`` is what the CLI and the server run per request: scale the raw
+histories, one forward pass, unscale, build future timestamps. The raw figure is
+``net(x)`` alone on pre-scaled tensors under ``torch.inference_mode``. Both see the same ETTh1
+test windows, at several batch sizes; the ratio is the share of the raw speed a user gets.
+
+    python scripts/benchmark_inference.py          # batch sizes 1, 32, 256, 1024
+    python scripts/benchmark_inference.py --smoke  # seconds; what CI runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from forecast.model import LSTMNet
+from forecast.predict import Forecaster
+from forecast.windows import ForecastDataModule
+
+ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
+MODELS = {  # the default model and the benchmark presets' model
+    "default": dict(hidden_size=64, num_layers=2),
+    "segment_lstm": dict(hidden_size=256, num_layers=1, channel_independent=True, segment_len=24),
+}
+
+
+def rate(fn, windows: int, seconds: float) -> float:
+    """Windows/s of ``fn``, called until ``seconds`` have passed (after one warm-up call)."""
+    fn()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or calls == 0:
+        fn()
+        calls += 1
+    return calls * windows / elapsed
+
+
+def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, rounds: int) -> dict:
+    torch.manual_seed(0)
+    net = LSTMNet(7, 7, dm.lookback, dm.horizon, **MODELS[name]).eval()
+    forecaster = Forecaster(net, dm.spec())
+    x, _ = dm.datasets["test"][torch.arange(batch)]  # scaled inputs
+    originals = x.double().numpy() * dm.scaler.std + dm.scaler.mean
+    stamps = dm.series.timestamps[:1].repeat(dm.lookback)  # only the last one is used
+    blocks = [(stamps, values) for values in originals]
+    labels = [f"series {k}" for k in range(batch)]
+
+    def raw() -> None:
+        with torch.inference_mode():
+            net(x)
+
+    def ours() -> None:
+        forecaster.forecast(blocks, labels)
+
+    pairs = [(rate(raw, batch, seconds), rate(ours, batch, seconds)) for _ in range(rounds)]
+    return {
+        "model": name,
+        "batch_size": batch,
+        "raw_windows_per_s": statistics.median(r for r, _ in pairs),
+        "forecast_windows_per_s": statistics.median(o for _, o in pairs),
+        "ratio": statistics.median(o / r for r, o in pairs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating raw/ours rounds")
+    parser.add_argument("--out", type=Path, default=Path("bench/inference.json"))
+    args = parser.parse_args()
+    sizes, models = ([1, 32, 256, 1024], list(MODELS)) if not args.smoke else ([4], ["default"])
+    if args.smoke:
+        args.seconds, args.rounds = 0.05, 1
+    dm = ForecastDataModule(
+        str(ETTH1), 96, 96, split_ratios=None, split_borders=[8640, 11520, 14400]
+    )
+    dm.setup()
+    rows = [measure(m, b, dm, args.seconds, args.rounds) for m in models for b in sizes]
+    print(f"{'model':<13} {'batch':>5} | {'raw w/s':>9} {'forecast w/s':>12} {'ratio':>6}")
+    for r in rows:
+        print(
+            f"{r['model']:<13} {r['batch_size']:>5} | {r['raw_windows_per_s']:>9.0f} "
+            f"{r['forecast_windows_per_s']:>12.0f} {r['ratio']:>6.3f}"
+        )
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": np.__version__}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
