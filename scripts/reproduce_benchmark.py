@@ -155,10 +155,10 @@ def main() -> None:
                 mse, mae, seconds = (result[k] for k in ("test_mse", "test_mae", "seconds"))
                 print(f"{dataset} H={horizon} seed={seed}: test MSE {mse:.4f} MAE {mae:.4f} "
                       f"({seconds:.0f} s)", flush=True)  # fmt: skip
-                results_path.write_text(json.dumps(results, indent=2))  # partial results survive
-    text = table(results, args.override)
-    print(text)
-    write_readme(args.readme, args.label, text)
+                # after every run: an interrupted reproduction keeps what it measured
+                results_path.write_text(json.dumps(results, indent=2))
+                write_readme(args.readme, args.label, table(results, args.override))
+    print(table(results, args.override))
 
 
 if __name__ == "__main__":
