@@ -8,6 +8,8 @@ Three ways to hold ``rows x 7`` values windowed at lookback 96 / horizon 96:
   iterated for a few batches;
 - ``datamodule``: forecast's ForecastDataModule from a Parquet file: pandas, checks,
   float64 working copies, scaling; what ``forecast-train`` really pays;
+- ``stages``: the DataModule's steps one by one (read, check and stack, scale), to show
+  where its peak comes from;
 - ``materialized``: every window copied out up front, as several libraries do
   (``rows x 192 x 7`` float32); measured where it fits, else computed.
 
@@ -49,6 +51,7 @@ def child(kind: str, rows: int, workdir: str) -> None:
     import pandas as pd
     import torch
 
+    from forecast.data import Scaler, prepare_series, read_table
     from forecast.windows import ForecastDataModule, WindowDataset
 
     path = Path(workdir) / f"{rows}.parquet"
@@ -58,6 +61,17 @@ def child(kind: str, rows: int, workdir: str) -> None:
         dataset = WindowDataset(values, [(0, rows)], LOOKBACK, HORIZON, list(range(FEATURES)))
         for start in range(0, 64 * 10, 64):
             dataset[torch.arange(start, start + 64)]
+    elif kind == "stages":  # where the DataModule's peak comes from, stage by stage
+        stages = {}
+        frame = read_table(path)
+        stages["read_table"] = status_mb("VmHWM") - base
+        series = prepare_series(frame, timestamp="date", features=None, dtype=np.float32)
+        stages["prepare_series"] = status_mb("VmHWM") - base
+        del frame
+        Scaler.fit(series.values[: int(0.7 * rows)]).transform(series.values, np.float32, False)
+        stages["scale"] = status_mb("VmHWM") - base
+        print(json.dumps({"peak_mb": stages["scale"], "stages": stages}))
+        return
     elif kind == "datamodule":
         dm = ForecastDataModule(str(path), LOOKBACK, HORIZON, batch_size=64)
         dm.setup()
@@ -81,10 +95,10 @@ def write_table(rows: int, workdir: Path) -> None:
     frame.to_parquet(workdir / f"{rows}.parquet")
 
 
-def measure(kind: str, rows: int, workdir: Path) -> float:
+def measure(kind: str, rows: int, workdir: Path) -> dict:
     argv = [sys.executable, __file__, "--child", kind, str(rows), str(workdir)]
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    return json.loads(output.strip().splitlines()[-1])["peak_mb"]
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -108,13 +122,14 @@ def main() -> None:
         row = {
             "rows": rows,
             "array_mb": array_mb,
-            "windows_mb": measure("windows", rows, workdir),
-            "datamodule_mb": measure("datamodule", rows, workdir),
+            "windows_mb": measure("windows", rows, workdir)["peak_mb"],
+            "datamodule_mb": measure("datamodule", rows, workdir)["peak_mb"],
+            "datamodule_stages_mb": measure("stages", rows, workdir)["stages"],
             "materialized_mb": materialized_mb,
             "materialized_measured": materialized_mb * 2**20 < MATERIALIZE_LIMIT_BYTES,
         }
         if row["materialized_measured"]:
-            row["materialized_mb"] = measure("materialized", rows, workdir)
+            row["materialized_mb"] = measure("materialized", rows, workdir)["peak_mb"]
         results.append(row)
 
     print(f"{'rows':>10} {'array MB':>9} | {'windows':>15} {'datamodule':>15} {'materialized':>19}")
@@ -125,6 +140,12 @@ def main() -> None:
         ]
         note = "" if r["materialized_measured"] else " computed"
         print(f"{r['rows']:>10} {r['array_mb']:>9.1f} | {' '.join(cells)}{note}")
+    print("\nDataModule peak after each stage (MB, x array):")
+    for r in results:
+        stages = ", ".join(
+            f"{k} {v:.0f} ({v / r['array_mb']:.1f}x)" for k, v in r["datamodule_stages_mb"].items()
+        )
+        print(f"{r['rows']:>10}: {stages}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

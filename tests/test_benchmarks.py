@@ -72,3 +72,9 @@ def test_cpu_benchmark_smoke(tmp_path):
     assert "threads=1" in stdout
     (row,) = report["rows"]
     assert row["error"] is None and row["ratio"] > 0
+
+
+def test_training_profile_smoke(tmp_path):
+    stdout, report = smoke("profile_training.py", tmp_path)
+    assert "pytorch_lightning" in stdout
+    assert report["lightning"]["pytorch_lightning"] > 0 and "pytorch_lightning" not in report["raw"]

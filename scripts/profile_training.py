@@ -1,0 +1,74 @@
+"""Where a training step's time goes: the raw loop and forecast's Lightning loop under cProfile.
+
+Each function's own time (``tottime``) is charged to the package that defines it, so the table
+shows what the framework adds on top of the torch work both loops share. Uses the same model
+and batches as benchmark_training.py.
+
+    python scripts/profile_training.py
+    python scripts/profile_training.py --smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+from benchmark_training import batches_of, lightning_loop, raw_loop
+
+from forecast.model import LSTMForecaster, LSTMNet
+
+PACKAGES = ("pytorch_lightning", "lightning_fabric", "lightning_utilities", "torchmetrics",
+            "torch", "forecast")  # fmt: skip
+
+
+def package_of(filename: str) -> str:
+    if filename.startswith(("<built-in", "~")):
+        return "builtins (C: torch ops, optimizer kernels)"
+    parts = Path(filename).parts
+    return next((p for p in reversed(parts) if p in PACKAGES), "other python")
+
+
+def profile(fn) -> tuple[dict[str, float], float]:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats
+    totals: dict[str, float] = defaultdict(float)
+    for (filename, _, _), (_, _, tottime, _, _) in stats.items():
+        totals[package_of(filename)] += tottime
+    return dict(totals), sum(totals.values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("bench/profile_training.json"))
+    args = parser.parse_args()
+    n = 6 if args.smoke else args.batches
+    batches, _ = batches_of(96, 96, 32, n)
+    net_args = dict(n_features=7, n_targets=7, lookback=96, horizon=96, hidden_size=64)
+    torch.manual_seed(0)
+    raw, raw_total = profile(lambda: raw_loop(LSTMNet(**net_args), batches, 1))
+    torch.manual_seed(0)
+    module = LSTMForecaster(**net_args, scheduler=None)
+    ours, ours_total = profile(lambda: lightning_loop(module, batches, 1))
+    names = sorted(set(raw) | set(ours), key=lambda k: -ours.get(k, 0))
+    print(f"{n} steps, default model, batch 32; seconds of own time by package")
+    print(f"{'package':<44} {'raw loop':>9} {'lightning':>9}")
+    for name in names:
+        print(f"{name:<44} {raw.get(name, 0):>9.2f} {ours.get(name, 0):>9.2f}")
+    print(f"{'total':<44} {raw_total:>9.2f} {ours_total:>9.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"steps": n, "raw": raw, "lightning": ours}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
