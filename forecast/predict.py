@@ -51,10 +51,11 @@ class Forecaster:
         self.quantiles: list[float] = list(net.quantiles)
         # Point forecasts first, then each target's quantiles: OT, ..., OT_q0.1, OT_q0.9
         self.columns = self.targets + [f"{t}_q{q:g}" for t in self.targets for q in self.quantiles]
-        mean, std = self.scaler.mean[self.target_index], self.scaler.std[self.target_index]
+        self.target_mean = self.scaler.mean[self.target_index]
+        self.target_std = self.scaler.std[self.target_index]
         repeats = len(self.quantiles)
-        self.column_mean = np.concatenate([mean, np.repeat(mean, repeats)])
-        self.column_std = np.concatenate([std, np.repeat(std, repeats)])
+        self.column_mean = np.concatenate([self.target_mean, self.target_mean.repeat(repeats)])
+        self.column_std = np.concatenate([self.target_std, self.target_std.repeat(repeats)])
         self.offset = pd.tseries.frequencies.to_offset(self.freq)
 
     @classmethod

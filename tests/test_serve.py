@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast import Forecaster
+from forecast.model import LSTMNet
 from forecast.serve import create_app
 
 
@@ -76,8 +77,8 @@ def test_forecast_matches_the_python_api(client, forecaster, history):
 
 def test_many_series_share_one_forward_pass(client, forecaster, history, monkeypatch):
     calls = []
-    forward = forecaster.net.forward
-    monkeypatch.setattr(forecaster.net, "forward", lambda x: calls.append(x.shape) or forward(x))
+    decode = forecaster.net.decode
+    monkeypatch.setattr(forecaster.net, "decode", lambda x: calls.append(x.shape) or decode(x))
     later = history.assign(load=history.load + 1.0)
     answer = client.post("/forecast", json=body(history, later, history.tail(24), ids=[1, 2, 3]))
     assert answer.status_code == 200
@@ -86,6 +87,21 @@ def test_many_series_share_one_forward_pass(client, forecaster, history, monkeyp
     assert [first["id"], second["id"], third["id"]] == [1, 2, 3]
     assert first["data"] == third["data"]  # only the last lookback rows matter
     assert first["data"] != second["data"]
+
+
+def test_quantile_model_answers_interval_columns(forecaster, history):
+    """A model with quantiles: /metadata lists them and every answer row carries them."""
+    net = LSTMNet(3, 3, 24, 6, 8, 1, quantiles=[0.1, 0.9]).eval()
+    quantile_client = TestClient(create_app(Forecaster(net, forecaster.spec), "q-model"))
+    meta = quantile_client.get("/metadata").json()
+    assert meta["quantiles"] == [0.1, 0.9]
+    assert meta["output_columns"][:4] == ["load", "temp", "price", "load_q0.1"]
+    answer = quantile_client.post("/forecast", json=body(history))
+    assert answer.status_code == 200
+    rows = answer.json()["forecasts"][0]["data"]
+    assert len(rows) == 6 and list(rows[0]) == ["date", *meta["output_columns"]]
+    expected = Forecaster(net, forecaster.spec).predict(history)
+    assert rows[0]["price_q0.9"] == pytest.approx(expected["price_q0.9"].iloc[0], rel=1e-6)
 
 
 def shifted(frame: pd.DataFrame, minutes: int) -> pd.DataFrame:
