@@ -7,6 +7,7 @@ The DataLoader alone is timed too: if it is far faster than a step, the model ne
     python scripts/benchmark_training.py                 # default model
     python scripts/benchmark_training.py --grid          # hidden x layers x proj x lookback
     python scripts/benchmark_training.py --smoke         # seconds; what CI runs
+    python scripts/benchmark_training.py --device cuda --precision bf16-mixed   # cuDNN, bf16
 
 Prints a table and writes JSON (``--out``). Ratios are the figure to quote: absolute
 numbers on a shared machine drift from run to run. Each round times both loops back to back;
@@ -16,6 +17,7 @@ the reported ratio is the median over rounds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import platform
@@ -52,20 +54,35 @@ def batches_of(lookback: int, horizon: int, batch_size: int, n: int) -> tuple[li
     return batches, loader_rate
 
 
-def raw_loop(net: LSTMNet, batches: list, warmup: int) -> float:
-    """Windows/s of a hand-written loop after ``warmup`` steps."""
+def raw_loop(net: LSTMNet, batches: list, warmup: int, device: str, precision: str) -> float:
+    """Windows/s of a hand-written loop after ``warmup`` steps (batches already on ``device``)."""
+    net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = nn.MSELoss()
     net.train()
+    autocast = (
+        torch.autocast(device, dtype=torch.bfloat16)
+        if precision == "bf16-mixed"
+        else contextlib.nullcontext()
+    )
     for i, (x, y) in enumerate(batches):
         if i == warmup:
+            synchronize(device)
             start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x)[0], y)
+        with autocast:
+            loss = loss_fn(net(x)[0].float(), y)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
+    synchronize(device)
     return sum(len(x) for x, _ in batches[warmup:]) / (time.perf_counter() - start)
+
+
+def synchronize(device: str) -> None:
+    """Wait for queued GPU work, so the clock measures it."""
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 class _Clock(pl.Callback):
@@ -76,18 +93,24 @@ class _Clock(pl.Callback):
 
     def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
         if batch_idx == self.warmup:
+            synchronize(module.device.type)
             self.start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, module) -> None:
+        synchronize(module.device.type)
         self.end = time.perf_counter()
 
 
-def lightning_loop(module: LSTMForecaster, batches: list, warmup: int) -> float:
+def lightning_loop(
+    module: LSTMForecaster, batches: list, warmup: int, device: str, precision: str
+) -> float:
     """Windows/s of ``Trainer.fit`` with forecast's module, after ``warmup`` steps."""
     clock = _Clock(warmup)
     trainer = pl.Trainer(
         max_epochs=1,
-        accelerator="cpu",
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        precision=precision,
         gradient_clip_val=1.0,
         logger=False,
         enable_checkpointing=False,
@@ -100,9 +123,18 @@ def lightning_loop(module: LSTMForecaster, batches: list, warmup: int) -> float:
     return sum(len(x) for x, _ in batches[warmup:]) / (clock.end - clock.start)
 
 
-def measure(config: dict, batch_size: int, n_batches: int, warmup: int, repeats: int) -> dict:
+def measure(
+    config: dict,
+    batch_size: int,
+    n_batches: int,
+    warmup: int,
+    repeats: int,
+    device: str = "cpu",
+    precision: str = "32-true",
+) -> dict:
     lookback, horizon = config["lookback"], 96
     batches, loader_rate = batches_of(lookback, horizon, batch_size, n_batches)
+    batches = [(x.to(device), y.to(device)) for x, y in batches]
     net_args = dict(
         n_features=7,
         n_targets=7,
@@ -115,10 +147,10 @@ def measure(config: dict, batch_size: int, n_batches: int, warmup: int, repeats:
     raw, ours = [], []
     for _ in range(repeats):  # alternate, so drift on a shared machine hits both alike
         torch.manual_seed(0)
-        raw.append(raw_loop(LSTMNet(**net_args), batches, warmup))
+        raw.append(raw_loop(LSTMNet(**net_args), batches, warmup, device, precision))
         torch.manual_seed(0)
         module = LSTMForecaster(**net_args, scheduler=None)
-        ours.append(lightning_loop(module, batches, warmup))
+        ours.append(lightning_loop(module, batches, warmup, device, precision))
     # The median of per-round ratios: each round's pair ran back to back, under the same load.
     ratio = statistics.median(o / r for o, r in zip(ours, raw, strict=True))
     return {
@@ -141,6 +173,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=7, help="alternating rounds")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--precision", choices=["32-true", "bf16-mixed"], default="32-true")
     parser.add_argument("--out", type=Path, default=Path("bench/training.json"))
     args = parser.parse_args()
 
@@ -158,7 +192,11 @@ def main() -> None:
         args.batches, args.warmup, args.repeats = 6, 2, 1
 
     pl.seed_everything(0, verbose=False)
-    rows = [measure(c, args.batch_size, args.batches, args.warmup, args.repeats) for c in configs]
+    rows = [
+        measure(c, args.batch_size, args.batches, args.warmup, args.repeats, args.device,
+                args.precision)
+        for c in configs
+    ]  # fmt: skip
     header = (
         f"{'hidden':>6} {'layers':>6} {'proj':>4} {'L':>4} | "
         f"{'raw w/s':>9} {'ours w/s':>9} {'ratio':>6} | {'loader/step':>11}"
@@ -176,6 +214,8 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+        "precision": args.precision,
         "batch_size": args.batch_size,
         "timed_batches": args.batches - args.warmup,
     }

@@ -54,11 +54,12 @@ def main() -> None:
     n = 6 if args.smoke else args.batches
     batches, _ = batches_of(96, 96, 32, n)
     net_args = dict(n_features=7, n_targets=7, lookback=96, horizon=96, hidden_size=64)
+    raw_loop(LSTMNet(**net_args), batches[:3], 1, "cpu", "32-true")  # one-time costs: not profiled
     torch.manual_seed(0)
-    raw, raw_total = profile(lambda: raw_loop(LSTMNet(**net_args), batches, 1))
+    raw, raw_total = profile(lambda: raw_loop(LSTMNet(**net_args), batches, 1, "cpu", "32-true"))
     torch.manual_seed(0)
     module = LSTMForecaster(**net_args, scheduler=None)
-    ours, ours_total = profile(lambda: lightning_loop(module, batches, 1))
+    ours, ours_total = profile(lambda: lightning_loop(module, batches, 1, "cpu", "32-true"))
     names = sorted(set(raw) | set(ours), key=lambda k: -ours.get(k, 0))
     print(f"{n} steps, default model, batch 32; seconds of own time by package")
     print(f"{'package':<44} {'raw loop':>9} {'lightning':>9}")
