@@ -35,6 +35,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric
 from forecast.errors import ForecastError
 
 State = tuple[Tensor, Tensor]
+DECODERS = ("linear", "recurrent")
 LOSSES: dict[str, Callable[[], nn.Module]] = {
     "mse": nn.MSELoss,
     "mae": nn.L1Loss,
@@ -72,8 +73,11 @@ class LSTMNet(nn.Module):
         channel_independent: bool = False,
         segment_len: int = 1,
         quantiles: Sequence[float] = (),
+        decoder: str = "linear",
     ) -> None:
         super().__init__()
+        if decoder not in DECODERS:
+            raise ForecastError(f"model.decoder={decoder!r} is not one of {DECODERS}")
         quantiles = [float(q) for q in quantiles or ()]
         if any(not 0 < q < 1 for q in quantiles) or quantiles != sorted(set(quantiles)):
             raise ForecastError(
@@ -88,7 +92,7 @@ class LSTMNet(nn.Module):
         self.n_features, self.n_targets = n_features, n_targets
         self.lookback, self.horizon = lookback, horizon
         self.hidden_size, self.num_layers, self.proj_size = hidden_size, num_layers, proj_size
-        self.instance_norm = instance_norm
+        self.instance_norm, self.decoder = instance_norm, decoder
         target_index = list(range(n_targets)) if target_index is None else list(target_index)
         if len(target_index) != n_targets:
             raise ValueError(f"target_index has {len(target_index)} entries, n_targets={n_targets}")
@@ -106,7 +110,23 @@ class LSTMNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         outputs = 1 if channel_independent else n_targets  # per LSTM sequence
         # Per value: the point forecast, then one output per quantile.
-        self.head = nn.Linear(proj_size or hidden_size, horizon * outputs * (1 + len(quantiles)))
+        values = outputs * (1 + len(quantiles))
+        if decoder == "linear":  # the whole horizon from the last output at once
+            self.head = nn.Linear(proj_size or hidden_size, horizon * values)
+        else:  # one decoder step per output segment, all segments in parallel
+            self.out_segments = -(-horizon // segment_len)
+            half = hidden_size // 2 if channel_independent else hidden_size
+            self.position = nn.Parameter(torch.randn(self.out_segments, half) * 0.02)
+            self.channel = nn.Parameter(torch.randn(n_features, hidden_size - half) * 0.02)
+            self.decoder_lstm = nn.LSTM(
+                input_size=hidden_size,
+                hidden_size=hidden_size,
+                num_layers=num_layers,
+                dropout=dropout if num_layers > 1 else 0.0,
+                proj_size=proj_size,
+                batch_first=True,
+            )
+            self.head = nn.Linear(proj_size or hidden_size, segment_len * values)
 
     def sequences(self, batch: int) -> int:
         """How many sequences the LSTM runs for ``batch`` windows: its own batch size."""
@@ -146,7 +166,10 @@ class LSTMNet(nn.Module):
         # (sequences, lookback / segment_len, segment_len * channels): a segment's rows in a row
         x = x.reshape(x.shape[0], self.lookback // self.segment_len, -1)
         output, (h_n, c_n) = self.lstm(x, state)  # output (sequences, steps, H_out)
-        out = self.head(self.dropout(output[:, -1]))  # (sequences, horizon * outputs * (1 + Q))
+        if self.decoder == "linear":
+            out = self.head(self.dropout(output[:, -1]))  # (sequences, horizon * outputs * (1+Q))
+        else:
+            out = self._decode_segments(h_n, c_n, batch)
         values = 1 + len(self.quantiles)
         if self.channel_independent:  # (batch, n_features, horizon, 1 + Q) -> targets' columns
             forecast = out.view(batch, self.n_features, self.horizon, values).transpose(1, 2)
@@ -160,6 +183,25 @@ class LSTMNet(nn.Module):
             state_out = (h_n.squeeze(1), c_n.squeeze(1)) if per_sample else (h_n, c_n)
             return forecast.squeeze(0), state_out
         return forecast, (h_n, c_n)
+
+    def _decode_segments(self, h_n: Tensor, c_n: Tensor, batch: int) -> Tensor:
+        """SegRNN's parallel multi-step decoding: every output segment is one decoder step
+        from the encoder's final state, its input a learned embedding of the segment's
+        position (and, channel-independent, of the channel). The steps share one state, not
+        each other's outputs, so they run as one batch and errors cannot compound.
+
+        Returns ``(sequences, horizon * outputs * (1 + Q))``, the linear head's layout.
+        """
+        sequences, n = h_n.shape[1], self.out_segments
+        inputs = self.position.unsqueeze(0).expand(sequences, n, -1)
+        if self.channel_independent:  # sequence k is feature k % n_features of its window
+            channel = self.channel.repeat(batch, 1).unsqueeze(1).expand(sequences, n, -1)
+            inputs = torch.cat([inputs, channel], dim=-1)
+        state = (h_n.repeat_interleave(n, dim=1), c_n.repeat_interleave(n, dim=1))
+        output, _ = self.decoder_lstm(inputs.reshape(sequences * n, 1, -1), state)
+        out = self.head(self.dropout(output[:, 0]))  # (sequences * n, segment_len * values)
+        out = out.view(sequences, n * self.segment_len, -1)[:, : self.horizon]
+        return out.reshape(sequences, -1)
 
     def _check_input(self, x: Tensor) -> bool:
         """Raise a ForecastError naming the wrong dimension; return whether ``x`` is unbatched."""
@@ -237,6 +279,7 @@ class LSTMForecaster(pl.LightningModule):
         channel_independent: bool = False,
         segment_len: int = 1,
         quantiles: Sequence[float] = (),
+        decoder: str = "linear",
         loss: str = "mse",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,

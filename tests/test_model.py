@@ -105,7 +105,8 @@ def test_unknown_loss_is_rejected():
         LSTMForecaster(FEATURES, TARGETS, LOOKBACK, HORIZON, loss="l3")
 
 
-def test_overfits_a_sine_wave():
+@pytest.mark.parametrize("decoder", ["linear", "recurrent"])
+def test_overfits_a_sine_wave(decoder):
     torch.manual_seed(0)
     t = torch.arange(400, dtype=torch.float32)
     wave = torch.sin(2 * torch.pi * t / 24).unsqueeze(1)  # (rows, 1)
@@ -113,8 +114,8 @@ def test_overfits_a_sine_wave():
     x = torch.stack([wave[s : s + 24] for s in starts])
     y = torch.stack([wave[s + 24 : s + 30] for s in starts])
     model = LSTMForecaster(
-        1, 1, 24, 6, hidden_size=32, num_layers=2, instance_norm=False,
-        optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
+        1, 1, 24, 6, hidden_size=32, num_layers=2, instance_norm=False, decoder=decoder,
+        segment_len=3, optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
     )  # fmt: skip
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
     trainer = pl.Trainer(
@@ -127,9 +128,13 @@ def test_overfits_a_sine_wave():
     assert mse < 1e-3
 
 
+@pytest.mark.parametrize("decoder", ["linear", "recurrent"])
 @pytest.mark.parametrize(("channel_independent", "segment_len"), [(True, 1), (False, 4), (True, 3)])
-def test_channel_independent_and_segment_shapes(channel_independent, segment_len):
-    net = make_net(3, 8, channel_independent=channel_independent, segment_len=segment_len).eval()
+def test_channel_independent_and_segment_shapes(channel_independent, segment_len, decoder):
+    """Horizon 5 is no multiple of 4 or 3: the recurrent decoder's last segment is cropped."""
+    net = make_net(
+        3, 8, channel_independent=channel_independent, segment_len=segment_len, decoder=decoder
+    ).eval()
     sequences = 6 * FEATURES if channel_independent else 6
     assert net.lstm.input_size == (1 if channel_independent else FEATURES) * segment_len
     forecast, (h_n, c_n) = net(torch.randn(6, LOOKBACK, FEATURES))
@@ -154,3 +159,8 @@ def test_channel_independence_treats_every_feature_alike():
 def test_segment_len_must_divide_the_lookback():
     with pytest.raises(ForecastError, match=r"lookback=12 is not a multiple of model\.segment_len"):
         make_net(segment_len=5)
+
+
+def test_unknown_decoder_is_rejected():
+    with pytest.raises(ForecastError, match=r"model\.decoder='attention' is not one of"):
+        make_net(decoder="attention")
