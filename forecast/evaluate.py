@@ -15,6 +15,7 @@ define it), so a MASE below 1 beats what seasonality alone explains.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from hydra.utils import instantiate
+from mlflow.entities import Metric
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import MLFlowLogger
 from torch import Tensor
@@ -200,9 +202,13 @@ def log_evaluation(
     client, run_id = logger.experiment, logger.run_id
     logger.log_metrics(evaluation.metrics(prefix))
     by_step = evaluation.by_step()
-    for name, curve in by_step.items():  # MLflow's metric history: step = horizon step
-        for step, value in curve.items():
-            client.log_metric(run_id, f"{prefix}_mse_by_step_{name}", float(value), step=int(step))
+    now = int(time.time() * 1000)
+    curves = [  # MLflow's metric history, one point per horizon step, sent in one call
+        Metric(f"{prefix}_mse_by_step_{name}", float(value), now, int(step))
+        for name, curve in by_step.items()
+        for step, value in curve.items()
+    ]
+    client.log_batch(run_id, metrics=curves)
     folder = output_dir / "evaluation"
     folder.mkdir(parents=True, exist_ok=True)
     by_step.to_csv(folder / f"{prefix}_mse_by_step.csv")
