@@ -26,7 +26,7 @@ from forecast.model import LSTMNet
 from forecast.windows import ForecastDataModule
 
 ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
-PRESET = dict(hidden_size=256, num_layers=1, dropout=0.5, channel_independent=True, segment_len=24)
+PRESET = dict(hidden_size=256, num_layers=1, dropout=0.5, channel_independent=True, segment_len=48)
 VARIANTS = {
     "threads=1": {"threads": 1},
     "batch=32": {"batch": 32},

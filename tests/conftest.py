@@ -56,22 +56,19 @@ TINY = [
 ]
 
 
-def compose_config(tmp: Path, overrides: list[str]):
-    """The real conf/ with tiny overrides; output and MLflow store inside ``tmp``."""
+def compose_config(tmp: Path, overrides: list[str], name: str = "config"):
+    """The real conf/ with tiny overrides (training) or none (``eval``); outputs and the
+    MLflow store inside ``tmp``."""
     from hydra import compose, initialize_config_dir
 
     from forecast.config import CONF_DIR
 
+    outputs = [
+        f"paths.output_dir={tmp / 'run' if name == 'config' else tmp}",
+        f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
+    ]
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(
-            "config",
-            overrides=[
-                *TINY,
-                f"paths.output_dir={tmp / 'run'}",
-                f"logger.tracking_uri=sqlite:///{tmp / 'mlflow.db'}",
-                *overrides,
-            ],
-        )
+        return compose(name, overrides=[*(TINY if name == "config" else []), *outputs, *overrides])
 
 
 @pytest.fixture(scope="session")

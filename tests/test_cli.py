@@ -62,8 +62,9 @@ def test_eval_cli(workdir):
     (model,) = workdir.glob("logs/runs/*/model.pt")
     result = run("forecast-eval", workdir, f"ckpt_path={model}")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "test_mse" in result.stdout + result.stderr
-    assert "windows" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "MASE" in output and "seasonal_naive" in output and "windows" in output
+    assert len(list(workdir.glob("logs/evals/*/evaluation/test_windows.csv"))) == 1
 
 
 def write_bad_tables(cwd: Path) -> None:

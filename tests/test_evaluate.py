@@ -129,22 +129,13 @@ def test_evaluation_of_a_perfect_forecaster_and_the_baselines(tmp_path):
 
 
 def test_backtest_from_the_checkpoint(trained, tmp_path):
-    from hydra import compose, initialize_config_dir
-
-    from forecast.config import CONF_DIR
-
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(
-            "eval",
-            overrides=[
-                f"ckpt_path={trained['model']}",
-                f"paths.output_dir={tmp_path}",
-                f"logger.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
-                "backtest.stride=24",
-                "backtest.start='2024-01-05 00:00'",
-                "backtest.end='2024-01-20 23:00'",
-            ],
-        )
+    overrides = [
+        f"ckpt_path={trained['model']}",
+        "backtest.stride=24",
+        "backtest.start='2024-01-05 00:00'",
+        "backtest.end='2024-01-20 23:00'",
+    ]
+    cfg = compose_config(tmp_path, overrides, name="eval")
     metrics = evaluate(cfg)
     assert {"backtest_mse", "backtest_mase", "backtest_mse_naive"} <= set(metrics)
     windows = pd.read_csv(tmp_path / "evaluation" / "backtest_windows.csv", parse_dates=["origin"])

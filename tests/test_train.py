@@ -89,19 +89,7 @@ def test_saved_model_matches_the_best_lightning_checkpoint(trained):
 
 
 def test_eval_reproduces_the_training_test_metrics(trained, tmp_path):
-    from hydra import compose, initialize_config_dir
-
-    from forecast.config import CONF_DIR
-
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(
-            "eval",
-            overrides=[
-                f"ckpt_path={trained['model']}",
-                f"paths.output_dir={tmp_path}",
-                f"logger.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
-            ],
-        )
+    cfg = compose_config(tmp_path, [f"ckpt_path={trained['model']}"], name="eval")
     metrics = evaluate(cfg)
     for key in ("test_mse", "test_mae", "test_rmse_orig", "test_mase", "test_mse_linear"):
         assert metrics[key] == pytest.approx(trained["metrics"][key], rel=1e-5)
