@@ -159,3 +159,4 @@ def test_experiment_presets_compose(dataset, horizon, tmp_path):
     assert cfg.model.channel_independent and cfg.data.lookback % cfg.model.segment_len == 0
     # one model for every preset: nothing tuned per dataset or horizon
     assert cfg.model.hidden_size == 256 and cfg.model.loss == "mae"
+    assert cfg.trainer.precision == "bf16-mixed"
