@@ -74,6 +74,7 @@ class LSTMNet(nn.Module):
         segment_len: int = 1,
         quantiles: Sequence[float] = (),
         decoder: str = "linear",
+        linear_skip: bool = False,
     ) -> None:
         super().__init__()
         if decoder not in DECODERS:
@@ -93,6 +94,9 @@ class LSTMNet(nn.Module):
         self.lookback, self.horizon = lookback, horizon
         self.hidden_size, self.num_layers, self.proj_size = hidden_size, num_layers, proj_size
         self.instance_norm, self.decoder = instance_norm, decoder
+        # One lookback -> horizon map shared by all targets, added to the LSTM's forecast: the
+        # LSTM then models what a linear extrapolation of the window misses.
+        self.skip = nn.Linear(lookback, horizon) if linear_skip else None
         target_index = list(range(n_targets)) if target_index is None else list(target_index)
         if len(target_index) != n_targets:
             raise ValueError(f"target_index has {len(target_index)} entries, n_targets={n_targets}")
@@ -161,6 +165,7 @@ class LSTMNet(nn.Module):
             mean = x.mean(dim=1, keepdim=True)  # (batch, 1, n_features)
             std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
             x = (x - mean) / std
+        normalized = x
         if self.channel_independent:  # (batch * n_features, lookback, 1)
             x = x.transpose(1, 2).reshape(batch * self.n_features, self.lookback, 1)
         # (sequences, lookback / segment_len, segment_len * channels): a segment's rows in a row
@@ -176,6 +181,9 @@ class LSTMNet(nn.Module):
             forecast = forecast[:, :, self.target_index]
         else:
             forecast = out.view(batch, self.horizon, self.n_targets, values)
+        if self.skip is not None:  # (batch, n_targets, lookback) -> (batch, horizon, n_targets, 1)
+            targets = normalized[..., self.target_index].transpose(1, 2)
+            forecast = forecast + self.skip(targets).transpose(1, 2).unsqueeze(-1)
         if self.instance_norm:  # statistics (batch, 1, n_targets, 1): one per window and column
             scale, shift = (s[..., self.target_index].unsqueeze(-1) for s in (std, mean))
             forecast = forecast * scale + shift
@@ -280,6 +288,7 @@ class LSTMForecaster(pl.LightningModule):
         segment_len: int = 1,
         quantiles: Sequence[float] = (),
         decoder: str = "linear",
+        linear_skip: bool = False,
         loss: str = "mse",
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,

@@ -164,3 +164,21 @@ def test_segment_len_must_divide_the_lookback():
 def test_unknown_decoder_is_rejected():
     with pytest.raises(ForecastError, match=r"model\.decoder='attention' is not one of"):
         make_net(decoder="attention")
+
+
+@pytest.mark.parametrize("channel_independent", [False, True])
+def test_linear_skip_adds_a_shared_linear_map_of_each_target(channel_independent):
+    """Head silenced, skip set to copy the last input value: the forecast is repeat-last."""
+    net = make_net(
+        1, instance_norm=False, channel_independent=channel_independent, linear_skip=True,
+        target_index=[3, 1],
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.zero_()
+        net.skip.weight.zero_()
+        net.skip.weight[:, -1] = 1.0
+        net.skip.bias.zero_()
+    x = torch.randn(6, LOOKBACK, FEATURES)
+    expected = x[:, -1:, [3, 1]].expand(-1, HORIZON, -1)
+    torch.testing.assert_close(net(x)[0], expected)
