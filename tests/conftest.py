@@ -88,3 +88,16 @@ def trained(tmp_path_factory) -> dict:
         "tmp": tmp,
         "model": tmp / "run" / "model.pt",
     }
+
+
+@pytest.fixture
+def trained_store(trained, monkeypatch):
+    """Point MLflow (the env var and the process-wide URI, which Lightning's logger sets and
+    which wins over the env var) at the shared run's store for one test."""
+    import mlflow
+
+    uri = trained["cfg"].logger.tracking_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    mlflow.set_tracking_uri(None)

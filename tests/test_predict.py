@@ -100,11 +100,10 @@ def test_a_pickle_with_code_is_never_executed(tmp_path):
         load_checkpoint(evil)
 
 
-def test_load_from_an_mlflow_run(trained, monkeypatch):
+def test_load_from_an_mlflow_run(trained, trained_store):
     import mlflow
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["cfg"].logger.tracking_uri)
-    client = mlflow.MlflowClient(trained["cfg"].logger.tracking_uri)
+    client = mlflow.MlflowClient(trained_store)
     (run,) = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
     from_run = Forecaster.load(f"runs:/{run.info.run_id}")
     from_file = Forecaster.load(trained["model"])

@@ -123,14 +123,9 @@ def test_overrides_reach_the_model(tmp_path):
     assert payload["state_dict"]["lstm.weight_hr_l2"].shape == (4, 16)
 
 
-def test_training_registers_a_pyfunc_with_signature(trained, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["cfg"].logger.tracking_uri)
-    mlflow.set_tracking_uri(trained["cfg"].logger.tracking_uri)
-    try:
-        info = mlflow.models.get_model_info("models:/forecast/1")
-        pyfunc = mlflow.pyfunc.load_model("models:/forecast/1")
-    finally:
-        mlflow.set_tracking_uri(None)
+def test_training_registers_a_pyfunc_with_signature(trained, trained_store):
+    info = mlflow.models.get_model_info("models:/forecast/1")
+    pyfunc = mlflow.pyfunc.load_model("models:/forecast/1")
     assert info.signature.inputs.input_names() == ["date", "load", "temp", "price"]
     assert "temp" in info.signature.outputs.input_names()
     assert info.saved_input_example_info is not None
