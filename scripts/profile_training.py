@@ -6,6 +6,11 @@ and batches as benchmark_training.py.
 
     python scripts/profile_training.py
     python scripts/profile_training.py --smoke
+
+Or summarize a py-spy sampling of the benchmark the same way (leaf frame's package, per loop):
+
+    py-spy record -r 100 -f raw -o bench/py-spy.txt -- python scripts/benchmark_training.py
+    python scripts/profile_training.py --py-spy bench/py-spy.txt
 """
 
 from __future__ import annotations
@@ -33,6 +38,18 @@ def package_of(filename: str) -> str:
     return next((p for p in reversed(parts) if p in PACKAGES), "other python")
 
 
+def py_spy_summary(path: Path) -> dict[str, dict[str, int]]:
+    """Samples per loop (by the benchmark function on the stack) and leaf frame's package."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for line in path.read_text().splitlines():
+        stack, samples = line.rsplit(" ", 1)
+        frames = stack.split(";")
+        loop = next((n for n in ("lightning_loop", "raw_loop") if n in stack), "setup")
+        leaf = frames[-1][frames[-1].find("(") + 1 :]
+        counts[loop][package_of(leaf)] += int(samples)
+    return {loop: dict(packages) for loop, packages in counts.items()}
+
+
 def profile(fn) -> tuple[dict[str, float], float]:
     profiler = cProfile.Profile()
     profiler.enable()
@@ -50,7 +67,17 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("bench/profile_training.json"))
+    parser.add_argument("--py-spy", type=Path, help="summarize this raw py-spy file instead")
     args = parser.parse_args()
+    if args.py_spy:
+        summary = py_spy_summary(args.py_spy)
+        for loop, packages in summary.items():
+            total = sum(packages.values())
+            shares = ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(packages.items()))
+            print(f"{loop:<15} {total:>6} samples: {shares}")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"py_spy": summary}, indent=2))
+        return
     n = 6 if args.smoke else args.batches
     batches, _ = batches_of(96, 96, 32, n)
     net_args = dict(n_features=7, n_targets=7, lookback=96, horizon=96, hidden_size=64)

@@ -78,3 +78,20 @@ def test_training_profile_smoke(tmp_path):
     stdout, report = smoke("profile_training.py", tmp_path)
     assert "pytorch_lightning" in stdout
     assert report["lightning"]["pytorch_lightning"] > 0 and "pytorch_lightning" not in report["raw"]
+
+
+def test_py_spy_summary_counts_leaf_packages_per_loop(tmp_path):
+    raw = tmp_path / "py-spy.txt"
+    raw.write_text(
+        "main (b.py:1);lightning_loop (b.py:2);fit (pytorch_lightning/trainer.py:3) 3\n"
+        "main (b.py:1);lightning_loop (b.py:2);step (torch/optim/adam.py:4) 7\n"
+        "main (b.py:1);raw_loop (b.py:5);step (torch/optim/adam.py:4) 5\n"
+    )
+    out = tmp_path / "summary.json"
+    args = [sys.executable, str(REPO / "scripts" / "profile_training.py")]
+    subprocess.run([*args, "--py-spy", str(raw), "--out", str(out)], check=True, timeout=120)
+    summary = json.loads(out.read_text())["py_spy"]
+    assert summary == {
+        "lightning_loop": {"pytorch_lightning": 3, "torch": 7},
+        "raw_loop": {"torch": 5},
+    }
