@@ -2,7 +2,7 @@
 # installed alone so pip takes the local CPU wheel instead of downloading a CUDA build.
 PYTHON ?= python3
 
-.PHONY: install train test lint format bench
+.PHONY: install train test lint format bench reproduce
 
 install:
 	$(PYTHON) -m pip install --quiet torch==2.13.0
@@ -23,4 +23,13 @@ format:
 	$(PYTHON) -m ruff format .
 
 bench: install
+	$(PYTHON) scripts/benchmark_training.py --grid --out bench/training_grid.json
 	$(PYTHON) scripts/benchmark_training.py
+	$(PYTHON) scripts/benchmark_memory.py
+	$(PYTHON) scripts/benchmark_inference.py
+	$(PYTHON) scripts/benchmark_cpu.py
+	$(PYTHON) scripts/profile_training.py
+	$(PYTHON) scripts/benchmark_serving.py
+
+reproduce: install
+	$(PYTHON) scripts/reproduce_benchmark.py
