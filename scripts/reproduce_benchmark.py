@@ -77,7 +77,9 @@ def run(dataset: str, horizon: int, seed: int, overrides: list[str], out: Path) 
             "seconds": time.perf_counter() - start, **metrics}  # fmt: skip
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float | None]) -> str:
+    if None in values:  # e.g. no seasonal naive when the season exceeds the lookback
+        return "-"
     mean = statistics.fmean(values)
     return f"{mean:.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
 
@@ -105,10 +107,10 @@ def table(results: list[dict], overrides: list[str], command: str) -> str:
             "-" if target is None else f"≤ {target}",
             "-" if segrnn is None else segrnn,
             other or "-",
-            spread([r["test_mse_linear"] for r in runs]),
-            spread([r["test_mse_seasonal_naive"] for r in runs]),
-            spread([r["test_mse_naive"] for r in runs]),
-            spread([r["test_mase"] for r in runs]),
+            spread([r.get("test_mse_linear") for r in runs]),
+            spread([r.get("test_mse_seasonal_naive") for r in runs]),
+            spread([r.get("test_mse_naive") for r in runs]),
+            spread([r.get("test_mase") for r in runs]),
             f"{statistics.fmean(r['seconds'] for r in runs) / 60:.1f}",
         ]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")

@@ -188,3 +188,17 @@ def test_test_rows_never_reach_training_or_selection(tmp_path):
     assert a["data"]["scaler"] == b["data"]["scaler"]
     for key, tensor in a["state_dict"].items():
         assert torch.equal(tensor, b["state_dict"][key]), key
+
+
+def test_a_season_longer_than_the_lookback_drops_only_the_seasonal_naive(tmp_path):
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=300, freq="D")})
+    frame["sales"] = np.arange(300.0) % 7
+    path = tmp_path / "daily.csv"
+    frame.to_csv(path, index=False)
+    dm = ForecastDataModule(str(path), lookback=5, horizon=3)
+    dm.setup()
+    evaluation = evaluate_windows(LSTMNet(1, 1, 5, 3, 4, 1), dm, dm.datasets["test"])
+    assert evaluation.season == 7  # daily data: a week
+    assert list(evaluation.scores) == ["model", "naive", "linear"]
+    metrics = evaluation.metrics("test")
+    assert "test_mse_seasonal_naive" not in metrics and metrics["test_mase"] > 0
