@@ -34,7 +34,7 @@ from forecast.checkpoint import build_net, load_checkpoint
 from forecast.config import CONF_DIR, flat_params
 from forecast.data import Scaler
 from forecast.errors import ForecastError, exit_on_error
-from forecast.model import LSTMNet, pinball_loss
+from forecast.model import LSTMNet, interval_hits, pinball_loss
 from forecast.plots import error_by_step_figure, forecast_figure
 from forecast.windows import ForecastDataModule, WindowDataset
 
@@ -149,14 +149,12 @@ def evaluate_windows(
     """Score ``net`` and the baselines on ``dataset``'s windows, every ``stride``-th origin."""
     horizon, targets = datamodule.horizon, datamodule.target_index
     season = season or season_from_freq(datamodule.series.freq)
-    baselines = {
-        "naive": repeat_last(horizon, targets),
-        "seasonal_naive": seasonal_naive(horizon, targets, season),
-        "linear": LinearBaseline.fit(datamodule.datasets["train"]),
-    }
-    if season > datamodule.lookback:
-        log.warning("season %d > lookback %d: no seasonal naive forecast", season, net.lookback)
-        del baselines["seasonal_naive"]
+    baselines = {"naive": repeat_last(horizon, targets)}
+    if season <= datamodule.lookback:
+        baselines["seasonal_naive"] = seasonal_naive(horizon, targets, season)
+    else:
+        log.warning("season %d > lookback %d: no seasonal naive", season, datamodule.lookback)
+    baselines["linear"] = LinearBaseline.fit(datamodule.datasets["train"])
     scores = {name: Scores.empty(horizon, len(targets)) for name in ["model", *baselines]}
     pinball = covered = 0.0
     index = dataset.strided(stride)
@@ -171,8 +169,7 @@ def evaluate_windows(
             scores[name].update(baseline(x), y)
         if net.quantiles:
             pinball += pinball_loss(quantiles, y, net.quantiles).item() * y.numel()
-            inside = (y >= quantiles[..., 0]) & (y <= quantiles[..., -1])
-            covered += inside.sum().item()
+            covered += interval_hits(quantiles, y).sum().item()
         error = forecast - y
         window_errors.append(torch.stack([error.square().mean((1, 2)), error.abs().mean((1, 2))]))
     errors = torch.cat(window_errors, dim=1).numpy()
@@ -197,10 +194,9 @@ def log_evaluation(
     datamodule: ForecastDataModule,
     output_dir: Path,
 ) -> None:
-    """Metrics, the per-step error curve (as metric history and CSV), per-window errors and
-    the two figures, into the run and ``output_dir``."""
+    """The per-step error curve (as metric history and CSV), per-window errors and the two
+    figures, into the run and ``output_dir``; the summary metrics are the caller's to log."""
     client, run_id = logger.experiment, logger.run_id
-    logger.log_metrics(evaluation.metrics(prefix))
     by_step = evaluation.by_step()
     now = int(time.time() * 1000)
     curves = [  # MLflow's metric history, one point per horizon step, sent in one call
@@ -252,6 +248,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )
     logger = instantiate(cfg.logger)
     logger.log_hyperparams(flat_params(cfg))
+    metrics = evaluation.metrics(prefix)
+    logger.log_metrics(metrics)
     log_evaluation(logger, evaluation, prefix, net, datamodule, Path(cfg.paths.output_dir))
     logger.finalize("success")
     where = "test split" if dataset is None else f"span {backtest.start} .. {backtest.end}"
@@ -259,7 +257,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         "%s of %s, every %d-th origin, season %d:\n%s",
         where, datamodule.path, backtest.stride, evaluation.season, evaluation.table(),
     )  # fmt: skip
-    return evaluation.metrics(prefix)
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="eval")

@@ -259,6 +259,12 @@ def pinball_loss(quantiles: Tensor, y: Tensor, levels: Sequence[float]) -> Tenso
     return torch.maximum(q * error, (q - 1) * error).mean()
 
 
+def interval_hits(quantiles: Tensor, y: Tensor) -> Tensor:
+    """Whether each ``y`` lies between the lowest and the highest quantile: its mean is the
+    interval's coverage, to compare with the nominal ``q_high - q_low``."""
+    return (y >= quantiles[..., 0]) & (y <= quantiles[..., -1])
+
+
 class LSTMForecaster(pl.LightningModule):
     """Trains an ``LSTMNet`` on scaled windows and scores it in scaled and original units.
 
@@ -358,8 +364,7 @@ class LSTMForecaster(pl.LightningModule):
             if name == "pinball":
                 metric.update(pinball_loss(quantiles, y, self.net.quantiles), weight=y.numel())
             elif name == "coverage":
-                inside = (y >= quantiles[..., 0]) & (y <= quantiles[..., -1])
-                metric.update(inside.float())
+                metric.update(interval_hits(quantiles, y).float())
             else:
                 units = self.target_std if name.endswith("_orig") else 1.0
                 metric.update(forecast * units, y * units)

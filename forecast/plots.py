@@ -32,8 +32,8 @@ def forecast_figure(net: LSTMNet, datamodule: ForecastDataModule, n_windows: int
     mean, std = datamodule.scaler.mean[column], datamodule.scaler.std[column]
     history = x[..., column].numpy() * std + mean
     actual = y[..., -1].numpy() * std + mean
-    low = 1 if net.quantiles else 0  # no quantiles: the band collapses onto the forecast
-    predicted, low, high = (out[..., k].numpy() * std + mean for k in (0, low, -1))
+    first = 1 if net.quantiles else 0  # no quantiles: the band collapses onto the forecast
+    predicted, low, high = (out[..., k].numpy() * std + mean for k in (0, first, -1))
 
     lookback, horizon = history.shape[1], actual.shape[1]
     past, future = np.arange(-lookback, 0), np.arange(horizon)

@@ -105,14 +105,16 @@ def fit_and_save(
     model_path = save_checkpoint(
         output_dir / "model.pt", model.net_config, model.net, datamodule.spec()
     )
-    evaluation = None
+    evaluation, added = None, {}
     if cfg.test:  # the baselines, MASE and error curve on the same test windows
         evaluation = evaluate_windows(
             model.net, datamodule, datamodule.datasets["test"], cfg.season
         )
-        metrics = evaluation.metrics("test") | metrics  # Lightning's figures where both have one
+        # Lightning's figures where both have one: those are logged already
+        added = {k: v for k, v in evaluation.metrics("test").items() if k not in metrics}
+        metrics |= added
     if isinstance(logger, MLFlowLogger):
-        log_outputs(logger, cfg, model, datamodule, model_path, evaluation, metrics)
+        log_outputs(logger, cfg, model, datamodule, model_path, evaluation, added)
     report(metrics, cfg, logger, model_path, evaluation)
     return metrics
 
@@ -124,13 +126,14 @@ def log_outputs(
     datamodule: ForecastDataModule,
     model_path: Path,
     evaluation: Evaluation | None,
-    metrics: dict[str, float],
+    evaluation_metrics: dict[str, float],
 ) -> None:
-    """The checkpoint, the test evaluation (metrics, curves, plots) and the pyfunc model."""
+    """The checkpoint, the test evaluation (its metrics Lightning did not log, curves, plots)
+    and the pyfunc model."""
     client, run_id = logger.experiment, logger.run_id
     client.log_artifact(run_id, str(model_path), Path(ARTIFACT_PATH).parent.as_posix())
     if evaluation is not None:
-        logger.log_metrics({k: v for k, v in metrics.items() if k.startswith("test_")})
+        logger.log_metrics(evaluation_metrics)
         log_evaluation(logger, evaluation, "test", model.net, datamodule, model_path.parent)
     with mlflow.start_run(run_id=run_id):
         log_pyfunc(model_path, datamodule.example_history(), cfg.register_model)

@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 
 import torch
+from bench_setup import etth1, net_args
 from torch import nn
 
 from forecast.model import LSTMNet
 from forecast.windows import ForecastDataModule
 
-ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
-PRESET = dict(hidden_size=256, num_layers=1, dropout=0.5, channel_independent=True, segment_len=48)
+PRESET = net_args("segment_lstm")  # the presets' network, as conf/model/ sets it
 VARIANTS = {
     "threads=1": {"threads": 1},
     "batch=32": {"batch": 32},
@@ -85,10 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     variants = {"threads=1": VARIANTS["threads=1"]} if args.smoke else VARIANTS
     seconds = 0.2 if args.smoke else args.seconds
-    dm = ForecastDataModule(
-        str(ETTH1), 96, 96, split_ratios=None, split_borders=[8640, 11520, 14400]
-    )
-    dm.setup()
+    dm = etth1()
     base = {"threads": torch.get_num_threads(), "batch": 128}
     rows = []
     for name, change in variants.items():

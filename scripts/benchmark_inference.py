@@ -19,16 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_setup import etth1, net_args
 
 from forecast.model import LSTMNet
 from forecast.predict import Forecaster
 from forecast.windows import ForecastDataModule
 
-ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
-MODELS = {  # the default model and the benchmark presets' model
-    "default": dict(hidden_size=64, num_layers=2),
-    "segment_lstm": dict(hidden_size=256, num_layers=1, channel_independent=True, segment_len=48),
-}
+MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' model
 
 
 def rate(fn, windows: int, seconds: float) -> float:
@@ -43,7 +40,7 @@ def rate(fn, windows: int, seconds: float) -> float:
 
 def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, rounds: int) -> dict:
     torch.manual_seed(0)
-    net = LSTMNet(7, 7, dm.lookback, dm.horizon, **MODELS[name]).eval()
+    net = LSTMNet(7, 7, dm.lookback, dm.horizon, **net_args(name)).eval()
     forecaster = Forecaster(net, dm.spec())
     x, _ = dm.datasets["test"][torch.arange(batch)]  # scaled inputs
     originals = x.double().numpy() * dm.scaler.std + dm.scaler.mean
@@ -75,13 +72,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating raw/ours rounds")
     parser.add_argument("--out", type=Path, default=Path("bench/inference.json"))
     args = parser.parse_args()
-    sizes, models = ([1, 32, 256, 1024], list(MODELS)) if not args.smoke else ([4], ["default"])
+    sizes, models = ([1, 32, 256, 1024], MODELS) if not args.smoke else ([4], ["lstm"])
     if args.smoke:
         args.seconds, args.rounds = 0.05, 1
-    dm = ForecastDataModule(
-        str(ETTH1), 96, 96, split_ratios=None, split_borders=[8640, 11520, 14400]
-    )
-    dm.setup()
+    dm = etth1()
     rows = [measure(m, b, dm, args.seconds, args.rounds) for m in models for b in sizes]
     print(f"{'model':<13} {'batch':>5} | {'raw w/s':>9} {'forecast w/s':>12} {'ratio':>6}")
     for r in rows:

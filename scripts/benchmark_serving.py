@@ -32,21 +32,19 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
+from bench_setup import ETTH1, etth1
 
 from forecast.checkpoint import save_checkpoint
 from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMNet
 from forecast.predict import Forecaster
-from forecast.windows import ForecastDataModule
 
-ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
 BIN = Path(sys.executable).parent
 
 
 def make_model(workdir: Path) -> tuple[Path, str]:
     """An (untrained: speed does not depend on the weights) ETTh1 model, as a file and in MLflow."""
-    dm = ForecastDataModule(str(ETTH1), split_ratios=None, split_borders=[8640, 11520, 14400])
-    dm.setup()
+    dm = etth1()
     config = {"n_features": 7, "n_targets": 7, "lookback": dm.lookback, "horizon": dm.horizon}
     path = save_checkpoint(workdir / "model.pt", config, LSTMNet(**config), dm.spec())
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")

@@ -27,27 +27,16 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from bench_setup import etth1
 from torch import nn
 from torch.utils.data import DataLoader
 
 from forecast.model import LSTMForecaster, LSTMNet
-from forecast.windows import ForecastDataModule
-
-ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
 
 
 def batches_of(lookback: int, horizon: int, batch_size: int, n: int) -> tuple[list, float]:
     """``n`` shuffled training batches, and the DataLoader's own throughput in windows/s."""
-    dm = ForecastDataModule(
-        str(ETTH1),
-        lookback,
-        horizon,
-        batch_size,
-        split_ratios=None,
-        split_borders=[8640, 11520, 14400],
-    )
-    dm.setup()
-    loader = dm.train_dataloader()
+    loader = etth1(lookback, horizon, batch_size).train_dataloader()
     start = time.perf_counter()
     batches = list(itertools.islice(itertools.cycle(loader), n))
     loader_rate = n * batch_size / (time.perf_counter() - start)
