@@ -9,28 +9,34 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from forecast.errors import ForecastError
-from forecast.model import LSTMNet
+from forecast.model import LSTMConfig, LSTMNet
+from forecast.spec import DataSpec
 
 FORMAT = "forecast.lstm"
-VERSION = 1
+VERSION = 2
 ARTIFACT_PATH = "checkpoint/model.pt"  # where training logs the file in an MLflow run
 
 
-def save_checkpoint(path: str | Path, net_config: dict[str, Any], net: LSTMNet, data: dict) -> Path:
-    """Write atomically (temp file, then rename) so a crash never leaves half a model behind."""
+def save_checkpoint(path: str | Path, net: LSTMNet, spec: DataSpec) -> Path:
+    """Write atomically (temp file, then rename) so a crash never leaves half a model behind.
+
+    The network's configuration and the data contract are stored once each: the network's
+    sizes (features, targets, lookback, horizon) are read from the spec when it is rebuilt.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "net": _plain(net_config),
-        "data": _plain(data),
+        "net": _plain(asdict(net.config)),
+        "data": _plain(spec.to_dict()),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -76,8 +82,25 @@ def resolve(uri: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(uri: str | Path) -> dict[str, Any]:
-    """Read and check a model file; anything that is not one of ours is a ForecastError."""
+def load_checkpoint(uri: str | Path) -> tuple[LSTMNet, DataSpec]:
+    """The network (with its weights, in eval mode) and data contract of a model file;
+    anything that is not one of ours is a ForecastError."""
+    payload = read_payload(uri)
+    try:
+        spec = DataSpec.from_dict(payload["data"])
+        config = LSTMConfig(**payload["net"])
+    except (KeyError, TypeError) as err:
+        raise ForecastError(f"{uri}: the model file's description is incomplete: {err}") from None
+    net = LSTMNet(config, spec)
+    try:
+        net.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise ForecastError(f"checkpoint weights do not fit its own configuration: {err}") from None
+    return net.eval(), spec
+
+
+def read_payload(uri: str | Path) -> dict[str, Any]:
+    """The file's contents as the current version writes them; older versions are upgraded."""
     path = resolve(uri)
     if not path.is_file():
         raise ForecastError(f"checkpoint not found: {path}")
@@ -94,18 +117,28 @@ def load_checkpoint(uri: str | Path) -> dict[str, Any]:
             f"{path} is not a forecast checkpoint (expected the model.pt that forecast-train "
             "writes; a Lightning .ckpt is for resuming training only)"
         )
+    if payload.get("version") == 1:
+        return _from_version_1(payload)
     if payload.get("version") != VERSION:
         raise ForecastError(
-            f"{path} has checkpoint version {payload.get('version')}, this forecast reads {VERSION}"
+            f"{path} has checkpoint version {payload.get('version')}, this forecast reads "
+            f"versions 1 to {VERSION}"
         )
     return payload
 
 
-def build_net(payload: dict[str, Any]) -> LSTMNet:
-    """The network of a loaded checkpoint, with its weights, in eval mode."""
-    net = LSTMNet(**payload["net"])
-    try:
-        net.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise ForecastError(f"checkpoint weights do not fit its own configuration: {err}") from None
-    return net.eval()
+# Version 1 repeated the data's sizes among the network's arguments and kept the heads'
+# weights at the top level of the network.
+_V1_DATA_SIZES = ("n_features", "n_targets", "lookback", "horizon", "target_index")
+_V1_RENAMES = (("decoder_lstm.", "head.lstm."), ("position", "head.position"),
+               ("channel", "head.channel"), ("head.", "head.linear."))  # fmt: skip
+
+
+def _from_version_1(payload: dict[str, Any]) -> dict[str, Any]:
+    net = {k: v for k, v in payload["net"].items() if k not in _V1_DATA_SIZES}
+    state_dict = {}
+    for key, value in payload["state_dict"].items():
+        old = next((old for old, _ in _V1_RENAMES if key.startswith(old)), None)
+        new = key if old is None else dict(_V1_RENAMES)[old] + key[len(old) :]
+        state_dict[new] = value
+    return {**payload, "version": VERSION, "net": net, "state_dict": state_dict}

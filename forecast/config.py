@@ -1,11 +1,19 @@
-"""Where the Hydra configs live, and how a config becomes MLflow parameters."""
+"""Where the Hydra configs live, how a config becomes MLflow parameters, and the CLI boundary
+that turns a ForecastError into one line and an exit code."""
 
 from __future__ import annotations
 
+import functools
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+
+from forecast.errors import ForecastError
 
 _HERE = Path(__file__).resolve().parent
 # conf/ of a source checkout (editable install), else the copy a wheel packs into forecast/.
@@ -28,3 +36,23 @@ def flat_params(cfg: DictConfig) -> dict[str, Any]:
 
     walk(OmegaConf.to_container(cfg, resolve=True), "")
     return flat
+
+
+def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a ForecastError as one line on stderr and exit 1 instead of a traceback.
+
+    In a multirun the error is re-raised instead: Hydra records the job as failed and the
+    sweep goes on with the next trial, where exiting would end the whole sweep.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ForecastError as err:
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    return wrapper

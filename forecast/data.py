@@ -66,6 +66,14 @@ class Scaler:
         out /= self.std.astype(dtype)
         return out
 
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        """Scaled ``(..., n_columns)`` values back in original units, in float64."""
+        return values * self.std + self.mean
+
+    def select(self, columns: Sequence[int]) -> Scaler:
+        """The statistics of ``columns`` alone (the targets' among the features)."""
+        return Scaler(mean=self.mean[list(columns)], std=self.std[list(columns)])
+
     def to_dict(self) -> dict[str, list[float]]:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 

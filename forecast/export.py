@@ -1,7 +1,7 @@
 """``forecast-export``: a model for runtimes without the training stack (TorchScript, ONNX).
 
-    forecast-export model=logs/runs/<run>/model.pt format=torchscript output=model.ts
-    forecast-export model=models:/forecast/3 format=onnx output=model.onnx
+    forecast-export ckpt_path=logs/runs/<run>/model.pt format=torchscript output=model.ts
+    forecast-export ckpt_path=models:/forecast/3 format=onnx output=model.onnx
 
 The exported graph includes the scaler: it takes raw values ``(batch, lookback, n_features)``
 in the column order of ``features`` and returns ``(batch, horizon, n_targets)`` in original
@@ -21,8 +21,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from forecast.config import SERVING_CONF_DIR
-from forecast.errors import ForecastError, exit_on_error
+from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.errors import ForecastError
 from forecast.predict import Forecaster
 
 log = logging.getLogger(__name__)
@@ -35,31 +35,33 @@ class ScaledForecaster(nn.Module):
     def __init__(self, forecaster: Forecaster) -> None:
         super().__init__()
         self.net = forecaster.net
+        spec = forecaster.spec
         as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-        self.register_buffer("mean", as_tensor(forecaster.scaler.mean))
-        self.register_buffer("std", as_tensor(forecaster.scaler.std))
-        self.register_buffer("target_mean", as_tensor(forecaster.target_mean))
-        self.register_buffer("target_std", as_tensor(forecaster.target_std))
+        self.register_buffer("mean", as_tensor(spec.scaler.mean))
+        self.register_buffer("std", as_tensor(spec.scaler.std))
+        self.register_buffer("target_mean", as_tensor(spec.target_scaler.mean))
+        self.register_buffer("target_std", as_tensor(spec.target_scaler.std))
 
     def forward(self, x: Tensor) -> Tensor:
-        forecast = self.net((x - self.mean) / self.std)[0]  # (batch, horizon, n_targets)
-        return forecast * self.target_std + self.target_mean
+        point = self.net.forecast((x - self.mean) / self.std).point  # (batch, horizon, n_targets)
+        return point * self.target_std + self.target_mean
 
 
 def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
     """Trace the scaled model with an example batch and write it in ``fmt``."""
     if fmt not in FORMATS:
         raise ForecastError(f"format={fmt!r} is not one of {FORMATS}")
-    if fmt == "onnx" and forecaster.net.proj_size:
+    proj_size = forecaster.net.config.proj_size
+    if fmt == "onnx" and proj_size:
         raise ForecastError(
-            f"ONNX's LSTM has no projection (the model has proj_size={forecaster.net.proj_size}); "
+            f"ONNX's LSTM has no projection (the model has proj_size={proj_size}); "
             "export it with format=torchscript"
         )
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     module = ScaledForecaster(forecaster).eval()
-    example = torch.zeros(2, forecaster.lookback, len(forecaster.features))
-    spec = json.dumps({k: v for k, v in forecaster.spec.items() if k != "path"})
+    example = torch.zeros(2, forecaster.spec.lookback, forecaster.spec.n_features)
+    spec = json.dumps({k: v for k, v in forecaster.spec.to_dict().items() if k != "path"})
     with warnings.catch_warnings():
         # Our shape checks run once on the example while tracing; the graph keeps batch dynamic.
         warnings.simplefilter("ignore")
@@ -93,7 +95,7 @@ def _export_onnx(module: nn.Module, example: Tensor, output: Path, spec: str) ->
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="export")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    path = export(Forecaster.load(cfg.model), cfg.format, cfg.output)
+    path = export(Forecaster.load(cfg.ckpt_path), cfg.format, cfg.output)
     log.info("wrote %s (%s)", path, cfg.format)
 
 

@@ -7,7 +7,7 @@ Python::
 
 Command line::
 
-    forecast-predict model=<model.pt | runs:/<id>/model | models:/<name>/<version>>
+    forecast-predict ckpt_path=<model.pt | runs:/<id>/model | models:/<name>/<version>>
                      input=history.csv output=forecast.csv
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import hydra
 import numpy as np
@@ -24,45 +23,37 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from forecast.checkpoint import build_net, load_checkpoint
-from forecast.config import SERVING_CONF_DIR
+from forecast.checkpoint import load_checkpoint
+from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.data import Scaler, check_timestamps, check_values, prepare_series, read_table
-from forecast.errors import ForecastError, exit_on_error
+from forecast.errors import ForecastError
 from forecast.model import LSTMNet
+from forecast.spec import DataSpec
 
 log = logging.getLogger(__name__)
 
 
 class Forecaster:
-    """A trained network plus the data conventions it was trained with (checkpoint ``data``)."""
+    """A trained network plus the data contract it was trained with."""
 
-    def __init__(self, net: LSTMNet, spec: dict[str, Any]) -> None:
+    def __init__(self, net: LSTMNet, spec: DataSpec) -> None:
         self.net = net.eval()
         self.spec = spec
-        self.scaler = Scaler.from_dict(spec["scaler"])
-        self.features: list[str] = spec["features"]
-        self.targets: list[str] = spec["targets"]
-        self.lookback: int = spec["lookback"]
-        self.horizon: int = spec["horizon"]
-        self.freq: str = spec["freq"]
-        self.timestamp: str = spec["timestamp"]
-        self.series_id: str | None = spec["series_id"]
-        self.target_index = [self.features.index(t) for t in self.targets]
-        self.quantiles: list[float] = list(net.quantiles)
+        self.quantiles: list[float] = list(net.config.quantiles)
         # Point forecasts first, then each target's quantiles: OT, ..., OT_q0.1, OT_q0.9
-        self.columns = self.targets + [f"{t}_q{q:g}" for t in self.targets for q in self.quantiles]
-        self.target_mean = self.scaler.mean[self.target_index]
-        self.target_std = self.scaler.std[self.target_index]
-        repeats = len(self.quantiles)
-        self.column_mean = np.concatenate([self.target_mean, self.target_mean.repeat(repeats)])
-        self.column_std = np.concatenate([self.target_std, self.target_std.repeat(repeats)])
-        self.offset = pd.tseries.frequencies.to_offset(self.freq)
+        self.columns = spec.targets + [f"{t}_q{q:g}" for t in spec.targets for q in self.quantiles]
+        targets = spec.target_scaler
+        # The scaler of those columns, in that order (Forecast.flat's layout).
+        self.output_scaler = Scaler(
+            mean=np.concatenate([targets.mean, targets.mean.repeat(len(self.quantiles))]),
+            std=np.concatenate([targets.std, targets.std.repeat(len(self.quantiles))]),
+        )
+        self.offset = pd.tseries.frequencies.to_offset(spec.freq)
 
     @classmethod
     def load(cls, uri: str | Path) -> Forecaster:
         """From a ``model.pt`` path or ``runs:/<run_id>``; the file is opened with weights_only."""
-        payload = load_checkpoint(uri)
-        return cls(build_net(payload), payload["data"])
+        return cls(*load_checkpoint(uri))
 
     def predict(self, history: pd.DataFrame) -> pd.DataFrame:
         """Forecast ``horizon`` steps after the end of each series in ``history``.
@@ -72,31 +63,32 @@ class Forecaster:
         Returns one row per series and future step: [series id,] timestamp, targets, then
         ``<target>_q<level>`` columns if the model has quantiles.
         """
+        spec = self.spec
         series = prepare_series(
             history,
-            timestamp=self.timestamp,
-            features=self.features,
-            series_id=self.series_id,
-            fill_missing=self.spec.get("fill_missing"),
-            freq=self.freq,
+            timestamp=spec.timestamp,
+            features=spec.features,
+            series_id=spec.series_id,
+            fill_missing=spec.fill_missing,
+            freq=spec.freq,
             source="history",
         )
-        labels = [f"series {k!r}" if self.series_id else "history" for k in series.series_ids]
+        labels = [f"series {k!r}" if spec.series_id else "history" for k in series.series_ids]
         blocks = [(series.timestamps[a:b], series.values[a:b]) for a, b in series.bounds]
         futures, forecast = self.forecast(blocks, labels)
         frames = []
         for k, future in enumerate(futures):
             frame = pd.DataFrame(forecast[k], columns=self.columns)
-            frame.insert(0, self.timestamp, future)
-            if self.series_id:
-                frame.insert(0, self.series_id, series.series_ids[k])
+            frame.insert(0, spec.timestamp, future)
+            if spec.series_id:
+                frame.insert(0, spec.series_id, series.series_ids[k])
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
     def check(self, stamps: np.ndarray, values: np.ndarray, label: str) -> np.ndarray:
         """Apply the training data's rules to one series; returns its (filled) values."""
-        values = check_values(values, self.features, self.spec.get("fill_missing"), label)
-        check_timestamps(stamps, self.freq, label)
+        values = check_values(values, self.spec.features, self.spec.fill_missing, label)
+        check_timestamps(stamps, self.spec.freq, label)
         return values
 
     def forecast(
@@ -107,27 +99,27 @@ class Forecaster:
         Returns each series' future timestamps and the forecasts, ``(n_series, horizon,
         len(self.columns))`` in original units, from one batched forward pass.
         """
+        lookback = self.spec.lookback
         for (_, values), label in zip(blocks, labels, strict=True):
-            if len(values) < self.lookback:
+            if len(values) < lookback:
                 raise ForecastError(
-                    f"{label} has {len(values)} rows, the model needs lookback={self.lookback}"
+                    f"{label} has {len(values)} rows, the model needs lookback={lookback}"
                 )
-        inputs = np.stack([values[-self.lookback :] for _, values in blocks])
-        x = torch.from_numpy(self.scaler.transform(inputs, np.float32))
+        inputs = np.stack([values[-lookback:] for _, values in blocks])
+        x = torch.from_numpy(self.spec.scaler.transform(inputs, np.float32))
         with torch.inference_mode():
-            out = self.net.decode(x)[0]  # (n_series, horizon, n_targets, 1 + Q), scaled
-        point, quantiles = out[..., 0], out[..., 1:].flatten(2)
-        forecast = torch.cat([point, quantiles], dim=2).numpy()
-        forecast = forecast * self.column_std + self.column_mean
-        return [self.future(stamps[-1]) for stamps, _ in blocks], forecast
+            forecast = self.net.forecast(x).flat().numpy()  # scaled
+        return [self.future(stamps[-1]) for stamps, _ in blocks], self.output_scaler.inverse(
+            forecast
+        )
 
     def future(self, last: np.datetime64) -> np.ndarray:
         """The ``horizon`` timestamps after ``last`` at the model's frequency."""
         if isinstance(self.offset, pd.offsets.Tick):  # fixed steps: plain arithmetic
             step = np.timedelta64(self.offset.nanos, "ns")
-            return last + step * np.arange(1, self.horizon + 1)
+            return last + step * np.arange(1, self.spec.horizon + 1)
         start = pd.Timestamp(last) + self.offset
-        return pd.date_range(start, periods=self.horizon, freq=self.offset).to_numpy()
+        return pd.date_range(start, periods=self.spec.horizon, freq=self.offset).to_numpy()
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -147,10 +139,12 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="predict")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    forecaster = Forecaster.load(cfg.model)
+    forecaster = Forecaster.load(cfg.ckpt_path)
     future = forecaster.predict(read_table(cfg.input))
     path = write_table(future, cfg.output)
-    log.info("wrote %d rows (%s steps per series) to %s", len(future), forecaster.horizon, path)
+    log.info(
+        "wrote %d rows (%s steps per series) to %s", len(future), forecaster.spec.horizon, path
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``forecast-serve``: forecasts over HTTP from one model, loaded once at start.
 
-    forecast-serve model=logs/runs/<run>/model.pt port=8000
+    forecast-serve ckpt_path=logs/runs/<run>/model.pt port=8000
     curl -X POST localhost:8000/forecast -H 'content-type: application/json' -d @request.json
 
 Request: ``{"series": [{"id": "a", "data": [{"date": "2018-06-26 19:00:00", "OT": 1.0, ...}]}]}``,
@@ -28,8 +28,8 @@ from omegaconf import DictConfig
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 
 from forecast.checkpoint import VERSION
-from forecast.config import SERVING_CONF_DIR
-from forecast.errors import ForecastError, exit_on_error
+from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.errors import ForecastError
 from forecast.predict import Forecaster
 
 log = logging.getLogger(__name__)
@@ -57,28 +57,29 @@ class ForecastResponse(BaseModel):
 
 def parse_rows(rows: list[dict[str, Value]], forecaster: Forecaster, label: str) -> tuple:
     """Records to ``(timestamps, values)`` arrays, refusing missing columns and non-numbers."""
-    columns = [forecaster.timestamp, *forecaster.features]
+    features, timestamp = forecaster.spec.features, forecaster.spec.timestamp
+    columns = [timestamp, *features]
     for i, row in enumerate(rows):
         missing = [c for c in columns if c not in row]
         if missing:
             raise ForecastError(f"{label}, row {i}: missing column(s) {missing}")
-        texts = [c for c in forecaster.features if isinstance(row[c], str)]
+        texts = [c for c in features if isinstance(row[c], str)]
         if texts:
             raise ForecastError(f"{label}, row {i}: column {texts[0]!r} is not a number")
     values = np.array(
-        [[np.nan if (v := row[c]) is None else v for c in forecaster.features] for row in rows],
+        [[np.nan if (v := row[c]) is None else v for c in features] for row in rows],
         dtype=np.float64,
     )
-    raw = [row[forecaster.timestamp] for row in rows]
+    raw = [row[timestamp] for row in rows]
     if not all(isinstance(s, str) for s in raw):
-        raise ForecastError(f"{label}: column {forecaster.timestamp!r} must hold timestamp strings")
+        raise ForecastError(f"{label}: column {timestamp!r} must hold timestamp strings")
     try:
         stamps = np.array(raw, dtype="datetime64[ns]")
     except ValueError:
         try:
             stamps = pd.to_datetime(raw).tz_localize(None).to_numpy("datetime64[ns]")
         except (ValueError, TypeError) as err:
-            raise ForecastError(f"{label}: column {forecaster.timestamp!r}: {err}") from None
+            raise ForecastError(f"{label}: column {timestamp!r}: {err}") from None
     return stamps, values
 
 
@@ -117,20 +118,21 @@ class BodyLimit:
 
 def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 << 20) -> FastAPI:
     app = FastAPI(title="forecast", description=__doc__.split("\n\n")[0])
+    spec = forecaster.spec
     metadata = {
         "model": model_uri,
         "checkpoint_version": VERSION,
-        "timestamp": forecaster.timestamp,
-        "series_id": forecaster.series_id,
-        "columns": forecaster.features,
-        "targets": forecaster.targets,
-        "lookback": forecaster.lookback,
-        "horizon": forecaster.horizon,
-        "frequency": forecaster.freq,
+        "timestamp": spec.timestamp,
+        "series_id": spec.series_id,
+        "columns": spec.features,
+        "targets": spec.targets,
+        "lookback": spec.lookback,
+        "horizon": spec.horizon,
+        "frequency": spec.freq,
         "quantiles": forecaster.quantiles,
         "output_columns": forecaster.columns,
     }
-    output_columns = [forecaster.timestamp, *forecaster.columns]
+    output_columns = [spec.timestamp, *forecaster.columns]
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
@@ -212,8 +214,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def main(cfg: DictConfig) -> None:
     import uvicorn
 
-    forecaster = Forecaster.load(cfg.model)
-    app = create_app(forecaster, str(cfg.model), cfg.max_body_bytes)
+    forecaster = Forecaster.load(cfg.ckpt_path)
+    app = create_app(forecaster, str(cfg.ckpt_path), cfg.max_body_bytes)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level)
 
 

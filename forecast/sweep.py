@@ -1,8 +1,8 @@
 """Multirun bookkeeping: one MLflow parent run per sweep, a table of trials, the best config.
 
 ``SweepTracker`` is a Hydra callback (``hydra.callbacks`` in conf/config.yaml): it only acts
-in multirun mode, for the grid sweeper and the Optuna sweeper alike. ``OptunaPruning`` is the
-Lightning callback a trial uses to report its validation loss and stop when Optuna prunes it.
+in multirun mode, for the grid sweeper and the Optuna sweeper alike. The Lightning callback
+a trial uses to be pruned is ``forecast.callbacks.OptunaPruning``.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import optuna
-import pytorch_lightning as pl
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
@@ -143,50 +139,3 @@ class SweepTracker(Callback):
         mlflow.MlflowClient().set_terminated(self.parent_id, status)
         self.parent_id = None
         os.environ.pop(PARENT_RUN_ENV, None)
-
-
-class GracefulInterrupt(pl.Callback):
-    """The first Ctrl-C stops training after the current batch; a second one stops at once.
-
-    Lightning's own handling raises wherever the signal lands, often inside an MLflow write
-    to SQLite, which can leave the database locked and the run RUNNING for good. Stopping
-    between batches lets the run be closed as KILLED cleanly.
-    """
-
-    def __init__(self) -> None:
-        self.interrupted = False
-        self.previous: Any = None
-
-    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.interrupted = True
-        signal.signal(signal.SIGINT, self.previous)  # the next Ctrl-C is Lightning's again
-        log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
-
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
-        if self.interrupted:
-            trainer.should_stop = True
-
-    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if self.previous is not None and not self.interrupted:
-            signal.signal(signal.SIGINT, self.previous)
-
-
-class OptunaPruning(pl.Callback):
-    """Report ``monitor`` after each validation epoch; raise TrialPruned when Optuna says so."""
-
-    def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str = "val_loss"):
-        study = optuna.load_study(study_name=study_name, storage=storage)
-        self.trial = optuna.trial.Trial(study, trial_id)
-        self.monitor = monitor
-
-    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
-            return
-        value = float(trainer.callback_metrics[self.monitor])
-        self.trial.report(value, step=trainer.current_epoch)
-        if self.trial.should_prune():
-            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.monitor}={value:.5f}")

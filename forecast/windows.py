@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from forecast.data import Scaler, as_list, prepare_series, read_table, split_borders
 from forecast.errors import ForecastError
+from forecast.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
 
@@ -137,6 +137,7 @@ class ForecastDataModule(pl.LightningDataModule):
 
     Validation and test windows may take their inputs from the last ``lookback`` rows of the
     split before (the standard ETT protocol), but their targets always lie inside the split.
+    After ``setup``, ``spec`` is the data contract a saved model keeps.
     """
 
     def __init__(
@@ -157,19 +158,38 @@ class ForecastDataModule(pl.LightningDataModule):
     ) -> None:
         """``scaler`` is given only to score a saved model: its training statistics are reused."""
         super().__init__()
-        self.path, self.lookback, self.horizon, self.batch_size = (
-            path,
-            lookback,
-            horizon,
-            batch_size,
-        )
-        self.timestamp, self.series_id = timestamp, series_id
-        self.feature_columns, self.target_columns = as_list(features), as_list(targets)
+        self.path = path
+        self.lookback = lookback
+        self.horizon = horizon
+        self.batch_size = batch_size
+        self.timestamp = timestamp
+        self.series_id = series_id
+        self.feature_columns = as_list(features)
+        self.target_columns = as_list(targets)
         self.split_ratios = None if split_ratios is None else list(split_ratios)
         self.split_borders = None if split_borders is None else list(split_borders)
-        self.fill_missing, self.freq = fill_missing, freq
+        self.fill_missing = fill_missing
+        self.freq = freq
         self.scaler = scaler
         self.datasets: dict[str, WindowDataset] = {}
+
+    @classmethod
+    def from_spec(cls, spec: DataSpec, path: str | None = None) -> ForecastDataModule:
+        """The data of a saved model (or ``path`` read its way), scaled with its statistics."""
+        return cls(
+            path=path or spec.path,
+            lookback=spec.lookback,
+            horizon=spec.horizon,
+            timestamp=spec.timestamp,
+            features=spec.features,
+            targets=spec.targets,
+            series_id=spec.series_id,
+            split_ratios=spec.split_ratios,
+            split_borders=spec.split_borders,
+            fill_missing=spec.fill_missing,
+            freq=spec.freq,
+            scaler=spec.scaler,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Load, check, split and scale once; every user error surfaces here, before training."""
@@ -179,7 +199,7 @@ class ForecastDataModule(pl.LightningDataModule):
             raise ForecastError(
                 f"lookback ({self.lookback}) and horizon ({self.horizon}) must be >= 1"
             )
-        self.series = prepare_series(
+        series = prepare_series(
             read_table(self.path),
             dtype=np.float32,
             timestamp=self.timestamp,
@@ -189,23 +209,39 @@ class ForecastDataModule(pl.LightningDataModule):
             freq=self.freq,
             source=str(self.path),
         )
-        self.features = self.series.features
-        self.targets = self.target_columns or list(self.features)
-        unknown = [t for t in self.targets if t not in self.features]
-        if unknown:
-            raise ForecastError(f"targets {unknown} are not among the features {self.features}")
+        self.timestamps, self.bounds, self.series_ids = (
+            series.timestamps,
+            series.bounds,
+            series.series_ids,
+        )
+        features = series.features
         self.segments = self._segments()
-        train = [self.series.values[a:b] for a, b in self.segments["train"]]
+        train = [series.values[a:b] for a, b in self.segments["train"]]
         train_rows = train[0] if len(train) == 1 else np.concatenate(train)
-        self.scaler = self.scaler or Scaler.fit(train_rows)
-        # Scaled in place: the run holds one float32 copy of the table, the windows' base
-        # (so from here on self.series.values is in scaled units too).
-        values = self.scaler.transform(self.series.values, np.float32, copy=False)
-        self.values = torch.from_numpy(values)
-        self.target_index = [self.features.index(t) for t in self.targets]
+        self.spec = DataSpec(
+            features=list(features),
+            targets=self.target_columns or list(features),
+            lookback=self.lookback,
+            horizon=self.horizon,
+            freq=series.freq,
+            timestamp=self.timestamp,
+            series_id=self.series_id,
+            fill_missing=self.fill_missing,
+            split_ratios=self.split_ratios,
+            split_borders=self.split_borders,
+            path=str(Path(self.path).resolve()),
+            scaler=self.scaler or Scaler.fit(train_rows),
+        )
+        # Scaled in place: the run holds one float32 copy of the table, the windows' base.
+        values = self.spec.scaler.transform(series.values, np.float32, copy=False)
+        self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
         self.datasets = {
             split: WindowDataset(
-                self.values, self.segments[split], self.lookback, self.horizon, self.target_index
+                self.values,
+                self.segments[split],
+                self.lookback,
+                self.horizon,
+                self.spec.target_index,
             )
             for split in SPLITS
         }
@@ -213,7 +249,7 @@ class ForecastDataModule(pl.LightningDataModule):
     def _segments(self) -> dict[str, list[tuple[int, int]]]:
         """Row ranges of every split of every series, checked to hold at least one window."""
         segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
-        for k, (start, end) in enumerate(self.series.bounds):
+        for k, (start, end) in enumerate(self.bounds):
             train_end, val_end, test_end = split_borders(
                 end - start, self.split_ratios, self.split_borders
             )
@@ -225,47 +261,13 @@ class ForecastDataModule(pl.LightningDataModule):
             for split, (a, b) in ranges.items():
                 a = max(a, start)  # a short series borrows no rows from the series before it
                 if window_count(b - a, self.lookback, self.horizon) < 1:
-                    name = (
-                        f"series {self.series.series_ids[k]!r}"
-                        if self.series_id
-                        else str(self.path)
-                    )
+                    name = f"series {self.series_ids[k]!r}" if self.series_id else str(self.path)
                     raise ForecastError(
                         f"{name}: the {split} split has {b - a} rows (with the lookback it may "
                         f"borrow), fewer than lookback + horizon = {self.lookback + self.horizon}"
                     )
                 segments[split].append((a, b))
         return segments
-
-    @property
-    def n_features(self) -> int:
-        return len(self.features)
-
-    @property
-    def n_targets(self) -> int:
-        return len(self.targets)
-
-    @property
-    def target_std(self) -> list[float]:
-        """Training-split std of each target: scales errors back to the data's units."""
-        return self.scaler.std[self.target_index].tolist()
-
-    def spec(self) -> dict[str, Any]:
-        """Everything a saved model needs to read new data the way it was trained."""
-        return {
-            "path": str(Path(self.path).resolve()),
-            "timestamp": self.timestamp,
-            "series_id": self.series_id,
-            "features": list(self.features),
-            "targets": list(self.targets),
-            "lookback": self.lookback,
-            "horizon": self.horizon,
-            "freq": self.series.freq,
-            "split_ratios": self.split_ratios,
-            "split_borders": self.split_borders,
-            "fill_missing": self.fill_missing,
-            "scaler": self.scaler.to_dict(),
-        }
 
     def span(self, start: str | None, end: str | None) -> WindowDataset:
         """Windows of every series whose forecast targets all lie in ``[start, end]``.
@@ -275,8 +277,8 @@ class ForecastDataModule(pl.LightningDataModule):
         """
         bounds = [pd.Timestamp(t).to_datetime64() if t is not None else None for t in (start, end)]
         segments = []
-        for a, b in self.series.bounds:
-            stamps = self.series.timestamps[a:b]
+        for a, b in self.bounds:
+            stamps = self.timestamps[a:b]
             first = a if bounds[0] is None else a + int(np.searchsorted(stamps, bounds[0]))
             last = b if bounds[1] is None else a + int(np.searchsorted(stamps, bounds[1], "right"))
             segment = (max(a, first - self.lookback), last)
@@ -287,28 +289,30 @@ class ForecastDataModule(pl.LightningDataModule):
                 f"no series has lookback + horizon = {self.lookback + self.horizon} rows with "
                 f"targets between {start} and {end}"
             )
-        return WindowDataset(self.values, segments, self.lookback, self.horizon, self.target_index)
+        return WindowDataset(
+            self.values, segments, self.lookback, self.horizon, self.spec.target_index
+        )
 
     def describe_windows(self, dataset: WindowDataset, index: torch.Tensor) -> pd.DataFrame:
         """Series and forecast origin (first target timestamp) of each window in ``index``."""
         rows = (dataset.starts(index) + self.lookback).numpy()
-        frame = pd.DataFrame({"origin": self.series.timestamps[rows]})
+        frame = pd.DataFrame({"origin": self.timestamps[rows]})
         if self.series_id:
-            starts = [a for a, _ in self.series.bounds]
+            starts = [a for a, _ in self.bounds]
             series = np.searchsorted(starts, rows, side="right") - 1
-            frame.insert(0, self.series_id, np.asarray(self.series.series_ids)[series])
+            frame.insert(0, self.series_id, np.asarray(self.series_ids)[series])
         return frame
 
     def example_history(self) -> pd.DataFrame:
         """The last ``lookback`` rows of the first series as a user would send them."""
-        start, end = self.series.bounds[0]
+        start, end = self.bounds[0]
         rows = slice(max(start, end - self.lookback), end)
-        original = self.values[rows].double().numpy() * self.scaler.std + self.scaler.mean
-        frame = pd.DataFrame(original, columns=self.features)
-        stamps = pd.DatetimeIndex(self.series.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
+        original = self.spec.scaler.inverse(self.values[rows].double().numpy())
+        frame = pd.DataFrame(original, columns=self.spec.features)
+        stamps = pd.DatetimeIndex(self.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
         frame.insert(0, self.timestamp, stamps)
         if self.series_id:
-            frame.insert(0, self.series_id, self.series.series_ids[0])
+            frame.insert(0, self.series_id, self.series_ids[0])
         return frame
 
     def train_dataloader(self) -> DataLoader:

@@ -7,15 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from forecast.config import CONF_DIR
-from forecast.model import NET_ARGS
+from forecast.model import LSTMLitModule
+from forecast.spec import DataSpec
 from forecast.windows import ForecastDataModule
 
 ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
-# Set from the data at run time, not by conf/model
-DATA_ARGS = {"n_features", "n_targets", "lookback", "horizon", "target_index"}
 
 
 def etth1(lookback: int = 96, horizon: int = 96, batch_size: int = 32) -> ForecastDataModule:
@@ -28,11 +28,12 @@ def etth1(lookback: int = 96, horizon: int = 96, batch_size: int = 32) -> Foreca
     return dm
 
 
-def net_args(model: str) -> dict[str, Any]:
-    """``LSTMNet`` arguments of ``conf/model/<model>.yaml`` over the ``lstm.yaml`` it extends."""
+def lit_module(model: str, spec: DataSpec, **overrides: Any) -> LSTMLitModule:
+    """``conf/model/<model>.yaml`` (over the ``lstm.yaml`` it extends) built for ``spec``, as
+    forecast-train builds it; ``overrides`` replace its keys (``scheduler=None``)."""
     folder = Path(CONF_DIR) / "model"
     merged = OmegaConf.merge(
         OmegaConf.load(folder / "lstm.yaml"), OmegaConf.load(folder / f"{model}.yaml")
     )
-    keys = [k for k in NET_ARGS if k in merged and k not in DATA_ARGS]
-    return OmegaConf.to_container(OmegaConf.masked_copy(merged, keys))
+    merged.pop("defaults", None)
+    return instantiate(merged, _convert_="all")(spec=spec, **overrides)

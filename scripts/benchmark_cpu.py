@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 
 import torch
-from bench_setup import etth1, net_args
+from bench_setup import etth1, lit_module
 from torch import nn
 
-from forecast.model import LSTMNet
 from forecast.windows import ForecastDataModule
 
-PRESET = net_args("segment_lstm")  # the presets' network, as conf/model/ sets it
+PRESET = "segment_lstm"  # the presets' network, as conf/model/ sets it
 VARIANTS = {
     "threads=1": {"threads": 1},
     "batch=32": {"batch": 32},
@@ -51,7 +50,7 @@ def throughput(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = LSTMNet(7, 7, dm.lookback, dm.horizon, **PRESET).train()
+    net = lit_module(PRESET, dm.spec).net.train()
     step_net = torch.compile(net) if compile else net
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     dataset = dm.datasets["train"]
@@ -97,7 +96,9 @@ def main() -> None:
         rows.append({"variant": name, "baseline_windows_per_s": baseline,
                      "variant_windows_per_s": variant, "ratio": variant / baseline,
                      "error": error})  # fmt: skip
-    print(f"baseline: {PRESET}, batch 128, {base['threads']} threads, eager float32")
+    print(
+        f"baseline: conf/model/{PRESET}.yaml, batch 128, {base['threads']} threads, eager float32"
+    )
     print(f"{'variant':<16} | {'baseline w/s':>12} {'variant w/s':>11} {'ratio':>6}")
     for r in rows:
         print(

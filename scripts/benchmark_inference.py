@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_setup import etth1, net_args
+from bench_setup import etth1, lit_module
 
-from forecast.model import LSTMNet
 from forecast.predict import Forecaster
 from forecast.windows import ForecastDataModule
 
@@ -40,11 +39,11 @@ def rate(fn, windows: int, seconds: float) -> float:
 
 def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, rounds: int) -> dict:
     torch.manual_seed(0)
-    net = LSTMNet(7, 7, dm.lookback, dm.horizon, **net_args(name)).eval()
-    forecaster = Forecaster(net, dm.spec())
+    net = lit_module(name, dm.spec).net.eval()
+    forecaster = Forecaster(net, dm.spec)
     x, _ = dm.datasets["test"][torch.arange(batch)]  # scaled inputs
-    originals = x.double().numpy() * dm.scaler.std + dm.scaler.mean
-    stamps = dm.series.timestamps[:1].repeat(dm.lookback)  # only the last one is used
+    originals = dm.spec.scaler.inverse(x.double().numpy())
+    stamps = dm.timestamps[:1].repeat(dm.lookback)  # only the last one is used
     blocks = [(stamps, values) for values in originals]
     labels = [f"series {k}" for k in range(batch)]
 

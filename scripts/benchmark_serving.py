@@ -36,7 +36,7 @@ from bench_setup import ETTH1, etth1
 
 from forecast.checkpoint import save_checkpoint
 from forecast.mlflow_model import log_pyfunc
-from forecast.model import LSTMNet
+from forecast.model import LSTMConfig, LSTMNet
 from forecast.predict import Forecaster
 
 BIN = Path(sys.executable).parent
@@ -45,8 +45,7 @@ BIN = Path(sys.executable).parent
 def make_model(workdir: Path) -> tuple[Path, str]:
     """An (untrained: speed does not depend on the weights) ETTh1 model, as a file and in MLflow."""
     dm = etth1()
-    config = {"n_features": 7, "n_targets": 7, "lookback": dm.lookback, "horizon": dm.horizon}
-    path = save_checkpoint(workdir / "model.pt", config, LSTMNet(**config), dm.spec())
+    path = save_checkpoint(workdir / "model.pt", LSTMNet(LSTMConfig(), dm.spec), dm.spec)
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     with mlflow.start_run():
         info = log_pyfunc(path, dm.example_history(), registered_model_name=None)
@@ -110,7 +109,7 @@ def load(url: str, payload: bytes, concurrency: int, requests: int) -> dict:
 
 
 def raw_forward_ms(forecaster: Forecaster, batch: int, repeats: int) -> float:
-    x = torch.randn(batch, forecaster.lookback, len(forecaster.features))
+    x = torch.randn(batch, forecaster.spec.lookback, forecaster.spec.n_features)
     times = []
     with torch.inference_mode():
         for _ in range(repeats):
@@ -133,7 +132,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     model_path, model_uri = make_model(workdir)
     forecaster = Forecaster.load(model_path)
-    frame = pd.read_csv(ETTH1).tail(forecaster.lookback)
+    frame = pd.read_csv(ETTH1).tail(forecaster.spec.lookback)
     records = frame.to_dict(orient="records")
     single = json.dumps({"series": [{"id": 0, "data": records}]}).encode()
     batch = json.dumps({"series": [{"id": k, "data": records} for k in range(n_batch)]}).encode()
@@ -146,7 +145,12 @@ def main() -> None:
         }
     }
     port = free_port()
-    argv = [str(BIN / "forecast-serve"), f"model={model_path}", f"port={port}", "log_level=warning"]
+    argv = [
+        str(BIN / "forecast-serve"),
+        f"ckpt_path={model_path}",
+        f"port={port}",
+        "log_level=warning",
+    ]
     with running(argv, f"http://127.0.0.1:{port}/health", workdir):
         url = f"http://127.0.0.1:{port}/forecast"
         results["forecast-serve"] = {c: load(url, single, c, n_requests) for c in levels}

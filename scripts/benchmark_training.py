@@ -31,15 +31,16 @@ from bench_setup import etth1
 from torch import nn
 from torch.utils.data import DataLoader
 
-from forecast.model import LSTMForecaster, LSTMNet
+from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
+from forecast.windows import ForecastDataModule
 
 
-def batches_of(lookback: int, horizon: int, batch_size: int, n: int) -> tuple[list, float]:
+def batches_of(dm: ForecastDataModule, n: int) -> tuple[list, float]:
     """``n`` shuffled training batches, and the DataLoader's own throughput in windows/s."""
-    loader = etth1(lookback, horizon, batch_size).train_dataloader()
+    loader = dm.train_dataloader()
     start = time.perf_counter()
     batches = list(itertools.islice(itertools.cycle(loader), n))
-    loader_rate = n * batch_size / (time.perf_counter() - start)
+    loader_rate = n * dm.batch_size / (time.perf_counter() - start)
     return batches, loader_rate
 
 
@@ -91,7 +92,7 @@ class _Clock(pl.Callback):
 
 
 def lightning_loop(
-    module: LSTMForecaster, batches: list, warmup: int, device: str, precision: str
+    module: LSTMLitModule, batches: list, warmup: int, device: str, precision: str
 ) -> float:
     """Windows/s of ``Trainer.fit`` with forecast's module, after ``warmup`` steps."""
     clock = _Clock(warmup)
@@ -122,23 +123,18 @@ def measure(
     precision: str = "32-true",
 ) -> dict:
     lookback, horizon = config["lookback"], 96
-    batches, loader_rate = batches_of(lookback, horizon, batch_size, n_batches)
+    dm = etth1(lookback, horizon, batch_size)
+    batches, loader_rate = batches_of(dm, n_batches)
     batches = [(x.to(device), y.to(device)) for x, y in batches]
-    net_args = dict(
-        n_features=7,
-        n_targets=7,
-        lookback=lookback,
-        horizon=horizon,
-        hidden_size=config["hidden_size"],
-        num_layers=config["num_layers"],
-        proj_size=config["proj_size"],
-    )
+    sizes = {k: config[k] for k in ("hidden_size", "num_layers", "proj_size")}
     raw, ours = [], []
     for _ in range(repeats):  # alternate, so drift on a shared machine hits both alike
         torch.manual_seed(0)
-        raw.append(raw_loop(LSTMNet(**net_args), batches, warmup, device, precision))
+        raw.append(
+            raw_loop(LSTMNet(LSTMConfig(**sizes), dm.spec), batches, warmup, device, precision)
+        )
         torch.manual_seed(0)
-        module = LSTMForecaster(**net_args, scheduler=None)
+        module = LSTMLitModule(dm.spec, scheduler=None, **sizes)
         ours.append(lightning_loop(module, batches, warmup, device, precision))
     # The median of per-round ratios: each round's pair ran back to back, under the same load.
     ratio = statistics.median(o / r for o, r in zip(ours, raw, strict=True))

@@ -23,9 +23,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from bench_setup import etth1
 from benchmark_training import batches_of, lightning_loop, raw_loop
 
-from forecast.model import LSTMForecaster, LSTMNet
+from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
 
 PACKAGES = ("pytorch_lightning", "lightning_fabric", "lightning_utilities", "torchmetrics",
             "torch", "forecast")  # fmt: skip
@@ -79,13 +80,16 @@ def main() -> None:
         args.out.write_text(json.dumps({"py_spy": summary}, indent=2))
         return
     n = 6 if args.smoke else args.batches
-    batches, _ = batches_of(96, 96, 32, n)
-    net_args = dict(n_features=7, n_targets=7, lookback=96, horizon=96, hidden_size=64)
-    raw_loop(LSTMNet(**net_args), batches[:3], 1, "cpu", "32-true")  # one-time costs: not profiled
+    dm = etth1(96, 96, 32)
+    batches, _ = batches_of(dm, n)
+    config = LSTMConfig(hidden_size=64)
+    raw_loop(LSTMNet(config, dm.spec), batches[:3], 1, "cpu", "32-true")  # one-time costs
     torch.manual_seed(0)
-    raw, raw_total = profile(lambda: raw_loop(LSTMNet(**net_args), batches, 1, "cpu", "32-true"))
+    raw, raw_total = profile(
+        lambda: raw_loop(LSTMNet(config, dm.spec), batches, 1, "cpu", "32-true")
+    )
     torch.manual_seed(0)
-    module = LSTMForecaster(**net_args, scheduler=None)
+    module = LSTMLitModule(dm.spec, scheduler=None, hidden_size=64)
     ours, ours_total = profile(lambda: lightning_loop(module, batches, 1, "cpu", "32-true"))
     names = sorted(set(raw) | set(ours), key=lambda k: -ours.get(k, 0))
     print(f"{n} steps, default model, batch 32; seconds of own time by package")

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO
 
 
 def smoke(script: str, tmp_path, *args: str) -> tuple[str, dict]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TINY, sine_frame
+from helpers import TINY, free_port, server_process, sine_frame
 
 from forecast import Forecaster
 
@@ -145,7 +142,11 @@ def test_predict_cli_writes_forecasts_and_keeps_old_output_on_failure(workdir):
 
 def test_predict_cli_from_the_model_registry(workdir):
     result = run(
-        "forecast-predict", workdir, "model=models:/forecast/1", "input=sines.csv", "output=r.csv"
+        "forecast-predict",
+        workdir,
+        "ckpt_path=models:/forecast/1",
+        "input=sines.csv",
+        "output=r.csv",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     pd.testing.assert_frame_equal(pd.read_csv(workdir / "r.csv"), pd.read_csv(workdir / "f.csv"))
@@ -153,51 +154,18 @@ def test_predict_cli_from_the_model_registry(workdir):
 
 def test_export_cli(workdir):
     (model,) = workdir.glob("logs/runs/*/model.pt")
-    result = run("forecast-export", workdir, f"model={model}", "format=onnx", "output=m.onnx")
+    result = run("forecast-export", workdir, f"ckpt_path={model}", "format=onnx", "output=m.onnx")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (workdir / "m.onnx").stat().st_size > 10_000
-
-
-def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    raise TimeoutError(url)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def server(argv: list[str], cwd: Path, url: str):
-    """Run a server process until ``url`` answers 200; stop it afterwards."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
-    process = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_until_up(url, process)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_serve_cli_answers_like_predict(workdir):
     (model,) = workdir.glob("logs/runs/*/model.pt")
     port = free_port()
-    argv = [str(BIN / "forecast-serve"), f"model={model}", f"port={port}"]
+    argv = [str(BIN / "forecast-serve"), f"ckpt_path={model}", f"port={port}"]
     history = pd.read_csv(workdir / "sines.csv").tail(24)
     request = {"series": [{"id": "s", "data": history.to_dict(orient="records")}]}
-    with server(argv, workdir, f"http://127.0.0.1:{port}/health"):
+    with server_process(argv, workdir, f"http://127.0.0.1:{port}/health"):
         answer = httpx.post(f"http://127.0.0.1:{port}/forecast", json=request, timeout=30)
     assert answer.status_code == 200
     got = pd.DataFrame(answer.json()["forecasts"][0]["data"])
@@ -212,7 +180,7 @@ def test_mlflow_models_serve_gives_the_same_numbers(workdir):
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     history = pd.read_csv(workdir / "sines.csv").tail(24)
-    with server(argv, workdir, f"http://127.0.0.1:{port}/ping"):
+    with server_process(argv, workdir, f"http://127.0.0.1:{port}/ping"):
         answer = httpx.post(
             f"http://127.0.0.1:{port}/invocations",
             json={"dataframe_records": history.to_dict(orient="records")},

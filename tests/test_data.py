@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ETTH1, coded_frame
+from helpers import ETTH1, coded_frame
 
 from forecast.data import Scaler, prepare_series, read_table, split_borders
 from forecast.errors import ForecastError

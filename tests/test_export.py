@@ -11,7 +11,7 @@ import torch
 
 from forecast import Forecaster, ForecastError
 from forecast.export import export
-from forecast.model import LSTMNet
+from forecast.model import LSTMConfig, LSTMNet
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_onnx_matches_predict(forecaster, histories, tmp_path):
 
 
 def test_projection_cannot_go_to_onnx(forecaster, tmp_path):
-    projected = Forecaster(LSTMNet(3, 3, 24, 6, 16, 2, proj_size=4), forecaster.spec)
+    config = LSTMConfig(hidden_size=16, num_layers=2, proj_size=4)
+    projected = Forecaster(LSTMNet(config, forecaster.spec), forecaster.spec)
     with pytest.raises(ForecastError, match="export it with format=torchscript"):
         export(projected, "onnx", tmp_path / "m.onnx")
     with pytest.raises(ForecastError, match="format='tflite' is not one of"):

@@ -5,18 +5,20 @@ import itertools
 import pytest
 import pytorch_lightning as pl
 import torch
+from helpers import spec_for
 from torch.utils.data import DataLoader, TensorDataset
 
 from forecast.errors import ForecastError
-from forecast.model import LSTMForecaster, LSTMNet
+from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
 
 LOOKBACK, HORIZON, FEATURES, TARGETS, HIDDEN = 12, 5, 4, 2, 16
 
 
-def make_net(num_layers: int = 2, proj_size: int = 0, **kwargs) -> LSTMNet:
-    return LSTMNet(
-        FEATURES, TARGETS, LOOKBACK, HORIZON, HIDDEN, num_layers, proj_size=proj_size, **kwargs
-    )
+def make_net(
+    num_layers: int = 2, proj_size: int = 0, target_index: list[int] | None = None, **config
+) -> LSTMNet:
+    config = LSTMConfig(hidden_size=HIDDEN, num_layers=num_layers, proj_size=proj_size, **config)
+    return LSTMNet(config, spec_for(FEATURES, LOOKBACK, HORIZON, target_index or [0, 1]))
 
 
 @pytest.mark.parametrize(("num_layers", "proj_size"), itertools.product([1, 3], [0, 8]))
@@ -93,7 +95,8 @@ def test_instance_norm_makes_forecasts_follow_the_level():
 
 
 def test_target_index_picks_the_target_statistics():
-    net = LSTMNet(3, 1, LOOKBACK, HORIZON, 8, 1, target_index=[2]).eval()
+    config = LSTMConfig(hidden_size=8, num_layers=1)
+    net = LSTMNet(config, spec_for(3, LOOKBACK, HORIZON, target_index=[2])).eval()
     x = torch.randn(1, LOOKBACK, 3)
     moved = x.clone()
     moved[..., 2] += 50.0
@@ -102,7 +105,7 @@ def test_target_index_picks_the_target_statistics():
 
 def test_unknown_loss_is_rejected():
     with pytest.raises(ForecastError, match=r"model\.loss='l3' is not one of"):
-        LSTMForecaster(FEATURES, TARGETS, LOOKBACK, HORIZON, loss="l3")
+        LSTMLitModule(spec_for(FEATURES, LOOKBACK, HORIZON), loss="l3")
 
 
 @pytest.mark.parametrize("decoder", ["linear", "recurrent"])
@@ -113,8 +116,8 @@ def test_overfits_a_sine_wave(decoder):
     starts = torch.arange(0, 400 - 24 - 6, 2)
     x = torch.stack([wave[s : s + 24] for s in starts])
     y = torch.stack([wave[s + 24 : s + 30] for s in starts])
-    model = LSTMForecaster(
-        1, 1, 24, 6, hidden_size=32, num_layers=2, instance_norm=False, decoder=decoder,
+    model = LSTMLitModule(
+        spec_for(1, 24, 6), hidden_size=32, num_layers=2, instance_norm=False, decoder=decoder,
         segment_len=3, optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
     )  # fmt: skip
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
@@ -150,7 +153,8 @@ def test_channel_independent_and_segment_shapes(channel_independent, segment_len
 
 def test_channel_independence_treats_every_feature_alike():
     """Permuting the input features permutes the forecast of each: one shared LSTM."""
-    net = LSTMNet(4, 4, LOOKBACK, HORIZON, 16, 2, channel_independent=True, segment_len=4).eval()
+    config = LSTMConfig(hidden_size=16, num_layers=2, channel_independent=True, segment_len=4)
+    net = LSTMNet(config, spec_for(4, LOOKBACK, HORIZON)).eval()
     x = torch.randn(3, LOOKBACK, 4)
     order = [2, 0, 3, 1]
     torch.testing.assert_close(net(x[..., order])[0], net(x)[0][..., order])
@@ -174,11 +178,30 @@ def test_linear_skip_adds_a_shared_linear_map_of_each_target(channel_independent
         target_index=[3, 1],
     ).eval()  # fmt: skip
     with torch.no_grad():
-        net.head.weight.zero_()
-        net.head.bias.zero_()
+        net.head.linear.weight.zero_()
+        net.head.linear.bias.zero_()
         net.skip.weight.zero_()
         net.skip.weight[:, -1] = 1.0
         net.skip.bias.zero_()
     x = torch.randn(6, LOOKBACK, FEATURES)
     expected = x[:, -1:, [3, 1]].expand(-1, HORIZON, -1)
     torch.testing.assert_close(net(x)[0], expected)
+
+
+def test_quantile_head_shapes_and_point_forecast():
+    config = LSTMConfig(hidden_size=8, num_layers=1, quantiles=[0.1, 0.5, 0.9])
+    net = LSTMNet(config, spec_for(3, 12, 4, target_index=[0, 2])).eval()
+    x = torch.randn(5, 12, 3)
+    forecast = net.forecast(x)
+    assert forecast.point.shape == (5, 4, 2)
+    assert forecast.quantiles.shape == (5, 4, 2, 3)  # three quantiles of every value
+    torch.testing.assert_close(net(x)[0], forecast.point)
+    single = net.forecast(x[0])
+    assert single.point.shape == (4, 2) and single.quantiles.shape == (4, 2, 3)
+    torch.testing.assert_close(single.quantiles, forecast.quantiles[0])
+    # forecast-predict's columns: every target's point, then each target's quantiles
+    flat = forecast.flat()
+    assert flat.shape == (5, 4, 2 + 2 * 3)
+    torch.testing.assert_close(flat[..., 2:5], forecast.quantiles[..., 0, :])
+    with pytest.raises(ForecastError, match="quantiles"):
+        LSTMConfig(quantiles=[0.9, 0.1])

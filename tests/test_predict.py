@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import sine_frame
+from helpers import sine_frame
 
 from forecast import Forecaster, ForecastError
 from forecast.checkpoint import load_checkpoint
@@ -35,17 +37,17 @@ def test_predict_matches_the_network_on_scaled_input(trained):
     forecaster = Forecaster.load(trained["model"])
     history = pd.read_csv(trained["csv"]).tail(24)
     values = history[["load", "temp", "price"]].to_numpy()
-    x = torch.tensor(forecaster.scaler.transform(values), dtype=torch.float32)
-    expected = (
-        forecaster.net(x)[0].detach().numpy() * forecaster.scaler.std + forecaster.scaler.mean
-    )
+    scaler = forecaster.spec.scaler
+    x = torch.tensor(scaler.transform(values), dtype=torch.float32)
+    expected = scaler.inverse(forecaster.net(x)[0].detach().numpy())
     got = forecaster.predict(history)[["load", "temp", "price"]].to_numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
 def test_many_series_in_one_call(trained):
-    forecaster = Forecaster.load(trained["model"])
-    forecaster.series_id = "site"  # the same model applied per site in long format
+    trained_on_one = Forecaster.load(trained["model"])
+    # the same model applied per site in long format
+    forecaster = Forecaster(trained_on_one.net, replace(trained_on_one.spec, series_id="site"))
     one = sine_frame(30, seed=1).assign(site="north")
     two = sine_frame(40, seed=2).assign(site="south")
     future = forecaster.predict(pd.concat([one, two]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,11 +13,12 @@ import pandas as pd
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from helpers import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast import Forecaster
-from forecast.model import LSTMNet
+from forecast.model import LSTMConfig, LSTMNet
 from forecast.serve import create_app
 
 
@@ -77,8 +77,8 @@ def test_forecast_matches_the_python_api(client, forecaster, history):
 
 def test_many_series_share_one_forward_pass(client, forecaster, history, monkeypatch):
     calls = []
-    decode = forecaster.net.decode
-    monkeypatch.setattr(forecaster.net, "decode", lambda x: calls.append(x.shape) or decode(x))
+    forecast = forecaster.net.forecast
+    monkeypatch.setattr(forecaster.net, "forecast", lambda x: calls.append(x.shape) or forecast(x))
     later = history.assign(load=history.load + 1.0)
     answer = client.post("/forecast", json=body(history, later, history.tail(24), ids=[1, 2, 3]))
     assert answer.status_code == 200
@@ -91,7 +91,8 @@ def test_many_series_share_one_forward_pass(client, forecaster, history, monkeyp
 
 def test_quantile_model_answers_interval_columns(forecaster, history):
     """A model with quantiles: /metadata lists them and every answer row carries them."""
-    net = LSTMNet(3, 3, 24, 6, 8, 1, quantiles=[0.1, 0.9]).eval()
+    config = LSTMConfig(hidden_size=8, num_layers=1, quantiles=[0.1, 0.9])
+    net = LSTMNet(config, forecaster.spec).eval()
     quantile_client = TestClient(create_app(Forecaster(net, forecaster.spec), "q-model"))
     meta = quantile_client.get("/metadata").json()
     assert meta["quantiles"] == [0.1, 0.9]
@@ -154,12 +155,6 @@ def test_bad_requests_get_a_4xx_naming_the_problem(client, history, case):
 def test_malformed_empty_and_huge_bodies(client, content, status):
     answer = client.post("/forecast", content=content, headers={"content-type": "application/json"})
     assert answer.status_code == status
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

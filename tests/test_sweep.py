@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
-from conftest import TINY, sine_frame
+from helpers import TINY, sine_frame
 from test_cli import free_port, server
 
 from forecast import Forecaster
@@ -178,6 +178,6 @@ def test_training_against_a_real_mlflow_server(cwd):
             forecaster = Forecaster.load(f"runs:/{run.info.run_id}")
         finally:
             mlflow.set_tracking_uri(None)
-        assert forecaster.horizon == 6
+        assert forecaster.spec.horizon == 6
     assert not (cwd / "mlflow.db").exists()  # nothing went to the local default store
     assert any((cwd / "server-artifacts").rglob("model.pt"))

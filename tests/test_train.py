@@ -9,11 +9,12 @@ import mlflow
 import pandas as pd
 import pytest
 import torch
-from conftest import compose_config, sine_frame
+from helpers import compose_config, sine_frame
 from omegaconf import OmegaConf
 
 from forecast.evaluate import evaluate
-from forecast.model import LSTMForecaster
+from forecast.model import LSTMLitModule
+from forecast.spec import DataSpec
 from forecast.train import train
 
 
@@ -81,7 +82,7 @@ def test_saved_model_matches_the_best_lightning_checkpoint(trained):
     from forecast import Forecaster
 
     (best,) = (trained["tmp"] / "run" / "checkpoints").glob("*.ckpt")
-    module = LSTMForecaster.load_from_checkpoint(best, weights_only=False).eval()
+    module = LSTMLitModule.load_from_checkpoint(best, weights_only=False).eval()
     forecaster = Forecaster.load(trained["model"])
     x = torch.randn(5, 24, 3)
     with torch.no_grad():
@@ -118,7 +119,7 @@ def test_overrides_reach_the_model(tmp_path):
     train(cfg)
     payload = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
     assert payload["net"]["num_layers"] == 3 and payload["net"]["proj_size"] == 4
-    assert payload["net"]["target_index"] == [1]
+    assert DataSpec.from_dict(payload["data"]).target_index == [1]
     assert payload["data"]["targets"] == ["temp"]
     assert payload["state_dict"]["lstm.weight_hr_l2"].shape == (4, 16)
 
@@ -147,7 +148,8 @@ def test_experiment_presets_compose(dataset, horizon, tmp_path):
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         overrides = [f"experiment={dataset}_h{horizon}", f"paths.output_dir={tmp_path}"]
         cfg = compose("config", overrides=overrides)
-    assert cfg.data.horizon == cfg.model.horizon == horizon
+    assert cfg.data.horizon == horizon
+    assert "horizon" not in cfg.model and "lookback" not in cfg.model  # the DataSpec's alone
     borders = {"etth1": [8640, 11520, 14400], "ettm1": [34560, 46080, 57600]}[dataset]
     assert cfg.data.split_borders == borders and cfg.data.lookback == 96
     assert Path(cfg.data.path).is_file()
@@ -155,3 +157,18 @@ def test_experiment_presets_compose(dataset, horizon, tmp_path):
     # one model for every preset: nothing tuned per dataset or horizon
     assert cfg.model.hidden_size == 256 and cfg.model.loss == "mae"
     assert cfg.trainer.precision == "bf16-mixed"
+
+
+def test_model_keys_are_the_networks_fields(tmp_path):
+    from forecast.errors import ForecastError
+    from forecast.train import build_model
+
+    spec = DataSpec(["a", "b"], ["b"], lookback=24, horizon=6)
+    cfg = compose_config(tmp_path, ["+model.hidden=32"])
+    with pytest.raises(ForecastError, match=r"unknown key\(s\) \['hidden'\].*'hidden_size'"):
+        build_model(cfg.model, spec)
+    cfg = compose_config(tmp_path, ["model.dropout=1.5"])
+    with pytest.raises(ForecastError, match="model: dropout should be a number in range"):
+        build_model(cfg.model, spec)
+    module = build_model(compose_config(tmp_path, ["model.hidden_size=12"]).model, spec)
+    assert module.net.config.hidden_size == 12 and module.net.lookback == 24

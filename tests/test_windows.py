@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ETTH1, coded_frame
+from helpers import ETTH1, coded_frame
 
 from forecast.errors import ForecastError
 from forecast.windows import ForecastDataModule, WindowDataset
@@ -19,7 +19,7 @@ def datamodule(tmp_path, frame: pd.DataFrame, **kwargs) -> ForecastDataModule:
 
 
 def unscale(dm: ForecastDataModule, tensor: torch.Tensor, columns: list[int]) -> np.ndarray:
-    return tensor.numpy() * dm.scaler.std[columns] + dm.scaler.mean[columns]
+    return dm.spec.scaler.select(columns).inverse(tensor.numpy())
 
 
 def test_dataset_windows_are_exact_rows():
@@ -79,14 +79,14 @@ def test_splits_windows_and_reach_back_on_a_coded_frame(tmp_path):
 def test_scaler_fits_training_rows_only(tmp_path):
     dm = datamodule(tmp_path, coded_frame(40), lookback=4, horizon=2, split_borders=[20, 30, 40])
     rows = 100.0 * np.arange(20)
-    np.testing.assert_array_equal(dm.scaler.mean, rows.mean() + np.arange(3))
-    np.testing.assert_allclose(dm.scaler.std, [rows.std()] * 3)
-    assert dm.spec()["scaler"]["mean"] == [950.0, 951.0, 952.0]
+    np.testing.assert_array_equal(dm.spec.scaler.mean, rows.mean() + np.arange(3))
+    np.testing.assert_allclose(dm.spec.scaler.std, [rows.std()] * 3)
+    assert dm.spec.to_dict()["scaler"]["mean"] == [950.0, 951.0, 952.0]
 
 
 def test_targets_are_a_subset_in_given_order(tmp_path):
     dm = datamodule(tmp_path, coded_frame(30), lookback=3, horizon=2, targets=["c", "a"])
-    assert dm.target_index == [2, 0]
+    assert dm.spec.target_index == [2, 0]
     _, y = dm.datasets["train"][0]
     np.testing.assert_allclose(unscale(dm, y, [2, 0]), [[302, 300], [402, 400]], atol=1e-3)
     with pytest.raises(ForecastError, match=r"targets \['z'\] are not among the features"):
@@ -114,10 +114,10 @@ def test_standard_etth1_window_counts():
     # Inputs of val/test reach back 96 rows; targets stay in their split: 8640 - 96 - 96 + 1.
     assert {k: len(v) for k, v in dm.datasets.items()} == {"train": 8449, "val": 2785, "test": 2785}
     np.testing.assert_allclose(
-        dm.scaler.mean, [7.938, 2.021, 5.080, 0.746, 2.782, 0.788, 17.128], atol=1e-3
+        dm.spec.scaler.mean, [7.938, 2.021, 5.080, 0.746, 2.782, 0.788, 17.128], atol=1e-3
     )
     np.testing.assert_allclose(
-        dm.scaler.std, [5.813, 2.090, 5.519, 1.926, 1.024, 0.630, 9.176], atol=1e-3
+        dm.spec.scaler.std, [5.813, 2.090, 5.519, 1.926, 1.024, 0.630, 9.176], atol=1e-3
     )
     x, y = next(iter(dm.test_dataloader()))
     assert x.shape == (32, 96, 7) and y.shape == (32, 96, 7)
@@ -164,3 +164,26 @@ def test_sharded_batches_split_work_across_ranks(world):
     seen = torch.cat([b for s in training for b in s])
     assert len(seen) == len(set(seen.tolist()))  # disjoint
     assert len(seen) >= 103 - (world - 1) * 10
+
+
+def test_strided_windows_restart_in_every_segment():
+    values = torch.zeros(50, 1)
+    dataset = WindowDataset(values, [(0, 20), (30, 50)], lookback=4, horizon=2, target_index=[0])
+    assert len(dataset) == 30
+    assert dataset.strided(5).tolist() == [0, 5, 10, 15, 20, 25]
+    assert dataset.starts(dataset.strided(5)).tolist() == [0, 5, 10, 30, 35, 40]
+
+
+def test_span_windows_keep_their_targets_inside_the_span(tmp_path):
+    path = tmp_path / "table.csv"
+    coded_frame(200).to_csv(path, index=False)
+    dm = ForecastDataModule(str(path), lookback=10, horizon=5)
+    dm.setup()
+    dataset = dm.span("2024-01-03 00:00", "2024-01-04 23:00")  # rows 48 .. 95
+    index = torch.arange(len(dataset))
+    described = dm.describe_windows(dataset, index)
+    assert described.origin.iloc[0] == pd.Timestamp("2024-01-03 00:00")
+    assert described.origin.iloc[-1] == pd.Timestamp("2024-01-04 19:00")  # + 4 h = 23:00
+    assert len(dataset) == 96 - 48 - 5 + 1
+    with pytest.raises(ForecastError, match="targets between"):
+        dm.span("2030-01-01", None)

@@ -1,0 +1,62 @@
+"""Lightning callbacks of our own, declared in ``conf/`` like Lightning's: a clean stop on
+Ctrl-C for every run (``conf/callbacks/default.yaml``) and Optuna pruning for the trials of an
+Optuna search (``conf/hparams_search/lstm_optuna.yaml``)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+import optuna
+import pytorch_lightning as pl
+
+log = logging.getLogger(__name__)
+
+
+class GracefulInterrupt(pl.Callback):
+    """The first Ctrl-C stops training after the current batch; a second one stops at once.
+
+    Lightning's own handling raises wherever the signal lands, often inside an MLflow write
+    to SQLite, which can leave the database locked and the run RUNNING for good. Stopping
+    between batches lets the run be closed as KILLED cleanly.
+    """
+
+    def __init__(self) -> None:
+        self.interrupted = False
+        self.previous: Any = None
+
+    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.interrupted = True
+        signal.signal(signal.SIGINT, self.previous)  # the next Ctrl-C is Lightning's again
+        log.warning("Ctrl-C: stopping after this batch (press again to stop at once)")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.interrupted:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if self.previous is not None and not self.interrupted:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+class OptunaPruning(pl.Callback):
+    """Report ``monitor`` after each validation epoch; raise TrialPruned when Optuna says so."""
+
+    def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str = "val_loss"):
+        study = optuna.load_study(study_name=study_name, storage=storage)
+        self.trial = optuna.trial.Trial(study, trial_id)
+        self.monitor = monitor
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.monitor])
+        self.trial.report(value, step=trainer.current_epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.monitor}={value:.5f}")

@@ -1,0 +1,220 @@
+"""Every test figure, from one implementation: the model and the baselines scored on the same
+windows from the same error sums, in scaled and original units.
+
+``forecast-train`` (on the test split, after training) and ``forecast-eval`` (on any split or
+backtest span of a saved model) both call ``evaluate_windows``. Under DDP only rank 0 scores,
+over every window, so distributed figures are exact by construction. MASE divides a
+forecast's MAE by the MAE of the one-season-back forecast over the training split (in-sample,
+as Hyndman and Koehler define it), so a MASE below 1 beats what seasonality alone explains.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from forecast.baselines import LinearBaseline, repeat_last, season_from_freq, seasonal_naive
+from forecast.errors import ForecastError
+from forecast.losses import ForecastLoss, interval_hits, pinball_loss
+from forecast.model import LSTMNet
+from forecast.windows import ForecastDataModule, WindowDataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Scores:
+    """Squared and absolute errors summed per horizon step and target: every metric, the
+    per-step error curve included, comes from these sums, so batching cannot change them."""
+
+    squared: Tensor  # (horizon, n_targets), float64
+    absolute: Tensor
+    windows: int = 0
+
+    @classmethod
+    def empty(cls, horizon: int, n_targets: int) -> Scores:
+        zeros = torch.zeros(horizon, n_targets, dtype=torch.float64)
+        return cls(zeros, zeros.clone())
+
+    def update(self, forecast: Tensor, y: Tensor) -> None:
+        error = (forecast - y).double()
+        self.squared += error.square().sum(0)
+        self.absolute += error.abs().sum(0)
+        self.windows += len(y)
+
+    def metrics(self, target_std: Tensor, seasonal_mae: Tensor) -> dict[str, float]:
+        mse_by_target = self.squared.sum(0) / (self.windows * self.squared.shape[0])
+        mae_by_target = self.absolute.sum(0) / (self.windows * self.absolute.shape[0])
+        return {
+            "mse": mse_by_target.mean().item(),
+            "mae": mae_by_target.mean().item(),
+            "rmse": mse_by_target.mean().sqrt().item(),
+            "mae_orig": (mae_by_target * target_std).mean().item(),
+            "rmse_orig": (mse_by_target * target_std**2).mean().sqrt().item(),
+            "mase": (mae_by_target / seasonal_mae).mean().item(),
+        }
+
+    def mse_by_step(self) -> Tensor:
+        return self.squared.mean(1) / self.windows
+
+
+@dataclass
+class Evaluation:
+    """The model's and each baseline's scores on one set of windows, plus per-window errors."""
+
+    scores: dict[str, Scores]
+    target_std: Tensor  # training std of each target: scaled errors -> original units
+    seasonal_mae: Tensor
+    season: int
+    windows: pd.DataFrame  # one row per window: [series,] origin, mse, mae of the model
+    quantiles: list[float] = field(default_factory=list)
+    pinball: float = float("nan")
+    coverage: float = float("nan")
+    loss: float | None = None  # the training loss on these windows, when it was given
+
+    def metrics(self, prefix: str) -> dict[str, float]:
+        """``<prefix>_mse`` ... for the model, ``<prefix>_mse_<baseline>`` for baselines."""
+        out = {}
+        for name, scores in self.scores.items():
+            keep = scores.metrics(self.target_std, self.seasonal_mae)
+            if name == "model":
+                out |= {f"{prefix}_{k}": v for k, v in keep.items()}
+            else:
+                out |= {f"{prefix}_{k}_{name}": keep[k] for k in ("mse", "mae", "mase")}
+        if self.quantiles:
+            out |= {f"{prefix}_pinball": self.pinball, f"{prefix}_coverage": self.coverage}
+        if self.loss is not None:
+            out[f"{prefix}_loss"] = self.loss
+        return out
+
+    def table(self) -> str:
+        lines = [f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}   ({len(self.windows)} windows)"]
+        for name, scores in self.scores.items():
+            m = scores.metrics(self.target_std, self.seasonal_mae)
+            lines.append(f"{name:<16}{m['mse']:>9.4f}{m['mae']:>9.4f}{m['mase']:>9.4f}")
+        if self.quantiles:
+            nominal = self.quantiles[-1] - self.quantiles[0]
+            lines.append(
+                f"quantiles {self.quantiles}: pinball {self.pinball:.4f}, coverage "
+                f"{self.coverage:.3f} of a nominal {nominal:.2f}"
+            )
+        return "\n".join(lines)
+
+    def by_step(self) -> pd.DataFrame:
+        """MSE per horizon step (rows) for the model and each baseline (columns)."""
+        curves = {name: s.mse_by_step().numpy() for name, s in self.scores.items()}
+        frame = pd.DataFrame(curves)
+        frame.index = pd.RangeIndex(1, len(frame) + 1, name="step")
+        return frame
+
+
+def seasonal_mae(datamodule: ForecastDataModule, season: int) -> Tensor:
+    """Per target: mean |y_t - y_{t-season}| over the training rows of every series (the
+    in-sample error of the seasonal naive forecast, MASE's denominator)."""
+    values = datamodule.values[:, datamodule.spec.target_index].double()
+    diffs = [
+        (values[a + season : b] - values[a : b - season]).abs()
+        for a, b in datamodule.segments["train"]
+        if b - a > season
+    ]
+    if not diffs:
+        raise ForecastError(f"no training series is longer than the season ({season} steps)")
+    return torch.cat(diffs).mean(0).clamp_min(1e-8)
+
+
+@torch.no_grad()
+def evaluate_windows(
+    net: LSTMNet,
+    datamodule: ForecastDataModule,
+    dataset: WindowDataset,
+    season: int | None = None,
+    stride: int = 1,
+    batch_size: int = 1024,
+    loss: ForecastLoss | None = None,
+) -> Evaluation:
+    """Score ``net`` and the baselines on ``dataset``'s windows, every ``stride``-th origin;
+    with ``loss``, its mean over the windows too (``test_loss``)."""
+    spec = datamodule.spec
+    horizon, targets = spec.horizon, spec.target_index
+    season = season or season_from_freq(spec.freq)
+    baselines = {"naive": repeat_last(horizon, targets)}
+    if season <= spec.lookback:
+        baselines["seasonal_naive"] = seasonal_naive(horizon, targets, season)
+    else:
+        log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
+    baselines["linear"] = LinearBaseline.fit(datamodule.datasets["train"])
+    scores = {name: Scores.empty(horizon, len(targets)) for name in ["model", *baselines]}
+    levels = list(net.config.quantiles)
+    pinball = covered = total_loss = 0.0
+    index = dataset.strided(stride)
+    window_errors = []
+    net.eval()
+    for batch in index.split(batch_size):
+        x, y = dataset[batch]
+        forecast = net.forecast(x)
+        scores["model"].update(forecast.point, y)
+        for name, baseline in baselines.items():
+            scores[name].update(baseline(x), y)
+        if levels:
+            pinball += pinball_loss(forecast.quantiles, y, levels).item() * y.numel()
+            covered += interval_hits(forecast.quantiles, y).sum().item()
+        if loss is not None:
+            total_loss += loss(forecast, y).item() * len(y)
+        error = forecast.point - y
+        window_errors.append(torch.stack([error.square().mean((1, 2)), error.abs().mean((1, 2))]))
+    errors = torch.cat(window_errors, dim=1).numpy()
+    values = len(index) * horizon * len(targets)
+    return Evaluation(
+        scores=scores,
+        target_std=torch.tensor(spec.target_scaler.std, dtype=torch.float64),
+        seasonal_mae=seasonal_mae(datamodule, season),
+        season=season,
+        windows=datamodule.describe_windows(dataset, index).assign(mse=errors[0], mae=errors[1]),
+        quantiles=levels,
+        pinball=pinball / values if levels else float("nan"),
+        coverage=covered / values if levels else float("nan"),
+        loss=None if loss is None else total_loss / len(index),
+    )
+
+
+@dataclass
+class Examples:
+    """A few windows of the last target in original units, for a figure."""
+
+    index: np.ndarray  # (n_windows,) window numbers in the dataset
+    history: np.ndarray  # (n_windows, lookback)
+    actual: np.ndarray  # (n_windows, horizon)
+    point: np.ndarray  # (n_windows, horizon)
+    low: np.ndarray | None  # (n_windows, horizon): the lowest quantile, if any
+    high: np.ndarray | None  # the highest
+
+
+@torch.no_grad()
+def forecast_examples(
+    net: LSTMNet, datamodule: ForecastDataModule, dataset: WindowDataset, n_windows: int = 4
+) -> Examples:
+    """Windows spread evenly over ``dataset``. The last target is the one shown because by
+    convention it is the main one (``OT`` in the ETT files)."""
+    spec = datamodule.spec
+    index = torch.linspace(0, len(dataset) - 1, n_windows).long()
+    x, y = dataset[index]  # (n_windows, lookback, n_features), (n_windows, horizon, n_targets)
+    forecast = net.eval().forecast(x)
+    target = spec.scaler.select([spec.target_index[-1]])
+
+    def unscale(values: Tensor) -> np.ndarray:  # (n_windows, steps) of the last target
+        return target.inverse(values.double().numpy()[..., None])[..., 0]
+
+    levels = net.config.quantiles
+    return Examples(
+        index=index.numpy(),
+        history=unscale(x[..., spec.target_index[-1]]),
+        actual=unscale(y[..., -1]),
+        point=unscale(forecast.point[..., -1]),
+        low=unscale(forecast.quantiles[..., -1, 0]) if levels else None,
+        high=unscale(forecast.quantiles[..., -1, -1]) if levels else None,
+    )

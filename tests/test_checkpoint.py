@@ -1,0 +1,49 @@
+"""Model files: the data contract and the network stored once each, older versions read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from forecast import Forecaster
+from forecast.checkpoint import VERSION, load_checkpoint, save_checkpoint
+from forecast.errors import ForecastError
+
+OLD = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("variant", ["linear", "recurrent"])
+def test_version_1_files_still_load_and_forecast_the_same(variant, tmp_path):
+    """Written by forecast at commit 684e190 (checkpoint version 1): ``linear`` has a linear
+    head, quantiles, a linear skip and one target of two; ``recurrent`` the segment decoder,
+    channel independence and a projection. Their forecasts then are the expected ones."""
+    history = pd.read_csv(OLD / "history_v1.csv")
+    expected = pd.read_csv(OLD / f"forecast_v1_{variant}.csv", parse_dates=["date"])
+    forecaster = Forecaster.load(OLD / f"model_v1_{variant}.pt")
+    got = forecaster.predict(history)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-6, atol=1e-6)
+    # written again, it is a current file with the same numbers
+    path = save_checkpoint(tmp_path / "model.pt", forecaster.net, forecaster.spec)
+    assert torch.load(path, weights_only=True)["version"] == VERSION
+    pd.testing.assert_frame_equal(Forecaster.load(path).predict(history), got)
+
+
+def test_sizes_and_targets_are_stored_once(trained):
+    payload = torch.load(trained["model"], weights_only=True)
+    assert payload["version"] == VERSION
+    assert not {"lookback", "horizon", "n_features", "n_targets", "target_index"} & set(
+        payload["net"]
+    )
+    net, spec = load_checkpoint(trained["model"])
+    assert (net.lookback, net.horizon, net.n_targets) == (spec.lookback, spec.horizon, 3)
+
+
+def test_an_incomplete_description_is_refused(trained, tmp_path):
+    payload = torch.load(trained["model"], weights_only=True)
+    del payload["data"]["lookback"]
+    torch.save(payload, tmp_path / "broken.pt")
+    with pytest.raises(ForecastError, match="description is incomplete"):
+        load_checkpoint(tmp_path / "broken.pt")

@@ -1,0 +1,33 @@
+"""Losses and quantile figures against values worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from forecast.errors import ForecastError
+from forecast.losses import ForecastLoss, interval_hits, pinball_loss
+from forecast.model import Forecast
+
+
+def test_pinball_loss_is_exact():
+    quantiles = torch.tensor([[0.0, 0.0]])  # levels 0.1 and 0.9, both forecast 0
+    assert pinball_loss(quantiles, torch.tensor([1.0]), [0.1, 0.9]).item() == pytest.approx(0.5)
+    # under-forecast by 1: 0.1 * 1 and 0.9 * 1; over-forecast by 1: 0.9 and 0.1
+    assert pinball_loss(quantiles, torch.tensor([-1.0]), [0.1, 0.9]).item() == pytest.approx(0.5)
+    assert pinball_loss(quantiles[:, :1], torch.tensor([1.0]), [0.1]).item() == pytest.approx(0.1)
+
+
+def test_interval_hits_count_values_between_the_outer_quantiles():
+    quantiles = torch.tensor([[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]])
+    hits = interval_hits(quantiles, torch.tensor([0.5, 1.0, 1.5]))
+    assert hits.tolist() == [True, True, False]  # the bounds count as inside
+
+
+def test_forecast_loss_adds_the_pinball_loss_of_the_quantiles():
+    y = torch.tensor([[1.0]])
+    forecast = Forecast(point=torch.tensor([[0.0]]), quantiles=torch.tensor([[[0.0, 0.0]]]))
+    assert ForecastLoss("mse")(forecast, y).item() == pytest.approx(1.0)
+    assert ForecastLoss("mae", [0.1, 0.9])(forecast, y).item() == pytest.approx(1.0 + 0.5)
+    with pytest.raises(ForecastError, match=r"model\.loss='l3' is not one of"):
+        ForecastLoss("l3")

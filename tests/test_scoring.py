@@ -1,0 +1,74 @@
+"""The one scorer: MASE, error sums, the per-step curve, checked against exact values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import coded_frame
+
+from forecast.model import LSTMConfig, LSTMNet
+from forecast.scoring import Scores, evaluate_windows, seasonal_mae
+from forecast.windows import ForecastDataModule
+
+
+def test_seasonal_mae_is_the_in_sample_seasonal_error(tmp_path):
+    path = tmp_path / "table.csv"
+    coded_frame(100).to_csv(path, index=False)  # column j of row i: 100 i + j
+    dm = ForecastDataModule(str(path), lookback=4, horizon=2, split_ratios=[0.5, 0.25, 0.25])
+    dm.setup()
+    # scaled values step by 100 / std per row, so a season of 3 rows is 300 / std
+    expected = 300 / dm.spec.scaler.std
+    torch.testing.assert_close(seasonal_mae(dm, 3), torch.tensor(expected), rtol=1e-5, atol=0)
+
+
+def test_scores_match_direct_computation():
+    torch.manual_seed(0)
+    forecast, y = torch.randn(10, 4, 2), torch.randn(10, 4, 2)
+    scores = Scores.empty(4, 2)
+    for part in range(0, 10, 3):  # batching must not change anything
+        scores.update(forecast[part : part + 3], y[part : part + 3])
+    std, scale = torch.tensor([2.0, 3.0], dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    m = scores.metrics(std, scale)
+    error = (forecast - y).double()
+    assert m["mse"] == pytest.approx(error.square().mean().item())
+    assert m["mae"] == pytest.approx(error.abs().mean().item())
+    assert m["mae_orig"] == pytest.approx((error.abs().mean((0, 1)) * std).mean().item())
+    torch.testing.assert_close(scores.mse_by_step(), error.square().mean((0, 2)))
+
+
+def test_evaluation_of_a_perfect_forecaster_and_the_baselines(tmp_path):
+    """A pure daily sine: seasonal naive is exact, so its MSE is 0 and the naive one is not."""
+    t = np.arange(400)
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=400, freq="h")})
+    frame["wave"] = np.sin(2 * np.pi * t / 24)
+    path = tmp_path / "wave.csv"
+    frame.to_csv(path, index=False)
+    dm = ForecastDataModule(str(path), lookback=48, horizon=12)
+    dm.setup()
+    net = LSTMNet(LSTMConfig(hidden_size=4, num_layers=1), dm.spec)
+    evaluation = evaluate_windows(net, dm, dm.datasets["test"])
+    metrics = evaluation.metrics("test")
+    assert evaluation.season == 24
+    assert metrics["test_mse_seasonal_naive"] == pytest.approx(0, abs=1e-10)
+    assert metrics["test_mse_linear"] < 1e-4  # a sine continues linearly from its lookback
+    assert metrics["test_mse_naive"] > 0.1
+    # the in-sample seasonal error is 0 too: MASE guards the division
+    assert len(evaluation.windows) == len(dm.datasets["test"]) == 80 - 12 + 1
+    assert list(evaluation.by_step().columns) == ["model", "naive", "seasonal_naive", "linear"]
+
+
+def test_a_season_longer_than_the_lookback_drops_only_the_seasonal_naive(tmp_path):
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=300, freq="D")})
+    frame["sales"] = np.arange(300.0) % 7
+    path = tmp_path / "daily.csv"
+    frame.to_csv(path, index=False)
+    dm = ForecastDataModule(str(path), lookback=5, horizon=3)
+    dm.setup()
+    net = LSTMNet(LSTMConfig(hidden_size=4, num_layers=1), dm.spec)
+    evaluation = evaluate_windows(net, dm, dm.datasets["test"])
+    assert evaluation.season == 7  # daily data: a week
+    assert list(evaluation.scores) == ["model", "naive", "linear"]
+    metrics = evaluation.metrics("test")
+    assert "test_mse_seasonal_naive" not in metrics and metrics["test_mase"] > 0
