@@ -13,8 +13,7 @@ from pathlib import Path
 import mlflow
 import optuna
 import pytest
-from helpers import TINY, sine_frame
-from test_cli import free_port, server
+from helpers import TINY, free_port, server_process, sine_frame
 
 from forecast import Forecaster
 
@@ -165,7 +164,7 @@ def test_training_against_a_real_mlflow_server(cwd):
         "--artifacts-destination", str(cwd / "server-artifacts"), "--workers", "1",
     ]  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
-    with server(argv, cwd, f"{uri}/health"):
+    with server_process(argv, cwd, f"{uri}/health"):
         code, output = train(cwd, env={"MLFLOW_TRACKING_URI": uri})
         assert code == 0, output[-3000:]
         (run,) = runs(cwd, uri)
