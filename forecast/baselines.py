@@ -73,7 +73,7 @@ class LinearBaseline:
         gram = torch.zeros(lookback + 1, lookback + 1, dtype=torch.float64)
         cross = torch.zeros(lookback + 1, horizon, dtype=torch.float64)
         for index in torch.arange(len(train)).split(batch_size):
-            x, y = train[index]
+            x, y, _, _ = train[index]
             targets = x[..., train.target_index]
             inputs = _design(targets).double()
             outputs = (y - targets[:, -1:]).transpose(1, 2).reshape(len(inputs), -1).double()

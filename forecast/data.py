@@ -32,6 +32,8 @@ class SeriesFrame:
     series_ids: list[Any]  # the series-id column's values, in order of first appearance
     features: list[str]
     freq: str
+    rows: np.ndarray | None = None  # the frame's row of each stacked row; None: the same order
+    timezone: str | None = None  # of timezone-aware timestamps, which are held in UTC
 
     def series_values(self, k: int) -> np.ndarray:
         start, end = self.bounds[k]
@@ -126,15 +128,19 @@ def prepare_series(
     freq: str | None = None,
     source: str = "input",
     dtype: type = np.float64,
+    exclude: Sequence[str] = (),
 ) -> SeriesFrame:
     """Check a long-format table and stack its series, values in ``dtype``.
 
-    ``features=None`` takes every column but the timestamp and series id. Rows of one series
+    ``features=None`` takes every column but the timestamp, the series id and ``exclude``
+    (the covariates, which are not past inputs unless named as features). Rows of one series
     must be strictly increasing in time at one regular frequency: a gap, a duplicate or an
     out-of-order row would make a window silently span the wrong stretch of time.
     """
     required = [timestamp] + ([series_id] if series_id else [])
-    features = as_list(features) or [c for c in frame.columns if c not in required]
+    features = as_list(features) or [
+        c for c in frame.columns if c not in required and c not in exclude
+    ]
     missing = [c for c in [*required, *features] if c not in frame.columns]
     if missing:
         raise ForecastError(
@@ -154,6 +160,10 @@ def prepare_series(
     if stamps.isna().any():
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
         raise ForecastError(f"{source}: column {timestamp!r} is empty at row {row}")
+    timezone = None
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):  # kept for the forecasts; UTC inside
+        timezone = str(stamps.dt.tz)
+        stamps = stamps.dt.tz_convert(None)
 
     # One copy of the values, filled column by column (frame[features] would copy the table
     # once more); series are cut from it by row positions, so a single series is never
@@ -188,6 +198,8 @@ def prepare_series(
         series_ids=ids,
         features=features,
         freq=freqs.pop(),
+        rows=np.concatenate([rows for _, rows in groups]) if series_id else None,
+        timezone=timezone,
     )
 
 

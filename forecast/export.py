@@ -51,6 +51,12 @@ def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
     """Trace the scaled model with an example batch and write it in ``fmt``."""
     if fmt not in FORMATS:
         raise ForecastError(f"format={fmt!r} is not one of {FORMATS}")
+    spec = forecaster.spec
+    if spec.future_columns or spec.static_columns:
+        raise ForecastError(
+            "export takes models without covariates for now; this one has "
+            f"{spec.future_columns + spec.static_columns}"
+        )
     proj_size = forecaster.net.config.proj_size
     if fmt == "onnx" and proj_size:
         raise ForecastError(

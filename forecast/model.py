@@ -25,7 +25,7 @@ loss next to the point loss), so one forward pass yields the point forecast and 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytorch_lightning as pl
 import torch
@@ -35,6 +35,9 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 from forecast.errors import ForecastError
 from forecast.losses import ForecastLoss
 from forecast.spec import DataSpec
+
+if TYPE_CHECKING:
+    from forecast.windows import Batch
 
 State = tuple[Tensor, Tensor]
 DECODERS = ("linear", "recurrent")
@@ -180,6 +183,63 @@ class LinearSkip(nn.Linear):
         return super().forward(targets.transpose(1, 2)).transpose(1, 2).unsqueeze(-1)
 
 
+class CovariateEncoder(nn.Module):
+    """Covariate columns as model inputs: numeric ones (already scaled) pass through, each
+    categorical one (codes) becomes a learned embedding. ``(..., n_columns)`` ->
+    ``(..., width)``."""
+
+    def __init__(self, n_columns: int, embeddings: list[tuple[int, int]]) -> None:
+        super().__init__()
+        categorical = {k for k, _ in embeddings}
+        numeric = [k for k in range(n_columns) if k not in categorical]
+        self.register_buffer("numeric", torch.tensor(numeric, dtype=torch.long), False)
+        codes = [k for k, _ in embeddings]
+        self.register_buffer("categorical", torch.tensor(codes, dtype=torch.long), False)
+        # Wide enough to tell categories apart, narrow enough not to swamp the numeric inputs.
+        self.embeddings = nn.ModuleList(nn.Embedding(n, min(8, n)) for _, n in embeddings)
+        self.width = len(self.numeric) + sum(e.embedding_dim for e in self.embeddings)
+
+    def forward(self, values: Tensor) -> Tensor:
+        codes = values[..., self.categorical].long()
+        embedded = [e(codes[..., j]) for j, e in enumerate(self.embeddings)]
+        return torch.cat([values[..., self.numeric], *embedded], dim=-1)
+
+
+class StaticInit(nn.Module):
+    """The LSTM's initial state from the series' static covariates: the natural place for
+    what is fixed about a series. ``(sequences, width)`` -> ``h_0 (num_layers, sequences,
+    H_out)``, ``c_0 (num_layers, sequences, hidden_size)``."""
+
+    def __init__(self, config: LSTMConfig, width: int) -> None:
+        super().__init__()
+        self.layers, self.h_out = config.num_layers, config.h_out
+        self.linear = nn.Linear(width, config.num_layers * (config.h_out + config.hidden_size))
+
+    def forward(self, static: Tensor) -> State:
+        state = self.linear(static).view(len(static), self.layers, -1).transpose(0, 1)
+        h_0, c_0 = state[..., : self.h_out], state[..., self.h_out :]
+        return torch.tanh(h_0).contiguous(), c_0.contiguous()
+
+
+class FutureEffect(nn.Module):
+    """What the known future adds to each horizon step: a small MLP, shared by the steps, of
+    the step's covariates and the encoder's last output, so an effect can depend on the state.
+    ``(sequences, horizon, width)`` and ``(sequences, H_out)`` -> ``(sequences, horizon,
+    outputs)``, added to the head's forecast."""
+
+    def __init__(self, config: LSTMConfig, width: int, outputs: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(width + config.h_out, config.hidden_size),
+            nn.ReLU(),
+            nn.Linear(config.hidden_size, outputs),
+        )
+
+    def forward(self, future: Tensor, last: Tensor) -> Tensor:
+        last = last.unsqueeze(1).expand(-1, future.shape[1], -1)
+        return self.mlp(torch.cat([future, last], dim=-1))
+
+
 def lstm(config: LSTMConfig, input_size: int) -> nn.LSTM:
     return nn.LSTM(
         input_size=input_size,
@@ -212,10 +272,16 @@ class LSTMNet(nn.Module):
         self.n_features, self.n_targets = spec.n_features, spec.n_targets
         self.lookback, self.horizon = spec.lookback, spec.horizon
         self.register_buffer("target_index", torch.tensor(spec.target_index), persistent=False)
+        self.n_future, self.n_static = len(spec.future_columns), len(spec.static_columns)
         self.norm = RevIN(spec.target_index, config.instance_norm)
         self.skip = LinearSkip(self.lookback, self.horizon) if config.linear_skip else None
+        self.future = None  # encoders of the covariates, if the data has any
+        if self.n_future:
+            embeddings = spec.embeddings(spec.future_columns)
+            self.future = CovariateEncoder(self.n_future, embeddings)
         channels = 1 if config.channel_independent else self.n_features
-        self.lstm = lstm(config, input_size=channels * config.segment_len)
+        width = self.future.width if self.future else 0  # every channel sees the covariates
+        self.lstm = lstm(config, input_size=(channels + width) * config.segment_len)
         # Values per LSTM sequence and step: the point, then one per quantile, of each output.
         outputs = (1 if config.channel_independent else self.n_targets) * (
             1 + len(config.quantiles)
@@ -224,46 +290,78 @@ class LSTMNet(nn.Module):
             self.head = LinearHead(config, self.horizon, outputs)
         else:
             self.head = SegmentDecoder(config, self.n_features, self.horizon, outputs)
+        self.future_effect = FutureEffect(config, width, outputs) if self.future else None
+        self.static = None
+        if self.n_static:
+            encoder = CovariateEncoder(self.n_static, spec.embeddings(spec.static_columns))
+            self.static = nn.Sequential(encoder, StaticInit(config, encoder.width))
 
-    def forward(self, x: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def forward(
+        self,
+        x: Tensor,
+        state: State | None = None,
+        future: Tensor | None = None,
+        static: Tensor | None = None,
+    ) -> tuple[Tensor, State]:
         """The point forecast and ``(h_n, c_n)``, as ``nn.LSTM`` returns its state; takes an
-        unbatched ``(lookback, n_features)`` input, with an unbatched state if any."""
+        unbatched ``(lookback, n_features)`` input, with an unbatched state (and covariates:
+        ``future (lookback + horizon, n_future)``, ``static (n_static,)``) if any."""
         if not self._check_input(x):
-            forecast, state = self._forecast(x, state)
+            forecast, state = self._forecast(x, state, future, static)
             return forecast.point, state
         # Unbatched states gain the LSTM's batch axis; channel-independent ones already have
         # it: one sequence per feature.
         per_window = not self.config.channel_independent
         if per_window and state is not None:
             state = (state[0].unsqueeze(1), state[1].unsqueeze(1))
-        forecast, (h_n, c_n) = self._forecast(x.unsqueeze(0), state)
+        future, static = (None if t is None else t.unsqueeze(0) for t in (future, static))
+        forecast, (h_n, c_n) = self._forecast(x.unsqueeze(0), state, future, static)
         if per_window:
             h_n, c_n = h_n.squeeze(1), c_n.squeeze(1)
         return forecast.point[0], (h_n, c_n)
 
-    def forecast(self, x: Tensor) -> Forecast:
-        """Point forecast and quantiles from the zero state; what training, scoring,
-        prediction and export call. An unbatched input gives an unbatched forecast."""
+    def forecast(
+        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+    ) -> Forecast:
+        """Point forecast and quantiles; what training, scoring, prediction and export call.
+        An unbatched input gives an unbatched forecast."""
         if self._check_input(x):
-            return Forecast(*(part[0] for part in self._forecast(x.unsqueeze(0), None)[0]))
-        return self._forecast(x, None)[0]
+            future, static = (None if t is None else t.unsqueeze(0) for t in (future, static))
+            batched = self._forecast(x.unsqueeze(0), None, future, static)[0]
+            return Forecast(*(part[0] for part in batched))
+        return self._forecast(x, None, future, static)[0]
 
-    def _forecast(self, x: Tensor, state: State | None) -> tuple[Forecast, State]:
-        if state is not None:
-            self._check_state(state, x.shape[0])
+    def _forecast(
+        self, x: Tensor, state: State | None, future: Tensor | None, static: Tensor | None
+    ) -> tuple[Forecast, State]:
         batch = x.shape[0]  # not len(x): a traced graph keeps x.shape[0] dynamic
+        future, static = self._check_covariates(batch, future, static)
+        if state is not None:
+            self._check_state(state, batch)
+        elif self.static is not None:  # (num_layers, sequences, ...) from each series' statics
+            state = self.static(self._per_sequence(static))
         x, stats = self.norm(x)  # (batch, lookback, n_features)
-        output, state = self.lstm(self._to_sequences(x), state)  # (sequences, steps, H_out)
-        out = self._from_sequences(self.head(output, state, batch), batch)
-        if self.skip is not None:  # out: (batch, horizon, n_targets, 1 + n_quantiles)
+        output, state = self.lstm(self._to_sequences(x, future), state)  # (sequences, steps, H_out)
+        out = self.head(output, state, batch)  # (sequences, horizon, outputs)
+        if self.future_effect is not None:
+            out = out + self.future_effect(future[:, self.lookback :], output[:, -1])
+        out = self._from_sequences(out, batch)  # (batch, horizon, n_targets, 1 + n_quantiles)
+        if self.skip is not None:
             out = out + self.skip(x[..., self.target_index])
         return Forecast.split(self.norm.inverse(out, stats)), state
 
-    def _to_sequences(self, x: Tensor) -> Tensor:
-        """``(batch, lookback, n_features)`` -> ``(sequences, steps, channels * segment_len)``:
-        one sequence per window, or per window and feature; a segment's rows in a row."""
+    def _per_sequence(self, t: Tensor) -> Tensor:
+        """Covariates of each window, repeated for each of its sequences."""
+        return t.repeat_interleave(self.n_features, 0) if self.config.channel_independent else t
+
+    def _to_sequences(self, x: Tensor, future: Tensor | None) -> Tensor:
+        """``(batch, lookback, n_features)`` -> ``(sequences, steps, (channels + covariates) *
+        segment_len)``: one sequence per window, or per window and feature, each step with
+        the encoded future covariates of its time step; a segment's rows in a row."""
         if self.config.channel_independent:  # (batch * n_features, lookback, 1)
             x = x.transpose(1, 2).reshape(-1, self.lookback, 1)
+        if future is not None:  # future: (sequences, lookback + horizon, width), encoded
+            x = torch.cat([x, future[:, : self.lookback]], dim=-1)
         return x.reshape(x.shape[0], self.lookback // self.config.segment_len, -1)
 
     def _from_sequences(self, out: Tensor, batch: int) -> Tensor:
@@ -304,6 +402,30 @@ class LSTMNet(nn.Module):
                 f"lookback={self.lookback}; input shape {tuple(x.shape)}"
             )
         return x.ndim == 2
+
+    def _check_covariates(
+        self, batch: int, future: Tensor | None, static: Tensor | None
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """Refuse missing or misshapen covariates, naming the dimension; returns the future
+        ones encoded, one row per LSTM sequence, and the static ones."""
+        expected = {
+            "future": (future, (self.lookback + self.horizon, self.n_future)),
+            "static": (static, (self.n_static,)),
+        }
+        for name, (values, shape) in expected.items():
+            if values is None and shape[-1]:
+                raise ForecastError(
+                    f"the model takes {name} covariates of shape (batch, "
+                    f"{', '.join(map(str, shape))}) and none were given"
+                )
+            given = values is not None and (values.shape[-1] or shape[-1])
+            if given and tuple(values.shape) != (batch, *shape):
+                raise ForecastError(
+                    f"{name} covariates have shape {tuple(values.shape)}, expected "
+                    f"(batch, {', '.join(map(str, shape))}) = {(batch, *shape)}"
+                )
+        encoded = None if self.future is None else self._per_sequence(self.future(future))
+        return encoded, static if self.static is not None else None
 
     def _check_state(self, state: State, batch: int) -> None:
         expected = dict(zip(("h_0", "c_0"), self.initial_state(batch, state[0]), strict=True))
@@ -349,25 +471,25 @@ class LSTMLitModule(pl.LightningModule):
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix="val_"
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net.forecast(x).point
+    def forward(
+        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+    ) -> Tensor:
+        return self.net.forecast(x, future, static).point
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        x, y = batch
-        loss = self.loss(self.net.forecast(x), y)
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss = self.loss(self.net.forecast(batch.x, batch.future, batch.static), batch.y)
         self.log(
-            "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True, batch_size=len(x),
-            sync_dist=True,
+            "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True,
+            batch_size=len(batch.x), sync_dist=True,
         )  # fmt: skip
         return loss
 
-    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        x, y = batch
-        forecast = self.net.forecast(x)
-        loss = self.loss(forecast, y)
-        self.log("val_loss", loss, prog_bar=True, batch_size=len(x), sync_dist=True)
-        self.val_metrics.update(forecast.point, y)
-        self.log_dict(self.val_metrics, batch_size=len(x))
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        forecast = self.net.forecast(batch.x, batch.future, batch.static)
+        loss = self.loss(forecast, batch.y)
+        self.log("val_loss", loss, prog_bar=True, batch_size=len(batch.x), sync_dist=True)
+        self.val_metrics.update(forecast.point, batch.y)
+        self.log_dict(self.val_metrics, batch_size=len(batch.x))
 
     def configure_optimizers(self) -> Any:
         optimizer = (self.optimizer or torch.optim.Adam)(self.parameters())

@@ -8,13 +8,14 @@ Python::
 Command line::
 
     forecast-predict ckpt_path=<model.pt | runs:/<id>/model | models:/<name>/<version>>
-                     input=history.csv output=forecast.csv
+                     input=history.csv [future=future.csv] output=forecast.csv
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -25,12 +26,63 @@ from omegaconf import DictConfig
 
 from forecast.checkpoint import load_checkpoint
 from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.covariates import fill_numeric
 from forecast.data import Scaler, check_timestamps, check_values, prepare_series, read_table
 from forecast.errors import ForecastError
 from forecast.model import LSTMNet
 from forecast.spec import DataSpec
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class SeriesInput:
+    """One series to forecast, as read from a file or a request (values in original units)."""
+
+    label: str  # how messages name it
+    stamps: np.ndarray  # (rows,) datetime64[ns], checked
+    values: np.ndarray  # (rows, n_features), checked
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)  # raw, over the rows
+    # The future covariates' rows: (timestamps, {column: values}); None without.
+    future: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+
+
+def table_columns(
+    frame: pd.DataFrame, columns: Sequence[str], source: str, rows: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The named columns' values (in ``rows`` order); a missing column is a ForecastError."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
+        )
+    return {c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns}
+
+
+def parse_stamps(values: np.ndarray, column: str, source: str) -> np.ndarray:
+    try:
+        stamps = pd.to_datetime(pd.Series(values))
+    except (ValueError, TypeError) as err:
+        raise ForecastError(f"{source}: column {column!r} holds non-timestamps: {err}") from None
+    if stamps.dt.tz is not None:
+        stamps = stamps.dt.tz_convert(None)
+    return stamps.to_numpy("datetime64[ns]")
+
+
+def check_future_stamps(given: np.ndarray, expected: np.ndarray, label: str) -> None:
+    """The future rows must be exactly the next ``horizon`` steps, in order."""
+    if len(given) != len(expected):
+        raise ForecastError(
+            f"{label}: the future covariates have {len(given)} rows, the model needs the next "
+            f"{len(expected)} steps ({pd.Timestamp(expected[0])} to {pd.Timestamp(expected[-1])})"
+        )
+    wrong = np.flatnonzero(given != expected)
+    if wrong.size:
+        k = int(wrong[0])
+        raise ForecastError(
+            f"{label}: future row {k} is at {pd.Timestamp(given[k])}, expected "
+            f"{pd.Timestamp(expected[k])} (the next {len(expected)} steps after the history)"
+        )
 
 
 class Forecaster:
@@ -55,13 +107,15 @@ class Forecaster:
         """From a ``model.pt`` path or ``runs:/<run_id>``; the file is opened with weights_only."""
         return cls(*load_checkpoint(uri))
 
-    def predict(self, history: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, history: pd.DataFrame, future: pd.DataFrame | None = None) -> pd.DataFrame:
         """Forecast ``horizon`` steps after the end of each series in ``history``.
 
         ``history`` has the training columns (extra columns are ignored); the last
-        ``lookback`` rows of each series are used. All series go through one forward pass.
-        Returns one row per series and future step: [series id,] timestamp, targets, then
-        ``<target>_q<level>`` columns if the model has quantiles.
+        ``lookback`` rows of each series are used. A model with future covariates needs
+        ``future``: for each series, its next ``horizon`` timestamps with those columns.
+        All series go through one forward pass. Returns one row per series and future step:
+        [series id,] timestamp, targets, then ``<target>_q<level>`` columns if the model has
+        quantiles.
         """
         spec = self.spec
         series = prepare_series(
@@ -73,17 +127,51 @@ class Forecaster:
             freq=spec.freq,
             source="history",
         )
-        labels = [f"series {k!r}" if spec.series_id else "history" for k in series.series_ids]
-        blocks = [(series.timestamps[a:b], series.values[a:b]) for a, b in series.bounds]
-        futures, forecast = self.forecast(blocks, labels)
+        covariates = table_columns(
+            history, [*spec.future_covariates, *spec.static_covariates], "history", series.rows
+        )
+        futures = self._future_tables(future, series.series_ids)
+        inputs = []
+        for k, (a, b) in enumerate(series.bounds):
+            inputs.append(
+                SeriesInput(
+                    label=f"series {series.series_ids[k]!r}" if spec.series_id else "history",
+                    stamps=series.timestamps[a:b],
+                    values=series.values[a:b],
+                    covariates={c: v[a:b] for c, v in covariates.items()},
+                    future=futures[k],
+                )
+            )
+        stamps, forecast = self.forecast(inputs)
         frames = []
-        for k, future in enumerate(futures):
+        for k, future_stamps in enumerate(stamps):
             frame = pd.DataFrame(forecast[k], columns=self.columns)
-            frame.insert(0, spec.timestamp, future)
+            frame.insert(0, spec.timestamp, spec.stamps_out(future_stamps))
             if spec.series_id:
                 frame.insert(0, spec.series_id, series.series_ids[k])
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
+
+    def _future_tables(
+        self, future: pd.DataFrame | None, series_ids: list
+    ) -> list[tuple[np.ndarray, dict[str, np.ndarray]] | None]:
+        """Each series' future rows as ``(timestamps, covariate columns)``, None without."""
+        spec = self.spec
+        if not spec.future_covariates:
+            return [None] * len(series_ids)
+        if future is None:
+            raise ForecastError(
+                f"the model takes future covariates {spec.future_covariates}: give the next "
+                f"{spec.horizon} rows of each series with them (future=...)"
+            )
+        keys = [spec.timestamp, *([spec.series_id] if spec.series_id else [])]
+        columns = table_columns(future, [*keys, *spec.future_covariates], "future")
+        stamps = parse_stamps(columns[spec.timestamp], spec.timestamp, "future")
+        out = []
+        for key in series_ids:
+            rows = columns[spec.series_id] == key if spec.series_id else slice(None)
+            out.append((stamps[rows], {c: columns[c][rows] for c in spec.future_covariates}))
+        return out
 
     def check(self, stamps: np.ndarray, values: np.ndarray, label: str) -> np.ndarray:
         """Apply the training data's rules to one series; returns its (filled) values."""
@@ -91,27 +179,52 @@ class Forecaster:
         check_timestamps(stamps, self.spec.freq, label)
         return values
 
-    def forecast(
-        self, blocks: Sequence[tuple[np.ndarray, np.ndarray]], labels: Sequence[str]
-    ) -> tuple[list[np.ndarray], np.ndarray]:
-        """Forecasts for checked series given as ``(timestamps, values)`` in original units.
+    def forecast(self, inputs: Sequence[SeriesInput]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Forecasts for checked series in original units.
 
         Returns each series' future timestamps and the forecasts, ``(n_series, horizon,
         len(self.columns))`` in original units, from one batched forward pass.
         """
-        lookback = self.spec.lookback
-        for (_, values), label in zip(blocks, labels, strict=True):
-            if len(values) < lookback:
-                raise ForecastError(
-                    f"{label} has {len(values)} rows, the model needs lookback={lookback}"
-                )
-        inputs = np.stack([values[-lookback:] for _, values in blocks])
-        x = torch.from_numpy(self.spec.scaler.transform(inputs, np.float32))
+        spec = self.spec
+        futures = [self.future(series.stamps[-1]) for series in inputs]
+        windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
+        x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
+        x = torch.from_numpy(spec.scaler.transform(x, np.float32))
+        future, static = (torch.from_numpy(t.astype(np.float32)) for t in (future, static))
         with torch.inference_mode():
-            forecast = self.net.forecast(x).flat().numpy()  # scaled
-        return [self.future(stamps[-1]) for stamps, _ in blocks], self.output_scaler.inverse(
-            forecast
-        )
+            forecast = self.net.forecast(x, future, static).flat().numpy()  # scaled
+        return futures, self.output_scaler.inverse(forecast)
+
+    def _window(
+        self, series: SeriesInput, stamps: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One series' model inputs: raw past values ``(lookback, n_features)``, encoded
+        future covariates ``(lookback + horizon, n_future)`` and statics ``(n_static,)``."""
+        spec, label, lookback = self.spec, series.label, self.spec.lookback
+        if len(series.values) < lookback:
+            raise ForecastError(
+                f"{label} has {len(series.values)} rows, the model needs lookback={lookback}"
+            )
+        raw = {c: series.covariates[c][-lookback:] for c in spec.future_covariates}
+        if spec.future_covariates:
+            future_stamps, future = series.future
+            check_future_stamps(future_stamps, stamps, label)
+            raw = {c: np.concatenate([raw[c], future[c]]) for c in spec.future_covariates}
+            for c in spec.future_numeric:
+                raw[c] = fill_numeric(raw[c], spec.fill_missing, c, label)
+        all_stamps = np.concatenate([series.stamps[-lookback:], stamps])
+        encoded = spec.encode_future(raw, all_stamps, label)
+        statics = {}
+        for column in spec.static_covariates:
+            values = pd.unique(series.covariates[column])
+            if len(values) > 1:
+                raise ForecastError(
+                    f"{label}: static covariate {column!r} varies within the series "
+                    f"({list(values[:3])})"
+                )
+            statics[column] = values[:1]
+        static = spec.encode_static(statics, label, 1)[0]
+        return series.values[-lookback:], encoded, static
 
     def future(self, last: np.datetime64) -> np.ndarray:
         """The ``horizon`` timestamps after ``last`` at the model's frequency."""
@@ -140,7 +253,8 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
 @exit_on_error
 def main(cfg: DictConfig) -> None:
     forecaster = Forecaster.load(cfg.ckpt_path)
-    future = forecaster.predict(read_table(cfg.input))
+    future = None if cfg.future is None else read_table(cfg.future)
+    future = forecaster.predict(read_table(cfg.input), future)
     path = write_table(future, cfg.output)
     log.info(
         "wrote %d rows (%s steps per series) to %s", len(future), forecaster.spec.horizon, path

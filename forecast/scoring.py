@@ -155,8 +155,8 @@ def evaluate_windows(
     window_errors = []
     net.eval()
     for batch in index.split(batch_size):
-        x, y = dataset[batch]
-        forecast = net.forecast(x)
+        x, y, future, static = dataset[batch]
+        forecast = net.forecast(x, future, static)
         scores["model"].update(forecast.point, y)
         for name, baseline in baselines.items():
             scores[name].update(baseline(x), y)
@@ -202,8 +202,8 @@ def forecast_examples(
     convention it is the main one (``OT`` in the ETT files)."""
     spec = datamodule.spec
     index = torch.linspace(0, len(dataset) - 1, n_windows).long()
-    x, y = dataset[index]  # (n_windows, lookback, n_features), (n_windows, horizon, n_targets)
-    forecast = net.eval().forecast(x)
+    x, y, future, static = dataset[index]  # x (n_windows, lookback, n_features)
+    forecast = net.eval().forecast(x, future, static)
     target = spec.scaler.select([spec.target_index[-1]])
 
     def unscale(values: Tensor) -> np.ndarray:  # (n_windows, steps) of the last target

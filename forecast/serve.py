@@ -14,6 +14,7 @@ request is a 4xx naming it; the server keeps serving.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import hydra
@@ -30,7 +31,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 from forecast.checkpoint import VERSION
 from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.errors import ForecastError
-from forecast.predict import Forecaster
+from forecast.predict import Forecaster, SeriesInput
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ Value = StrictFloat | StrictInt | str | None
 class SeriesIn(BaseModel):
     id: str | int | None = None
     data: list[dict[str, Value]] = Field(min_length=1, description="rows: timestamp and columns")
+    future: list[dict[str, Value]] | None = Field(
+        None, description="the next `horizon` rows: timestamp and the future covariates"
+    )
 
 
 class ForecastRequest(BaseModel):
@@ -55,32 +59,59 @@ class ForecastResponse(BaseModel):
     forecasts: list[SeriesOut]
 
 
-def parse_rows(rows: list[dict[str, Value]], forecaster: Forecaster, label: str) -> tuple:
-    """Records to ``(timestamps, values)`` arrays, refusing missing columns and non-numbers."""
-    features, timestamp = forecaster.spec.features, forecaster.spec.timestamp
-    columns = [timestamp, *features]
+def parse_rows(
+    rows: list[dict[str, Value]], timestamp: str, numeric: list[str], other: list[str], label: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Records to timestamps, the ``numeric`` columns as ``(rows, columns)`` float64 and the
+    ``other`` columns as they came; refuses missing columns and non-numbers."""
     for i, row in enumerate(rows):
-        missing = [c for c in columns if c not in row]
+        missing = [c for c in [timestamp, *numeric, *other] if c not in row]
         if missing:
             raise ForecastError(f"{label}, row {i}: missing column(s) {missing}")
-        texts = [c for c in features if isinstance(row[c], str)]
+        texts = [c for c in numeric if isinstance(row[c], str)]
         if texts:
             raise ForecastError(f"{label}, row {i}: column {texts[0]!r} is not a number")
     values = np.array(
-        [[np.nan if (v := row[c]) is None else v for c in features] for row in rows],
+        [[np.nan if (v := row[c]) is None else v for c in numeric] for row in rows],
         dtype=np.float64,
-    )
+    ).reshape(len(rows), len(numeric))
     raw = [row[timestamp] for row in rows]
     if not all(isinstance(s, str) for s in raw):
         raise ForecastError(f"{label}: column {timestamp!r} must hold timestamp strings")
     try:
-        stamps = np.array(raw, dtype="datetime64[ns]")
-    except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy warns on an offset: pandas handles those
+            stamps = np.array(raw, dtype="datetime64[ns]")
+    except (ValueError, UserWarning):
         try:
-            stamps = pd.to_datetime(raw).tz_localize(None).to_numpy("datetime64[ns]")
+            parsed = pd.to_datetime(raw)
+            parsed = parsed if parsed.tz is None else parsed.tz_convert(None)  # to UTC
+            stamps = parsed.to_numpy("datetime64[ns]")
         except (ValueError, TypeError) as err:
             raise ForecastError(f"{label}: column {timestamp!r}: {err}") from None
-    return stamps, values
+    columns = {c: np.array([row[c] for row in rows]) for c in other}
+    return stamps, values, columns
+
+
+def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInput:
+    """One series of a request, checked like a file's."""
+    spec = forecaster.spec
+    label = f"series {k}" if series.id is None else f"series {series.id!r}"
+    covariates = [*spec.future_covariates, *spec.static_covariates]
+    stamps, values, raw = parse_rows(series.data, spec.timestamp, spec.features, covariates, label)
+    future = None
+    if spec.future_covariates:
+        if not series.future:
+            raise ForecastError(
+                f"{label}: the model takes future covariates {spec.future_covariates}; send the "
+                f"next {spec.horizon} rows of them as 'future'"
+            )
+        future_stamps, _, columns = parse_rows(
+            series.future, spec.timestamp, [], spec.future_covariates, f"{label}, future"
+        )
+        future = (future_stamps, columns)
+    values = forecaster.check(stamps, values, label)
+    return SeriesInput(label, stamps, values, raw, future)
 
 
 class BodyLimit:
@@ -166,18 +197,16 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
         validation, which FastAPI does for a ``ForecastRequest`` parameter.
         """
         request = ForecastRequest.model_validate_json(await raw.body())
-        blocks, labels = [], []
-        for k, series in enumerate(request.series):
-            label = f"series {k}" if series.id is None else f"series {series.id!r}"
-            stamps, values = parse_rows(series.data, forecaster, label)
-            blocks.append((stamps, forecaster.check(stamps, values, label)))
-            labels.append(label)
-        futures, forecast = forecaster.forecast(blocks, labels)
+        inputs = [series_input(series, k, forecaster) for k, series in enumerate(request.series)]
+        futures, forecast = forecaster.forecast(inputs)
         answer = []
         for series, future, values in zip(request.series, futures, forecast, strict=True):
-            stamps = np.datetime_as_string(future, unit="s")
+            if spec.timezone is None:
+                stamps = np.char.replace(np.datetime_as_string(future, unit="s"), "T", " ")
+            else:  # with the data's offset, as its rows came in
+                stamps = spec.stamps_out(future).astype(str)
             rows = [
-                dict(zip(output_columns, (stamp.replace("T", " "), *row), strict=True))
+                dict(zip(output_columns, (str(stamp), *row), strict=True))
                 for stamp, row in zip(stamps, values.tolist(), strict=True)
             ]
             answer.append({"id": series.id, "data": rows})

@@ -9,11 +9,23 @@ and evaluation, prediction, serving and export read it by attribute.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from forecast.covariates import (
+    calendar_columns,
+    calendar_features,
+    check_calendar,
+    check_numeric,
+    encode_categories,
+)
 from forecast.data import Scaler
 from forecast.errors import ForecastError
+
+SCALERS = ("scaler", "future_scaler", "static_scaler")
 
 
 @dataclass(frozen=True)
@@ -23,6 +35,7 @@ class DataSpec:
     lookback: int
     horizon: int
     freq: str | None = None  # pandas frequency of the timestamps
+    timezone: str | None = None  # of the timestamps, if they had one; held in UTC inside
     timestamp: str = "date"
     series_id: str | None = None
     fill_missing: str | None = None
@@ -30,6 +43,12 @@ class DataSpec:
     split_borders: list[int] | None = None
     path: str | None = None  # the training file, for forecast-eval's default
     scaler: Scaler | None = None  # training statistics of every feature
+    future_covariates: list[str] = field(default_factory=list)  # known for lookback + horizon
+    static_covariates: list[str] = field(default_factory=list)  # constant within a series
+    calendar: list[str] = field(default_factory=list)  # features of the timestamps
+    categories: dict[str, list] = field(default_factory=dict)  # categorical column: vocabulary
+    future_scaler: Scaler | None = None  # of the numeric future covariates, in order
+    static_scaler: Scaler | None = None  # of the numeric static covariates, in order
 
     def __post_init__(self) -> None:
         for name in ("lookback", "horizon"):
@@ -41,6 +60,73 @@ class DataSpec:
             raise ForecastError(f"targets {unknown} are not among the features {self.features}")
         if not self.targets:
             raise ForecastError("no target columns")
+        check_calendar(self.calendar)
+        both = set(self.targets) & {*self.future_covariates, *self.static_covariates}
+        if both:
+            raise ForecastError(f"{sorted(both)} cannot be both targets and covariates")
+
+    @property
+    def future_numeric(self) -> list[str]:
+        return [c for c in self.future_covariates if c not in self.categories]
+
+    @property
+    def future_columns(self) -> list[str]:
+        """The encoded future inputs' columns: numeric covariates (scaled), categorical ones
+        (codes), then the calendar's sines and cosines."""
+        categorical = [c for c in self.future_covariates if c in self.categories]
+        return self.future_numeric + categorical + calendar_columns(self.calendar)
+
+    @property
+    def static_numeric(self) -> list[str]:
+        return [c for c in self.static_covariates if c not in self.categories]
+
+    @property
+    def static_columns(self) -> list[str]:
+        categorical = [c for c in self.static_covariates if c in self.categories]
+        return self.static_numeric + categorical
+
+    def embeddings(self, columns: list[str]) -> list[tuple[int, int]]:
+        """``(position, number of categories)`` of each categorical column in ``columns``."""
+        return [(k, len(self.categories[c])) for k, c in enumerate(columns) if c in self.categories]
+
+    def encode_future(
+        self,
+        columns: dict[str, np.ndarray],
+        stamps: np.ndarray,
+        where: str,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``(rows, len(future_columns))`` from raw covariate values and the timestamps;
+        ``rows`` numbers them in messages (default 0, 1, ...)."""
+        numeric = [check_numeric(columns[c], c, where, rows) for c in self.future_numeric]
+        parts = [self.future_scaler.transform(np.stack(numeric, 1))] if numeric else []
+        parts += [
+            encode_categories(columns[c], self.categories[c], c, where, rows)[:, None]
+            for c in self.future_covariates
+            if c in self.categories
+        ]
+        parts.append(calendar_features(stamps, self.calendar))
+        return np.concatenate(parts, axis=1)
+
+    def encode_static(
+        self, columns: dict[str, np.ndarray], where: str, n_series: int
+    ) -> np.ndarray:
+        """``(n_series, len(static_columns))`` from each series' raw static values."""
+        numeric = [check_numeric(columns[c], c, where) for c in self.static_numeric]
+        parts = [self.static_scaler.transform(np.stack(numeric, 1))] if numeric else []
+        parts += [
+            encode_categories(columns[c], self.categories[c], c, where)[:, None]
+            for c in self.static_covariates
+            if c in self.categories
+        ]
+        return np.concatenate(parts, axis=1) if parts else np.zeros((n_series, 0))
+
+    def stamps_out(self, stamps: np.ndarray) -> pd.DatetimeIndex:
+        """Timestamps as forecasts show them: in the data's timezone, if it had one."""
+        index = pd.DatetimeIndex(stamps)
+        return (
+            index if self.timezone is None else index.tz_localize("UTC").tz_convert(self.timezone)
+        )
 
     @property
     def n_features(self) -> int:
@@ -62,11 +148,16 @@ class DataSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as ``torch.load(weights_only=True)`` accepts."""
-        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "scaler"}
-        return {**plain, "scaler": None if self.scaler is None else self.scaler.to_dict()}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in SCALERS:
+            out[name] = None if out[name] is None else out[name].to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DataSpec:
-        scaler = values.get("scaler")
-        plain = {k: v for k, v in values.items() if k != "scaler"}
-        return cls(**plain, scaler=None if scaler is None else Scaler.from_dict(scaler))
+        """Older files lack the covariate fields: they take their empty defaults."""
+        values = dict(values)
+        for name in SCALERS:
+            if values.get(name) is not None:
+                values[name] = Scaler.from_dict(values[name])
+        return cls(**values)

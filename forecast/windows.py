@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,20 +19,39 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from forecast.data import Scaler, as_list, prepare_series, read_table, split_borders
+from forecast.covariates import check_numeric, fill_numeric, vocabulary
+from forecast.data import (
+    Scaler,
+    SeriesFrame,
+    as_list,
+    prepare_series,
+    read_table,
+    split_borders,
+)
 from forecast.errors import ForecastError
 from forecast.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
 
 
+class Batch(NamedTuple):
+    """Windows of the data: what a model reads and what it must forecast. Without
+    covariates, ``future`` and ``static`` have a last axis of 0."""
+
+    x: torch.Tensor  # (batch, lookback, n_features): past inputs, scaled
+    y: torch.Tensor  # (batch, horizon, n_targets)
+    future: torch.Tensor  # (batch, lookback + horizon, n_future): known in advance
+    static: torch.Tensor  # (batch, n_static)
+
+
 class WindowDataset(Dataset):
     """Windows inside row segments of ``values``; no window crosses a segment's end.
 
-    ``values`` is ``(n_rows, n_features)``; ``segments`` are ``(start, end)`` row ranges, one
-    per series and split. Indexing with an int gives ``x (lookback, n_features)`` and
-    ``y (horizon, n_targets)``; indexing with a 1-D tensor of indices gives a batch
-    ``x (batch, lookback, n_features)`` and ``y (batch, horizon, n_targets)``.
+    ``values`` is ``(n_rows, n_features)`` and ``future`` ``(n_rows, n_future)``, row for row;
+    ``segments`` are ``(start, end)`` row ranges, one per series and split, and ``series``
+    the row of ``static (n_series, n_static)`` of each (segment ``k`` is series ``k`` by
+    default). Indexing with an int gives one window, unbatched; with a 1-D tensor of indices
+    a ``Batch`` of them, gathered from views in one operation per array.
     """
 
     def __init__(
@@ -41,16 +61,24 @@ class WindowDataset(Dataset):
         lookback: int,
         horizon: int,
         target_index: Sequence[int],
+        future: torch.Tensor | None = None,
+        static: torch.Tensor | None = None,
+        series: Sequence[int] | None = None,
     ) -> None:
         self.lookback, self.horizon = lookback, horizon
         self.target_index = torch.as_tensor(list(target_index))
         # (n_rows - lookback - horizon + 1, lookback + horizon, n_features), a view
         self.windows = values.unfold(0, lookback + horizon, 1).transpose(1, 2)
+        future = values.new_zeros(len(values), 0) if future is None else future
+        self.future_windows = future.unfold(0, lookback + horizon, 1).transpose(1, 2)
         counts = [window_count(end - start, lookback, horizon) for start, end in segments]
         if min(counts, default=0) < 1:
             raise ValueError(f"every segment needs lookback + horizon rows; window counts {counts}")
         self.first_row = torch.as_tensor([start for start, _ in segments])
         self.ends = torch.as_tensor(np.cumsum(counts))  # window index where each segment ends
+        self.series = torch.as_tensor(range(len(segments)) if series is None else list(series))
+        n_series = int(self.series.max()) + 1
+        self.static = values.new_zeros(n_series, 0) if static is None else static
 
     def __len__(self) -> int:
         return int(self.ends[-1])
@@ -73,14 +101,19 @@ class WindowDataset(Dataset):
         index = torch.arange(len(self))
         return index[self._locate(index)[1] % stride == 0]
 
-    def __getitem__(self, index: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int | torch.Tensor) -> Batch:
         index = torch.as_tensor(index)
         if index.ndim == 0 and not -len(self) <= int(index) < len(self):
             raise IndexError(f"window {int(index)} out of range for {len(self)} windows")
-        window = self.windows[self.starts(index % len(self))]
-        x = window[..., : self.lookback, :]
-        y = window[..., self.lookback :, self.target_index]
-        return x, y
+        segment, offset = self._locate(index % len(self))
+        start = self.first_row[segment] + offset
+        window = self.windows[start]
+        return Batch(
+            x=window[..., : self.lookback, :],
+            y=window[..., self.lookback :, self.target_index],
+            future=self.future_windows[start],
+            static=self.static[self.series[segment]],
+        )
 
 
 def window_count(n_rows: int, lookback: int, horizon: int) -> int:
@@ -154,9 +187,14 @@ class ForecastDataModule(pl.LightningDataModule):
         split_borders: Sequence[int] | None = None,
         fill_missing: str | None = None,
         freq: str | None = None,
-        scaler: Scaler | None = None,
+        future_covariates: Sequence[str] | str | None = None,
+        static_covariates: Sequence[str] | str | None = None,
+        calendar: Sequence[str] | str | None = None,
+        categorical: Sequence[str] | str | None = None,
+        fitted: DataSpec | None = None,
     ) -> None:
-        """``scaler`` is given only to score a saved model: its training statistics are reused."""
+        """``fitted`` is given only to score a saved model: its training statistics and
+        vocabularies are reused, nothing is fitted again."""
         super().__init__()
         self.path = path
         self.lookback = lookback
@@ -170,7 +208,11 @@ class ForecastDataModule(pl.LightningDataModule):
         self.split_borders = None if split_borders is None else list(split_borders)
         self.fill_missing = fill_missing
         self.freq = freq
-        self.scaler = scaler
+        self.future_covariates = as_list(future_covariates) or []
+        self.static_covariates = as_list(static_covariates) or []
+        self.calendar = as_list(calendar) or []
+        self.categorical = as_list(categorical) or []
+        self.fitted = fitted
         self.datasets: dict[str, WindowDataset] = {}
 
     @classmethod
@@ -188,7 +230,11 @@ class ForecastDataModule(pl.LightningDataModule):
             split_borders=spec.split_borders,
             fill_missing=spec.fill_missing,
             freq=spec.freq,
-            scaler=spec.scaler,
+            future_covariates=spec.future_covariates,
+            static_covariates=spec.static_covariates,
+            calendar=spec.calendar,
+            categorical=list(spec.categories),
+            fitted=spec,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -199,8 +245,10 @@ class ForecastDataModule(pl.LightningDataModule):
             raise ForecastError(
                 f"lookback ({self.lookback}) and horizon ({self.horizon}) must be >= 1"
             )
+        frame = read_table(self.path)
+        covariates = [*self.future_covariates, *self.static_covariates]
         series = prepare_series(
-            read_table(self.path),
+            frame,
             dtype=np.float32,
             timestamp=self.timestamp,
             features=self.feature_columns,
@@ -208,43 +256,120 @@ class ForecastDataModule(pl.LightningDataModule):
             fill_missing=self.fill_missing,
             freq=self.freq,
             source=str(self.path),
+            exclude=covariates,
         )
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps,
             series.bounds,
             series.series_ids,
         )
-        features = series.features
         self.segments = self._segments()
         train = [series.values[a:b] for a, b in self.segments["train"]]
-        train_rows = train[0] if len(train) == 1 else np.concatenate(train)
-        self.spec = DataSpec(
-            features=list(features),
-            targets=self.target_columns or list(features),
+        self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
+        self.spec = self.fitted or self._fit(series, train, raw)
+        # Scaled in place: the run holds one float32 copy of the table, the windows' base.
+        values = self.spec.scaler.transform(series.values, np.float32, copy=False)
+        self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
+        where = str(self.path)
+        future = self.spec.encode_future(raw, self.timestamps, where, series.rows)
+        self.future = torch.from_numpy(future.astype(np.float32))  # (n_rows, n_future)
+        statics = {c: raw[c][[a for a, _ in self.bounds]] for c in self.static_covariates}
+        static = self.spec.encode_static(statics, where, len(self.bounds))
+        self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
+        self.datasets = {
+            split: self._windows(self.segments[split], range(len(self.bounds))) for split in SPLITS
+        }
+
+    def _windows(self, segments: list[tuple[int, int]], series: Sequence[int]) -> WindowDataset:
+        return WindowDataset(
+            self.values,
+            segments,
+            self.lookback,
+            self.horizon,
+            self.spec.target_index,
+            self.future,
+            self.static,
+            series,
+        )
+
+    def _covariate_columns(
+        self, frame: pd.DataFrame, rows: np.ndarray | None, columns: list[str]
+    ) -> dict[str, np.ndarray]:
+        """Raw values of each covariate in the stacked rows' order; statics checked constant."""
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ForecastError(
+                f"{self.path}: covariate column(s) {missing} not found; available: "
+                f"{list(frame.columns)}"
+            )
+        raw = {
+            c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns
+        }
+        for column in self.future_covariates:
+            if column not in self.categorical and self.fill_missing:
+                raw[column] = np.concatenate([
+                    fill_numeric(raw[column][a:b], self.fill_missing, column, self._name(k))
+                    for k, (a, b) in enumerate(self.bounds)
+                ])  # fmt: skip
+        for column in self.static_covariates:
+            for k, (a, b) in enumerate(self.bounds):
+                varying = pd.unique(raw[column][a:b])
+                if len(varying) > 1:
+                    raise ForecastError(
+                        f"{self._name(k)}: static covariate {column!r} varies within the series "
+                        f"({list(varying[:3])}); a static covariate is one value per series"
+                    )
+        return raw
+
+    def _name(self, k: int) -> str:
+        """How messages name series ``k``."""
+        return f"series {self.series_ids[k]!r}" if self.series_id else str(self.path)
+
+    def _fit(
+        self, series: SeriesFrame, train: list[np.ndarray], raw: dict[str, np.ndarray]
+    ) -> DataSpec:
+        """The data contract, with every statistic and vocabulary from training rows only."""
+        unknown = [c for c in self.categorical if c not in raw]
+        if unknown:
+            raise ForecastError(
+                f"data.categorical: {unknown} are not among the future or static covariates"
+            )
+        train_rows = (  # an index only where covariates need one: it is 8 bytes a row
+            np.concatenate([np.arange(a, b) for a, b in self.segments["train"]])
+            if self.future_covariates
+            else None
+        )
+        firsts = [a for a, _ in self.bounds]
+        categories = {
+            c: vocabulary(raw[c][firsts] if c in self.static_covariates else raw[c][train_rows])
+            for c in self.categorical
+        }
+        where = str(self.path)
+        future_numeric = [c for c in self.future_covariates if c not in categories]
+        static_numeric = [c for c in self.static_covariates if c not in categories]
+        future = [check_numeric(raw[c][train_rows], c, where) for c in future_numeric]
+        static = [check_numeric(raw[c][firsts], c, where) for c in static_numeric]
+        return DataSpec(
+            features=list(series.features),
+            targets=self.target_columns or list(series.features),
             lookback=self.lookback,
             horizon=self.horizon,
             freq=series.freq,
+            timezone=series.timezone,
             timestamp=self.timestamp,
             series_id=self.series_id,
             fill_missing=self.fill_missing,
             split_ratios=self.split_ratios,
             split_borders=self.split_borders,
             path=str(Path(self.path).resolve()),
-            scaler=self.scaler or Scaler.fit(train_rows),
+            scaler=Scaler.fit(train[0] if len(train) == 1 else np.concatenate(train)),
+            future_covariates=self.future_covariates,
+            static_covariates=self.static_covariates,
+            calendar=self.calendar,
+            categories=categories,
+            future_scaler=Scaler.fit(np.stack(future, 1)) if future else None,
+            static_scaler=Scaler.fit(np.stack(static, 1)) if static else None,
         )
-        # Scaled in place: the run holds one float32 copy of the table, the windows' base.
-        values = self.spec.scaler.transform(series.values, np.float32, copy=False)
-        self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
-        self.datasets = {
-            split: WindowDataset(
-                self.values,
-                self.segments[split],
-                self.lookback,
-                self.horizon,
-                self.spec.target_index,
-            )
-            for split in SPLITS
-        }
 
     def _segments(self) -> dict[str, list[tuple[int, int]]]:
         """Row ranges of every split of every series, checked to hold at least one window."""
@@ -276,22 +401,21 @@ class ForecastDataModule(pl.LightningDataModule):
         rows measures in-sample fit, which is the caller's choice to make.
         """
         bounds = [pd.Timestamp(t).to_datetime64() if t is not None else None for t in (start, end)]
-        segments = []
-        for a, b in self.bounds:
+        segments, series = [], []
+        for k, (a, b) in enumerate(self.bounds):
             stamps = self.timestamps[a:b]
             first = a if bounds[0] is None else a + int(np.searchsorted(stamps, bounds[0]))
             last = b if bounds[1] is None else a + int(np.searchsorted(stamps, bounds[1], "right"))
             segment = (max(a, first - self.lookback), last)
             if window_count(segment[1] - segment[0], self.lookback, self.horizon) > 0:
                 segments.append(segment)
+                series.append(k)
         if not segments:
             raise ForecastError(
                 f"no series has lookback + horizon = {self.lookback + self.horizon} rows with "
                 f"targets between {start} and {end}"
             )
-        return WindowDataset(
-            self.values, segments, self.lookback, self.horizon, self.spec.target_index
-        )
+        return self._windows(segments, series)
 
     def describe_windows(self, dataset: WindowDataset, index: torch.Tensor) -> pd.DataFrame:
         """Series and forecast origin (first target timestamp) of each window in ``index``."""
@@ -309,6 +433,8 @@ class ForecastDataModule(pl.LightningDataModule):
         rows = slice(max(start, end - self.lookback), end)
         original = self.spec.scaler.inverse(self.values[rows].double().numpy())
         frame = pd.DataFrame(original, columns=self.spec.features)
+        for column, values in self.covariates.items():
+            frame[column] = values[rows]
         stamps = pd.DatetimeIndex(self.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
         frame.insert(0, self.timestamp, stamps)
         if self.series_id:

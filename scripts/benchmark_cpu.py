@@ -62,7 +62,7 @@ def throughput(
             windows, start = 0, time.perf_counter()
         elif start is not None and time.perf_counter() - start > seconds:
             break
-        x, y = dataset[index]
+        x, y, _, _ = dataset[index]
         if contiguous:
             x = x.contiguous()
         optimizer.zero_grad(set_to_none=True)

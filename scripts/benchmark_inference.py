@@ -41,7 +41,7 @@ def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, round
     torch.manual_seed(0)
     net = lit_module(name, dm.spec).net.eval()
     forecaster = Forecaster(net, dm.spec)
-    x, _ = dm.datasets["test"][torch.arange(batch)]  # scaled inputs
+    x = dm.datasets["test"][torch.arange(batch)].x  # scaled inputs
     originals = dm.spec.scaler.inverse(x.double().numpy())
     stamps = dm.timestamps[:1].repeat(dm.lookback)  # only the last one is used
     blocks = [(stamps, values) for values in originals]

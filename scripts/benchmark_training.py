@@ -55,7 +55,7 @@ def raw_loop(net: LSTMNet, batches: list, warmup: int, device: str, precision: s
         if precision == "bf16-mixed"
         else contextlib.nullcontext()
     )
-    for i, (x, y) in enumerate(batches):
+    for i, (x, y, _, _) in enumerate(batches):
         if i == warmup:
             synchronize(device)
             start = time.perf_counter()
@@ -66,7 +66,7 @@ def raw_loop(net: LSTMNet, batches: list, warmup: int, device: str, precision: s
         nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
     synchronize(device)
-    return sum(len(x) for x, _ in batches[warmup:]) / (time.perf_counter() - start)
+    return sum(len(batch.x) for batch in batches[warmup:]) / (time.perf_counter() - start)
 
 
 def synchronize(device: str) -> None:
@@ -110,7 +110,7 @@ def lightning_loop(
         callbacks=[clock],
     )
     trainer.fit(module, DataLoader(batches, batch_size=None))
-    return sum(len(x) for x, _ in batches[warmup:]) / (clock.end - clock.start)
+    return sum(len(batch.x) for batch in batches[warmup:]) / (clock.end - clock.start)
 
 
 def measure(
@@ -125,7 +125,7 @@ def measure(
     lookback, horizon = config["lookback"], 96
     dm = etth1(lookback, horizon, batch_size)
     batches, loader_rate = batches_of(dm, n_batches)
-    batches = [(x.to(device), y.to(device)) for x, y in batches]
+    batches = [batch.__class__(*(t.to(device) for t in batch)) for batch in batches]
     sizes = {k: config[k] for k in ("hidden_size", "num_layers", "proj_size")}
     raw, ours = [], []
     for _ in range(repeats):  # alternate, so drift on a shared machine hits both alike

@@ -6,10 +6,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from helpers import spec_for
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from forecast.errors import ForecastError
 from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
+from forecast.windows import Batch
 
 LOOKBACK, HORIZON, FEATURES, TARGETS, HIDDEN = 12, 5, 4, 2, 16
 
@@ -120,7 +121,11 @@ def test_overfits_a_sine_wave(decoder):
         spec_for(1, 24, 6), hidden_size=32, num_layers=2, instance_norm=False, decoder=decoder,
         segment_len=3, optimizer=lambda params: torch.optim.Adam(params, lr=1e-2),
     )  # fmt: skip
-    loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True)
+    no_covariates = (torch.zeros(len(x), 30, 0), torch.zeros(len(x), 0))
+    loader = DataLoader(
+        TensorDataset(x, y, *no_covariates), batch_size=32, shuffle=True,
+        collate_fn=lambda rows: Batch(*default_collate(rows)),
+    )  # fmt: skip
     trainer = pl.Trainer(
         max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
         enable_model_summary=False,

@@ -78,7 +78,9 @@ def test_forecast_matches_the_python_api(client, forecaster, history):
 def test_many_series_share_one_forward_pass(client, forecaster, history, monkeypatch):
     calls = []
     forecast = forecaster.net.forecast
-    monkeypatch.setattr(forecaster.net, "forecast", lambda x: calls.append(x.shape) or forecast(x))
+    monkeypatch.setattr(
+        forecaster.net, "forecast", lambda x, *rest: calls.append(x.shape) or forecast(x, *rest)
+    )
     later = history.assign(load=history.load + 1.0)
     answer = client.post("/forecast", json=body(history, later, history.tail(24), ids=[1, 2, 3]))
     assert answer.status_code == 200

@@ -26,7 +26,7 @@ def test_dataset_windows_are_exact_rows():
     values = torch.arange(20, dtype=torch.float32).reshape(10, 2)  # row i = [2i, 2i + 1]
     dataset = WindowDataset(values, [(0, 10)], lookback=3, horizon=2, target_index=[1])
     assert len(dataset) == 10 - 3 - 2 + 1
-    x, y = dataset[4]
+    x, y, *_ = dataset[4]
     assert x.shape == (3, 2) and y.shape == (2, 1)
     torch.testing.assert_close(x, values[4:7])
     torch.testing.assert_close(y, values[7:9, [1]])
@@ -45,7 +45,7 @@ def test_batch_gather_equals_item_by_item():
     values = torch.randn(50, 3)
     dataset = WindowDataset(values, [(0, 20), (20, 50)], lookback=4, horizon=3, target_index=[0, 2])
     index = torch.tensor([0, 13, 14, 37])
-    x, y = dataset[index]
+    x, y, *_ = dataset[index]
     assert x.shape == (4, 4, 3) and y.shape == (4, 3, 2)
     for row, i in enumerate(index.tolist()):
         torch.testing.assert_close(x[row], dataset[i][0])
@@ -56,7 +56,7 @@ def test_no_window_crosses_a_segment_end():
     values = torch.arange(30, dtype=torch.float32).unsqueeze(1)
     dataset = WindowDataset(values, [(0, 10), (10, 30)], lookback=3, horizon=2, target_index=[0])
     assert len(dataset) == 6 + 16
-    x, y = dataset[torch.arange(len(dataset))]
+    x, y, *_ = dataset[torch.arange(len(dataset))]
     rows = torch.cat([x, y], dim=1)[..., 0]  # (windows, lookback + horizon) row numbers
     assert torch.equal(rows[5], torch.arange(5, 10.0))  # last window of the first segment
     assert torch.equal(rows[6], torch.arange(10, 15.0))  # first window of the second
@@ -66,13 +66,13 @@ def test_no_window_crosses_a_segment_end():
 def test_splits_windows_and_reach_back_on_a_coded_frame(tmp_path):
     dm = datamodule(tmp_path, coded_frame(40), lookback=4, horizon=2, split_borders=[20, 30, 40])
     assert {k: len(v) for k, v in dm.datasets.items()} == {"train": 15, "val": 9, "test": 9}
-    x, y = dm.datasets["val"][0]
+    x, y, *_ = dm.datasets["val"][0]
     # First val window: inputs are the last 4 train rows, targets the first 2 val rows.
     np.testing.assert_allclose(unscale(dm, x, [0, 1, 2])[:, 0], [1600, 1700, 1800, 1900], atol=1e-3)
     np.testing.assert_allclose(unscale(dm, y, [0, 1, 2])[:, 2], [2002, 2102], atol=1e-3)
-    x, y = dm.datasets["train"][len(dm.datasets["train"]) - 1]
+    x, y, *_ = dm.datasets["train"][len(dm.datasets["train"]) - 1]
     np.testing.assert_allclose(unscale(dm, y, [0, 1, 2])[-1, 0], 1900, atol=1e-3)  # last train row
-    x, y = dm.datasets["test"][8]
+    x, y, *_ = dm.datasets["test"][8]
     np.testing.assert_allclose(unscale(dm, y, [0, 1, 2])[:, 1], [3801, 3901], atol=1e-3)
 
 
@@ -87,7 +87,7 @@ def test_scaler_fits_training_rows_only(tmp_path):
 def test_targets_are_a_subset_in_given_order(tmp_path):
     dm = datamodule(tmp_path, coded_frame(30), lookback=3, horizon=2, targets=["c", "a"])
     assert dm.spec.target_index == [2, 0]
-    _, y = dm.datasets["train"][0]
+    _, y, *_ = dm.datasets["train"][0]
     np.testing.assert_allclose(unscale(dm, y, [2, 0]), [[302, 300], [402, 400]], atol=1e-3)
     with pytest.raises(ForecastError, match=r"targets \['z'\] are not among the features"):
         datamodule(tmp_path, coded_frame(30), lookback=3, horizon=2, targets="z")
@@ -103,7 +103,7 @@ def test_many_series_are_windowed_separately(tmp_path):
     # per series: train 18 / 30 rows -> 14 / 26 windows; val and test reach back 3 rows
     assert len(dm.datasets["train"]) == 14 + 26
     assert len(dm.datasets["val"]) == (6 + 3 - 4) + (10 + 3 - 4)
-    x, y = dm.datasets["train"][torch.arange(40)]
+    x, y, *_ = dm.datasets["train"][torch.arange(40)]
     a = unscale(dm, torch.cat([x, y], dim=1)[..., 0], [0])
     assert ((a > -0.5).all(axis=1) | (a < -0.5).all(axis=1)).all()  # never mixes the two series
 
@@ -119,7 +119,7 @@ def test_standard_etth1_window_counts():
     np.testing.assert_allclose(
         dm.spec.scaler.std, [5.813, 2.090, 5.519, 1.926, 1.024, 0.630, 9.176], atol=1e-3
     )
-    x, y = next(iter(dm.test_dataloader()))
+    x, y, *_ = next(iter(dm.test_dataloader()))
     assert x.shape == (32, 96, 7) and y.shape == (32, 96, 7)
     last_batch = list(dm.test_dataloader())[-1]
     assert len(last_batch[0]) == 2785 % 32  # the partial last batch is scored, not dropped

@@ -1,0 +1,106 @@
+"""Inputs besides the past of the series: known-in-advance (future) covariates, calendar
+features and static attributes, encoded the same way for training and for forecasting.
+
+Future covariates are known for the lookback and the horizon (a planned price, an event, a
+day-ahead load forecast); calendar features are computed from the timestamps, so they are
+known for any step; static covariates are constant within a series (store, region). Numeric
+columns are standardized with training statistics, categorical ones become integer codes into
+a vocabulary built from the training rows (the model embeds them). A category the training
+rows never showed is refused, naming the column, the value and where it is: guessing an
+embedding for it would silently change the forecast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecast.data import check_values
+from forecast.errors import ForecastError
+
+# Calendar features: (value of a timestamp, period). Each becomes a sine and a cosine, so the
+# first and the last hour of a day sit next to each other, and no scaling is needed.
+CALENDAR = {
+    "minute": (lambda t: t.minute, 60),
+    "hour": (lambda t: t.hour, 24),
+    "dayofweek": (lambda t: t.dayofweek, 7),
+    "dayofmonth": (lambda t: t.day - 1, 31),
+    "dayofyear": (lambda t: t.dayofyear - 1, 366),
+    "weekofyear": (lambda t: t.isocalendar().week.to_numpy() - 1, 53),
+    "month": (lambda t: t.month - 1, 12),
+    "quarter": (lambda t: t.quarter - 1, 4),
+}
+
+
+def check_calendar(names: Sequence[str]) -> None:
+    unknown = [n for n in names if n not in CALENDAR]
+    if unknown:
+        raise ForecastError(f"data.calendar: {unknown} are not among {list(CALENDAR)}")
+
+
+def calendar_columns(names: Sequence[str]) -> list[str]:
+    return [f"{name}_{part}" for name in names for part in ("sin", "cos")]
+
+
+def calendar_features(stamps: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """``(n_rows, 2 * len(names))`` sines and cosines of each feature's phase."""
+    index = pd.DatetimeIndex(stamps)
+    out = np.empty((len(index), 2 * len(names)))
+    for k, name in enumerate(names):
+        value, period = CALENDAR[name]
+        phase = 2 * np.pi * np.asarray(value(index), dtype=np.float64) / period
+        out[:, 2 * k], out[:, 2 * k + 1] = np.sin(phase), np.cos(phase)
+    return out
+
+
+def vocabulary(values: np.ndarray) -> list:
+    """The categories of a column, sorted by their text so the order does not depend on the
+    rows' order; plain Python values, as a model file stores them."""
+    unique = pd.unique(pd.Series(values).dropna())
+    return sorted((v.item() if hasattr(v, "item") else v for v in unique), key=str)
+
+
+def encode_categories(
+    values: np.ndarray, categories: list, column: str, where: str, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Codes ``0 .. len(categories) - 1``; an unseen or missing value is a ForecastError."""
+    codes = pd.Categorical(values, categories=categories).codes
+    if (codes < 0).any():
+        bad = int(np.flatnonzero(codes < 0)[0])
+        row = bad if rows is None else int(rows[bad])
+        raise ForecastError(
+            f"{where}: column {column!r} has the category {values[bad]!r} at row {row}, which "
+            f"the training rows do not have (known: {categories[:20]})"
+        )
+    return codes.astype(np.float64)
+
+
+def fill_numeric(values: np.ndarray, method: str | None, column: str, where: str) -> np.ndarray:
+    """One series' numeric covariate with NaN/inf filled by ``data.fill_missing`` (as the
+    features are; prices are often missing before an item is first sold). Text and
+    categorical columns pass as they are."""
+    if method is None or values.dtype.kind not in "iuf":
+        return values
+    return check_values(values.astype(np.float64)[:, None], [column], method, where)[:, 0]
+
+
+def check_numeric(
+    values: np.ndarray, column: str, where: str, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """A numeric, finite covariate column as float64."""
+    if values.dtype.kind not in "iuf":
+        raise ForecastError(
+            f"{where}: covariate column {column!r} is not numeric (dtype {values.dtype}); "
+            "list it in data.categorical to use it as categories"
+        )
+    values = values.astype(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ForecastError(
+            f"{where}: covariate column {column!r} has {int(bad.sum())} NaN/inf value(s), first "
+            f"at row {first if rows is None else int(rows[first])}"
+        )
+    return values

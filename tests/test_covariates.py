@@ -1,0 +1,286 @@
+"""Covariates from the file to the forecast: calendar features, known-in-advance columns and
+static attributes, checked against exact values, leakage rules and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import compose_config
+
+from forecast import Forecaster
+from forecast.covariates import calendar_features
+from forecast.errors import ForecastError
+from forecast.model import LSTMConfig, LSTMNet
+from forecast.windows import ForecastDataModule
+
+LOOKBACK, HORIZON = 8, 4
+
+
+def panel(n_rows: int = 60) -> pd.DataFrame:
+    """Two hourly series: ``y`` and the future covariate ``price`` code their row (series
+    ``b`` adds 1000), ``store`` (text) and ``size`` (number) are fixed per series, ``event``
+    is a category known in advance."""
+    frames = []
+    for k, name in enumerate(["a", "b"]):
+        t = np.arange(n_rows)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": pd.date_range("2024-01-01", periods=n_rows, freq="h"),
+                    "id": name,
+                    "y": 1000.0 * k + t,
+                    "price": 1000.0 * k + t + 0.5,
+                    "event": np.where(t % 5 == 0, "sale", "none"),
+                    "store": f"store-{name}",
+                    "size": 10.0 * (k + 1),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def datamodule(tmp_path, frame: pd.DataFrame, **kwargs) -> ForecastDataModule:
+    path = tmp_path / "panel.csv"
+    frame.to_csv(path, index=False)
+    settings = {
+        "lookback": LOOKBACK,
+        "horizon": HORIZON,
+        "series_id": "id",
+        "split_ratios": [0.5, 0.25, 0.25],
+        "future_covariates": ["price", "event"],
+        "static_covariates": ["store", "size"],
+        "calendar": ["hour"],
+        "categorical": ["event", "store"],
+    }
+    dm = ForecastDataModule(str(path), **{**settings, **kwargs})
+    dm.setup()
+    return dm
+
+
+def test_calendar_features_are_sines_and_cosines_of_the_phase():
+    stamps = pd.to_datetime(["2024-01-01 00:00", "2024-01-01 06:00", "2024-03-31 18:00"])
+    out = calendar_features(stamps.to_numpy(), ["hour", "month"])
+    np.testing.assert_allclose(out[:, 0], [0, 1, -1], atol=1e-12)  # hour sine
+    np.testing.assert_allclose(out[:, 1], [1, 0, 0], atol=1e-12)  # hour cosine
+    np.testing.assert_allclose(out[2, 2:], [np.sin(np.pi / 3), np.cos(np.pi / 3)])  # March
+
+
+def test_covariates_are_not_past_inputs_and_are_scaled_on_training_rows(tmp_path):
+    dm = datamodule(tmp_path, panel())
+    spec = dm.spec
+    assert spec.features == ["y"] and spec.targets == ["y"]
+    assert spec.future_columns == ["price", "event", "hour_sin", "hour_cos"]
+    assert spec.static_columns == ["size", "store"]
+    # training rows: the first 30 of each series
+    train_price = np.concatenate([np.arange(30) + 0.5, 1000 + np.arange(30) + 0.5])
+    np.testing.assert_allclose(spec.future_scaler.mean, [train_price.mean()])
+    np.testing.assert_allclose(spec.future_scaler.std, [train_price.std()])
+    assert spec.categories == {"event": ["none", "sale"], "store": ["store-a", "store-b"]}
+    np.testing.assert_allclose(spec.static_scaler.mean, [15.0])
+
+
+def test_a_window_carries_its_own_rows_of_future_covariates_and_its_series_statics(tmp_path):
+    dm = datamodule(tmp_path, panel())
+    train = dm.datasets["train"]
+    per_series = 30 - LOOKBACK - HORIZON + 1
+    batch = train[torch.tensor([3, per_series + 3])]  # window 3 of series a and of series b
+    assert batch.x.shape == (2, LOOKBACK, 1) and batch.future.shape == (2, LOOKBACK + HORIZON, 4)
+    price = dm.spec.future_scaler.inverse(batch.future[..., :1].double().numpy())[..., 0]
+    # the covariates of rows 3 .. 14 exactly: nothing beyond the horizon reaches the window
+    np.testing.assert_allclose(price[0], np.arange(3, 15) + 0.5, atol=1e-3)  # float32
+    np.testing.assert_allclose(price[1], 1000 + np.arange(3, 15) + 0.5, atol=1e-3)
+    np.testing.assert_array_equal(batch.future[0, :, 1], (np.arange(3, 15) % 5 == 0) * 1.0)
+    np.testing.assert_allclose(batch.static[:, 0], [-1.0, 1.0])  # size 10 and 20, scaled
+    np.testing.assert_array_equal(batch.static[:, 1], [0.0, 1.0])  # store codes
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"size": lambda f: f["size"].where(f.index != 3, 99.0)}, "'size' varies within"),
+        ({"store": lambda f: f.store}, None),
+        ({"event": lambda f: f.event.where(f.index != 55, "flood")}, "the category 'flood'"),
+    ],
+)
+def test_bad_covariates_name_the_problem(tmp_path, change, message):
+    frame = panel().assign(**change)
+    if message is None:  # a text covariate not listed as categorical
+        with pytest.raises(ForecastError, match=r"'store' is not numeric.*data\.categorical"):
+            datamodule(tmp_path, frame, categorical=["event"])
+        return
+    with pytest.raises(ForecastError, match=message):
+        datamodule(tmp_path, frame)
+
+
+@pytest.mark.parametrize(
+    ("options"),
+    [
+        {},
+        {"channel_independent": True, "segment_len": 4},
+        {"decoder": "recurrent", "segment_len": 2, "quantiles": [0.1, 0.9]},
+    ],
+)
+def test_covariates_reach_the_forecast_in_every_mode(tmp_path, options):
+    torch.manual_seed(0)
+    dm = datamodule(tmp_path, panel())
+    net = LSTMNet(LSTMConfig(hidden_size=8, num_layers=1, **options), dm.spec).eval()
+    batch = dm.datasets["train"][torch.arange(4)]
+    # inputs with some spread: instance norm scales every change by the window's spread
+    batch = batch._replace(x=torch.randn_like(batch.x))
+    forecast = net.forecast(batch.x, batch.future, batch.static)
+    assert forecast.point.shape == (4, HORIZON, 1)
+    horizon_changed = batch.future.clone()
+    horizon_changed[:, LOOKBACK:, 0] += 1.0  # the price over the horizon
+    moved = net.forecast(batch.x, horizon_changed, batch.static).point
+    assert not torch.allclose(moved, forecast.point)
+    other_store = batch.static.clone()
+    other_store[:, 1] = 1 - other_store[:, 1]
+    assert not torch.allclose(
+        net.forecast(batch.x, batch.future, other_store).point, forecast.point
+    )
+    single = net.forecast(batch.x[0], batch.future[0], batch.static[0])
+    torch.testing.assert_close(single.point, forecast.point[0])
+    with pytest.raises(ForecastError, match=r"takes future covariates of shape \(batch, 12, 4\)"):
+        net.forecast(batch.x)
+    with pytest.raises(ForecastError, match=r"future covariates have shape \(4, 11, 4\)"):
+        net.forecast(batch.x, batch.future[:, 1:], batch.static)
+
+
+@pytest.fixture(scope="module")
+def covariate_model(tmp_path_factory):
+    from forecast.train import train
+
+    tmp = tmp_path_factory.mktemp("covariates")
+    path = tmp / "panel.csv"
+    panel(80).to_csv(path, index=False)
+    overrides = [
+        f"data.path={path}", f"data.lookback={LOOKBACK}", f"data.horizon={HORIZON}",
+        "data.series_id=id", "data.future_covariates=[price,event]",
+        "data.static_covariates=[store,size]", "data.calendar=[hour,dayofweek]",
+        "data.categorical=[event,store]", "data.split_ratios=[0.6,0.2,0.2]",
+        "trainer.max_epochs=1",
+    ]  # fmt: skip
+    metrics = train(compose_config(tmp, overrides))
+    return {"metrics": metrics, "model": tmp / "run" / "model.pt", "frame": panel(80)}
+
+
+def future_of(frame: pd.DataFrame, rows: slice) -> pd.DataFrame:
+    return frame.groupby("id").nth(rows)[["date", "id", "price", "event"]]
+
+
+def test_a_covariate_model_trains_saves_and_forecasts(covariate_model):
+    assert np.isfinite(covariate_model["metrics"]["test_mse"])
+    forecaster = Forecaster.load(covariate_model["model"])
+    spec = forecaster.spec
+    assert spec.calendar == ["hour", "dayofweek"] and spec.static_covariates == ["store", "size"]
+    frame = covariate_model["frame"]
+    history = frame.groupby("id").head(70)
+    future = future_of(frame, slice(70, 74))
+    out = forecaster.predict(history, future)
+    assert list(out.columns) == ["id", "date", "y"] and len(out) == 2 * HORIZON
+    assert out.date.iloc[0] == pd.Timestamp("2024-01-03 22:00")  # one step after row 69
+    # the same numbers straight from the network on the DataModule's windows of that data
+    dm = ForecastDataModule.from_spec(spec)
+    dm.setup()
+    windows = dm.span("2024-01-03 22:00", "2024-01-04 01:00")
+    batch = windows[torch.arange(len(windows))]
+    with torch.no_grad():
+        point = forecaster.net.forecast(batch.x, batch.future, batch.static).point
+    expected = spec.target_scaler.inverse(point.double().numpy())[..., 0]
+    np.testing.assert_allclose(out.y.to_numpy().reshape(2, HORIZON), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("history_change", "future_rows", "message"),
+    [
+        (None, slice(70, 73), "future covariates have 3 rows, the model needs the next 4 steps"),
+        (None, slice(71, 75), "future row 0 is at 2024-01-03 23:00:00, expected 2024-01-03 22:00"),
+        (lambda f: f.assign(size=f["size"] + f.index % 2), slice(70, 74), "'size' varies"),
+        (lambda f: f.drop(columns="price"), slice(70, 74), r"column\(s\) \['price'\] not found"),
+        (lambda f: f.assign(store="store-z"), slice(70, 74), "the category 'store-z'"),
+    ],
+)
+def test_bad_covariates_at_forecast_time(covariate_model, history_change, future_rows, message):
+    forecaster = Forecaster.load(covariate_model["model"])
+    frame = covariate_model["frame"]
+    history = frame.groupby("id").head(70)
+    if history_change is not None:
+        history = history_change(history)
+    with pytest.raises(ForecastError, match=message):
+        forecaster.predict(history, future_of(frame, future_rows))
+    if history_change is None and future_rows == slice(70, 73):
+        with pytest.raises(ForecastError, match="give the next 4 rows of each series"):
+            forecaster.predict(history)
+
+
+def test_serving_takes_future_records(covariate_model):
+    from fastapi.testclient import TestClient
+
+    from forecast.serve import create_app
+
+    forecaster = Forecaster.load(covariate_model["model"])
+    frame = covariate_model["frame"].assign(date=lambda f: f.date.dt.strftime("%Y-%m-%d %H:%M:%S"))
+    history = frame.groupby("id").head(70)
+    future = future_of(frame, slice(70, 74))
+    client = TestClient(create_app(forecaster, "covariates"))
+    series = [
+        {
+            "id": name,
+            "data": history[history.id == name].drop(columns="id").to_dict(orient="records"),
+            "future": future[future.id == name].drop(columns="id").to_dict(orient="records"),
+        }
+        for name in ("a", "b")
+    ]
+    answer = client.post("/forecast", json={"series": series})
+    assert answer.status_code == 200, answer.text
+    expected = forecaster.predict(history, future)
+    got = [row["y"] for s in answer.json()["forecasts"] for row in s["data"]]
+    np.testing.assert_allclose(got, expected.y.to_numpy(), rtol=1e-6)
+    series[0]["future"] = series[0]["future"][:2]
+    answer = client.post("/forecast", json={"series": series})
+    assert answer.status_code == 422 and "series 'a'" in answer.json()["detail"]
+    del series[0]["future"]
+    answer = client.post("/forecast", json={"series": series})
+    assert answer.status_code == 422 and "send the next 4 rows" in answer.json()["detail"]
+
+
+def test_export_refuses_a_covariate_model_clearly(covariate_model, tmp_path):
+    from forecast.export import export
+
+    with pytest.raises(ForecastError, match="export takes models without covariates"):
+        export(Forecaster.load(covariate_model["model"]), "torchscript", tmp_path / "m.ts")
+
+
+def test_timezone_aware_timestamps_keep_their_offset(tmp_path):
+    """Stamps with an offset (as the PJM file's) are held in UTC; forecasts carry the offset."""
+    from forecast.train import train
+
+    frame = panel(60).drop(columns=["event", "store"])
+    frame["date"] = frame.date.dt.tz_localize("UTC").dt.tz_convert("UTC+02:00")
+    path = tmp_path / "zoned.csv"
+    frame.to_csv(path, index=False)
+    assert frame.date.astype(str).iloc[0] == "2024-01-01 02:00:00+02:00"
+    overrides = [
+        f"data.path={path}", f"data.lookback={LOOKBACK}", f"data.horizon={HORIZON}",
+        "data.series_id=id", "data.calendar=[hour]", "trainer.max_epochs=1",
+    ]  # fmt: skip
+    train(compose_config(tmp_path, overrides))
+    forecaster = Forecaster.load(tmp_path / "run" / "model.pt")
+    assert forecaster.spec.timezone == "UTC+02:00"
+    history = pd.read_csv(path)
+    out = forecaster.predict(history)
+    assert str(out.date.iloc[0]) == "2024-01-03 14:00:00+02:00"  # one hour after the last row
+    from fastapi.testclient import TestClient
+
+    from forecast.serve import create_app
+
+    rows = history[history.id == "a"].drop(columns="id").to_dict(orient="records")
+    answer = TestClient(create_app(forecaster, "zoned")).post(
+        "/forecast", json={"series": [{"id": "a", "data": rows}]}
+    )
+    assert answer.status_code == 200, answer.text
+    first = answer.json()["forecasts"][0]["data"][0]
+    assert first["date"] == "2024-01-03 14:00:00+02:00"
+    assert first["y"] == pytest.approx(out.y.iloc[0], rel=1e-6)
