@@ -5,8 +5,12 @@
 
 The exported graph includes the scaler: it takes raw values ``(batch, lookback, n_features)``
 in the column order of ``features`` and returns ``(batch, horizon, n_targets)`` in original
-units. The checkpoint's data description (columns, targets, frequency, ...) travels with it:
-as ``forecast.json`` among a TorchScript file's extra files, as ONNX metadata otherwise.
+units. A model with covariates takes them as further inputs, encoded as
+``DataSpec.encode_future`` and ``encode_static`` encode them (numeric ones standardized,
+categories as codes, the calendar's sines and cosines): ``future (batch, lookback + horizon,
+n_future)`` and ``static (batch, n_static)``. The checkpoint's data description (columns,
+targets, frequency, covariates, vocabularies, scalers) travels with it: as ``forecast.json``
+among a TorchScript file's extra files, as ONNX metadata otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch import Tensor, nn
 from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.errors import ForecastError
 from forecast.predict import Forecaster
+from forecast.spec import DataSpec
 
 log = logging.getLogger(__name__)
 FORMATS = ("torchscript", "onnx")
@@ -41,22 +46,30 @@ class ScaledForecaster(nn.Module):
         self.register_buffer("std", as_tensor(spec.scaler.std))
         self.register_buffer("target_mean", as_tensor(spec.target_scaler.mean))
         self.register_buffer("target_std", as_tensor(spec.target_scaler.std))
+        self.covariates = [bool(spec.future_columns), bool(spec.static_columns)]
 
-    def forward(self, x: Tensor) -> Tensor:
-        point = self.net.forecast((x - self.mean) / self.std).point  # (batch, horizon, n_targets)
-        return point * self.target_std + self.target_mean
+    def forward(self, x: Tensor, *covariates: Tensor) -> Tensor:
+        """``x`` raw; ``covariates``: ``future`` and/or ``static``, those the model has."""
+        given = iter(covariates)
+        future, static = (next(given) if has else None for has in self.covariates)
+        point = self.net.forecast((x - self.mean) / self.std, future, static).point
+        return point * self.target_std + self.target_mean  # (batch, horizon, n_targets)
+
+
+def example_inputs(spec: DataSpec, batch: int = 2) -> tuple[Tensor, ...]:
+    """Zeros shaped as the exported graph's inputs: history, then the covariates it takes."""
+    inputs = [torch.zeros(batch, spec.lookback, spec.n_features)]
+    if spec.future_columns:
+        inputs.append(torch.zeros(batch, spec.lookback + spec.horizon, len(spec.future_columns)))
+    if spec.static_columns:
+        inputs.append(torch.zeros(batch, len(spec.static_columns)))
+    return tuple(inputs)
 
 
 def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
     """Trace the scaled model with an example batch and write it in ``fmt``."""
     if fmt not in FORMATS:
         raise ForecastError(f"format={fmt!r} is not one of {FORMATS}")
-    spec = forecaster.spec
-    if spec.future_columns or spec.static_columns:
-        raise ForecastError(
-            "export takes models without covariates for now; this one has "
-            f"{spec.future_columns + spec.static_columns}"
-        )
     proj_size = forecaster.net.config.proj_size
     if fmt == "onnx" and proj_size:
         raise ForecastError(
@@ -66,7 +79,7 @@ def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     module = ScaledForecaster(forecaster).eval()
-    example = torch.zeros(2, forecaster.spec.lookback, forecaster.spec.n_features)
+    example = example_inputs(forecaster.spec)
     spec = json.dumps({k: v for k, v in forecaster.spec.to_dict().items() if k != "path"})
     with warnings.catch_warnings():
         # Our shape checks run once on the example while tracing; the graph keeps batch dynamic.
@@ -79,19 +92,24 @@ def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
     return output
 
 
-def _export_onnx(module: nn.Module, example: Tensor, output: Path, spec: str) -> None:
+def _export_onnx(
+    module: ScaledForecaster, example: tuple[Tensor, ...], output: Path, spec: str
+) -> None:
     import onnx
 
+    names = ["history"] + [
+        name for name, has in zip(("future", "static"), module.covariates, strict=True) if has
+    ]
     # The TorchScript-based exporter handles nn.LSTM with a dynamic batch; the dynamo one
     # (torch 2.13) emits a graph that onnxruntime refuses for this model.
     torch.onnx.export(
         module,
-        (example,),
+        example,
         str(output),
         dynamo=False,
-        input_names=["history"],
+        input_names=names,
         output_names=["forecast"],
-        dynamic_axes={"history": {0: "batch"}, "forecast": {0: "batch"}},
+        dynamic_axes={name: {0: "batch"} for name in [*names, "forecast"]},
     )
     model = onnx.load(str(output))
     model.metadata_props.add(key="forecast.json", value=spec)

@@ -20,26 +20,40 @@ from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 
 from forecast.predict import Forecaster
+from forecast.windows import FUTURE_FLAG
 
 ARTIFACT_NAME = "model"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class ForecastModel(mlflow.pyfunc.PythonModel):
-    """History rows in (``DataFrame``), forecast rows out, as ``Forecaster.predict``."""
+    """History rows in (``DataFrame``), forecast rows out, as ``Forecaster.predict``.
+
+    A model with future covariates takes their ``horizon`` rows in the same table, after each
+    series' history, marked by a true ``is_future`` column (their feature columns empty).
+    """
 
     def load_context(self, context: Any) -> None:
         self.forecaster = Forecaster.load(context.artifacts["checkpoint"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        return self.forecaster.predict(model_input)
+        return forecast_table(self.forecaster, model_input)
+
+
+def forecast_table(forecaster: Forecaster, table: pd.DataFrame) -> pd.DataFrame:
+    """Forecasts for a table of histories and, flagged ``is_future``, future covariates."""
+    if FUTURE_FLAG not in table.columns:
+        return forecaster.predict(table)
+    future = table[FUTURE_FLAG].astype(bool)
+    history = table[~future].drop(columns=FUTURE_FLAG)
+    return forecaster.predict(history, table[future].drop(columns=FUTURE_FLAG))
 
 
 def log_pyfunc(
     model_path: Path, example: pd.DataFrame, registered_model_name: str | None
 ) -> ModelInfo:
     """Log (and register, given a name) the pyfunc in the active run, with a signature."""
-    output = Forecaster.load(model_path).predict(example)
+    output = forecast_table(Forecaster.load(model_path), example)
     return mlflow.pyfunc.log_model(
         name=ARTIFACT_NAME,
         python_model=ForecastModel(),

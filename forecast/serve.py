@@ -162,6 +162,18 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
         "frequency": spec.freq,
         "quantiles": forecaster.quantiles,
         "output_columns": forecaster.columns,
+        "timezone": spec.timezone,
+        # Every covariate with its role; what a request must carry follows from the role:
+        # future ones in "data" and in "future", static ones in "data", calendar none.
+        "covariates": [
+            {"name": name, "role": role, "categories": spec.categories.get(name)}
+            for role, names in (
+                ("future", spec.future_covariates),
+                ("static", spec.static_covariates),
+                ("calendar", spec.calendar),
+            )
+            for name in names
+        ],
     }
     output_columns = [spec.timestamp, *forecaster.columns]
 

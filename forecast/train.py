@@ -150,11 +150,8 @@ def log_outputs(
         logger.log_metrics(outputs.evaluation.metrics("test"))
         folder = outputs.model_path.parent
         log_evaluation(logger, outputs.evaluation, "test", model.net, datamodule, folder)
-    if datamodule.spec.future_covariates:  # the pyfunc's input has no place for them yet
-        log.warning("a model with future covariates is not logged as an MLflow pyfunc")
-        return
     with mlflow.start_run(run_id=run_id):
-        log_pyfunc(outputs.model_path, datamodule.example_history(), cfg.register_model)
+        log_pyfunc(outputs.model_path, datamodule.example_input(), cfg.register_model)
 
 
 def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:

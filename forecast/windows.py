@@ -32,6 +32,8 @@ from forecast.errors import ForecastError
 from forecast.spec import DataSpec
 
 SPLITS = ("train", "val", "test")
+# Marks the future covariates' rows in a table that holds a history too (the MLflow model's input).
+FUTURE_FLAG = "is_future"
 
 
 class Batch(NamedTuple):
@@ -427,10 +429,13 @@ class ForecastDataModule(pl.LightningDataModule):
             frame.insert(0, self.series_id, np.asarray(self.series_ids)[series])
         return frame
 
-    def example_history(self) -> pd.DataFrame:
-        """The last ``lookback`` rows of the first series as a user would send them."""
+    def example_input(self) -> pd.DataFrame:
+        """The first series as a user would send it to the MLflow model: its last
+        ``lookback`` rows, and with future covariates the ``horizon`` rows after them, marked
+        ``is_future`` (their feature columns empty)."""
         start, end = self.bounds[0]
-        rows = slice(max(start, end - self.lookback), end)
+        ahead = self.horizon if self.spec.future_covariates else 0
+        rows = slice(max(start, end - ahead - self.lookback), end)
         original = self.spec.scaler.inverse(self.values[rows].double().numpy())
         frame = pd.DataFrame(original, columns=self.spec.features)
         for column, values in self.covariates.items():
@@ -439,6 +444,9 @@ class ForecastDataModule(pl.LightningDataModule):
         frame.insert(0, self.timestamp, stamps)
         if self.series_id:
             frame.insert(0, self.series_id, self.series_ids[0])
+        if ahead:
+            frame[FUTURE_FLAG] = np.arange(len(frame)) >= len(frame) - ahead
+            frame.loc[frame[FUTURE_FLAG], self.spec.features] = np.nan
         return frame
 
     def train_dataloader(self) -> DataLoader:

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from bench_setup import etth1, lit_module
 
-from forecast.predict import Forecaster
+from forecast.predict import Forecaster, SeriesInput
 from forecast.windows import ForecastDataModule
 
 MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' model
@@ -44,15 +44,14 @@ def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, round
     x = dm.datasets["test"][torch.arange(batch)].x  # scaled inputs
     originals = dm.spec.scaler.inverse(x.double().numpy())
     stamps = dm.timestamps[:1].repeat(dm.lookback)  # only the last one is used
-    blocks = [(stamps, values) for values in originals]
-    labels = [f"series {k}" for k in range(batch)]
+    inputs = [SeriesInput(f"series {k}", stamps, values) for k, values in enumerate(originals)]
 
     def raw() -> None:
         with torch.inference_mode():
             net(x)
 
     def ours() -> None:
-        forecaster.forecast(blocks, labels)
+        forecaster.forecast(inputs)
 
     pairs = [(rate(raw, batch, seconds), rate(ours, batch, seconds)) for _ in range(rounds)]
     return {

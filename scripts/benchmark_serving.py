@@ -48,7 +48,7 @@ def make_model(workdir: Path) -> tuple[Path, str]:
     path = save_checkpoint(workdir / "model.pt", LSTMNet(LSTMConfig(), dm.spec), dm.spec)
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     with mlflow.start_run():
-        info = log_pyfunc(path, dm.example_history(), registered_model_name=None)
+        info = log_pyfunc(path, dm.example_input(), registered_model_name=None)
     return path, info.model_uri
 
 

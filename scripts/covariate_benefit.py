@@ -54,6 +54,7 @@ def run(preset: str, variant: str, seed: int, overrides: list[str], out: Path) -
                 "register_model=null",
                 "trainer.enable_progress_bar=false",
                 "trainer.enable_model_summary=false",
+                f"paths.data_dir={REPO / 'data'}",
                 f"paths.log_dir={out / 'logs'}",
                 f"paths.output_dir={out / 'logs' / name}",
                 f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",

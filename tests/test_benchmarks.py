@@ -95,3 +95,12 @@ def test_py_spy_summary_counts_leaf_packages_per_loop(tmp_path):
         "lightning_loop": {"pytorch_lightning": 3, "torch": 7},
         "raw_loop": {"torch": 5},
     }
+
+
+def test_covariate_benefit_smoke(tmp_path):
+    stdout, report = smoke("covariate_benefit.py", tmp_path, "--seeds", "1")
+    assert "| pjm_load | with | 1 |" in stdout and "| m5_sales | without | 1 |" in stdout
+    assert {"command", "date", "machine", "commit"} <= set(report["meta"])
+    runs = {(r["preset"], r["variant"]) for r in report["runs"]}
+    assert runs == {(p, v) for p in ("pjm_load", "m5_sales") for v in ("with", "without")}
+    assert all(r["test_mae_orig"] > 0 for r in report["runs"])

@@ -162,8 +162,9 @@ def covariate_model(tmp_path_factory):
         "data.categorical=[event,store]", "data.split_ratios=[0.6,0.2,0.2]",
         "trainer.max_epochs=1",
     ]  # fmt: skip
-    metrics = train(compose_config(tmp, overrides))
-    return {"metrics": metrics, "model": tmp / "run" / "model.pt", "frame": panel(80)}
+    cfg = compose_config(tmp, overrides)
+    metrics = train(cfg)
+    return {"metrics": metrics, "model": tmp / "run" / "model.pt", "frame": panel(80), "cfg": cfg}
 
 
 def future_of(frame: pd.DataFrame, rows: slice) -> pd.DataFrame:
@@ -233,6 +234,15 @@ def test_serving_takes_future_records(covariate_model):
         }
         for name in ("a", "b")
     ]
+    meta = client.get("/metadata").json()
+    assert meta["covariates"] == [
+        {"name": "price", "role": "future", "categories": None},
+        {"name": "event", "role": "future", "categories": ["none", "sale"]},
+        {"name": "store", "role": "static", "categories": ["store-a", "store-b"]},
+        {"name": "size", "role": "static", "categories": None},
+        {"name": "hour", "role": "calendar", "categories": None},
+        {"name": "dayofweek", "role": "calendar", "categories": None},
+    ]
     answer = client.post("/forecast", json={"series": series})
     assert answer.status_code == 200, answer.text
     expected = forecaster.predict(history, future)
@@ -246,11 +256,44 @@ def test_serving_takes_future_records(covariate_model):
     assert answer.status_code == 422 and "send the next 4 rows" in answer.json()["detail"]
 
 
-def test_export_refuses_a_covariate_model_clearly(covariate_model, tmp_path):
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_takes_the_encoded_covariates_as_inputs(covariate_model, fmt, tmp_path):
+    """Fed what DataSpec.encode_future/encode_static make, the exported graph forecasts what
+    Forecaster.predict does."""
     from forecast.export import export
 
-    with pytest.raises(ForecastError, match="export takes models without covariates"):
-        export(Forecaster.load(covariate_model["model"]), "torchscript", tmp_path / "m.ts")
+    forecaster = Forecaster.load(covariate_model["model"])
+    spec = forecaster.spec
+    frame = covariate_model["frame"]
+    history = frame.groupby("id").head(70)
+    future = future_of(frame, slice(70, 74))
+    expected = forecaster.predict(history, future).y.to_numpy().reshape(2, HORIZON)
+    x, futures, statics = [], [], []
+    for name in ("a", "b"):
+        past = history[history.id == name].tail(LOOKBACK)
+        ahead = future[future.id == name]
+        columns = {c: np.concatenate([past[c], ahead[c]]) for c in spec.future_covariates}
+        stamps = np.concatenate([past.date, ahead.date]).astype("datetime64[ns]")
+        x.append(past[spec.features].to_numpy())
+        futures.append(spec.encode_future(columns, stamps, name))
+        statics.append(
+            spec.encode_static(
+                {c: past[c].to_numpy()[:1] for c in spec.static_covariates}, name, 1
+            )[0]
+        )
+    inputs = [np.stack(parts).astype(np.float32) for parts in (x, futures, statics)]
+    path = export(forecaster, fmt, tmp_path / f"model.{fmt}")
+    if fmt == "torchscript":
+        module = torch.jit.load(str(path))
+        with torch.no_grad():
+            got = module(*(torch.from_numpy(a) for a in inputs)).numpy()
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path))
+        assert [i.name for i in session.get_inputs()] == ["history", "future", "static"]
+        (got,) = session.run(None, dict(zip(["history", "future", "static"], inputs, strict=True)))
+    np.testing.assert_allclose(got[..., 0], expected, rtol=1e-4, atol=1e-3)
 
 
 def test_timezone_aware_timestamps_keep_their_offset(tmp_path):
@@ -284,3 +327,23 @@ def test_timezone_aware_timestamps_keep_their_offset(tmp_path):
     first = answer.json()["forecasts"][0]["data"][0]
     assert first["date"] == "2024-01-03 14:00:00+02:00"
     assert first["y"] == pytest.approx(out.y.iloc[0], rel=1e-6)
+
+
+def test_the_mlflow_model_takes_future_rows_flagged_in_the_same_table(covariate_model):
+    import mlflow
+
+    uri = covariate_model["cfg"].logger.tracking_uri
+    mlflow.set_tracking_uri(uri)
+    try:
+        pyfunc = mlflow.pyfunc.load_model("models:/forecast/1")
+    finally:
+        mlflow.set_tracking_uri(None)
+    frame = covariate_model["frame"]
+    frame = frame.assign(date=frame.date.dt.strftime("%Y-%m-%d %H:%M:%S"))
+    history = frame.groupby("id").head(70)
+    future = future_of(frame, slice(70, 74))
+    table = pd.concat([history.assign(is_future=False), future.assign(is_future=True)])
+    expected = Forecaster.load(covariate_model["model"]).predict(history, future)
+    got = pyfunc.predict(table)
+    np.testing.assert_allclose(got.y.to_numpy(), expected.y.to_numpy(), rtol=1e-6)
+    assert list(got.date) == list(expected.date)
