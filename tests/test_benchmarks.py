@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from helpers import REPO
 
 
@@ -104,3 +105,14 @@ def test_covariate_benefit_smoke(tmp_path):
     runs = {(r["preset"], r["variant"]) for r in report["runs"]}
     assert runs == {(p, v) for p in ("pjm_load", "m5_sales") for v in ("with", "without")}
     assert all(r["test_mae_orig"] > 0 for r in report["runs"])
+
+
+def test_compare_peers_smoke(tmp_path):
+    """Only where the optional peers extra is installed (CI does not install it)."""
+    pytest.importorskip("neuralforecast")
+    pytest.importorskip("darts")
+    stdout, report = smoke("compare_peers.py", tmp_path, "--presets", "m5_sales")
+    models = [row["model"] for row in report["rows"]]
+    assert models[:2] == ["forecast (ours)", "seasonal naive"] and len(models) == 5
+    assert "| m5_sales | NeuralForecast NHITS |" in stdout
+    assert all(row["mae"] > 0 for row in report["rows"])
