@@ -293,7 +293,7 @@ def test_export_takes_the_encoded_covariates_as_inputs(covariate_model, fmt, tmp
         session = onnxruntime.InferenceSession(str(path))
         assert [i.name for i in session.get_inputs()] == ["history", "future", "static"]
         (got,) = session.run(None, dict(zip(["history", "future", "static"], inputs, strict=True)))
-    np.testing.assert_allclose(got[..., 0], expected, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(got[..., 0], expected, rtol=1e-5)
 
 
 def test_timezone_aware_timestamps_keep_their_offset(tmp_path):
