@@ -44,8 +44,9 @@ def calendar_columns(names: Sequence[str]) -> list[str]:
     return [f"{name}_{part}" for name in names for part in ("sin", "cos")]
 
 
-def calendar_features(stamps: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """``(n_rows, 2 * len(names))`` sines and cosines of each feature's phase."""
+def calendar_features(stamps: np.ndarray | pd.DatetimeIndex, names: Sequence[str]) -> np.ndarray:
+    """``(n_rows, 2 * len(names))`` sines and cosines of each feature's phase, in the
+    timestamps' own zone (an hour of the day is a local hour)."""
     index = pd.DatetimeIndex(stamps)
     out = np.empty((len(index), 2 * len(names)))
     for k, name in enumerate(names):

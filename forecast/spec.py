@@ -105,7 +105,7 @@ class DataSpec:
             for c in self.future_covariates
             if c in self.categories
         ]
-        parts.append(calendar_features(stamps, self.calendar))
+        parts.append(calendar_features(self.stamps_out(stamps), self.calendar))  # local time
         return np.concatenate(parts, axis=1)
 
     def encode_static(

@@ -8,6 +8,8 @@ Three ways to hold ``rows x 7`` values windowed at lookback 96 / horizon 96:
   iterated for a few batches;
 - ``datamodule``: forecast's ForecastDataModule from a Parquet file: pandas, checks,
   float64 working copies, scaling; what ``forecast-train`` really pays;
+- ``covariates``: the same, with two of the columns as future covariates and the hour as a
+  calendar feature (their windows are views too);
 - ``stages``: the DataModule's steps one by one (read, check and stack, scale), to show
   where its peak comes from;
 - ``materialized``: every window copied out up front, as several libraries do
@@ -72,8 +74,15 @@ def child(kind: str, rows: int, workdir: str) -> None:
         stages["scale"] = status_mb("VmHWM") - base
         print(json.dumps({"peak_mb": stages["scale"], "stages": stages}))
         return
-    elif kind == "datamodule":
-        dm = ForecastDataModule(str(path), LOOKBACK, HORIZON, batch_size=64)
+    elif kind in ("datamodule", "covariates"):
+        covariates = {"future_covariates": ["x5", "x6"], "calendar": ["hour"]}
+        dm = ForecastDataModule(
+            str(path),
+            LOOKBACK,
+            HORIZON,
+            batch_size=64,
+            **(covariates if kind != "datamodule" else {}),
+        )
         dm.setup()
         next(iter(dm.train_dataloader()))
     else:
@@ -124,6 +133,7 @@ def main() -> None:
             "array_mb": array_mb,
             "windows_mb": measure("windows", rows, workdir)["peak_mb"],
             "datamodule_mb": measure("datamodule", rows, workdir)["peak_mb"],
+            "covariates_mb": measure("covariates", rows, workdir)["peak_mb"],
             "datamodule_stages_mb": measure("stages", rows, workdir)["stages"],
             "materialized_mb": materialized_mb,
             "materialized_measured": materialized_mb * 2**20 < MATERIALIZE_LIMIT_BYTES,
@@ -132,12 +142,10 @@ def main() -> None:
             row["materialized_mb"] = measure("materialized", rows, workdir)["peak_mb"]
         results.append(row)
 
-    print(f"{'rows':>10} {'array MB':>9} | {'windows':>15} {'datamodule':>15} {'materialized':>19}")
+    columns = ("windows", "datamodule", "covariates", "materialized")
+    print(f"{'rows':>10} {'array MB':>9} | " + " ".join(f"{c:>15}" for c in columns))
     for r in results:
-        cells = [
-            f"{r[k]:>8.0f} ({r[k] / r['array_mb']:>4.1f}x)"
-            for k in ("windows_mb", "datamodule_mb", "materialized_mb")
-        ]
+        cells = [f"{r[k + '_mb']:>8.0f} ({r[k + '_mb'] / r['array_mb']:>4.1f}x)" for k in columns]
         note = "" if r["materialized_measured"] else " computed"
         print(f"{r['rows']:>10} {r['array_mb']:>9.1f} | {' '.join(cells)}{note}")
     print("\nDataModule peak after each stage (MB, x array):")

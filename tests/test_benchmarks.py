@@ -43,7 +43,7 @@ def test_memory_benchmark_smoke(tmp_path):
     assert "materialized" in stdout
     (row,) = report
     assert row["rows"] == 10_000 and row["materialized_measured"]
-    assert row["windows_mb"] >= 0 and row["datamodule_mb"] > 0
+    assert row["windows_mb"] >= 0 and row["datamodule_mb"] > 0 and row["covariates_mb"] > 0
 
 
 def test_reproduce_benchmark_smoke(tmp_path):

@@ -13,6 +13,7 @@ from forecast import Forecaster
 from forecast.covariates import calendar_features
 from forecast.errors import ForecastError
 from forecast.model import LSTMConfig, LSTMNet
+from forecast.spec import DataSpec
 from forecast.windows import ForecastDataModule
 
 LOOKBACK, HORIZON = 8, 4
@@ -65,6 +66,10 @@ def test_calendar_features_are_sines_and_cosines_of_the_phase():
     np.testing.assert_allclose(out[:, 0], [0, 1, -1], atol=1e-12)  # hour sine
     np.testing.assert_allclose(out[:, 1], [1, 0, 0], atol=1e-12)  # hour cosine
     np.testing.assert_allclose(out[2, 2:], [np.sin(np.pi / 3), np.cos(np.pi / 3)])  # March
+    # a zoned model's stamps are held in UTC; its calendar is local: 00:00 UTC is 02:00 there
+    zoned = DataSpec(["y"], ["y"], 4, 2, calendar=["hour"], timezone="UTC+02:00")
+    local = zoned.encode_future({}, stamps.to_numpy()[:1], "x")
+    np.testing.assert_allclose(local[0], [np.sin(np.pi / 6), np.cos(np.pi / 6)])
 
 
 def test_covariates_are_not_past_inputs_and_are_scaled_on_training_rows(tmp_path):
@@ -197,6 +202,7 @@ def test_a_covariate_model_trains_saves_and_forecasts(covariate_model):
     ("history_change", "future_rows", "message"),
     [
         (None, slice(70, 73), "future covariates have 3 rows, the model needs the next 4 steps"),
+        (None, slice(70, 75), "future covariates have 5 rows, the model needs the next 4 steps"),
         (None, slice(71, 75), "future row 0 is at 2024-01-03 23:00:00, expected 2024-01-03 22:00"),
         (lambda f: f.assign(size=f["size"] + f.index % 2), slice(70, 74), "'size' varies"),
         (lambda f: f.drop(columns="price"), slice(70, 74), r"column\(s\) \['price'\] not found"),
