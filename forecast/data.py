@@ -63,7 +63,8 @@ class Scaler:
     ) -> np.ndarray:
         """Scaled ``values`` in ``dtype``: a copy, or with ``copy=False`` and a matching dtype
         ``values`` itself, scaled in place (no second copy of a large table)."""
-        out = values.astype(dtype, copy=copy)
+        # In place only on an array we may write to (pandas 3 hands out read-only views).
+        out = values.astype(dtype, copy=copy or not values.flags.writeable)
         out -= self.mean.astype(dtype)
         out /= self.std.astype(dtype)
         return out
@@ -215,7 +216,8 @@ def check_values(
     if method is not None:
         filled = pd.DataFrame(np.where(bad, np.nan, values))
         filled = filled.ffill() if method == "ffill" else filled.interpolate(limit_direction="both")
-        values = filled.to_numpy()
+        # an array of our own, in the input's dtype: pandas hands out read-only views
+        values = filled.to_numpy(dtype=values.dtype, copy=True)
         bad = ~np.isfinite(values)
         if not bad.any():
             return values

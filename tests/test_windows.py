@@ -187,3 +187,13 @@ def test_span_windows_keep_their_targets_inside_the_span(tmp_path):
     assert len(dataset) == 96 - 48 - 5 + 1
     with pytest.raises(ForecastError, match="targets between"):
         dm.span("2030-01-01", None)
+
+
+@pytest.mark.parametrize(("method", "filled"), [("ffill", 400.0), ("interpolate", 500.0)])
+def test_fill_missing_fills_real_gaps_in_values(tmp_path, method, filled):
+    """Row 5 of column a is NaN: filled from row 4 (400) or halfway to row 6 (600)."""
+    frame = coded_frame(60)
+    frame.loc[5, "a"] = np.nan
+    dm = datamodule(tmp_path, frame, lookback=4, horizon=2, fill_missing=method)
+    x, *_ = dm.datasets["train"][2]  # rows 2..5
+    np.testing.assert_allclose(unscale(dm, x, [0, 1, 2])[3], [filled, 501, 502], atol=1e-3)
