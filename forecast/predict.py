@@ -85,6 +85,20 @@ def check_future_stamps(given: np.ndarray, expected: np.ndarray, label: str) -> 
         )
 
 
+def check_finite(
+    values: np.ndarray, inputs: Sequence[SeriesInput], columns: list[str], problem: str
+) -> None:
+    """``values (n_series, steps, columns)``: a non-finite one is a ForecastError naming its
+    series, step and column (inputs as huge as 1e30 overflow float32 once scaled)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        k, step, column = (int(i[0]) for i in np.nonzero(bad))
+        raise ForecastError(
+            f"{inputs[k].label}: column {columns[column]!r} at step {step} {problem} "
+            "(check the input for values of extreme size)"
+        )
+
+
 class Forecaster:
     """A trained network plus the data contract it was trained with."""
 
@@ -189,11 +203,16 @@ class Forecaster:
         futures = [self.future(series.stamps[-1]) for series in inputs]
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
         x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
-        x = torch.from_numpy(spec.scaler.transform(x, np.float32))
+        x = spec.scaler.transform(x, np.float32)
+        check_finite(x, inputs, spec.features, "is too large for the model once scaled")
+        x = torch.from_numpy(x)
         future, static = (torch.from_numpy(t.astype(np.float32)) for t in (future, static))
         with torch.inference_mode():
             forecast = self.net.forecast(x, future, static).flat().numpy()  # scaled
-        return futures, self.output_scaler.inverse(forecast)
+        forecast = self.output_scaler.inverse(forecast)
+        # Never serve or write what is not a number: say which series instead.
+        check_finite(forecast, inputs, self.columns, "of the forecast is not finite")
+        return futures, forecast
 
     def _window(
         self, series: SeriesInput, stamps: np.ndarray

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from typing import Annotated, Any
 
 import hydra
 import numpy as np
@@ -38,8 +38,12 @@ log = logging.getLogger(__name__)
 Value = StrictFloat | StrictInt | str | None
 
 
+# Echoed back in the answer, so an integer id must fit the 64 bits JSON encoders write.
+SeriesId = str | Annotated[int, Field(ge=-(2**63), lt=2**64)] | None
+
+
 class SeriesIn(BaseModel):
-    id: str | int | None = None
+    id: SeriesId = None
     data: list[dict[str, Value]] = Field(min_length=1, description="rows: timestamp and columns")
     future: list[dict[str, Value]] | None = Field(
         None, description="the next `horizon` rows: timestamp and the future covariates"
@@ -51,7 +55,7 @@ class ForecastRequest(BaseModel):
 
 
 class SeriesOut(BaseModel):
-    id: str | int | None
+    id: SeriesId
     data: list[dict[str, float | str]]
 
 
@@ -71,10 +75,13 @@ def parse_rows(
         texts = [c for c in numeric if isinstance(row[c], str)]
         if texts:
             raise ForecastError(f"{label}, row {i}: column {texts[0]!r} is not a number")
-    values = np.array(
-        [[np.nan if (v := row[c]) is None else v for c in numeric] for row in rows],
-        dtype=np.float64,
-    ).reshape(len(rows), len(numeric))
+    try:
+        values = np.array(
+            [[np.nan if (v := row[c]) is None else v for c in numeric] for row in rows],
+            dtype=np.float64,
+        ).reshape(len(rows), len(numeric))
+    except OverflowError:  # JSON integers have no size limit, float64 has
+        raise ForecastError(f"{label}: a value is too large for a 64-bit float") from None
     raw = [row[timestamp] for row in rows]
     if not all(isinstance(s, str) for s in raw):
         raise ForecastError(f"{label}: column {timestamp!r} must hold timestamp strings")

@@ -111,3 +111,20 @@ def test_load_from_an_mlflow_run(trained, trained_store):
     from_file = Forecaster.load(trained["model"])
     history = pd.read_csv(trained["csv"])
     pd.testing.assert_frame_equal(from_run.predict(history), from_file.predict(history))
+
+
+@pytest.mark.parametrize(
+    ("huge", "message"),
+    [
+        (1e308, r"history: column 'temp' at step 21 is too large for the model once scaled"),
+        (1e30, r"history: column '\w+' at step \d+ of the forecast is not finite"),
+    ],
+)
+def test_huge_finite_values_are_refused_not_forecast_as_nan(trained, huge, message):
+    """1e308 overflows float32 once scaled; 1e30 fits, but the network's statistics of the
+    window overflow: either way an error names the series, never a NaN forecast."""
+    forecaster = Forecaster.load(trained["model"])
+    history = sine_frame(30)
+    history.loc[history.index[-3], "temp"] = huge
+    with pytest.raises(ForecastError, match=message):
+        forecaster.predict(history)

@@ -126,6 +126,11 @@ BAD_BODIES = {
     "no rows": lambda h: {"series": [{"data": []}]},
     "wrong shape": lambda h: {"series": {"data": 1}},
     "bool value": lambda h: body(h.assign(load=True)),
+    "huge value": lambda h: body(h.assign(load=1e308)),
+    "integer beyond float": lambda h: body(h.assign(load=10**400)),
+    "id beyond 64 bits": lambda h: {
+        "series": [{"id": 2**64, "data": body(h)["series"][0]["data"]}]
+    },
 }
 
 MESSAGES = {
@@ -138,6 +143,8 @@ MESSAGES = {
     "text value": "column 'price' is not a number",
     "numeric timestamp": "column 'date' must hold timestamp strings",
     "not a timestamp": "column 'date'",
+    "huge value": "column 'load' at step 0 is too large for the model once scaled",
+    "integer beyond float": "series 0: a value is too large for a 64-bit float",
 }
 
 
