@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.callbacks import GracefulInterrupt
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
@@ -86,6 +88,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
             stopped = isinstance(err, KeyboardInterrupt | SystemExit | optuna.TrialPruned)
             status = "KILLED" if stopped else "FAILED"
             trainer.logger.experiment.set_terminated(trainer.logger.run_id, status)
+        if isinstance(err, SIGTERMException):  # Lightning's is a SystemExit with status 0
+            raise SystemExit(128 + signal.SIGTERM) from None  # 143: what schedulers expect
         raise
 
 

@@ -180,3 +180,20 @@ def test_training_against_a_real_mlflow_server(cwd):
         assert forecaster.spec.horizon == 6
     assert not (cwd / "mlflow.db").exists()  # nothing went to the local default store
     assert any((cwd / "server-artifacts").rglob("model.pt"))
+
+
+def test_sigterm_exits_143_and_marks_the_run_killed(cwd):
+    """A scheduler (SLURM, Kubernetes) stops a job with SIGTERM and reads its exit status."""
+    process = train(
+        cwd, "trainer.max_epochs=200", "callbacks.early_stopping.patience=200",
+        "register_model=null", wait=False,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not runs(cwd):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.5)
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output[-3000:]
+    assert [r.info.status for r in runs(cwd)] == ["KILLED"]
