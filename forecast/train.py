@@ -33,7 +33,7 @@ from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMLitModule
 from forecast.scoring import Evaluation, evaluate_windows
 from forecast.spec import DataSpec
-from forecast.sweep import PARENT_RUN_ENV
+from forecast.sweep import PARENT_RUN_ENV, sqlite_lock
 from forecast.windows import ForecastDataModule
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,14 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
         model = build_model(cfg.model, datamodule.spec)
         callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
         parent = os.environ.get(PARENT_RUN_ENV)
-        logger = instantiate(cfg.logger, tags={"mlflow.parentRunId": parent} if parent else None)
+        # Runs started together on a new SQLite store would race through its schema
+        # migrations and all but one fail: the first to get here creates the store, the
+        # experiment and its run while the others wait.
+        with sqlite_lock(str(cfg.logger.get("tracking_uri") or "")):
+            tags = {"mlflow.parentRunId": parent} if parent else None
+            logger = instantiate(cfg.logger, tags=tags)
+            if isinstance(logger, MLFlowLogger):
+                logger.run_id  # noqa: B018
         trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
     except InstantiationException as err:
         raise ForecastError(str(err).strip()) from None

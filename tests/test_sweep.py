@@ -197,3 +197,11 @@ def test_sigterm_exits_143_and_marks_the_run_killed(cwd):
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 143, output[-3000:]
     assert [r.info.status for r in runs(cwd)] == ["KILLED"]
+
+
+def test_trainings_started_together_on_a_new_store_all_finish(cwd):
+    processes = [train(cwd, "register_model=null", wait=False) for _ in range(3)]
+    for process in processes:
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, output[-3000:]
+    assert [r.info.status for r in runs(cwd)] == ["FINISHED"] * 3
