@@ -56,3 +56,30 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
             raise SystemExit(1) from None
 
     return wrapper
+
+
+def check_config(cfg: DictConfig) -> None:
+    """One pass over the values Hydra lets through that would fail late or as a traceback:
+    before any data is read, so a bad key costs seconds, not a training run."""
+    data = cfg.get("data") or {}
+    for key in ("lookback", "horizon", "batch_size"):
+        value = data.get(key)
+        if key in data and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ForecastError(f"data.{key}={value!r} must be an integer >= 1")
+    if data.get("freq") is not None:
+        import pandas as pd
+
+        try:
+            pd.tseries.frequencies.to_offset(data.freq)
+        except ValueError:
+            raise ForecastError(
+                f"data.freq={data.freq!r} is not a pandas frequency (e.g. h, 15min, D, W-SUN, MS)"
+            ) from None
+    season = cfg.get("season")
+    if season is not None and (
+        isinstance(season, bool) or not isinstance(season, int) or season < 1
+    ):
+        raise ForecastError(f"season={season!r} must be an integer >= 1, or null to infer it")
+    lr = OmegaConf.select(cfg, "model.optimizer.lr")
+    if lr is not None and (not isinstance(lr, int | float) or lr < 0):
+        raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 from pytorch_lightning.loggers import MLFlowLogger
 
 from forecast.checkpoint import load_checkpoint
-from forecast.config import CONF_DIR, exit_on_error, flat_params
+from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params
 from forecast.model import LSTMNet
 from forecast.plots import error_by_step_figure, forecast_figure
 from forecast.scoring import Evaluation, evaluate_windows, forecast_examples
@@ -71,6 +71,7 @@ def log_evaluation(
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score the checkpoint on its test split, or on a backtest span; log and return metrics."""
+    check_config(cfg)
     net, spec = load_checkpoint(cfg.ckpt_path)
     datamodule = ForecastDataModule.from_spec(spec, path=cfg.data_path)
     datamodule.setup("test")

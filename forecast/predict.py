@@ -260,11 +260,15 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
     if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise ForecastError(f"output {path}: unsupported file type, expected .csv or .parquet")
     tmp = path.with_name(f".{path.name}.tmp")
-    if path.suffix.lower() == ".csv":
-        frame.to_csv(tmp, index=False)
-    else:
-        frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    try:
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)  # no stray temp file; an existing output stays as it was
+        raise ForecastError(f"cannot write {path}: {err.strerror or err}") from None
     return path
 
 

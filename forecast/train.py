@@ -26,7 +26,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.callbacks import GracefulInterrupt
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
-from forecast.config import CONF_DIR, exit_on_error, flat_params
+from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params
 from forecast.errors import ForecastError
 from forecast.evaluate import log_evaluation
 from forecast.mlflow_model import log_pyfunc
@@ -84,6 +84,7 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> LSTMLitModule:
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, then score the best weights on the test split; returns every metric."""
+    check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
     try:

@@ -128,3 +128,15 @@ def test_huge_finite_values_are_refused_not_forecast_as_nan(trained, huge, messa
     history.loc[history.index[-3], "temp"] = huge
     with pytest.raises(ForecastError, match=message):
         forecaster.predict(history)
+
+
+def test_an_unwritable_output_is_one_error_and_leaves_no_temp_file(tmp_path):
+    from forecast.predict import write_table
+
+    frame = pd.DataFrame({"a": [1.0]})
+    with pytest.raises(ForecastError, match=r"cannot write .*missing/f\.csv"):
+        write_table(frame, tmp_path / "missing" / "f.csv")
+    (tmp_path / "f.csv").mkdir()  # the output's name is taken by a folder: rename fails
+    with pytest.raises(ForecastError, match="cannot write"):
+        write_table(frame, tmp_path / "f.csv")
+    assert (tmp_path / "f.csv").is_dir() and not list(tmp_path.glob(".*.tmp"))

@@ -172,3 +172,23 @@ def test_model_keys_are_the_networks_fields(tmp_path):
         build_model(cfg.model, spec)
     module = build_model(compose_config(tmp_path, ["model.hidden_size=12"]).model, spec)
     assert module.net.config.hidden_size == 12 and module.net.lookback == 24
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.batch_size=0", r"data\.batch_size=0 must be an integer >= 1"),
+        ("data.lookback=abc", r"data\.lookback='abc' must be an integer >= 1"),
+        ("data.lookback=2.5", r"data\.lookback=2\.5 must be an integer >= 1"),
+        ("data.freq=bogus", r"data\.freq='bogus' is not a pandas frequency"),
+        ("model.optimizer.lr=-0.1", r"model\.optimizer\.lr=-0\.1 must be a number >= 0"),
+        ("season=-1", r"season=-1 must be an integer >= 1, or null"),
+        ("season=0", r"season=0 must be an integer >= 1, or null"),
+    ],
+)
+def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, message):
+    from forecast.errors import ForecastError
+
+    cfg = compose_config(tmp_path, ["data.path=nowhere.csv", override])
+    with pytest.raises(ForecastError, match=message):
+        train(cfg)  # the missing file is never reached
