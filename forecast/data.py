@@ -62,11 +62,18 @@ class Scaler:
         self, values: np.ndarray, dtype: type = np.float64, copy: bool = True
     ) -> np.ndarray:
         """Scaled ``values`` in ``dtype``: a copy, or with ``copy=False`` and a matching dtype
-        ``values`` itself, scaled in place (no second copy of a large table)."""
-        # In place only on an array we may write to (pandas 3 hands out read-only views).
-        out = values.astype(dtype, copy=copy or not values.flags.writeable)
-        out -= self.mean.astype(dtype)
-        out /= self.std.astype(dtype)
+        ``values`` itself, scaled in place (no second copy of a large table). The subtraction
+        runs in the wider of the two dtypes, chunk by chunk: ``1e8 + 3 sin(t)`` cast to
+        float32 first would lose its variation entirely."""
+        if copy or values.dtype != dtype or not values.flags.writeable:  # read-only: pandas 3
+            out = np.empty(values.shape, dtype)
+        else:
+            out = values
+        mean, std = self.mean.astype(np.float64), self.std.astype(np.float64)
+        per_row = int(np.prod(values.shape[1:], dtype=np.int64)) or 1
+        rows = max(1, (1 << 20) // per_row)  # about 8 MB of float64 at a time
+        for i in range(0, len(values), rows):
+            out[i : i + rows] = (values[i : i + rows] - mean) / std
         return out
 
     def inverse(self, values: np.ndarray) -> np.ndarray:

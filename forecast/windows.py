@@ -8,6 +8,7 @@ batch is gathered from that view in one indexing operation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +32,7 @@ from forecast.data import (
 from forecast.errors import ForecastError
 from forecast.spec import DataSpec
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 # Marks the future covariates' rows in a table that holds a history too (the MLflow model's input).
 FUTURE_FLAG = "is_future"
@@ -251,7 +253,7 @@ class ForecastDataModule(pl.LightningDataModule):
         covariates = [*self.future_covariates, *self.static_covariates]
         series = prepare_series(
             frame,
-            dtype=np.float32,
+            dtype=np.float64,  # scaled in float64, then kept as float32
             timestamp=self.timestamp,
             features=self.feature_columns,
             series_id=self.series_id,
@@ -269,11 +271,13 @@ class ForecastDataModule(pl.LightningDataModule):
         train = [series.values[a:b] for a, b in self.segments["train"]]
         self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
         self.spec = self.fitted or self._fit(series, train, raw)
-        # Scaled in place: the run holds one float32 copy of the table, the windows' base.
-        values = self.spec.scaler.transform(series.values, np.float32, copy=False)
+        # Scaled from float64 into the float32 table the windows view; the float64 one goes.
+        values = self.spec.scaler.transform(series.values, np.float32)
+        rows = series.rows
+        del series, train, frame
         self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
         where = str(self.path)
-        future = self.spec.encode_future(raw, self.timestamps, where, series.rows)
+        future = self.spec.encode_future(raw, self.timestamps, where, rows)
         self.future = torch.from_numpy(future.astype(np.float32))  # (n_rows, n_future)
         statics = {c: raw[c][[a for a, _ in self.bounds]] for c in self.static_covariates}
         static = self.spec.encode_static(statics, where, len(self.bounds))
@@ -347,6 +351,11 @@ class ForecastDataModule(pl.LightningDataModule):
             for c in self.categorical
         }
         where = str(self.path)
+        train_values = train[0] if len(train) == 1 else np.concatenate(train)
+        spread = np.ptp(train_values, axis=0)
+        constant = [f for f, width in zip(series.features, spread, strict=True) if width == 0]
+        if constant:  # kept (centred, unscaled), but they can teach the model nothing
+            log.warning("%s: column(s) %s are constant over the training rows", where, constant)
         future_numeric = [c for c in self.future_covariates if c not in categories]
         static_numeric = [c for c in self.static_covariates if c not in categories]
         future = [check_numeric(raw[c][train_rows], c, where) for c in future_numeric]
@@ -364,7 +373,7 @@ class ForecastDataModule(pl.LightningDataModule):
             split_ratios=self.split_ratios,
             split_borders=self.split_borders,
             path=str(Path(self.path).resolve()),
-            scaler=Scaler.fit(train[0] if len(train) == 1 else np.concatenate(train)),
+            scaler=Scaler.fit(train_values),
             future_covariates=self.future_covariates,
             static_covariates=self.static_covariates,
             calendar=self.calendar,

@@ -197,3 +197,20 @@ def test_fill_missing_fills_real_gaps_in_values(tmp_path, method, filled):
     dm = datamodule(tmp_path, frame, lookback=4, horizon=2, fill_missing=method)
     x, *_ = dm.datasets["train"][2]  # rows 2..5
     np.testing.assert_allclose(unscale(dm, x, [0, 1, 2])[3], [filled, 501, 502], atol=1e-3)
+
+
+def test_large_values_keep_their_variation_through_scaling(tmp_path):
+    """A meter reading 1e8 + 3 sin(t) is one value in float32: scaled in float64 first, its
+    scaled variation survives (std 1 over the training rows, not 0)."""
+    frame = coded_frame(200).assign(a=1e8 + 3 * np.sin(np.arange(200) / 5))
+    dm = datamodule(tmp_path, frame, lookback=4, horizon=2, split_ratios=[0.5, 0.25, 0.25])
+    train = dm.values[:100, 0].double()
+    assert train.std(unbiased=False).item() == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(dm.spec.scaler.std[0], np.std(frame.a[:100]), rtol=1e-6)
+
+
+def test_a_constant_training_column_is_named_in_a_warning(tmp_path, caplog):
+    frame = coded_frame(60).assign(b=5.0)
+    dm = datamodule(tmp_path, frame, lookback=4, horizon=2)
+    assert "column(s) ['b'] are constant over the training rows" in caplog.text
+    assert dm.spec.scaler.std[1] == 1.0  # centred, left unscaled
