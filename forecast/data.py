@@ -179,7 +179,7 @@ def prepare_series(
     all_values = np.empty((len(frame), len(features)), dtype)
     for j, column in enumerate(features):
         all_values[:, j] = frame[column].to_numpy()
-    all_stamps = stamps.to_numpy("datetime64[ns]")
+    all_stamps = to_nanoseconds(stamps.to_numpy(), source, timestamp)
     if series_id:
         positions = frame.groupby(series_id, sort=False).indices
         groups = [(key, positions[key]) for key in pd.unique(frame[series_id])]
@@ -209,6 +209,27 @@ def prepare_series(
         rows=np.concatenate([rows for _, rows in groups]) if series_id else None,
         timezone=timezone,
     )
+
+
+# pandas and numpy hold timestamps as int64 nanoseconds: 1677-09-21 to 2262-04-11. Outside
+# that range a conversion wraps around silently to a wrong date, so it is refused instead.
+_NS_RANGE = (np.datetime64(pd.Timestamp.min, "us") + 1, np.datetime64(pd.Timestamp.max, "us"))
+
+
+def to_nanoseconds(stamps: np.ndarray, source: str, column: str) -> np.ndarray:
+    """Timestamps of any datetime64 unit as ``datetime64[ns]``; out-of-range ones refused."""
+    stamps = np.asarray(stamps)
+    if stamps.dtype == np.dtype("datetime64[ns]"):
+        return stamps
+    wide = stamps.astype("datetime64[us]")
+    outside = (wide < _NS_RANGE[0]) | (wide > _NS_RANGE[1])
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise ForecastError(
+            f"{source}: column {column!r} has {wide[row]} at row {row}, outside the range "
+            "timestamps can be held in (1677-09-21 to 2262-04-11)"
+        )
+    return wide.astype("datetime64[ns]")
 
 
 def check_values(

@@ -27,7 +27,14 @@ from omegaconf import DictConfig
 from forecast.checkpoint import load_checkpoint
 from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.covariates import fill_numeric
-from forecast.data import Scaler, check_timestamps, check_values, prepare_series, read_table
+from forecast.data import (
+    Scaler,
+    check_timestamps,
+    check_values,
+    prepare_series,
+    read_table,
+    to_nanoseconds,
+)
 from forecast.errors import ForecastError
 from forecast.model import LSTMNet
 from forecast.spec import DataSpec
@@ -66,7 +73,7 @@ def parse_stamps(values: np.ndarray, column: str, source: str) -> np.ndarray:
         raise ForecastError(f"{source}: column {column!r} holds non-timestamps: {err}") from None
     if stamps.dt.tz is not None:
         stamps = stamps.dt.tz_convert(None)
-    return stamps.to_numpy("datetime64[ns]")
+    return to_nanoseconds(stamps.to_numpy(), source, column)
 
 
 def check_future_stamps(given: np.ndarray, expected: np.ndarray, label: str) -> None:
@@ -200,7 +207,7 @@ class Forecaster:
         len(self.columns))`` in original units, from one batched forward pass.
         """
         spec = self.spec
-        futures = [self.future(series.stamps[-1]) for series in inputs]
+        futures = [self.future(series.stamps[-1], series.label) for series in inputs]
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
         x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
         x = spec.scaler.transform(x, np.float32)
@@ -245,13 +252,23 @@ class Forecaster:
         static = spec.encode_static(statics, label, 1)[0]
         return series.values[-lookback:], encoded, static
 
-    def future(self, last: np.datetime64) -> np.ndarray:
+    def future(self, last: np.datetime64, label: str) -> np.ndarray:
         """The ``horizon`` timestamps after ``last`` at the model's frequency."""
-        if isinstance(self.offset, pd.offsets.Tick):  # fixed steps: plain arithmetic
-            step = np.timedelta64(self.offset.nanos, "ns")
-            return last + step * np.arange(1, self.spec.horizon + 1)
-        start = pd.Timestamp(last) + self.offset
-        return pd.date_range(start, periods=self.spec.horizon, freq=self.offset).to_numpy()
+        horizon = self.spec.horizon
+        try:
+            if isinstance(self.offset, pd.offsets.Tick):  # fixed steps: plain arithmetic
+                end = int(last.astype(np.int64)) + horizon * self.offset.nanos
+                if end > np.iinfo(np.int64).max:  # numpy would wrap around silently
+                    raise OverflowError
+                step = np.timedelta64(self.offset.nanos, "ns")
+                return last + step * np.arange(1, horizon + 1)
+            start = pd.Timestamp(last) + self.offset
+            return pd.date_range(start, periods=horizon, freq=self.offset).to_numpy()
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            raise ForecastError(
+                f"{label}: {horizon} steps after {pd.Timestamp(last)} reach past 2262-04-11, "
+                "the last timestamp that can be held"
+            ) from None
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:

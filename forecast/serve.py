@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 
 from forecast.checkpoint import VERSION
 from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.data import to_nanoseconds
 from forecast.errors import ForecastError
 from forecast.predict import Forecaster, SeriesInput
 
@@ -88,14 +89,15 @@ def parse_rows(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # numpy warns on an offset: pandas handles those
-            stamps = np.array(raw, dtype="datetime64[ns]")
+            stamps = np.array(raw, dtype="datetime64[us]")
     except (ValueError, UserWarning):
         try:
             parsed = pd.to_datetime(raw)
             parsed = parsed if parsed.tz is None else parsed.tz_convert(None)  # to UTC
-            stamps = parsed.to_numpy("datetime64[ns]")
+            stamps = parsed.to_numpy()
         except (ValueError, TypeError) as err:
             raise ForecastError(f"{label}: column {timestamp!r}: {err}") from None
+    stamps = to_nanoseconds(stamps, label, timestamp)
     columns = {c: np.array([row[c] for row in rows]) for c in other}
     return stamps, values, columns
 

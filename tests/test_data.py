@@ -135,3 +135,10 @@ def test_etth1_file_is_the_benchmark():
     assert series.values.shape == (17420, 7)
     assert series.features == ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT"]
     assert series.freq == "h"
+
+
+@pytest.mark.parametrize("start", ["1500-01-01", "2300-01-01"])
+def test_timestamps_outside_the_nanosecond_range_are_refused_not_wrapped(start):
+    frame = pd.DataFrame({"date": [f"{start} 0{h}:00:00" for h in range(5)], "a": np.arange(5.0)})
+    with pytest.raises(ForecastError, match=r"'date' has .* at row 0, outside the range"):
+        prepare(frame)

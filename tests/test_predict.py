@@ -140,3 +140,11 @@ def test_an_unwritable_output_is_one_error_and_leaves_no_temp_file(tmp_path):
     with pytest.raises(ForecastError, match="cannot write"):
         write_table(frame, tmp_path / "f.csv")
     assert (tmp_path / "f.csv").is_dir() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_forecast_past_the_last_representable_timestamp_is_refused(trained):
+    forecaster = Forecaster.load(trained["model"])
+    history = sine_frame(30)
+    history["date"] = pd.date_range(end="2262-04-11 20:00", periods=30, freq="h")
+    with pytest.raises(ForecastError, match=r"history: 6 steps after 2262-04-11 20:00:00 reach"):
+        forecaster.predict(history)

@@ -128,6 +128,10 @@ BAD_BODIES = {
     "bool value": lambda h: body(h.assign(load=True)),
     "huge value": lambda h: body(h.assign(load=1e308)),
     "integer beyond float": lambda h: body(h.assign(load=10**400)),
+    "year 1500": lambda h: body(h.assign(date=h.date.str.replace("2024", "1500"))),
+    "forecast past 2262": lambda h: body(
+        h.assign(date=pd.date_range(end="2262-04-11 20:00", periods=len(h), freq="h").astype(str))
+    ),
     "id beyond 64 bits": lambda h: {
         "series": [{"id": 2**64, "data": body(h)["series"][0]["data"]}]
     },
@@ -145,6 +149,8 @@ MESSAGES = {
     "not a timestamp": "column 'date'",
     "huge value": "column 'load' at step 0 is too large for the model once scaled",
     "integer beyond float": "series 0: a value is too large for a 64-bit float",
+    "year 1500": "outside the range timestamps can be held in",
+    "forecast past 2262": "6 steps after 2262-04-11 20:00:00 reach past 2262-04-11",
 }
 
 
