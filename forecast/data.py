@@ -8,6 +8,7 @@ turns those ranges into training examples without copying.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,16 +96,34 @@ class Scaler:
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file; a missing or unreadable file is a ForecastError."""
     path = Path(path)
+    if path.is_dir():
+        raise ForecastError(f"{path} is a folder; give the data file inside it")
     if not path.is_file():
         raise ForecastError(f"data file not found: {path}")
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ForecastError(
+            f"{path}: unsupported file type {path.suffix!r}, expected .csv or .parquet"
+        )
     try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return _read_parquet(path)
         if path.suffix.lower() == ".csv":
-            return pd.read_csv(path)
+            _check_header(path)
+            frame = pd.read_csv(path)
+        else:
+            frame = _read_parquet(path)
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ForecastError(f"cannot read {path}: {err}") from None
-    raise ForecastError(f"{path}: unsupported file type {path.suffix!r}, expected .csv or .parquet")
+    if frame.empty:
+        raise ForecastError(f"{path} has no data rows (columns: {list(frame.columns)})")
+    return frame
+
+
+def _check_header(path: Path) -> None:
+    """pandas renames a repeated column name to ``name.1``: refuse it instead, by name."""
+    with path.open(newline="") as file:
+        header = next(csv.reader(file), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ForecastError(f"{path}: column name(s) {repeated} appear more than once")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

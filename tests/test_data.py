@@ -142,3 +142,14 @@ def test_timestamps_outside_the_nanosecond_range_are_refused_not_wrapped(start):
     frame = pd.DataFrame({"date": [f"{start} 0{h}:00:00" for h in range(5)], "a": np.arange(5.0)})
     with pytest.raises(ForecastError, match=r"'date' has .* at row 0, outside the range"):
         prepare(frame)
+
+
+def test_files_that_are_not_tables_are_named_for_what_they_are(tmp_path):
+    with pytest.raises(ForecastError, match="is a folder; give the data file inside it"):
+        read_table(tmp_path)
+    (tmp_path / "header.csv").write_text("date,a\n")
+    with pytest.raises(ForecastError, match=r"has no data rows \(columns: \['date', 'a'\]\)"):
+        read_table(tmp_path / "header.csv")
+    (tmp_path / "twice.csv").write_text("date,OT,OT\n2024-01-01,1,2\n")
+    with pytest.raises(ForecastError, match=r"column name\(s\) \['OT'\] appear more than once"):
+        read_table(tmp_path / "twice.csv")
