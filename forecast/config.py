@@ -4,6 +4,7 @@ that turns a ForecastError into one line and an exit code."""
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,8 @@ def flat_params(cfg: DictConfig) -> dict[str, Any]:
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a ForecastError as one line on stderr and exit 1 instead of a traceback.
+    """Report a ForecastError as one line on stderr and exit 1 instead of a traceback (and
+    Ctrl-C as one line and exit 130).
 
     In a multirun the error is re-raised instead: Hydra records the job as failed and the
     sweep goes on with the next trial, where exiting would end the whole sweep.
@@ -54,6 +56,11 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
+        except KeyboardInterrupt as err:  # the run is closed as KILLED already; no traceback
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                raise
+            print(f"stopped: {err or 'Ctrl-C'}", file=sys.stderr)
+            raise SystemExit(128 + signal.SIGINT) from None
 
     return wrapper
 

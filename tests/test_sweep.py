@@ -205,3 +205,20 @@ def test_trainings_started_together_on_a_new_store_all_finish(cwd):
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, output[-3000:]
     assert [r.info.status for r in runs(cwd)] == ["FINISHED"] * 3
+
+
+def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(cwd):
+    process = train(
+        cwd, "trainer.max_epochs=200", "callbacks.early_stopping.patience=200",
+        "register_model=null", wait=False,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not runs(cwd):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.5)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output[-3000:]
+    assert "stopped: training stopped by Ctrl-C" in output and "Traceback" not in output
+    assert [r.info.status for r in runs(cwd)] == ["KILLED"]
