@@ -89,13 +89,23 @@ def load_checkpoint(uri: str | Path) -> tuple[LSTMNet, DataSpec]:
     try:
         spec = DataSpec.from_dict(payload["data"])
         config = LSTMConfig(**payload["net"])
-    except (KeyError, TypeError) as err:
+    except (KeyError, TypeError, AttributeError) as err:
         raise ForecastError(f"{uri}: the model file's description is incomplete: {err}") from None
+    except ForecastError as err:
+        raise ForecastError(f"{uri}: the model file's description is invalid: {err}") from None
     net = LSTMNet(config, spec)
+    state_dict = payload.get("state_dict")
+    if not isinstance(state_dict, dict) or not all(
+        isinstance(v, torch.Tensor) for v in state_dict.values()
+    ):
+        raise ForecastError(f"{uri}: the model file's weights are missing or not tensors")
     try:
-        net.load_state_dict(payload["state_dict"])
+        net.load_state_dict(state_dict)
     except RuntimeError as err:
-        raise ForecastError(f"checkpoint weights do not fit its own configuration: {err}") from None
+        first = str(err).strip().splitlines()[0]
+        raise ForecastError(f"{uri}: weights do not fit its own configuration: {first}") from None
+    if not all(torch.isfinite(v).all() for v in state_dict.values() if v.is_floating_point()):
+        raise ForecastError(f"{uri}: the model file's weights are not all finite")
     return net.eval(), spec
 
 

@@ -60,6 +60,13 @@ class LSTMConfig:
     quantiles: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        for name, top in (("hidden_size", 1 << 16), ("num_layers", 64), ("segment_len", 1 << 16)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                # the upper bound keeps a mistyped size from asking for terabytes of weights
+                raise ForecastError(f"model.{name}={value!r} must be an integer in [1, {top}]")
+        if not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
+            raise ForecastError(f"model.dropout={self.dropout!r} must be in [0, 1)")
         if self.decoder not in DECODERS:
             raise ForecastError(f"model.decoder={self.decoder!r} is not one of {DECODERS}")
         quantiles = tuple(float(q) for q in self.quantiles or ())
@@ -68,8 +75,6 @@ class LSTMConfig:
                 f"model.quantiles={list(quantiles)} must be distinct, increasing and inside (0, 1)"
             )
         object.__setattr__(self, "quantiles", quantiles)
-        if self.segment_len < 1:
-            raise ForecastError(f"model.segment_len={self.segment_len} must be >= 1")
         if not 0 <= self.proj_size < self.hidden_size:
             raise ForecastError(
                 "proj_size has to be smaller than hidden_size and >= 0 "

@@ -61,6 +61,24 @@ class DataSpec:
         if not self.targets:
             raise ForecastError("no target columns")
         check_calendar(self.calendar)
+        sizes = {
+            "scaler": self.n_features,
+            "future_scaler": len(self.future_numeric),
+            "static_scaler": len(self.static_numeric),
+        }
+        for name, size in sizes.items():
+            scaler = getattr(self, name)
+            if scaler is None:
+                continue
+            if len(scaler.mean) != size or len(scaler.std) != size:
+                raise ForecastError(
+                    f"{name} has {len(scaler.mean)} means and {len(scaler.std)} standard "
+                    f"deviations for {size} columns"
+                )
+            if not (np.isfinite(scaler.mean).all() and np.isfinite(scaler.std).all()):
+                raise ForecastError(f"{name} statistics are not all finite")
+            if (np.asarray(scaler.std) <= 0).any():
+                raise ForecastError(f"{name} has a standard deviation <= 0")
         both = set(self.targets) & {*self.future_covariates, *self.static_covariates}
         if both:
             raise ForecastError(f"{sorted(both)} cannot be both targets and covariates")

@@ -47,3 +47,26 @@ def test_an_incomplete_description_is_refused(trained, tmp_path):
     torch.save(payload, tmp_path / "broken.pt")
     with pytest.raises(ForecastError, match="description is incomplete"):
         load_checkpoint(tmp_path / "broken.pt")
+
+
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        (lambda p: p["net"].update(hidden_size=10**7), r"model\.hidden_size=10000000 must be"),
+        (lambda p: p["net"].update(num_layers=-2), r"model\.num_layers=-2 must be"),
+        (lambda p: p["net"].update(hidden_size="64"), r"model\.hidden_size='64' must be"),
+        (lambda p: p["data"].update(lookback=-5), "lookback must be an integer >= 1"),
+        (lambda p: p["data"]["scaler"]["std"].pop(), "3 means and 2 standard deviations for 3"),
+        (lambda p: p["data"]["scaler"].update(std=[0.0, 1.0, 1.0]), "standard deviation <= 0"),
+        (lambda p: p["data"].pop("features"), "description is incomplete"),
+        (lambda p: p["state_dict"]["lstm.weight_ih_l0"].fill_(float("nan")), "not all finite"),
+        (lambda p: p["state_dict"].pop("lstm.weight_ih_l0"), "do not fit its own configuration"),
+        (lambda p: p.update(state_dict=[1, 2]), "weights are missing or not tensors"),
+    ],
+)
+def test_model_files_with_bad_contents_are_refused_by_name(trained, tmp_path, breaks, message):
+    payload = torch.load(trained["model"], weights_only=True)
+    breaks(payload)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ForecastError, match=message):
+        load_checkpoint(tmp_path / "bad.pt")

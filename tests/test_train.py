@@ -168,7 +168,7 @@ def test_model_keys_are_the_networks_fields(tmp_path):
     with pytest.raises(ForecastError, match=r"unknown key\(s\) \['hidden'\].*'hidden_size'"):
         build_model(cfg.model, spec)
     cfg = compose_config(tmp_path, ["model.dropout=1.5"])
-    with pytest.raises(ForecastError, match="model: dropout should be a number in range"):
+    with pytest.raises(ForecastError, match=r"model\.dropout=1\.5 must be in \[0, 1\)"):
         build_model(cfg.model, spec)
     module = build_model(compose_config(tmp_path, ["model.hidden_size=12"]).model, spec)
     assert module.net.config.hidden_size == 12 and module.net.lookback == 24
