@@ -60,7 +60,12 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running(argv: list[str], url: str, workdir: Path):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}",
+        # `mlflow models serve` starts uvicorn by name: find it next to this Python
+        "PATH": os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
+    }
     process = subprocess.Popen(
         argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -6,6 +6,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,7 +103,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server_process(argv: list[str], cwd: Path, url: str) -> Iterator[None]:
     """Run a server process until ``url`` answers 200; stop it afterwards."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}",
+        # `mlflow models serve` starts uvicorn by name: find it next to this Python, however
+        # the tests were started (a virtual environment need not be on PATH)
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
     process = subprocess.Popen(
         argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
