@@ -20,6 +20,8 @@ _HERE = Path(__file__).resolve().parent
 # conf/ of a source checkout (editable install), else the copy a wheel packs into forecast/.
 # A copy of the code without configs (inside a logged MLflow model) must still import.
 CONF_DIR = str(next((p for p in (_HERE.parent / "conf", _HERE / "conf") if p.is_dir()), _HERE))
+# ${stem:path}: a file's name without folder and suffix, for run names
+OmegaConf.register_new_resolver("stem", lambda path: Path(str(path)).stem, replace=True)
 # Using a model has its own configs: there `model=` names a model file, not the config group.
 SERVING_CONF_DIR = str(Path(CONF_DIR) / "serving")
 

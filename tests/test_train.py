@@ -192,3 +192,16 @@ def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, mess
     cfg = compose_config(tmp_path, ["data.path=nowhere.csv", override])
     with pytest.raises(ForecastError, match=message):
         train(cfg)  # the missing file is never reached
+
+
+def test_runs_of_one_seed_get_distinct_names_after_their_data(trained, tmp_path):
+    names = []
+    for _ in range(2):
+        cfg = compose_config(tmp_path, [f"data.path={trained['csv']}", "register_model=null"])
+        train(cfg)
+        names.append(cfg.logger.run_name)
+    client = mlflow.MlflowClient(cfg.logger.tracking_uri)
+    experiment = client.get_experiment_by_name("forecast")
+    logged = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
+    assert logged == set(names) and len(logged) == 2
+    assert all(name.startswith("sines_h6_") for name in names)
