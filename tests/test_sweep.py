@@ -80,7 +80,8 @@ def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
 def test_optuna_sweep_with_a_failing_trial_goes_on(cwd):
     _, output = train(
         cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.seed=1",
-        SPACE, "model.proj_size=12", "hydra.sweeper.pruner=none", "register_model=null",
+        "hydra.sweeper.study_name=lstm_optuna", SPACE, "model.proj_size=12",
+        "hydra.sweeper.pruner=none", "register_model=null",
     )  # fmt: skip
     study = optuna.load_study(study_name="lstm_optuna", storage=f"sqlite:///{cwd / 'optuna.db'}")
     states = [t.state for t in study.trials]
@@ -101,6 +102,7 @@ def test_two_workers_share_one_study(cwd):
     args = [
         "-m",
         "hparams_search=lstm_optuna",
+        "hydra.sweeper.study_name=lstm_optuna",  # both workers join one study by its name
         "hydra.sweeper.n_trials=6",
         "hydra.sweeper.pruner=none",
         SPACE,
@@ -121,6 +123,7 @@ def test_two_workers_share_one_study(cwd):
 def test_pruning_reports_every_epoch(cwd):
     code, output = train(
         cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=2", SPACE,
+        "hydra.sweeper.study_name=lstm_optuna",
         "trainer.max_epochs=3", "callbacks.early_stopping.patience=10", "register_model=null",
     )  # fmt: skip
     assert code == 0, output[-3000:]
@@ -222,3 +225,20 @@ def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(cwd):
     assert process.returncode == 130, output[-3000:]
     assert "stopped: training stopped by Ctrl-C" in output and "Traceback" not in output
     assert [r.info.status for r in runs(cwd)] == ["KILLED"]
+
+
+def test_the_same_sweep_command_twice_runs_two_fresh_studies(cwd):
+    args = ["-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=2", SPACE,
+            "hydra.sweeper.pruner=none", "register_model=null"]  # fmt: skip
+    for _ in range(2):
+        code, output = train(cwd, *args)
+        assert code == 0, output[-3000:]
+        time.sleep(1)  # study names carry the start time to the second
+    storage = f"sqlite:///{cwd / 'optuna.db'}"
+    studies = optuna.get_all_study_summaries(storage)
+    assert len(studies) == 2 and all(s.n_trials == 2 for s in studies)
+    # joining a complete study by name: a clear message, nothing run, no crash
+    name = studies[0].study_name
+    code, output = train(cwd, *args, f"hydra.sweeper.study_name={name}")
+    assert code == 0, output[-3000:]
+    assert f"study '{name}' already holds 2 trials (n_trials=2): nothing to run" in output

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -139,6 +140,13 @@ class OptunaSweeper(Sweeper):
         with sqlite_lock(self.storage):
             study = self.study()
         log.info("study %r in %s: %d trials wanted", self.study_name, self.storage, self.n_trials)
+        held = len(study.get_trials(deepcopy=False))
+        if held >= self.n_trials:
+            log.warning(
+                "study %r already holds %d trials (n_trials=%d): nothing to run; give a new "
+                "hydra.sweeper.study_name, or a larger hydra.sweeper.n_trials to extend it",
+                self.study_name, held, self.n_trials,
+            )  # fmt: skip
         results, job_idx = [], 0
         while len(study.get_trials(deepcopy=False)) < self.n_trials:
             trial = study.ask(space)
@@ -176,7 +184,9 @@ class OptunaSweeper(Sweeper):
         if completed:
             best = study.best_trial
             log.info("best trial %d: value %.5f, %s", best.number, best.value, best.params)
+            folder = Path(self.config.hydra.sweep.dir)
+            folder.mkdir(parents=True, exist_ok=True)  # no job ran if the study was complete
             OmegaConf.save(
                 OmegaConf.create({"best_value": best.value, "best_params": best.params, **counts}),
-                f"{self.config.hydra.sweep.dir}/optuna_results.yaml",
+                folder / "optuna_results.yaml",
             )
