@@ -67,10 +67,11 @@ def child(kind: str, rows: int, workdir: str) -> None:
         stages = {}
         frame = read_table(path)
         stages["read_table"] = status_mb("VmHWM") - base
-        series = prepare_series(frame, timestamp="date", features=None, dtype=np.float32)
+        series = prepare_series(frame, timestamp="date", features=None, dtype=np.float64)
         stages["prepare_series"] = status_mb("VmHWM") - base
         del frame
-        Scaler.fit(series.values[: int(0.7 * rows)]).transform(series.values, np.float32, False)
+        # as the DataModule: statistics and subtraction in float64, into the float32 table
+        Scaler.fit(series.values[: int(0.7 * rows)]).transform(series.values, np.float32)
         stages["scale"] = status_mb("VmHWM") - base
         print(json.dumps({"peak_mb": stages["scale"], "stages": stages}))
         return
