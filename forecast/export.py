@@ -78,7 +78,7 @@ def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
         )
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    module = ScaledForecaster(forecaster).eval()
+    module = ScaledForecaster(forecaster).eval().requires_grad_(False)  # plain outputs
     example = example_inputs(forecaster.spec)
     spec = json.dumps({k: v for k, v in forecaster.spec.to_dict().items() if k != "path"})
     with warnings.catch_warnings():

@@ -8,6 +8,7 @@ import onnxruntime
 import pandas as pd
 import pytest
 import torch
+from helpers import REPO
 
 from forecast import Forecaster, ForecastError
 from forecast.export import export
@@ -62,3 +63,16 @@ def test_projection_cannot_go_to_onnx(forecaster, tmp_path):
     with pytest.raises(ForecastError, match="format='tflite' is not one of"):
         export(forecaster, "tflite", tmp_path / "m.tflite")
     assert export(projected, "torchscript", tmp_path / "m.ts").is_file()
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("torchscript", "model.ts"), ("onnx", "model.onnx")])
+def test_the_readme_examples_run(forecaster, tmp_path, monkeypatch, fmt, name):
+    """The README's example for each format, run as written, in a folder with the file."""
+    readme = (REPO / "README.md").read_text()
+    code = readme.split(f"<!-- example:{fmt} -->\n```python\n", 1)[1].split("```", 1)[0]
+    export(forecaster, fmt, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, f"README {fmt} example", "exec"), namespace)
+    assert namespace["forecast"].shape == (1, 6, 3)
+    assert np.isfinite(namespace["forecast"]).all()
