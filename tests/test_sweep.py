@@ -242,3 +242,22 @@ def test_the_same_sweep_command_twice_runs_two_fresh_studies(cwd):
     code, output = train(cwd, *args, f"hydra.sweeper.study_name={name}")
     assert code == 0, output[-3000:]
     assert f"study '{name}' already holds 2 trials (n_trials=2): nothing to run" in output
+
+
+def test_an_interrupted_optuna_sweep_leaves_no_trial_running(cwd):
+    process = train(
+        cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.study_name=stopped",
+        "hydra.sweeper.n_trials=3", "trainer.max_epochs=200",
+        "callbacks.early_stopping.patience=200", "register_model=null", wait=False,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not any(r.data.tags.get("mlflow.parentRunId") for r in runs(cwd)):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.5)
+    time.sleep(2)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    study = optuna.load_study(study_name="stopped", storage=f"sqlite:///{cwd / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert states and optuna.trial.TrialState.RUNNING not in states
+    assert states[-1] == optuna.trial.TrialState.FAIL

@@ -156,7 +156,11 @@ class OptunaSweeper(Sweeper):
                 f"+optuna.trial_id={trial._trial_id}",
                 f"+optuna.trial_number={trial.number}",
             ]
-            (job,) = self.launcher.launch([overrides], initial_job_idx=job_idx)
+            try:
+                (job,) = self.launcher.launch([overrides], initial_job_idx=job_idx)
+            except BaseException:  # Ctrl-C, SIGTERM: never leave the trial RUNNING for good
+                study.tell(trial, state=TrialState.FAIL)
+                raise
             job_idx += 1
             results.append(self._tell(study, trial, job))
         self._summary(study)
