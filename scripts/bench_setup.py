@@ -4,18 +4,32 @@ from it when the preset is retuned."""
 
 from __future__ import annotations
 
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from forecast.config import CONF_DIR
 from forecast.model import LSTMLitModule
 from forecast.spec import DataSpec
 from forecast.windows import ForecastDataModule
 
-ETTH1 = Path(__file__).resolve().parents[1] / "data" / "ETTh1.csv"
+REPO = Path(__file__).resolve().parents[1]
+ETTH1 = REPO / "data" / "ETTh1.csv"
+# What a script's --smoke mode trains: that it works, in seconds (CI)
+SMOKE = [
+    "model.hidden_size=8",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=2",
+]
 
 
 def etth1(lookback: int = 96, horizon: int = 96, batch_size: int = 32) -> ForecastDataModule:
@@ -37,3 +51,39 @@ def lit_module(model: str, spec: DataSpec, **overrides: Any) -> LSTMLitModule:
     )
     merged.pop("defaults", None)
     return instantiate(merged, _convert_="all")(spec=spec, **overrides)
+
+
+def preset_config(
+    experiment: str, seed: int, out: Path, name: str, overrides: Sequence[str] = ()
+) -> DictConfig:
+    """``forecast-train experiment=<experiment> seed=<seed>`` as forecast-train composes it,
+    quiet and unregistered, its run in ``out/logs/<name>`` and its MLflow store in ``out``."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        return compose(
+            "config",
+            overrides=[
+                f"experiment={experiment}",
+                f"seed={seed}",
+                "register_model=null",
+                "trainer.enable_progress_bar=false",
+                "trainer.enable_model_summary=false",
+                f"paths.data_dir={REPO / 'data'}",
+                f"paths.log_dir={out / 'logs'}",
+                f"paths.output_dir={out / 'logs' / name}",
+                f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",
+                *overrides,
+            ],
+        )
+
+
+def run_meta(script: str) -> dict[str, str]:
+    """What a result file records of its run: the command, date, machine and commit."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "command": " ".join([f"python scripts/{script}", *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
+        "commit": commit,
+    }

@@ -19,36 +19,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from forecast.config import CONF_DIR  # noqa: E402
+from bench_setup import preset_config, run_meta  # noqa: E402
+
 from forecast.covariates import calendar_columns, calendar_features  # noqa: E402
 from forecast.train import train  # noqa: E402
-
-
-def preset_config(preset: str, out: Path, extra: list[str]):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(
-            "config",
-            overrides=[
-                f"experiment={preset}", "seed=42", "register_model=null",
-                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-                f"paths.data_dir={REPO / 'data'}", f"paths.log_dir={out / 'logs'}",
-                f"paths.output_dir={out / 'logs' / preset}",
-                f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}", *extra,
-            ],
-        )  # fmt: skip
 
 
 def long_frame(cfg) -> tuple[pd.DataFrame, list[str]]:
@@ -144,7 +128,7 @@ def darts_run(frame, exog, cfg, borders, epochs) -> dict:
 
 def compare(preset: str, out: Path, smoke: bool) -> list[dict]:
     extra = ["trainer.max_epochs=1", "trainer.limit_train_batches=2"] if smoke else []
-    cfg = preset_config(preset, out, extra)
+    cfg = preset_config(preset, 42, out, preset, extra)
     start = time.perf_counter()
     metrics = train(cfg)
     ours_seconds = time.perf_counter() - start
@@ -171,15 +155,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "compare_peers.json")
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    meta = {
-        "command": " ".join(["python scripts/compare_peers.py", *sys.argv[1:]]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, 2 cores",
-        "commit": commit,
-    }
+    meta = run_meta("compare_peers.py")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for preset in args.presets:
@@ -190,7 +166,7 @@ def main() -> None:
     for r in rows:
         cells = [r["preset"], r["model"], f"{r['mae']:.3f}", f"{r['mse']:.1f}"]
         print("| " + " | ".join([*cells, f"{r['seconds']:.0f}"]) + " |")
-    print(f"\n`{meta['command']}`, {meta['date']}, commit {commit}")
+    print(f"\n`{meta['command']}`, {meta['date']}, commit {meta['commit']}")
 
 
 if __name__ == "__main__":

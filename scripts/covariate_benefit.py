@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from forecast.config import CONF_DIR  # noqa: E402
+from bench_setup import SMOKE, preset_config, run_meta  # noqa: E402
+
 from forecast.train import train  # noqa: E402
 
 # What "without" empties, per preset: the covariates the preset adds.
@@ -36,32 +33,10 @@ WITHOUT = {
     "pjm_load": ["data.calendar=[]"],
     "m5_sales": ["data.future_covariates=[]"],
 }
-SMOKE = [
-    "model.hidden_size=8",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=2",
-]
 
 
 def run(preset: str, variant: str, seed: int, overrides: list[str], out: Path) -> dict:
-    name = f"{preset}_{variant}_{seed}"
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                f"experiment={preset}",
-                f"seed={seed}",
-                "register_model=null",
-                "trainer.enable_progress_bar=false",
-                "trainer.enable_model_summary=false",
-                f"paths.data_dir={REPO / 'data'}",
-                f"paths.log_dir={out / 'logs'}",
-                f"paths.output_dir={out / 'logs' / name}",
-                f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",
-                *overrides,
-            ],
-        )
+    cfg = preset_config(preset, seed, out, f"{preset}_{variant}_{seed}", overrides)
     start = time.perf_counter()
     metrics = train(cfg)
     return {"seconds": time.perf_counter() - start, **metrics}
@@ -103,15 +78,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     extra = SMOKE if args.smoke else []
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    meta = {
-        "command": " ".join(["python scripts/covariate_benefit.py", *sys.argv[1:]]),
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
-        "commit": commit,
-    }
+    meta = run_meta("covariate_benefit.py")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results = []
     for preset in args.presets:
@@ -124,7 +91,7 @@ def main() -> None:
                       f"({metrics['seconds']:.0f} s)", flush=True)  # fmt: skip
                 args.out.write_text(json.dumps({"meta": meta, "runs": results}, indent=2))
     print(table(results))
-    print(f"\n`{meta['command']}`, {meta['date']}, commit {commit}")
+    print(f"\n`{meta['command']}`, {meta['date']}, commit {meta['commit']}")
 
 
 if __name__ == "__main__":

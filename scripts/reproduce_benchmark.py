@@ -21,12 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from forecast.config import CONF_DIR  # noqa: E402
+from bench_setup import SMOKE, preset_config  # noqa: E402
+
 from forecast.train import train  # noqa: E402
 
 # Test MSE at lookback 96 (issue #3; SegRNN from lss-1138/SegRNN's README after its drop_last
@@ -47,30 +46,11 @@ PUBLISHED = {
 }
 # Targets of issue #3 with the lookback tuned (<= 720); the published columns stay at L=96.
 TUNED_TARGETS = {"etth1": {96: 0.350, 192: 0.390, 336: 0.415, 720: 0.430}}
-SMOKE = [
-    "model.hidden_size=8",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=2",
-]
 
 
 def run(dataset: str, horizon: int, seed: int, overrides: list[str], out: Path) -> dict:
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                f"experiment={dataset}_h{horizon}",
-                f"seed={seed}",
-                "register_model=null",
-                "trainer.enable_progress_bar=false",
-                "trainer.enable_model_summary=false",
-                f"paths.log_dir={out / 'logs'}",
-                f"paths.output_dir={out / 'logs' / f'{dataset}_h{horizon}_seed{seed}'}",
-                f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",
-                *overrides,
-            ],
-        )
+    experiment = f"{dataset}_h{horizon}"
+    cfg = preset_config(experiment, seed, out, f"{experiment}_seed{seed}", overrides)
     start = time.perf_counter()
     metrics = train(cfg)
     return {"dataset": dataset, "horizon": horizon, "seed": seed,

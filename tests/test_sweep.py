@@ -185,20 +185,27 @@ def test_training_against_a_real_mlflow_server(cwd):
     assert any((cwd / "server-artifacts").rglob("model.pt"))
 
 
-def test_sigterm_exits_143_and_marks_the_run_killed(cwd):
-    """A scheduler (SLURM, Kubernetes) stops a job with SIGTERM and reads its exit status."""
+def interrupted(cwd: Path, sign: signal.Signals, *overrides: str) -> tuple[int, str]:
+    """A long training (or sweep), sent ``sign`` once a run of it is in MLflow."""
     process = train(
-        cwd, "trainer.max_epochs=200", "callbacks.early_stopping.patience=200",
+        cwd, *overrides, "trainer.max_epochs=200", "callbacks.early_stopping.patience=200",
         "register_model=null", wait=False,
     )  # fmt: skip
+    sweep = "-m" in overrides  # then wait for a trial's run, not for the sweep's parent run
     deadline = time.monotonic() + 120
-    while not runs(cwd):
+    while not [r for r in runs(cwd) if not sweep or "mlflow.parentRunId" in r.data.tags]:
         assert time.monotonic() < deadline and process.poll() is None
         time.sleep(0.5)
     time.sleep(2)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sign)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 143, output[-3000:]
+    return process.returncode, output
+
+
+def test_sigterm_exits_143_and_marks_the_run_killed(cwd):
+    """A scheduler (SLURM, Kubernetes) stops a job with SIGTERM and reads its exit status."""
+    code, output = interrupted(cwd, signal.SIGTERM)
+    assert code == 143, output[-3000:]
     assert [r.info.status for r in runs(cwd)] == ["KILLED"]
 
 
@@ -211,18 +218,8 @@ def test_trainings_started_together_on_a_new_store_all_finish(cwd):
 
 
 def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(cwd):
-    process = train(
-        cwd, "trainer.max_epochs=200", "callbacks.early_stopping.patience=200",
-        "register_model=null", wait=False,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not runs(cwd):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.5)
-    time.sleep(2)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output[-3000:]
+    code, output = interrupted(cwd, signal.SIGINT)
+    assert code == 130, output[-3000:]
     assert "stopped: training stopped by Ctrl-C" in output and "Traceback" not in output
     assert [r.info.status for r in runs(cwd)] == ["KILLED"]
 
@@ -245,18 +242,10 @@ def test_the_same_sweep_command_twice_runs_two_fresh_studies(cwd):
 
 
 def test_an_interrupted_optuna_sweep_leaves_no_trial_running(cwd):
-    process = train(
-        cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.study_name=stopped",
-        "hydra.sweeper.n_trials=3", "trainer.max_epochs=200",
-        "callbacks.early_stopping.patience=200", "register_model=null", wait=False,
+    interrupted(
+        cwd, signal.SIGINT, "-m", "hparams_search=lstm_optuna",
+        "hydra.sweeper.study_name=stopped", "hydra.sweeper.n_trials=3",
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not any(r.data.tags.get("mlflow.parentRunId") for r in runs(cwd)):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.5)
-    time.sleep(2)
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
     study = optuna.load_study(study_name="stopped", storage=f"sqlite:///{cwd / 'optuna.db'}")
     states = [t.state for t in study.trials]
     assert states and optuna.trial.TrialState.RUNNING not in states
