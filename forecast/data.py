@@ -178,7 +178,9 @@ def prepare_series(
     for column in features:
         if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].dtype == bool:
             raise ForecastError(
-                f"{source}: column {column!r} is not numeric (dtype {frame[column].dtype})"
+                f"{source}: column {column!r} is not numeric (dtype {frame[column].dtype}); "
+                "to use it as categories name it in data.static_covariates or "
+                "data.future_covariates and in data.categorical, or leave it out of data.features"
             )
     try:
         stamps = pd.to_datetime(frame[timestamp])

@@ -153,3 +153,11 @@ def test_files_that_are_not_tables_are_named_for_what_they_are(tmp_path):
     (tmp_path / "twice.csv").write_text("date,OT,OT\n2024-01-01,1,2\n")
     with pytest.raises(ForecastError, match=r"column name\(s\) \['OT'\] appear more than once"):
         read_table(tmp_path / "twice.csv")
+
+
+def test_a_text_column_names_the_keys_that_take_it(tmp_path):
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2024-01-01", periods=5, freq="h"), "a": 1.0, "store": "x"}
+    )
+    with pytest.raises(ForecastError, match=r"'store' is not numeric.*data\.categorical"):
+        prepare(frame)
