@@ -250,3 +250,16 @@ def test_an_interrupted_optuna_sweep_leaves_no_trial_running(cwd):
     states = [t.state for t in study.trials]
     assert states and optuna.trial.TrialState.RUNNING not in states
     assert states[-1] == optuna.trial.TrialState.FAIL
+
+
+def test_a_range_on_the_command_line_replaces_the_presets(cwd):
+    code, output = train(
+        cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.study_name=cli",
+        "hydra.sweeper.n_trials=2", "hydra.sweeper.pruner=none", "register_model=null",
+        "model.hidden_size=choice(8,12)", "model.num_layers=1", "data.batch_size=64",
+    )  # fmt: skip
+    assert code == 0, output[-3000:]
+    study = optuna.load_study(study_name="cli", storage=f"sqlite:///{cwd / 'optuna.db'}")
+    assert len(study.trials) == 2
+    for trial in study.trials:  # the preset's range is 32 to 256
+        assert str(trial.params["model.hidden_size"]) in {"8", "12"}

@@ -132,7 +132,9 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> list[Any]:
         parser = OverridesParser.create()
         fixed, space = [], {}
-        for override in parser.parse_overrides([*arguments, *self._param_lines()]):
+        # The config's search space first, then the command line's: a range given there
+        # replaces the preset's for that key.
+        for override in parser.parse_overrides([*self._param_lines(), *arguments]):
             if override.is_sweep_override():
                 space[override.get_key_element()] = distribution(override)
             else:
