@@ -207,16 +207,28 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
     def get_metadata() -> dict[str, Any]:
         return metadata
 
-    @app.post("/forecast", response_model=ForecastResponse, openapi_extra=REQUEST_BODY_DOC)
+    @app.post(
+        "/forecast",
+        response_model=ForecastResponse,
+        openapi_extra=REQUEST_BODY_DOC,
+        description=(
+            f"Forecasts the next {spec.horizon} steps of each series. Send at least the last "
+            f"{spec.lookback} rows of each, at frequency {spec.freq}, with the columns "
+            f"{[spec.timestamp, *spec.features]}"
+            + (f" and, in `future`, its next {spec.horizon} rows" if spec.future_covariates else "")
+            + ". GET /metadata describes the model."
+        ),
+        responses={
+            413: {"description": f"The body is over {max_body_bytes} bytes."},
+            422: {"description": "The request is malformed; `detail` names the problem."},
+        },
+    )
     async def post_forecast(raw: Request) -> Response:
-        """Forecast every series of the request in one forward pass.
-
-        Runs on the event loop, not a worker thread: a forward pass takes about a millisecond,
-        less than a thread hop plus OpenMP waking a new thread team would, and one forward at
-        a time makes concurrent requests safe by construction. The body is parsed and
-        validated by pydantic in one pass from bytes: a third of the time of json.loads plus
-        validation, which FastAPI does for a ``ForecastRequest`` parameter.
-        """
+        # On the event loop, not a worker thread: a forward pass takes about a millisecond,
+        # less than a thread hop plus OpenMP waking a new thread team would, and one forward
+        # at a time makes concurrent requests safe by construction. The body is parsed and
+        # validated by pydantic in one pass from bytes: a third of the time of json.loads
+        # plus validation, which FastAPI does for a ``ForecastRequest`` parameter.
         request = ForecastRequest.model_validate_json(await raw.body())
         inputs = [series_input(series, k, forecaster) for k, series in enumerate(request.series)]
         futures, forecast = forecaster.forecast(inputs)

@@ -61,6 +61,10 @@ def test_health_metadata_and_docs(client):
         schema["components"]["schemas"]
     )
     assert client.get("/docs").status_code == 200
+    post = schema["paths"]["/forecast"]["post"]
+    assert {"200", "413", "422"} <= set(post["responses"])
+    assert "at least the last 24 rows of each, at frequency h" in post["description"]
+    assert "event loop" not in post["description"]  # a user's description, not our notes
 
 
 def test_forecast_matches_the_python_api(client, forecaster, history):
