@@ -87,6 +87,17 @@ def fill_numeric(values: np.ndarray, method: str | None, column: str, where: str
     return check_values(values.astype(np.float64)[:, None], [column], method, where)[:, 0]
 
 
+def static_value(values: np.ndarray, column: str, where: str) -> np.ndarray:
+    """The one value of a static covariate over a series' rows, as a 1-element array."""
+    distinct = pd.unique(values)
+    if len(distinct) > 1:
+        raise ForecastError(
+            f"{where}: static covariate {column!r} varies within the series "
+            f"({list(distinct[:3])}); a static covariate is one value per series"
+        )
+    return distinct[:1]
+
+
 def check_numeric(
     values: np.ndarray, column: str, where: str, rows: np.ndarray | None = None
 ) -> np.ndarray:

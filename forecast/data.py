@@ -138,6 +138,18 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+def table_columns(
+    frame: pd.DataFrame, columns: Sequence[str], source: str, rows: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The named columns' values (in ``rows`` order); a missing column is a ForecastError."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
+        )
+    return {c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns}
+
+
 def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
     """Accept one column name where a list is expected (``data.targets=OT``)."""
     if columns is None or isinstance(columns, str):

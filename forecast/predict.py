@@ -26,13 +26,14 @@ from omegaconf import DictConfig
 
 from forecast.checkpoint import load_checkpoint
 from forecast.config import SERVING_CONF_DIR, exit_on_error
-from forecast.covariates import fill_numeric
+from forecast.covariates import fill_numeric, static_value
 from forecast.data import (
     Scaler,
     check_timestamps,
     check_values,
     prepare_series,
     read_table,
+    table_columns,
     to_nanoseconds,
 )
 from forecast.errors import ForecastError
@@ -52,18 +53,6 @@ class SeriesInput:
     covariates: dict[str, np.ndarray] = field(default_factory=dict)  # raw, over the rows
     # The future covariates' rows: (timestamps, {column: values}); None without.
     future: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
-
-
-def table_columns(
-    frame: pd.DataFrame, columns: Sequence[str], source: str, rows: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """The named columns' values (in ``rows`` order); a missing column is a ForecastError."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ForecastError(
-            f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
-        )
-    return {c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns}
 
 
 def parse_stamps(values: np.ndarray, column: str, source: str) -> np.ndarray:
@@ -240,15 +229,7 @@ class Forecaster:
                 raw[c] = fill_numeric(raw[c], spec.fill_missing, c, label)
         all_stamps = np.concatenate([series.stamps[-lookback:], stamps])
         encoded = spec.encode_future(raw, all_stamps, label)
-        statics = {}
-        for column in spec.static_covariates:
-            values = pd.unique(series.covariates[column])
-            if len(values) > 1:
-                raise ForecastError(
-                    f"{label}: static covariate {column!r} varies within the series "
-                    f"({list(values[:3])})"
-                )
-            statics[column] = values[:1]
+        statics = {c: static_value(series.covariates[c], c, label) for c in spec.static_covariates}
         static = spec.encode_static(statics, label, 1)[0]
         return series.values[-lookback:], encoded, static
 

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 import hydra
 import numpy as np
 import orjson
-import pandas as pd
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -32,7 +31,7 @@ from forecast.checkpoint import VERSION
 from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.data import to_nanoseconds
 from forecast.errors import ForecastError
-from forecast.predict import Forecaster, SeriesInput
+from forecast.predict import Forecaster, SeriesInput, parse_stamps
 
 log = logging.getLogger(__name__)
 
@@ -86,20 +85,14 @@ def parse_rows(
     raw = [row[timestamp] for row in rows]
     if not all(isinstance(s, str) for s in raw):
         raise ForecastError(f"{label}: column {timestamp!r} must hold timestamp strings")
+    columns = {c: np.array([row[c] for row in rows]) for c in other}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # numpy warns on an offset: pandas handles those
-            stamps = np.array(raw, dtype="datetime64[us]")
-    except (ValueError, UserWarning):
-        try:
-            parsed = pd.to_datetime(raw)
-            parsed = parsed if parsed.tz is None else parsed.tz_convert(None)  # to UTC
-            stamps = parsed.to_numpy()
-        except (ValueError, TypeError) as err:
-            raise ForecastError(f"{label}: column {timestamp!r}: {err}") from None
-    stamps = to_nanoseconds(stamps, label, timestamp)
-    columns = {c: np.array([row[c] for row in rows]) for c in other}
-    return stamps, values, columns
+            parsed = np.array(raw, dtype="datetime64[us]")
+    except (ValueError, UserWarning):  # offsets, other formats: as files are read
+        return parse_stamps(np.array(raw, dtype=object), timestamp, label), values, columns
+    return to_nanoseconds(parsed, label, timestamp), values, columns
 
 
 def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInput:

@@ -123,8 +123,9 @@ class DataSpec:
             for c in self.future_covariates
             if c in self.categories
         ]
-        parts.append(calendar_features(self.stamps_out(stamps), self.calendar))  # local time
-        return np.concatenate(parts, axis=1)
+        if self.calendar:  # in local time
+            parts.append(calendar_features(self.stamps_out(stamps), self.calendar))
+        return np.concatenate(parts, axis=1) if parts else np.zeros((len(stamps), 0))
 
     def encode_static(
         self, columns: dict[str, np.ndarray], where: str, n_series: int

@@ -20,7 +20,7 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from forecast.covariates import check_numeric, fill_numeric, vocabulary
+from forecast.covariates import check_numeric, fill_numeric, static_value, vocabulary
 from forecast.data import (
     Scaler,
     SeriesFrame,
@@ -28,6 +28,7 @@ from forecast.data import (
     prepare_series,
     read_table,
     split_borders,
+    table_columns,
 )
 from forecast.errors import ForecastError
 from forecast.spec import DataSpec
@@ -302,15 +303,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self, frame: pd.DataFrame, rows: np.ndarray | None, columns: list[str]
     ) -> dict[str, np.ndarray]:
         """Raw values of each covariate in the stacked rows' order; statics checked constant."""
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ForecastError(
-                f"{self.path}: covariate column(s) {missing} not found; available: "
-                f"{list(frame.columns)}"
-            )
-        raw = {
-            c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns
-        }
+        raw = table_columns(frame, columns, str(self.path), rows)
         for column in self.future_covariates:
             if column not in self.categorical and self.fill_missing:
                 raw[column] = np.concatenate([
@@ -319,12 +312,7 @@ class ForecastDataModule(pl.LightningDataModule):
                 ])  # fmt: skip
         for column in self.static_covariates:
             for k, (a, b) in enumerate(self.bounds):
-                varying = pd.unique(raw[column][a:b])
-                if len(varying) > 1:
-                    raise ForecastError(
-                        f"{self._name(k)}: static covariate {column!r} varies within the series "
-                        f"({list(varying[:3])}); a static covariate is one value per series"
-                    )
+                static_value(raw[column][a:b], column, self._name(k))
         return raw
 
     def _name(self, k: int) -> str:
