@@ -13,10 +13,12 @@ request is a 4xx naming it; the server keeps serving.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from typing import Annotated, Any
 
+import anyio
 import hydra
 import numpy as np
 import orjson
@@ -26,6 +28,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from omegaconf import DictConfig
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
+from starlette.requests import ClientDisconnect
 
 from forecast.checkpoint import VERSION
 from forecast.config import SERVING_CONF_DIR, exit_on_error
@@ -117,39 +120,79 @@ def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInpu
 
 
 class BodyLimit:
-    """Refuse bodies over ``max_bytes`` with 413, by header and while streaming (chunked).
+    """Bounds what a request costs before the route reads it.
+
+    A body over ``max_bytes`` is refused with 413 (by header, and while streaming when chunked);
+    a body that stalls for ``timeout_s`` between chunks gets 408, so a half-sent body does not
+    hold its connection and memory forever; at most ``max_large`` bodies over ``large_bytes``
+    (or of unknown length) are read and forecast at once, the rest wait their turn, so memory
+    stays under about ``max_large * max_bytes`` whatever the clients do. A client that leaves
+    before its body is read is one log line, not a traceback.
 
     Plain ASGI rather than ``@app.middleware``: Starlette's BaseHTTPMiddleware costs about a
     millisecond per request, half the serving budget.
     """
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(
+        self,
+        app: Any,
+        max_bytes: int,
+        large_bytes: int,
+        max_large: int,
+        timeout_s: float,
+    ) -> None:
+        self.app, self.max_bytes, self.large_bytes = app, max_bytes, large_bytes
+        self.timeout_s = timeout_s
+        self.large = asyncio.Semaphore(max_large)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length", b"0")
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"0")
         if not length.isdigit() or int(length) > self.max_bytes:
             return await self._refuse(scope, receive, send)
+        large = int(length) > self.large_bytes or b"transfer-encoding" in headers
         seen = 0
+        done = False
 
-        async def counted() -> dict:
-            nonlocal seen
-            message = await receive()
+        async def bounded() -> dict:
+            nonlocal seen, done
+            if done:  # past the body: Starlette listens for a disconnect, with no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_s)
+            except TimeoutError:
+                raise HTTPException(408, f"no body data for {self.timeout_s:g} s") from None
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
                 raise HTTPException(413, f"body over {self.max_bytes} bytes")
+            done = not message.get("more_body", False)
             return message
 
-        await self.app(scope, counted, send)
+        try:
+            if large:
+                async with self.large:
+                    await self.app(scope, bounded, send)
+            else:
+                await self.app(scope, bounded, send)
+        except ClientDisconnect:
+            client = scope.get("client") or ("?", 0)
+            log.info("%s:%s left before its request was read", *client)
 
     async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
         response = JSONResponse({"detail": f"body over {self.max_bytes} bytes"}, status_code=413)
         await response(scope, receive, send)
 
 
-def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 << 20) -> FastAPI:
+def create_app(
+    forecaster: Forecaster,
+    model_uri: str,
+    max_body_bytes: int = 64 << 20,
+    large_body_bytes: int = 1 << 20,
+    max_large_requests: int = 2,
+    body_timeout_s: float = 30.0,
+) -> FastAPI:
     app = FastAPI(title="forecast", description=__doc__.split("\n\n")[0])
     spec = forecaster.spec
     metadata = {
@@ -179,7 +222,13 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
     }
     output_columns = [spec.timestamp, *forecaster.columns]
 
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=max_body_bytes,
+        large_bytes=large_body_bytes,
+        max_large=max_large_requests,
+        timeout_s=body_timeout_s,
+    )
 
     @app.exception_handler(ForecastError)
     async def bad_request(request: Request, err: ForecastError) -> JSONResponse:
@@ -217,12 +266,20 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
         },
     )
     async def post_forecast(raw: Request) -> Response:
-        # On the event loop, not a worker thread: a forward pass takes about a millisecond,
-        # less than a thread hop plus OpenMP waking a new thread team would, and one forward
-        # at a time makes concurrent requests safe by construction. The body is parsed and
-        # validated by pydantic in one pass from bytes: a third of the time of json.loads
-        # plus validation, which FastAPI does for a ``ForecastRequest`` parameter.
-        request = ForecastRequest.model_validate_json(await raw.body())
+        body = await raw.body()
+        if len(body) <= large_body_bytes:
+            # On the event loop: a small request's forward pass takes about a millisecond,
+            # less than a thread hop plus OpenMP waking a new thread team would.
+            return Response(answer(body), media_type="application/json")
+        # A large one takes long enough (seconds at tens of MB) to stall /health and every
+        # other client: a worker thread, at most max_large_requests at once (BodyLimit).
+        content = await anyio.to_thread.run_sync(answer, body)
+        return Response(content, media_type="application/json")
+
+    def answer(body: bytes) -> bytes:
+        # The body is parsed and validated by pydantic in one pass from bytes: a third of the
+        # time of json.loads plus validation, which FastAPI does for a ForecastRequest argument.
+        request = ForecastRequest.model_validate_json(body)
         inputs = [series_input(series, k, forecaster) for k, series in enumerate(request.series)]
         futures, forecast = forecaster.forecast(inputs)
         answer = []
@@ -236,7 +293,7 @@ def create_app(forecaster: Forecaster, model_uri: str, max_body_bytes: int = 64 
                 for stamp, row in zip(stamps, values.tolist(), strict=True)
             ]
             answer.append({"id": series.id, "data": rows})
-        return Response(orjson.dumps({"forecasts": answer}), media_type="application/json")
+        return orjson.dumps({"forecasts": answer})
 
     app.openapi = lambda: app.openapi_schema or _openapi(app)
     return app
@@ -270,7 +327,14 @@ def main(cfg: DictConfig) -> None:
     import uvicorn
 
     forecaster = Forecaster.load(cfg.ckpt_path)
-    app = create_app(forecaster, str(cfg.ckpt_path), cfg.max_body_bytes)
+    app = create_app(
+        forecaster,
+        str(cfg.ckpt_path),
+        cfg.max_body_bytes,
+        cfg.large_body_bytes,
+        cfg.max_large_requests,
+        cfg.body_timeout_s,
+    )
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import socket
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -176,16 +180,12 @@ def test_malformed_empty_and_huge_bodies(client, content, status):
     assert answer.status_code == status
 
 
-@pytest.fixture(scope="module")
-def server(forecaster):
-    """The app under uvicorn on a loopback port, in a thread of this process."""
+@contextlib.contextmanager
+def running(app) -> Iterator[str]:
+    """``app`` under uvicorn on a loopback port, in a thread of this process; its base URL.
+    ``log_config=None`` leaves uvicorn's records to the root logger, where caplog sees them."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(forecaster, "test-model", 200_000),
-        host="127.0.0.1",
-        port=port,
-        log_level="error",
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -195,6 +195,12 @@ def server(forecaster):
     yield f"http://127.0.0.1:{port}"
     instance.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(forecaster):
+    with running(create_app(forecaster, "test-model", 200_000)) as url:
+        yield url
 
 
 def test_concurrent_requests_are_answered_alike(server, history):
@@ -243,3 +249,99 @@ def test_fuzz_finds_no_server_error(server, history, data):
             "/forecast", content=content, headers={"content-type": "application/json"}
         )
     assert answer.status_code < 500, answer.text
+
+
+@contextlib.contextmanager
+def held_forecasts(forecaster, monkeypatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """The forward pass blocks until ``release`` is set; ``entered`` says one has started."""
+    entered, release = threading.Event(), threading.Event()
+    forecast = forecaster.net.forecast
+
+    def held(*args):
+        entered.set()
+        release.wait(timeout=60)
+        return forecast(*args)
+
+    monkeypatch.setattr(forecaster.net, "forecast", held)
+    try:
+        yield entered, release
+    finally:
+        release.set()
+
+
+def test_a_large_request_leaves_the_server_answering(forecaster, history, monkeypatch):
+    """While a large request is forecast, /health answers: it does not wait for the request."""
+    app = create_app(forecaster, "test-model", 200_000, large_body_bytes=1_000)
+    with running(app) as url, held_forecasts(forecaster, monkeypatch) as (entered, release):
+        with ThreadPoolExecutor(1) as pool:
+            large = pool.submit(httpx.post, f"{url}/forecast", json=body(history), timeout=60)
+            assert entered.wait(timeout=30)
+            assert httpx.get(f"{url}/health", timeout=10).status_code == 200
+            assert not large.done()  # /health was answered while the forecast was held
+            release.set()
+            assert large.result().status_code == 200
+        # and the answer is the one the event-loop path gives
+        expected = Forecaster(forecaster.net, forecaster.spec).predict(history)
+    got = pd.DataFrame(large.result().json()["forecasts"][0]["data"])
+    np.testing.assert_allclose(got[["load", "temp", "price"]], expected[["load", "temp", "price"]])
+
+
+def test_large_requests_are_forecast_a_bounded_number_at_a_time(forecaster, history, monkeypatch):
+    app = create_app(
+        forecaster, "test-model", 200_000, large_body_bytes=1_000, max_large_requests=1
+    )
+    running_now, most = 0, 0
+    lock = threading.Lock()
+    forecast = forecaster.net.forecast
+
+    def counted(*args):
+        nonlocal running_now, most
+        with lock:
+            running_now += 1
+            most = max(most, running_now)
+        time.sleep(0.2)
+        with lock:
+            running_now -= 1
+        return forecast(*args)
+
+    monkeypatch.setattr(forecaster.net, "forecast", counted)
+    with running(app) as url, ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(f"{url}/forecast", json=body(history), timeout=60), range(4)
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 4
+    assert most == 1
+
+
+def raw_post(url: str, headers: str, content: bytes) -> socket.socket:
+    """A POST written by hand, so that its body can stop short of its Content-Length."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(f"POST /forecast HTTP/1.1\r\nhost: {host}\r\n{headers}\r\n".encode() + content)
+    return sock
+
+
+def test_a_stalled_body_is_answered_408(forecaster):
+    app = create_app(forecaster, "test-model", 200_000, body_timeout_s=0.5)
+    with running(app) as url:
+        sock = raw_post(url, "content-type: application/json\r\ncontent-length: 1000\r\n", b"{")
+        with sock:
+            status = sock.recv(4096).split(b"\r\n")[0]
+        assert status == b"HTTP/1.1 408 Request Timeout"
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_a_client_leaving_mid_body_is_one_log_line(forecaster, caplog):
+    caplog.set_level(logging.INFO)
+    with running(create_app(forecaster, "test-model", 200_000)) as url:
+        sock = raw_post(url, "content-type: application/json\r\ncontent-length: 1000\r\n", b"{")
+        time.sleep(0.2)
+        sock.close()
+        deadline = time.monotonic() + 10
+        while "left before its request was read" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert httpx.get(f"{url}/health").status_code == 200
+    assert "left before its request was read" in caplog.text
+    assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
