@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
@@ -67,6 +69,32 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class OutputDir(Callback):
+    """Hydra makes the run's directory before any code of ours runs, so a folder that cannot be
+    made or written (``paths.log_dir`` read-only, or below a file) was a traceback from Hydra's
+    internals. Made here first, it is one line and exit status 1."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        make_output_dir(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        make_output_dir(config.hydra.sweep.dir)
+
+
+def make_output_dir(folder: str) -> None:
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        print(
+            f"error: cannot write the run's folder {folder} ({err.strerror}); "
+            "set paths.log_dir to a writable folder",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+
+
 def check_config(cfg: DictConfig) -> None:
     """One pass over the values Hydra lets through that would fail late or as a traceback:
     before any data is read, so a bad key costs seconds, not a training run."""
@@ -75,6 +103,11 @@ def check_config(cfg: DictConfig) -> None:
         value = data.get(key)
         if key in data and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ForecastError(f"data.{key}={value!r} must be an integer >= 1")
+    max_rows = data.get("max_rows")
+    if max_rows is not None and (
+        isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
+    ):
+        raise ForecastError(f"data.max_rows={max_rows!r} must be an integer >= 1, or null")
     if data.get("freq") is not None:
         import pandas as pd
 

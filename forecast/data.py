@@ -9,6 +9,7 @@ turns those ranges into training examples without copying.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,8 +94,12 @@ class Scaler:
         return cls(mean=np.asarray(stats["mean"]), std=np.asarray(stats["std"]))
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; a missing or unreadable file is a ForecastError."""
+def read_table(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file; a missing or unreadable file is a ForecastError.
+
+    ``max_rows`` bounds the work before it is done: a file with more data rows is refused
+    after reading at most that many, rather than after exhausting memory.
+    """
     path = Path(path)
     if path.is_dir():
         raise ForecastError(f"{path} is a folder; give the data file inside it")
@@ -104,34 +109,66 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise ForecastError(
             f"{path}: unsupported file type {path.suffix!r}, expected .csv or .parquet"
         )
+    if path.suffix.lower() == ".csv":
+        _check_header(path)
     try:
         if path.suffix.lower() == ".csv":
-            _check_header(path)
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, nrows=None if max_rows is None else max_rows + 1)
         else:
-            frame = _read_parquet(path)
+            frame = _read_parquet(path, max_rows)
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ForecastError(f"cannot read {path}: {err}") from None
     if frame.empty:
         raise ForecastError(f"{path} has no data rows (columns: {list(frame.columns)})")
+    if max_rows is not None and len(frame) > max_rows:
+        raise ForecastError(_too_many_rows(path, max_rows))
     return frame
 
 
+# A header line longer than this is not a table's header: a binary file, or one line of text.
+HEADER_BYTES = 1 << 20
+
+
 def _check_header(path: Path) -> None:
-    """pandas renames a repeated column name to ``name.1``: refuse it instead, by name."""
-    with path.open(newline="") as file:
-        header = next(csv.reader(file), [])
+    """Look at the first line before pandas reads the file: a binary file or one without line
+    breaks would otherwise be parsed whole as a single field, at many times its size in
+    memory. pandas renames a repeated column name to ``name.1``: refuse it instead, by name."""
+    with path.open("rb") as file:
+        start = file.read(HEADER_BYTES + 1)
+    if (nul := start.find(b"\0")) >= 0:
+        raise ForecastError(f"{path} is not a text CSV file: NUL byte at offset {nul}")
+    if len(start) > HEADER_BYTES and b"\n" not in start and b"\r" not in start:
+        raise ForecastError(
+            f"{path}: no line break in the first {HEADER_BYTES} bytes; a CSV file starts with "
+            "a header line of column names"
+        )
+    try:
+        text = start.decode("utf-8")
+    except UnicodeDecodeError as err:  # cut mid-character at the end, or not UTF-8 at all
+        if len(start) <= HEADER_BYTES or err.start < len(start) - 4:
+            raise ForecastError(f"{path} is not UTF-8 text (byte {err.start})") from None
+        text = start[: err.start].decode("utf-8")
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ForecastError(f"{path}: column name(s) {repeated} appear more than once")
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _too_many_rows(path: Path, max_rows: int) -> str:
+    return (
+        f"{path} has more than data.max_rows={max_rows} rows; raise data.max_rows if memory "
+        "allows (about 40 bytes per value at the peak of setup)"
+    )
+
+
+def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
     """Column by column: pd.read_parquet decodes the whole file into Arrow first and then
     copies it into pandas, about three times the table's size at its peak."""
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
+    if max_rows is not None and file.metadata.num_rows > max_rows:
+        raise ForecastError(_too_many_rows(path, max_rows))
     columns = {
         name: file.read(columns=[name]).column(0).to_pandas() for name in file.schema_arrow.names
     }

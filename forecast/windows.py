@@ -196,6 +196,7 @@ class ForecastDataModule(pl.LightningDataModule):
         static_covariates: Sequence[str] | str | None = None,
         calendar: Sequence[str] | str | None = None,
         categorical: Sequence[str] | str | None = None,
+        max_rows: int | None = None,
         fitted: DataSpec | None = None,
     ) -> None:
         """``fitted`` is given only to score a saved model: its training statistics and
@@ -217,6 +218,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.static_covariates = as_list(static_covariates) or []
         self.calendar = as_list(calendar) or []
         self.categorical = as_list(categorical) or []
+        self.max_rows = max_rows
         self.fitted = fitted
         self.datasets: dict[str, WindowDataset] = {}
 
@@ -250,7 +252,7 @@ class ForecastDataModule(pl.LightningDataModule):
             raise ForecastError(
                 f"lookback ({self.lookback}) and horizon ({self.horizon}) must be >= 1"
             )
-        frame = read_table(self.path)
+        frame = read_table(self.path, self.max_rows)
         covariates = [*self.future_covariates, *self.static_covariates]
         series = prepare_series(
             frame,

@@ -37,6 +37,34 @@ def test_read_table_errors(tmp_path, name, content, message):
         read_table(path)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\0" * (3 << 20), "not a text CSV file: NUL byte at offset 0"),
+        (b"date,a\n2020-01-01,\0\n", "NUL byte at offset 18"),
+        (b"x" * (3 << 20), "no line break in the first 1048576 bytes"),
+        ("date,caf\xe9\n".encode("latin-1"), "not UTF-8 text"),
+    ],
+)
+def test_files_that_are_not_csv_text_are_refused_before_parsing(tmp_path, content, message):
+    """A binary file or one endless line would be parsed whole as one field (a 2 GB file of NUL
+    bytes took over 10 GB): the first megabyte tells."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(ForecastError, match=message):
+        read_table(path)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_max_rows_refuses_a_larger_file(tmp_path, suffix):
+    frame = coded_frame(50)
+    path = tmp_path / f"t.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
+    assert len(read_table(path, max_rows=50)) == 50
+    with pytest.raises(ForecastError, match=r"more than data\.max_rows=49 rows"):
+        read_table(path, max_rows=49)
+
+
 def test_prepare_stacks_series_and_keeps_their_order():
     a, b = coded_frame(4), coded_frame(3)
     frame = pd.concat([b.assign(id="b"), a.assign(id="a")], ignore_index=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 from pathlib import Path
 
 import mlflow
@@ -184,6 +185,7 @@ def test_model_keys_are_the_networks_fields(tmp_path):
         ("model.optimizer.lr=-0.1", r"model\.optimizer\.lr=-0\.1 must be a number >= 0"),
         ("season=-1", r"season=-1 must be an integer >= 1, or null"),
         ("season=0", r"season=0 must be an integer >= 1, or null"),
+        ("data.max_rows=0", r"data\.max_rows=0 must be an integer >= 1, or null"),
     ],
 )
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, message):
@@ -192,6 +194,21 @@ def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, mess
     cfg = compose_config(tmp_path, ["data.path=nowhere.csv", override])
     with pytest.raises(ForecastError, match=message):
         train(cfg)  # the missing file is never reached
+
+
+@pytest.mark.parametrize("command", [["forecast-train"], ["forecast-train", "-m", "seed=1,2"]])
+def test_an_unwritable_log_folder_is_one_line(tmp_path, command):
+    """Hydra makes the run's folder before our code runs; below a file it cannot."""
+    (tmp_path / "file").write_text("")
+    result = subprocess.run(
+        [*command, f"paths.log_dir={tmp_path / 'file' / 'logs'}", "data.path=nowhere.csv"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "cannot write the run's folder" in result.stderr and "set paths.log_dir" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_runs_of_one_seed_get_distinct_names_after_their_data(trained, tmp_path):
