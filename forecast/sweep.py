@@ -92,9 +92,8 @@ class SweepTracker(Callback):
             shown = " ".join(o for o in trial["overrides"] if not o.startswith("+optuna."))
             lines.append(f"{i:>3} {value:>14}  {trial['status']:<6}  {shown}")
         client = mlflow.MlflowClient()
-        if done:
-            pick = min if self.direction == "minimize" else max
-            best = pick(done, key=lambda t: t["value"])
+        best = self._best(config, done)
+        if best is not None:
             path = self._save_best(config, best)
             lines += [
                 f"best: {best['value']:.5f} with {path}",
@@ -105,6 +104,19 @@ class SweepTracker(Callback):
         client.log_text(self.parent_id, "\n".join(lines), "trials.txt")
         log.info("sweep of %d trials\n%s", len(self.trials), "\n".join(lines))
         self._close("FINISHED")
+
+    def _best(self, config: DictConfig, done: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The Optuna study's best trial when the sweeper reported one: workers sharing a study
+        each see only their own trials, and the best may be another's. Else this run's best."""
+        results = Path(config.hydra.sweep.dir) / "optuna_results.yaml"
+        if results.is_file():
+            study = OmegaConf.load(results)
+            if study.get("best_overrides") is not None:
+                return {"overrides": list(study.best_overrides), "value": study.best_value}
+        if not done:
+            return None
+        pick = min if self.direction == "minimize" else max
+        return pick(done, key=lambda t: t["value"])
 
     def _save_best(self, config: DictConfig, best: dict[str, Any]) -> Path:
         """The best trial's overrides as an experiment file forecast-train accepts.

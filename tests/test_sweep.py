@@ -118,6 +118,11 @@ def test_two_workers_share_one_study(cwd):
     per_worker = [len(list((cwd / f"sweep{k}").glob("*/.hydra/config.yaml"))) for k in (0, 1)]
     assert min(per_worker) >= 1 and sum(per_worker) == len(finished)
     assert len({t.number for t in study.trials}) == len(study.trials)  # disjoint trials
+    # The worker that ended last writes the best of the whole study, whoever ran it
+    last = max(
+        (cwd / f"sweep{k}" / "experiment" / "best.yaml" for k in (0, 1)), key=os.path.getmtime
+    )
+    assert f"best_val_loss={study.best_value:.5f}" in last.read_text()
 
 
 def test_pruning_reports_every_epoch(cwd):
@@ -236,9 +241,14 @@ def test_the_same_sweep_command_twice_runs_two_fresh_studies(cwd):
     assert len(studies) == 2 and all(s.n_trials == 2 for s in studies)
     # joining a complete study by name: a clear message, nothing run, no crash
     name = studies[0].study_name
-    code, output = train(cwd, *args, f"hydra.sweeper.study_name={name}")
+    code, output = train(cwd, *args, f"hydra.sweeper.study_name={name}", "hydra.sweep.dir=joined")
     assert code == 0, output[-3000:]
     assert f"study '{name}' already holds 2 trials (n_trials=2): nothing to run" in output
+    # ... and its best.yaml is the study's best, though this worker ran none of its trials
+    study = optuna.load_study(study_name=name, storage=storage)
+    best = (cwd / "joined" / "experiment" / "best.yaml").read_text()
+    assert f"best_val_loss={study.best_value:.5f}" in best
+    assert f"hidden_size: {study.best_params['model.hidden_size']}" in best
 
 
 def test_an_interrupted_optuna_sweep_leaves_no_trial_running(cwd):

@@ -158,6 +158,8 @@ class OptunaSweeper(Sweeper):
                 f"+optuna.trial_id={trial._trial_id}",
                 f"+optuna.trial_number={trial.number}",
             ]
+            # In the study, so that any worker can name the best trial's full command
+            trial.set_user_attr("overrides", overrides[:-2])
             try:
                 (job,) = self.launcher.launch([overrides], initial_job_idx=job_idx)
             except BaseException:  # Ctrl-C, SIGTERM: never leave the trial RUNNING for good
@@ -192,7 +194,13 @@ class OptunaSweeper(Sweeper):
             log.info("best trial %d: value %.5f, %s", best.number, best.value, best.params)
             folder = Path(self.config.hydra.sweep.dir)
             folder.mkdir(parents=True, exist_ok=True)  # no job ran if the study was complete
-            OmegaConf.save(
-                OmegaConf.create({"best_value": best.value, "best_params": best.params, **counts}),
-                folder / "optuna_results.yaml",
-            )
+            results = {
+                "best_value": best.value,
+                "best_params": best.params,
+                # the study's best, which in a shared study may be another worker's trial:
+                # SweepTracker writes experiment/best.yaml from these
+                "best_overrides": best.user_attrs.get("overrides"),
+                "best_trial": best.number,
+                **counts,
+            }
+            OmegaConf.save(OmegaConf.create(results), folder / "optuna_results.yaml")
