@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
+import math
 import socket
 import threading
 import time
@@ -18,7 +20,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from helpers import free_port
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from forecast import Forecaster
@@ -222,13 +224,31 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@pytest.fixture(scope="module")
+def http(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+def hourly_from(start: datetime.datetime, n: int) -> list[str]:
+    return [str(start + datetime.timedelta(hours=k)).replace("T", " ") for k in range(n)]
+
+
+FUZZ_KINDS = [
+    "random", "corrupt value", "corrupt key", "raw bytes", "huge value", "id", "timestamp", "size",
+]  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_fuzz_finds_no_server_error(server, history, data):
-    """Random JSON, and valid requests with one row corrupted: never a 5xx."""
+def test_fuzz_finds_no_server_error(http, history, data):
+    """1,000 requests: random JSON, valid requests with one row corrupted, and the classes that
+    once gave a 500 or non-numbers (huge values, big ids, timestamps at the edges of what can be
+    held, sizes up to the body limit). Every answer is a 200 with finite numbers or a 4xx."""
     payload = body(history)
-    rows = payload["series"][0]["data"]
-    kind = data.draw(st.sampled_from(["random", "corrupt value", "corrupt key", "raw bytes"]))
+    series = payload["series"][0]
+    rows = series["data"]
+    kind = data.draw(st.sampled_from(FUZZ_KINDS))
     if kind == "random":
         payload = data.draw(json_values)
     elif kind == "corrupt value":
@@ -239,16 +259,42 @@ def test_fuzz_finds_no_server_error(server, history, data):
         rows[row][key] = data.draw(json_values)
     elif kind == "corrupt key":
         rows[data.draw(st.integers(0, len(rows) - 1))][data.draw(st.text(max_size=8))] = 1.0
+    elif kind == "huge value":  # one column, some or all rows, up to the float64 limit and past it
+        column = data.draw(st.sampled_from(["load", "temp", "price"]))
+        value = data.draw(
+            st.floats(min_value=1e15, max_value=1.7e308)
+            | st.floats(min_value=-1.7e308, max_value=-1e15)
+            | st.integers(min_value=10**15, max_value=10**400)
+        )
+        for row in rows[data.draw(st.integers(0, len(rows) - 1)) :]:
+            row[column] = value
+    elif kind == "id":
+        series["id"] = data.draw(
+            st.integers(min_value=-(2**80), max_value=2**80) | st.text(max_size=30) | json_values
+        )
+    elif kind == "timestamp":  # consecutive hours from anywhere in 1-9999, so only range matters
+        start = data.draw(st.datetimes(min_value=datetime.datetime(1, 1, 1)))
+        for row, stamp in zip(rows, hourly_from(start, len(rows)), strict=False):
+            row["date"] = stamp
+    elif kind == "size":  # many series, many rows: near and past the 200 kB body limit
+        n_series, repeat = data.draw(st.integers(1, 80)), data.draw(st.integers(1, 40))
+        stamps = hourly_from(datetime.datetime(2000, 1, 1), len(rows) * repeat)
+        long = [{**rows[k % len(rows)], "date": stamps[k]} for k in range(len(rows) * repeat)]
+        payload = {"series": [{"id": k, "data": long} for k in range(n_series)]}
     content = (
         data.draw(st.binary(max_size=200))
         if kind == "raw bytes"
         else json.dumps(payload, allow_nan=True).encode()
     )
-    with httpx.Client(base_url=server, timeout=30) as http:
-        answer = http.post(
-            "/forecast", content=content, headers={"content-type": "application/json"}
-        )
+    answer = http.post("/forecast", content=content, headers={"content-type": "application/json"})
+    event(f"{kind}: {answer.status_code}")  # --hypothesis-show-statistics lists the mix
     assert answer.status_code < 500, answer.text
+    if answer.status_code == 200:
+        values = [
+            v for f in answer.json()["forecasts"] for row in f["data"] for k, v in row.items()
+            if k != "date"
+        ]  # fmt: skip
+        assert all(isinstance(v, float) and math.isfinite(v) for v in values), kind
 
 
 @contextlib.contextmanager
