@@ -4,6 +4,8 @@ from it when the preset is retuned."""
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import subprocess
 import sys
@@ -23,6 +25,8 @@ from forecast.windows import ForecastDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 ETTH1 = REPO / "data" / "ETTh1.csv"
+# Results behind the README's figures, committed (scripts/readme_tables.py renders them)
+BENCHMARKS = REPO / "benchmarks"
 # What a script's --smoke mode trains: that it works, in seconds (CI)
 SMOKE = [
     "model.hidden_size=8",
@@ -78,12 +82,36 @@ def preset_config(
 
 def run_meta(script: str) -> dict[str, str]:
     """What a result file records of its run: the command, date, machine and commit."""
+    import torch
+
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
     return {
         "command": " ".join([f"python scripts/{script}", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
+        "machine": f"{platform.machine()} {platform.processor() or 'cpu'}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
         "commit": commit,
     }
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """``results`` (with their ``meta``) as JSON: what the README renders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+def provenance(meta: dict[str, Any]) -> str:
+    """The line under a README table: how to get it again, and where it was measured."""
+    return f"`{meta['command']}`, {meta['date']}, {meta['machine']}, commit {meta['commit']}."
+
+
+def median_round(pairs: Sequence[tuple[float, float]]) -> tuple[float, float, float]:
+    """The round whose ours/raw ratio is the median (the lower one for an even count): its
+    raw and ours figures and its ratio. Each round's pair ran back to back under the same
+    load, so a row quotes one round, and its ratio is its own two figures' quotient."""
+    ordered = sorted(pairs, key=lambda pair: pair[1] / pair[0])
+    raw, ours = ordered[(len(ordered) - 1) // 2]
+    return raw, ours, ours / raw

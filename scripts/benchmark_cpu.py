@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import time
 from pathlib import Path
 
 import torch
-from bench_setup import etth1, lit_module
+from bench_setup import BENCHMARKS, etth1, lit_module, provenance, run_meta, write_results
 from torch import nn
 
 from forecast.windows import ForecastDataModule
@@ -80,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
-    parser.add_argument("--out", type=Path, default=Path("bench/cpu.json"))
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "cpu.json")
     args = parser.parse_args()
     variants = {"threads=1": VARIANTS["threads=1"]} if args.smoke else VARIANTS
     seconds = 0.2 if args.smoke else args.seconds
@@ -96,20 +95,31 @@ def main() -> None:
         rows.append({"variant": name, "baseline_windows_per_s": baseline,
                      "variant_windows_per_s": variant, "ratio": variant / baseline,
                      "error": error})  # fmt: skip
-    print(
-        f"baseline: conf/model/{PRESET}.yaml, batch 128, {base['threads']} threads, eager float32"
-    )
-    print(f"{'variant':<16} | {'baseline w/s':>12} {'variant w/s':>11} {'ratio':>6}")
-    for r in rows:
-        print(
-            f"{r['variant']:<16} | {r['baseline_windows_per_s']:>12.0f} "
-            f"{r['variant_windows_per_s']:>11.0f} {r['ratio']:>6.2f}"
-            + (f"  ({r['error']})" if r["error"] else "")
+    results = {
+        "meta": run_meta("benchmark_cpu.py"),
+        "settings": {"model": PRESET, "batch": 128, "threads": base["threads"], "seconds": seconds},
+        "rows": rows,
+    }
+    print(table(results))
+    write_results(args.out, results)
+
+
+def table(results: dict) -> str:
+    lines = ["| variant | baseline windows/s | variant windows/s | ratio |", "|---|---|---|---|"]
+    for r in results["rows"]:
+        error = f" ({r['error']})" if r["error"] else ""
+        lines.append(
+            f"| {r['variant']}{error} | {r['baseline_windows_per_s']:,.0f} "
+            f"| {r['variant_windows_per_s']:,.0f} | {r['ratio']:.2f} |"
         )
-    meta = {"torch": torch.__version__, "threads": base["threads"], "model": PRESET}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.out}")
+    settings = results["settings"]
+    lines += [
+        "",
+        f"Baseline: conf/model/{settings['model']}.yaml, batch {settings['batch']}, "
+        f"{settings['threads']} threads, eager float32; {settings['seconds']:g} s per measurement.",
+        provenance(results["meta"]),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

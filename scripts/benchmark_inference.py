@@ -12,14 +12,19 @@ test windows, at several batch sizes; the ratio is the share of the raw speed a 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from bench_setup import etth1, lit_module
+from bench_setup import (
+    BENCHMARKS,
+    etth1,
+    lit_module,
+    median_round,
+    provenance,
+    run_meta,
+    write_results,
+)
 
 from forecast.predict import Forecaster, SeriesInput
 from forecast.windows import ForecastDataModule
@@ -54,12 +59,14 @@ def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, round
         forecaster.forecast(inputs)
 
     pairs = [(rate(raw, batch, seconds), rate(ours, batch, seconds)) for _ in range(rounds)]
+    raw_rate, ours_rate, ratio = median_round(pairs)
     return {
         "model": name,
         "batch_size": batch,
-        "raw_windows_per_s": statistics.median(r for r, _ in pairs),
-        "forecast_windows_per_s": statistics.median(o for _, o in pairs),
-        "ratio": statistics.median(o / r for r, o in pairs),
+        "raw_windows_per_s": raw_rate,
+        "forecast_windows_per_s": ours_rate,
+        "ratio": ratio,
+        "round_ratios": [o / r for r, o in pairs],
     }
 
 
@@ -68,23 +75,40 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternating raw/ours rounds")
-    parser.add_argument("--out", type=Path, default=Path("bench/inference.json"))
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "inference.json")
     args = parser.parse_args()
     sizes, models = ([1, 32, 256, 1024], MODELS) if not args.smoke else ([4], ["lstm"])
     if args.smoke:
         args.seconds, args.rounds = 0.05, 1
     dm = etth1()
     rows = [measure(m, b, dm, args.seconds, args.rounds) for m in models for b in sizes]
-    print(f"{'model':<13} {'batch':>5} | {'raw w/s':>9} {'forecast w/s':>12} {'ratio':>6}")
-    for r in rows:
-        print(
-            f"{r['model']:<13} {r['batch_size']:>5} | {r['raw_windows_per_s']:>9.0f} "
-            f"{r['forecast_windows_per_s']:>12.0f} {r['ratio']:>6.3f}"
+    results = {
+        "meta": run_meta("benchmark_inference.py"),
+        "settings": {"seconds": args.seconds, "rounds": args.rounds},
+        "rows": rows,
+    }
+    print(table(results))
+    write_results(args.out, results)
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| model (conf/model) | batch | raw forward windows/s | forecast windows/s | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results["rows"]:
+        lines.append(
+            f"| {r['model']} | {r['batch_size']} | {r['raw_windows_per_s']:,.0f} "
+            f"| {r['forecast_windows_per_s']:,.0f} | {r['ratio']:.2f} |"
         )
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "numpy": np.__version__}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.out}")
+    settings = results["settings"]
+    lines += [
+        "",
+        f"{settings['rounds']} alternating rounds of {settings['seconds']:g} s each; each row is "
+        "the round with the median ratio.",
+        provenance(results["meta"]),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

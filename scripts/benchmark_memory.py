@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[1]
+
 FEATURES, LOOKBACK, HORIZON = 7, 96, 96
 MATERIALIZE_LIMIT_BYTES = 4 << 30  # do not try to allocate more than this on a 24 GiB box
 
@@ -114,12 +116,14 @@ def measure(kind: str, rows: int, workdir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path("bench/memory.json"))
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "memory.json")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, rows, workdir = args.child
         return child(kind, int(rows), workdir)
+
+    from bench_setup import run_meta, write_results  # not in the measured children
 
     sizes = [10_000] if args.smoke else [100_000, 1_000_000, 10_000_000]
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
@@ -143,21 +147,43 @@ def main() -> None:
             row["materialized_mb"] = measure("materialized", rows, workdir)["peak_mb"]
         results.append(row)
 
-    columns = ("windows", "datamodule", "covariates", "materialized")
-    print(f"{'rows':>10} {'array MB':>9} | " + " ".join(f"{c:>15}" for c in columns))
-    for r in results:
-        cells = [f"{r[k + '_mb']:>8.0f} ({r[k + '_mb'] / r['array_mb']:>4.1f}x)" for k in columns]
-        note = "" if r["materialized_measured"] else " computed"
-        print(f"{r['rows']:>10} {r['array_mb']:>9.1f} | {' '.join(cells)}{note}")
-    print("\nDataModule peak after each stage (MB, x array):")
-    for r in results:
-        stages = ", ".join(
-            f"{k} {v:.0f} ({v / r['array_mb']:.1f}x)" for k, v in r["datamodule_stages_mb"].items()
+    output = {"meta": run_meta("benchmark_memory.py"), "rows": results}
+    print(table(output))
+    write_results(args.out, output)
+
+
+def table(results: dict) -> str:
+    from bench_setup import provenance
+
+    lines = [
+        "| rows | float32 array | WindowDataset | ForecastDataModule from Parquet "
+        "| the same with covariates | every window materialized |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results["rows"]:
+        array = r["array_mb"]
+        cells = [
+            f"{r[k + '_mb']:,.0f} MB ({r[k + '_mb'] / array:.1f}x)"
+            for k in ("windows", "datamodule", "covariates")
+        ]
+        materialized = r["materialized_mb"]
+        shown = (
+            f"{materialized / 1024:,.1f} GB" if materialized > 1024 else f"{materialized:,.0f} MB"
         )
-        print(f"{r['rows']:>10}: {stages}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
+        note = "" if r["materialized_measured"] else ", computed"
+        cells.append(f"{shown} ({materialized / array:.0f}x{note})")
+        lines.append(f"| {r['rows']:,} | {array:,.1f} MB | " + " | ".join(cells) + " |")
+    largest = results["rows"][-1]
+    stages = ", ".join(
+        f"{name} {mb / largest['array_mb']:.1f}x"
+        for name, mb in largest["datamodule_stages_mb"].items()
+    )
+    lines += [
+        "",
+        f"DataModule peak after each stage at {largest['rows']:,} rows: {stages}.",
+        provenance(results["meta"]),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

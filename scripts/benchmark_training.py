@@ -9,9 +9,10 @@ The DataLoader alone is timed too: if it is far faster than a step, the model ne
     python scripts/benchmark_training.py --smoke         # seconds; what CI runs
     python scripts/benchmark_training.py --device cuda --precision bf16-mixed   # cuDNN, bf16
 
-Prints a table and writes JSON (``--out``). Ratios are the figure to quote: absolute
-numbers on a shared machine drift from run to run. Each round times both loops back to back;
-the reported ratio is the median over rounds.
+Prints a table and writes JSON (``benchmarks/training.json``, ``training_grid.json`` with
+--grid; the README renders them). Ratios are the figure to quote: absolute numbers on a shared
+machine drift from run to run. Each round times both loops back to back; a row reports the
+round with the median ratio.
 """
 
 from __future__ import annotations
@@ -19,15 +20,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from bench_setup import etth1
+from bench_setup import (
+    BENCHMARKS,
+    etth1,
+    median_round,
+    provenance,
+    run_meta,
+    write_results,
+)
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -136,17 +142,16 @@ def measure(
         torch.manual_seed(0)
         module = LSTMLitModule(dm.spec, scheduler=None, **sizes)
         ours.append(lightning_loop(module, batches, warmup, device, precision))
-    # The median of per-round ratios: each round's pair ran back to back, under the same load.
-    ratio = statistics.median(o / r for o, r in zip(ours, raw, strict=True))
+    raw_rate, ours_rate, ratio = median_round(list(zip(raw, ours, strict=True)))
     return {
         **config,
         "batch_size": batch_size,
-        "raw_windows_per_s": statistics.median(raw),
-        "forecast_windows_per_s": statistics.median(ours),
+        "raw_windows_per_s": raw_rate,
+        "forecast_windows_per_s": ours_rate,
         "ratio": ratio,
         "round_ratios": [o / r for o, r in zip(ours, raw, strict=True)],
         "loader_windows_per_s": loader_rate,
-        "loader_over_step": loader_rate / statistics.median(ours),
+        "loader_over_step": loader_rate / ours_rate,
     }
 
 
@@ -160,7 +165,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="alternating rounds")
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--precision", choices=["32-true", "bf16-mixed"], default="32-true")
-    parser.add_argument("--out", type=Path, default=Path("bench/training.json"))
+    parser.add_argument("--out", type=Path, help="JSON; benchmarks/training[_grid].json")
     args = parser.parse_args()
 
     if args.grid:
@@ -182,30 +187,46 @@ def main() -> None:
                 args.precision)
         for c in configs
     ]  # fmt: skip
-    header = (
-        f"{'hidden':>6} {'layers':>6} {'proj':>4} {'L':>4} | "
-        f"{'raw w/s':>9} {'ours w/s':>9} {'ratio':>6} | {'loader/step':>11}"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['hidden_size']:>6} {r['num_layers']:>6} {r['proj_size']:>4} {r['lookback']:>4} | "
-            f"{r['raw_windows_per_s']:>9.0f} {r['forecast_windows_per_s']:>9.0f} "
-            f"{r['ratio']:>6.3f} | {r['loader_over_step']:>10.1f}x"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "machine": platform.machine(),
-        "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
-        "precision": args.precision,
-        "batch_size": args.batch_size,
-        "timed_batches": args.batches - args.warmup,
+    results = {
+        "meta": run_meta("benchmark_training.py"),
+        "settings": {
+            "device": torch.cuda.get_device_name() if args.device == "cuda" else "cpu",
+            "precision": args.precision,
+            "batch_size": args.batch_size,
+            "timed_batches": args.batches - args.warmup,
+            "rounds": args.repeats,
+        },
+        "rows": rows,
     }
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(f"wrote {args.out}")
+    print(table(results))
+    out = args.out or BENCHMARKS / ("training_grid.json" if args.grid else "training.json")
+    write_results(out, results)
+
+
+def table(results: dict) -> str:
+    settings = results["settings"]
+    lines = [
+        "| hidden | layers | proj | lookback | raw loop windows/s | forecast windows/s | ratio "
+        "| loader / step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results["rows"]:
+        lines.append(
+            f"| {r['hidden_size']} | {r['num_layers']} | {r['proj_size']} | {r['lookback']} "
+            f"| {r['raw_windows_per_s']:,.0f} | {r['forecast_windows_per_s']:,.0f} "
+            f"| {r['ratio']:.3f} | {r['loader_over_step']:,.0f}x |"
+        )
+    ratios = [r["ratio"] for r in results["rows"]]
+    met = sum(ratio >= 0.95 for ratio in ratios)
+    lines += [
+        "",
+        f"{settings['device']}, {settings['precision']}, batch {settings['batch_size']}, "
+        f"{settings['rounds']} alternating rounds of {settings['timed_batches']} timed steps; "
+        f"each row is the round with the median ratio. {met} of {len(ratios)} at >= 0.95 "
+        f"(median {statistics.median(ratios):.3f}).",
+        provenance(results["meta"]),
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
