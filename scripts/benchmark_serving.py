@@ -32,7 +32,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
-from bench_setup import ETTH1, etth1
+from bench_setup import BENCHMARKS, ETTH1, etth1, provenance, run_meta, write_results
 
 from forecast.checkpoint import save_checkpoint
 from forecast.mlflow_model import log_pyfunc
@@ -113,6 +113,40 @@ def load(url: str, payload: bytes, concurrency: int, requests: int) -> dict:
     }
 
 
+def health_during(base: str, payload: bytes, requests: int) -> dict:
+    """/health latency (ms) while ``requests`` large forecast requests run one after another,
+    against /health alone: a large request must not hold the event loop."""
+
+    def health_ms(client: httpx.Client) -> float:
+        start = time.perf_counter()
+        client.get(f"{base}/health").raise_for_status()
+        return (time.perf_counter() - start) * 1e3
+
+    with httpx.Client(timeout=60) as client:
+        idle = [health_ms(client) for _ in range(50)]
+    busy: list[float] = []
+    with ThreadPoolExecutor(1) as pool, httpx.Client(timeout=60) as client:
+        headers = {"content-type": "application/json"}
+        large = pool.submit(
+            lambda: [
+                httpx.post(f"{base}/forecast", content=payload, headers=headers, timeout=120)
+                for _ in range(requests)
+            ]
+        )
+        while not large.done():
+            busy.append(health_ms(client))
+            time.sleep(0.02)
+        assert all(answer.status_code == 200 for answer in large.result())
+    return {
+        "idle_p50_ms": float(np.percentile(idle, 50)),
+        "busy_p50_ms": float(np.percentile(busy, 50)),
+        "busy_p99_ms": float(np.percentile(busy, 99)),
+        "busy_max_ms": max(busy),
+        "health_requests": len(busy),
+        "large_requests": requests,
+    }
+
+
 def raw_forward_ms(forecaster: Forecaster, batch: int, repeats: int) -> float:
     x = torch.randn(batch, forecaster.spec.lookback, forecaster.spec.n_features)
     times = []
@@ -128,7 +162,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few requests, no mlflow server")
     parser.add_argument("--requests", type=int, default=320)
-    parser.add_argument("--out", type=Path, default=Path("bench/serving.json"))
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "serving.json")
     args = parser.parse_args()
     levels = [1, 8] if args.smoke else [1, 8, 32]
     n_requests = 16 if args.smoke else args.requests
@@ -158,13 +192,17 @@ def main() -> None:
     ]
     with running(argv, f"http://127.0.0.1:{port}/health", workdir):
         url = f"http://127.0.0.1:{port}/forecast"
-        results["forecast-serve"] = {c: load(url, single, c, n_requests) for c in levels}
+        results["forecast-serve"] = {str(c): load(url, single, c, n_requests) for c in levels}
         batch_run = load(url, batch, 1, 3)
         results["batch"] = {
             "series": n_batch,
+            "bytes": len(batch),
             "seconds": batch_run["p50_ms"] / 1e3,
             "series_per_s": n_batch / (batch_run["p50_ms"] / 1e3),
         }
+        results["health_during_batch"] = health_during(
+            f"http://127.0.0.1:{port}", batch, 1 if args.smoke else 3
+        )
     if not args.smoke:
         port = free_port()
         argv = [
@@ -174,38 +212,53 @@ def main() -> None:
         with running(argv, f"http://127.0.0.1:{port}/ping", workdir):
             url = f"http://127.0.0.1:{port}/invocations"
             results["mlflow models serve"] = {
-                c: load(url, mlflow_single, c, n_requests) for c in levels
+                str(c): load(url, mlflow_single, c, n_requests) for c in levels
             }
-    report(results, levels)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
+    results = {"meta": run_meta("benchmark_serving.py"), "levels": levels, **results}
+    print(table(results))
+    write_results(args.out, results)
 
 
-def report(results: dict, levels: list[int]) -> None:
+def table(results: dict) -> str:
     raw = results["raw_forward_ms"]["1 series"]
-    print(f"raw forward, 1 series: {raw:.2f} ms")
-    print(f"{'server':<22}{'conc':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'p50 - raw':>11}")
-    for server in ("forecast-serve", "mlflow models serve"):
-        for c in levels if server in results else []:
-            r = results[server][c]
-            print(
-                f"{server:<22}{c:>5}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                f"{r['requests_per_s']:>9.0f}{r['p50_ms'] - raw:>11.2f}"
+    lines = [
+        "| server | concurrency | p50 ms | p99 ms | requests/s | p50 - raw forward ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    servers = [s for s in ("forecast-serve", "mlflow models serve") if s in results]
+    for server in servers:
+        for c in results["levels"]:
+            r = results[server][str(c)]
+            lines.append(
+                f"| {server} | {c} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+                f"| {r['requests_per_s']:,.0f} | {r['p50_ms'] - raw:.2f} |"
             )
-    if "mlflow models serve" in results:
-        for c in levels:
-            ratio = (
-                results["forecast-serve"][c]["requests_per_s"]
-                / results["mlflow models serve"][c]["requests_per_s"]
-            )
-            print(f"requests/s forecast-serve / mlflow at concurrency {c}: {ratio:.1f}x")
-    b = results["batch"]
+    lines.append("")
+    if len(servers) == 2:
+        ratios = " / ".join(
+            f"{rps(results, 'forecast-serve', c) / rps(results, 'mlflow models serve', c):.1f}x"
+            for c in results["levels"]
+        )
+        levels = " / ".join(str(c) for c in results["levels"])
+        lines.append(
+            f"forecast-serve answers {ratios} the requests per second of `mlflow models serve` "
+            f"at concurrency {levels}."
+        )
+    b, h = results["batch"], results["health_during_batch"]
     batch_raw = results["raw_forward_ms"][f"{b['series']} series"]
-    print(
-        f"one request of {b['series']} series: {b['seconds'] * 1e3:.0f} ms, "
-        f"{b['series_per_s']:.0f} series/s (raw forward {batch_raw:.0f} ms)"
-    )
+    lines += [
+        f"Raw forward of one series {raw:.2f} ms. One request of {b['series']:,} series "
+        f"({b['bytes'] / 1e6:.1f} MB): {b['seconds'] * 1e3:,.0f} ms, {b['series_per_s']:,.0f} "
+        f"series/s (raw forward {batch_raw:,.0f} ms). `/health` while such requests run: p50 "
+        f"{h['busy_p50_ms']:.1f} ms, p99 {h['busy_p99_ms']:.1f} ms, max {h['busy_max_ms']:.1f} ms "
+        f"over {h['health_requests']} checks (idle p50 {h['idle_p50_ms']:.1f} ms).",
+        provenance(results["meta"]),
+    ]
+    return "\n".join(lines)
+
+
+def rps(results: dict, server: str, concurrency: int) -> float:
+    return results[server][str(concurrency)]["requests_per_s"]
 
 
 if __name__ == "__main__":

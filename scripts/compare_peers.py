@@ -29,7 +29,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_setup import preset_config, run_meta  # noqa: E402
+from bench_setup import preset_config, provenance, run_meta  # noqa: E402
 
 from forecast.covariates import calendar_columns, calendar_features  # noqa: E402
 from forecast.train import train  # noqa: E402
@@ -161,12 +161,16 @@ def main() -> None:
     for preset in args.presets:
         rows += compare(preset, REPO / "bench" / "peers", args.smoke)  # runs: ignored by git
         args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print("| preset | model | test MAE | test MSE | seconds |")
-    print("|---|---|---|---|---|")
-    for r in rows:
+    print(table({"meta": meta, "rows": rows}))
+
+
+def table(results: dict) -> str:
+    lines = ["| preset | model | test MAE | test MSE | seconds |", "|---|---|---|---|---|"]
+    for r in results["rows"]:
         cells = [r["preset"], r["model"], f"{r['mae']:.3f}", f"{r['mse']:.1f}"]
-        print("| " + " | ".join([*cells, f"{r['seconds']:.0f}"]) + " |")
-    print(f"\n`{meta['command']}`, {meta['date']}, commit {meta['commit']}")
+        lines.append("| " + " | ".join([*cells, f"{r['seconds']:.0f}"]) + " |")
+    lines += ["", provenance(results["meta"])]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_setup import SMOKE, preset_config, run_meta  # noqa: E402
+from bench_setup import SMOKE, preset_config, provenance, run_meta  # noqa: E402
 
 from forecast.train import train  # noqa: E402
 
@@ -47,7 +47,8 @@ def spread(values: list[float]) -> str:
     return f"{mean:.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{mean:.2f}"
 
 
-def table(results: list[dict]) -> str:
+def table(results: dict) -> str:
+    meta, results = results["meta"], results["runs"]
     lines = [
         "| preset | covariates | seeds | MAE | MSE | MAE seasonal naive | MAE linear | min/run |",
         "|---|---|---|---|---|---|---|---|",
@@ -67,6 +68,7 @@ def table(results: list[dict]) -> str:
             cells = [preset, variant, len(runs), spread(mae), spread(mse), spread(naive),
                      spread(linear), f"{minutes:.1f}"]  # fmt: skip
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    lines += ["", provenance(meta)]
     return "\n".join(lines)
 
 
@@ -90,8 +92,7 @@ def main() -> None:
                 print(f"{preset} {variant} seed={seed}: test MAE {metrics['test_mae_orig']:.3f} "
                       f"({metrics['seconds']:.0f} s)", flush=True)  # fmt: skip
                 args.out.write_text(json.dumps({"meta": meta, "runs": results}, indent=2))
-    print(table(results))
-    print(f"\n`{meta['command']}`, {meta['date']}, commit {meta['commit']}")
+    print(table({"meta": meta, "runs": results}))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Train and score the benchmark presets, and write the results table into the README.
+"""Train and score the benchmark presets; their results table for the README.
 
     python scripts/reproduce_benchmark.py                         # ETTh1 x 3 seeds, ETTm1 x 1
     python scripts/reproduce_benchmark.py --datasets etth1 --horizons 96 --seeds 42
@@ -8,14 +8,13 @@ Every run is ``forecast-train experiment=<dataset>_h<H> seed=<s>``: the model is
 validation split (best epoch by val_loss), then scored once on every test window, next to the
 baselines fitted or computed by the same evaluation code. The table gives the mean and the
 spread (sample standard deviation) over seeds, with the published figures at lookback 96.
-Raw results go to ``bench/reproduce_<label>.json``, runs (checkpoints, MLflow store) to
-``bench/reproduce/``.
+Results go to ``benchmarks/reproduce_<label>.json`` (committed; ``scripts/readme_tables.py``
+renders them into the README), runs (checkpoints, MLflow store) to ``bench/reproduce/``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -24,7 +23,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_setup import SMOKE, preset_config  # noqa: E402
+from bench_setup import (  # noqa: E402
+    BENCHMARKS,
+    SMOKE,
+    preset_config,
+    provenance,
+    run_meta,
+    write_results,
+)
 
 from forecast.train import train  # noqa: E402
 
@@ -53,7 +59,7 @@ def run(dataset: str, horizon: int, seed: int, overrides: list[str], out: Path) 
     cfg = preset_config(experiment, seed, out, f"{experiment}_seed{seed}", overrides)
     start = time.perf_counter()
     metrics = train(cfg)
-    return {"dataset": dataset, "horizon": horizon, "seed": seed,
+    return {"dataset": dataset, "horizon": horizon, "seed": seed, "lookback": cfg.data.lookback,
             "seconds": time.perf_counter() - start, **metrics}  # fmt: skip
 
 
@@ -64,7 +70,9 @@ def spread(values: list[float | None]) -> str:
     return f"{mean:.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{mean:.3f}"
 
 
-def table(results: list[dict], overrides: list[str], command: str) -> str:
+def table(results: dict) -> str:
+    """The README table of one reproduction (``benchmarks/reproduce_<label>.json``)."""
+    overrides, meta, results = results["overrides"], results["meta"], results["runs"]
     tuned = any(o.startswith("data.lookback=") and o != "data.lookback=96" for o in overrides)
     lines = [
         "| data | H | seeds | ours MSE | ours MAE | target | SegRNN | best other | linear | "
@@ -96,26 +104,49 @@ def table(results: list[dict], overrides: list[str], command: str) -> str:
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines.append("")
     lines.append(
-        f"`{command}`, "
-        f"{time.strftime('%Y-%m-%d')}, 2 CPU cores. Test MSE/MAE on standardized values, every "
-        "test window; model selected on validation only; ✓/✗: target met/missed."
+        "Test MSE/MAE on standardized values, every test window; model selected on validation "
+        "only; ✓/✗: target met/missed."
         + (" SegRNN and best-other figures are at lookback 96; the target is the one for a"
            " tuned lookback." if tuned else "")
     )  # fmt: skip
+    lines.append(provenance(meta))
     return "\n".join(lines)
 
 
-def write_readme(readme: Path, label: str, text: str) -> None:
-    """Replace the block between this label's markers, or append one."""
-    start, end = f"<!-- benchmark:{label}:start -->", f"<!-- benchmark:{label}:end -->"
-    content = readme.read_text() if readme.exists() else ""
-    block = f"{start}\n{text}\n{end}"
-    if start in content and end in content:
-        before, rest = content.split(start, 1)
-        content = before + block + rest.split(end, 1)[1]
-    else:
-        content = content.rstrip("\n") + "\n\n" + block + "\n"
-    readme.write_text(content)
+def lookback_choice(reproductions: list[dict]) -> str:
+    """Per dataset and horizon, the lookback with the lowest validation loss (mean over seeds)
+    among the reproductions given, and the test MSE it leads to: a choice made on validation
+    only, as a user would make it."""
+    by_key: dict[tuple[str, int], dict[int, list[dict]]] = {}
+    for reproduction in reproductions:
+        for run in reproduction["runs"]:
+            lookbacks = by_key.setdefault((run["dataset"], run["horizon"]), {})
+            lookbacks.setdefault(run["lookback"], []).append(run)
+    every = sorted({lb for lookbacks in by_key.values() for lb in lookbacks})
+    lines = [
+        "| data | H | " + " | ".join(f"val loss L={lb}" for lb in every)
+        + " | chosen L | test MSE | target |",
+        "|---|---|" + "---|" * len(every) + "---|---|---|",
+    ]  # fmt: skip
+    for (dataset, horizon), lookbacks in sorted(by_key.items()):
+        if len(lookbacks) < 2:
+            continue
+        val = {
+            lb: statistics.fmean(r["best_val_loss"] for r in runs) for lb, runs in lookbacks.items()
+        }
+        chosen = min(val, key=val.get)
+        mse = statistics.fmean(r["test_mse"] for r in lookbacks[chosen])
+        target = TUNED_TARGETS.get(dataset, {}).get(horizon)
+        cells = [f"{val[lb]:.4f}" if lb in val else "-" for lb in every]
+        verdict = "-" if target is None else f"≤ {target} {'✓' if mse <= target else '✗'}"
+        lines.append(
+            f"| {dataset} | {horizon} | "
+            + " | ".join(cells)
+            + f" | {chosen} | {mse:.3f} | {verdict} |"
+        )
+    lines.append("")
+    lines += [provenance(r["meta"]) for r in reproductions]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -126,28 +157,25 @@ def main() -> None:
     parser.add_argument("--ettm1-seeds", type=int, default=1, help="ETTm1 runs the first N seeds")
     parser.add_argument("--override", nargs="*", default=[], help="extra Hydra overrides")
     parser.add_argument("--label", default="lookback96")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
-    parser.add_argument("--out", type=Path, help="results JSON; bench/reproduce_<label>.json")
+    parser.add_argument("--out", type=Path, help="JSON; benchmarks/reproduce_<label>.json")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2 batches: CI only")
     args = parser.parse_args()
     overrides = args.override + (SMOKE if args.smoke else [])
-    command = " ".join(["python scripts/reproduce_benchmark.py", *sys.argv[1:]])
-    results_path = args.out or REPO / "bench" / f"reproduce_{args.label}.json"
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    results = []
+    out = args.out or BENCHMARKS / f"reproduce_{args.label}.json"
+    results = {"meta": run_meta("reproduce_benchmark.py"), "overrides": args.override, "runs": []}
     for dataset in args.datasets:
         seeds = args.seeds[: args.ettm1_seeds] if dataset == "ettm1" else args.seeds
         for horizon in args.horizons:
             for seed in seeds:
-                result = run(dataset, horizon, seed, overrides, results_path.parent / "reproduce")
-                results.append(result)
+                result = run(dataset, horizon, seed, overrides, REPO / "bench" / "reproduce")
+                results["runs"].append(result)
                 mse, mae, seconds = (result[k] for k in ("test_mse", "test_mae", "seconds"))
                 print(f"{dataset} H={horizon} seed={seed}: test MSE {mse:.4f} MAE {mae:.4f} "
                       f"({seconds:.0f} s)", flush=True)  # fmt: skip
                 # after every run: an interrupted reproduction keeps what it measured
-                results_path.write_text(json.dumps(results, indent=2))
-                write_readme(args.readme, args.label, table(results, args.override, command))
-    print(table(results, args.override, command))
+                write_results(out, results)
+    print(table(results))
+    print("python scripts/readme_tables.py puts it into the README")
 
 
 if __name__ == "__main__":

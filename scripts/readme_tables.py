@@ -1,0 +1,96 @@
+"""The README's measured figures, rendered from the committed results in ``benchmarks/``.
+
+Every figure in the README sits in a block between ``<!-- results:NAME -->`` and
+``<!-- /results:NAME -->``, written by the renderer below from the JSON a script in
+``scripts/`` wrote (with the command, date, machine and commit inside). Figures are never
+typed by hand: rerun the script, then this.
+
+    python scripts/readme_tables.py          # rewrite every block from its JSON
+    python scripts/readme_tables.py --check  # exit 1 naming each block that differs (a test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import benchmark_cpu
+import benchmark_inference
+import benchmark_memory
+import benchmark_serving
+import benchmark_training
+import compare_peers
+import covariate_benefit
+import preset_runs
+import profile_training
+import reproduce_benchmark
+from bench_setup import BENCHMARKS, REPO
+
+README = REPO / "README.md"
+LOOKBACKS = ("reproduce_lookback96", "reproduce_lookback336", "reproduce_lookback720")
+
+
+def load(name: str) -> dict:
+    return json.loads((BENCHMARKS / f"{name}.json").read_text())
+
+
+# block name -> its text, from the JSON file(s) it names
+BLOCKS: dict[str, Callable[[], str]] = {
+    **{name: (lambda n=name: reproduce_benchmark.table(load(n))) for name in LOOKBACKS},
+    "lookback_choice": lambda: reproduce_benchmark.lookback_choice([load(n) for n in LOOKBACKS]),
+    "quickstart": lambda: preset_runs.quickstart(load("preset_runs")),
+    "preset_evaluation": lambda: preset_runs.preset_evaluation(load("preset_runs")),
+    "quantiles": lambda: preset_runs.quantiles(load("preset_runs")),
+    "preset_runs": lambda: preset_runs.runs_table(load("preset_runs")),
+    "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
+    "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),
+    "compare_peers": lambda: compare_peers.table(load("compare_peers")),
+    "training_grid": lambda: benchmark_training.table(load("training_grid")),
+    "training": lambda: benchmark_training.table(load("training")),
+    "profile_training": lambda: profile_training.table(load("profile_training")),
+    "memory": lambda: benchmark_memory.table(load("memory")),
+    "inference": lambda: benchmark_inference.table(load("inference")),
+    "cpu": lambda: benchmark_cpu.table(load("cpu")),
+    "serving": lambda: benchmark_serving.table(load("serving")),
+}
+BLOCK = re.compile(
+    r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S
+)
+
+
+def render(text: str) -> tuple[str, list[str]]:
+    """``text`` with every block rewritten; the names of the blocks that changed."""
+    changed = []
+
+    def block(match: re.Match) -> str:
+        name = match["name"]
+        if name not in BLOCKS:
+            raise KeyError(f"README block {name!r} has no renderer in scripts/readme_tables.py")
+        body = BLOCKS[name]().rstrip("\n") + "\n"
+        if body != match["body"]:
+            changed.append(name)
+        return f"<!-- results:{name} -->\n{body}<!-- /results:{name} -->"
+
+    return BLOCK.sub(block, text), changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on a diff")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args()
+    text, changed = render(args.readme.read_text())
+    if args.check:
+        if changed:
+            sys.exit(f"README blocks that differ from benchmarks/*.json: {changed}")
+        return
+    args.readme.write_text(text)
+    print(f"rewrote {changed or 'nothing'}")
+
+
+if __name__ == "__main__":
+    main()
