@@ -23,13 +23,18 @@ format:
 	$(PYTHON) -m ruff format .
 
 bench: install
-	$(PYTHON) scripts/benchmark_training.py --grid --out bench/training_grid.json
+	$(PYTHON) scripts/preset_runs.py
 	$(PYTHON) scripts/benchmark_training.py
-	$(PYTHON) scripts/benchmark_memory.py
+	$(PYTHON) scripts/benchmark_training.py --grid --repeats 3 --batches 35
+	$(PYTHON) scripts/profile_training.py
 	$(PYTHON) scripts/benchmark_inference.py
 	$(PYTHON) scripts/benchmark_cpu.py
-	$(PYTHON) scripts/profile_training.py
+	$(PYTHON) scripts/benchmark_memory.py
 	$(PYTHON) scripts/benchmark_serving.py
+	$(PYTHON) scripts/readme_tables.py
 
 reproduce: install
 	$(PYTHON) scripts/reproduce_benchmark.py
+	$(PYTHON) scripts/reproduce_benchmark.py --label lookback336 --override data.lookback=336 --datasets etth1 --seeds 42
+	$(PYTHON) scripts/reproduce_benchmark.py --label lookback720 --override data.lookback=720 --datasets etth1 --seeds 42
+	$(PYTHON) scripts/readme_tables.py

@@ -97,6 +97,33 @@ def test_eval_reproduces_the_training_test_metrics(trained, tmp_path):
         assert metrics[key] == pytest.approx(trained["metrics"][key], rel=1e-5)
 
 
+def test_bf16_trains_in_bf16_and_scores_in_float32(trained, tmp_path, monkeypatch):
+    """The presets' accuracy comes from bf16-mixed training: the LSTM runs in bfloat16 under
+    autocast while training, the weights and the model file stay float32, and the test figures
+    are the float32 forward of those weights (forecast-eval on the file gives them again)."""
+    dtypes = set()
+    forward = torch.nn.LSTM.forward
+
+    def recorded(self, *args, **kwargs):
+        output = forward(self, *args, **kwargs)
+        dtypes.add((torch.is_grad_enabled(), output[0].dtype))
+        return output
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", recorded)
+    cfg = compose_config(tmp_path, [f"data.path={trained['csv']}", "trainer.precision=bf16-mixed"])
+    metrics = train(cfg)
+    assert (True, torch.bfloat16) in dtypes  # training steps under autocast
+    assert (False, torch.float32) in dtypes  # test scoring in float32
+    assert all(math.isfinite(v) for v in metrics.values())
+    (model,) = Path(cfg.paths.output_dir).glob("model.pt")
+    state = torch.load(model, weights_only=True)["state_dict"]
+    assert {t.dtype for t in state.values() if t.is_floating_point()} == {torch.float32}
+    dtypes.clear()
+    scored = evaluate(compose_config(tmp_path, [f"ckpt_path={model}"], name="eval"))
+    assert dtypes == {(False, torch.float32)}
+    assert scored["test_mse"] == pytest.approx(metrics["test_mse"], rel=1e-6)
+
+
 def test_same_seed_same_run(trained, tmp_path):
     metrics = train(compose_config(tmp_path, [f"data.path={trained['csv']}"]))
     assert metrics["test_mse"] == trained["metrics"]["test_mse"]
