@@ -1,15 +1,24 @@
-# The two commands of the README. Each installs what it needs first; torch is pinned and
-# installed alone so pip takes the local CPU wheel instead of downloading a CUDA build.
-PYTHON ?= python3
+# The two commands of the README. Each installs what it needs first, into a project virtual
+# environment (.venv, made from $(BASE_PYTHON) on first use) whose executables are called by
+# path: nothing needs activating, and a system Python that refuses pip (PEP 668) is left alone.
+# torch is installed alone first, at the pin this machine holds as a local CPU wheel, so pip
+# does not download a CUDA build; pyproject.toml declares the range the code is tested with.
+BASE_PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+PYTHON := $(VENV)/bin/python
 
 .PHONY: install train test lint format bench reproduce
 
-install:
-	$(PYTHON) -m pip install --quiet torch==2.13.0
+$(PYTHON):
+	$(BASE_PYTHON) -m venv $(VENV)
+
+install: $(PYTHON)
+	$(PYTHON) -m pip install --quiet "$(TORCH)"
 	$(PYTHON) -m pip install --quiet -e ".[dev]"
 
 train: install
-	forecast-train
+	$(VENV)/bin/forecast-train
 
 test: install lint
 	$(PYTHON) -m pytest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -223,12 +224,17 @@ def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, mess
         train(cfg)  # the missing file is never reached
 
 
-@pytest.mark.parametrize("command", [["forecast-train"], ["forecast-train", "-m", "seed=1,2"]])
-def test_an_unwritable_log_folder_is_one_line(tmp_path, command):
+@pytest.mark.parametrize("flags", [[], ["-m", "seed=1,2"]])
+def test_an_unwritable_log_folder_is_one_line(tmp_path, flags):
     """Hydra makes the run's folder before our code runs; below a file it cannot."""
     (tmp_path / "file").write_text("")
     result = subprocess.run(
-        [*command, f"paths.log_dir={tmp_path / 'file' / 'logs'}", "data.path=nowhere.csv"],
+        [
+            str(Path(sys.executable).parent / "forecast-train"),
+            *flags,
+            f"paths.log_dir={tmp_path / 'file' / 'logs'}",
+            "data.path=nowhere.csv",
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,
