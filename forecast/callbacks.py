@@ -1,12 +1,13 @@
 """Lightning callbacks of our own, declared in ``conf/`` like Lightning's: a clean stop on
-Ctrl-C for every run (``conf/callbacks/default.yaml``) and Optuna pruning for the trials of an
-Optuna search (``conf/hparams_search/lstm_optuna.yaml``)."""
+Ctrl-C and a line per epoch for every run (``conf/callbacks/default.yaml``), and Optuna pruning
+for the trials of an Optuna search (``conf/hparams_search/lstm_optuna.yaml``)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 import optuna
@@ -60,3 +61,30 @@ class OptunaPruning(pl.Callback):
         self.trial.report(value, step=trainer.current_epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"epoch {trainer.current_epoch}: {self.monitor}={value:.5f}")
+
+
+class EpochLog(pl.Callback):
+    """What training is doing, in plain log lines: the model's size at the start, then one
+    line per epoch with its losses when no progress bar is drawn (output to a file or pipe)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        parameters = sum(p.numel() for p in module.parameters())
+        log.info("training %s, %s parameters", type(module.net).__name__, f"{parameters:,}")
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.progress_bar_callback is not None:
+            return
+        losses = "  ".join(
+            f"{name} {float(trainer.callback_metrics[name]):.4f}"
+            for name in ("train_loss", "val_loss")
+            if name in trainer.callback_metrics
+        )
+        elapsed = time.perf_counter() - self.start
+        log.info("epoch %d/%d  %s  (%.1f s)", trainer.current_epoch + 1, trainer.max_epochs,
+                 losses, elapsed)  # fmt: skip

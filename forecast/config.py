@@ -16,6 +16,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from forecast.console import quiet_libraries
 from forecast.errors import ForecastError
 
 _HERE = Path(__file__).resolve().parent
@@ -44,8 +45,9 @@ def flat_params(cfg: DictConfig) -> dict[str, Any]:
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Report a ForecastError as one line on stderr and exit 1 instead of a traceback (and
-    Ctrl-C as one line and exit 130).
+    """The CLI boundary: third-party noise silenced (forecast.console), a ForecastError reported
+    as one line on stderr and exit 1 instead of a traceback (and Ctrl-C as one line and exit
+    130).
 
     In a multirun the error is re-raised instead: Hydra records the job as failed and the
     sweep goes on with the next trial, where exiting would end the whole sweep.
@@ -53,6 +55,7 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        quiet_libraries()
         try:
             return func(*args, **kwargs)
         except ForecastError as err:

@@ -27,6 +27,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from forecast.callbacks import GracefulInterrupt
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params
+from forecast.console import progress_bar
 from forecast.errors import ForecastError
 from forecast.evaluate import log_evaluation
 from forecast.mlflow_model import log_pyfunc
@@ -65,7 +66,12 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
             logger = instantiate(cfg.logger, tags=tags)
             if isinstance(logger, MLFlowLogger):
                 logger.run_id  # noqa: B018
-        trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+        trainer: pl.Trainer = instantiate(
+            cfg.trainer,
+            logger=logger,
+            callbacks=callbacks,
+            enable_progress_bar=progress_bar(cfg.trainer.get("enable_progress_bar")),
+        )
     except InstantiationException as err:
         raise ForecastError(str(err).strip()) from None
     return datamodule, model, trainer
@@ -85,7 +91,7 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> LSTMLitModule:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, then score the best weights on the test split; returns every metric."""
     check_config(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the logged config
     datamodule, model, trainer = build(cfg)
     try:
         return fit_and_score(cfg, datamodule, model, trainer)
@@ -167,11 +173,21 @@ def log_outputs(
 
 
 def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:
-    """Metrics, the model next to the baselines, and where the run, checkpoint and config went."""
-    lines = ["", *(f"  {k:<24}{v:>10.4f}" for k, v in sorted(outputs.metrics.items()))]
+    """The model next to the baselines, and where the run, checkpoint and config went; every
+    metric is in the MLflow run, so the console shows the ones a reader compares."""
+    metrics = outputs.metrics
+    lines = [""]
+    if "best_val_loss" in metrics:
+        lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")
     if outputs.evaluation is not None:
         evaluation = outputs.evaluation
-        lines += ["", f"test split, season {evaluation.season}:", evaluation.table(), ""]
+        lines += [f"test split, season {evaluation.season}:", evaluation.table()]
+        if "test_mae_orig" in metrics:
+            lines.append(
+                f"model in the data's units: MAE {metrics['test_mae_orig']:.4g}, "
+                f"RMSE {metrics['test_rmse_orig']:.4g}"
+            )
+    lines.append("")
     if isinstance(logger, MLFlowLogger):
         lines.append(f"MLflow run   {logger.run_id} in {cfg.logger.tracking_uri}")
     config_path = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"

@@ -43,12 +43,25 @@ def workdir(tmp_path_factory) -> Path:
     """A working directory where one tiny model was trained through the real CLI."""
     cwd = tmp_path_factory.mktemp("cli")
     sine_frame().to_csv(cwd / "sines.csv", index=False)
-    result = run("forecast-train", cwd, *TINY, "data.path=sines.csv", "trainer.max_epochs=1")
+    # the progress bar as configured by default: drawn on a terminal only, and this is a pipe
+    overrides = ["data.path=sines.csv", "trainer.max_epochs=1", "trainer.enable_progress_bar=null"]
+    result = run("forecast-train", cwd, *TINY, *overrides)
     assert result.returncode == 0, result.stderr[-3000:]
+    (cwd / "train.out").write_text(result.stdout + result.stderr)
     return cwd
 
 
 def test_train_cli_reports_and_writes_a_run(workdir):
+    """A quiet console: a line per epoch instead of a bar redrawn into the pipe, the report,
+    no third-party noise."""
+    output = (workdir / "train.out").read_text()
+    assert "\r" not in output
+    assert "epoch 1/1  train_loss" in output and "val_loss" in output
+    assert "test split, season 24:" in output and "seasonal_naive" in output
+    for noise in ("GPU available", "litlogger", "LeafSpec", "CloudPickle", "Downloading",
+                  "database tables", "Seed set", "| Name", "Trainable params"):  # fmt: skip
+        assert noise not in output, noise
+    assert len(output.splitlines()) < 30, output
     (model,) = workdir.glob("logs/runs/*/model.pt")
     assert (model.parent / ".hydra" / "config.yaml").is_file()
     assert len(runs_in(workdir)) == 1
