@@ -59,17 +59,22 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except ForecastError as err:
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if in_multirun():
                 raise
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
         except KeyboardInterrupt as err:  # the run is closed as KILLED already; no traceback
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if in_multirun():
                 raise
             print(f"stopped: {err or 'Ctrl-C'}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGINT) from None
 
     return wrapper
+
+
+def in_multirun() -> bool:
+    """Whether this is a trial of a sweep (``-m``) rather than a run of its own."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 class OutputDir(Callback):

@@ -22,6 +22,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from forecast.console import quiet_libraries
+
 log = logging.getLogger(__name__)
 
 PARENT_RUN_ENV = "FORECAST_PARENT_RUN_ID"  # read by train.py to tag each trial's run
@@ -56,6 +58,7 @@ class SweepTracker(Callback):
         self.parent_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        quiet_libraries()
         mlflow.set_tracking_uri(config.logger.tracking_uri)
         with sqlite_lock(config.logger.tracking_uri):
             experiment = mlflow.set_experiment(config.logger.experiment_name)
@@ -101,6 +104,9 @@ class SweepTracker(Callback):
             ]
             client.log_metric(self.parent_id, f"best_{self.objective}", best["value"])
             client.log_artifact(self.parent_id, str(path))
+            registered = self._register(config, best)
+            if registered:
+                lines.append(f"registered {registered}")
         client.log_text(self.parent_id, "\n".join(lines), "trials.txt")
         log.info("sweep of %d trials\n%s", len(self.trials), "\n".join(lines))
         self._close("FINISHED")
@@ -112,11 +118,44 @@ class SweepTracker(Callback):
         if results.is_file():
             study = OmegaConf.load(results)
             if study.get("best_overrides") is not None:
-                return {"overrides": list(study.best_overrides), "value": study.best_value}
+                return {
+                    "overrides": list(study.best_overrides),
+                    "value": study.best_value,
+                    "trial_id": study.get("best_trial_id"),
+                }
         if not done:
             return None
         pick = min if self.direction == "minimize" else max
         return pick(done, key=lambda t: t["value"])
+
+    def _register(self, config: DictConfig, best: dict[str, Any]) -> str | None:
+        """Register the best trial's model, the one version a sweep adds to the registry:
+        found by its Optuna trial id (which may be another worker's), else as this sweep's
+        child run with the best objective; under the name that trial's config gives."""
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment_by_name(config.logger.experiment_name)
+        if best.get("trial_id") is not None:
+            where = f"params.`optuna.trial_id` = '{best['trial_id']}'"
+        else:
+            where = f"tags.`mlflow.parentRunId` = '{self.parent_id}'"
+        order = "ASC" if self.direction == "minimize" else "DESC"
+        runs = client.search_runs(
+            [experiment.experiment_id],
+            f"{where} and attributes.status = 'FINISHED'",
+            order_by=[f"metrics.{self.objective} {order}"],
+            max_results=1,
+        )
+        name = runs[0].data.params.get("register_model") if runs else None
+        if name in (None, "None"):
+            return None
+        run_id = runs[0].info.run_id
+        (model,) = mlflow.search_logged_models(
+            experiment_ids=[experiment.experiment_id],
+            filter_string=f"source_run_id = '{run_id}'",
+            output_format="list",
+        )
+        version = mlflow.register_model(f"models:/{model.model_id}", name)
+        return f"{name} version {version.version} (run {run_id})"
 
     def _save_best(self, config: DictConfig, best: dict[str, Any]) -> Path:
         """The best trial's overrides as an experiment file forecast-train accepts.

@@ -26,7 +26,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.callbacks import GracefulInterrupt
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
-from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params
+from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params, in_multirun
 from forecast.console import progress_bar
 from forecast.errors import ForecastError
 from forecast.evaluate import log_evaluation
@@ -168,8 +168,11 @@ def log_outputs(
         logger.log_metrics(outputs.evaluation.metrics("test"))
         folder = outputs.model_path.parent
         log_evaluation(logger, outputs.evaluation, "test", model.net, datamodule, folder)
+    logger.log_metrics({"best_val_loss": outputs.metrics["best_val_loss"]})
+    # A sweep registers its best trial alone, at its end (forecast.sweep.SweepTracker).
+    register = None if in_multirun() else cfg.register_model
     with mlflow.start_run(run_id=run_id):
-        log_pyfunc(outputs.model_path, datamodule.example_input(), cfg.register_model)
+        log_pyfunc(outputs.model_path, datamodule.example_input(), register)
 
 
 def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:

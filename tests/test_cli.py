@@ -157,7 +157,7 @@ def test_predict_cli_from_the_model_registry(workdir):
     result = run(
         "forecast-predict",
         workdir,
-        "ckpt_path=models:/forecast/1",
+        "ckpt_path=models:/forecast-sines/1",
         "input=sines.csv",
         "output=r.csv",
     )
@@ -189,7 +189,7 @@ def test_serve_cli_answers_like_predict(workdir):
 def test_mlflow_models_serve_gives_the_same_numbers(workdir):
     port = free_port()
     argv = [
-        sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/forecast/1",
+        sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/forecast-sines/1",
         "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     history = pd.read_csv(workdir / "sines.csv").tail(24)

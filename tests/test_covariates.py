@@ -341,7 +341,7 @@ def test_the_mlflow_model_takes_future_rows_flagged_in_the_same_table(covariate_
     uri = covariate_model["cfg"].logger.tracking_uri
     mlflow.set_tracking_uri(uri)
     try:
-        pyfunc = mlflow.pyfunc.load_model("models:/forecast/1")
+        pyfunc = mlflow.pyfunc.load_model("models:/forecast-panel/1")
     finally:
         mlflow.set_tracking_uri(None)
     frame = covariate_model["frame"]

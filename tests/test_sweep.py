@@ -51,7 +51,7 @@ def cwd(tmp_path) -> Path:
 
 
 def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
-    code, output = train(cwd, "-m", "model.hidden_size=8,16", "register_model=null")
+    code, output = train(cwd, "-m", "model.hidden_size=8,16")
     assert code == 0, output[-3000:]
     all_runs = runs(cwd)
     (parent,) = [r for r in all_runs if "mlflow.parentRunId" not in r.data.tags]
@@ -62,6 +62,12 @@ def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
     best_value = min(r.data.metrics["val_loss"] for r in trials)
     assert parent.data.metrics["best_best_val_loss"] == pytest.approx(best_value, rel=1e-5)
     assert "best_val_loss" in output and "experiment=best" in output
+    # the sweep registers its best trial, and no other, under the data file's name
+    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
+    (version,) = client.search_model_versions("name='forecast-sines'")
+    best_run = min(trials, key=lambda r: r.data.metrics["best_val_loss"])
+    assert version.run_id == best_run.info.run_id
+    assert f"registered forecast-sines version 1 (run {best_run.info.run_id})" in output
     (best,) = cwd.glob("logs/multiruns/*/experiment/best.yaml")
     winner = min(trials, key=lambda r: r.data.metrics["val_loss"]).data.params["model.hidden_size"]
     argv = [

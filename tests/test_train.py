@@ -154,8 +154,9 @@ def test_overrides_reach_the_model(tmp_path):
 
 
 def test_training_registers_a_pyfunc_with_signature(trained, trained_store):
-    info = mlflow.models.get_model_info("models:/forecast/1")
-    pyfunc = mlflow.pyfunc.load_model("models:/forecast/1")
+    """Registered under the data file's name: one registered model per data set."""
+    info = mlflow.models.get_model_info("models:/forecast-sines/1")
+    pyfunc = mlflow.pyfunc.load_model("models:/forecast-sines/1")
     assert info.signature.inputs.input_names() == ["date", "load", "temp", "price"]
     assert "temp" in info.signature.outputs.input_names()
     assert info.saved_input_example_info is not None

@@ -201,6 +201,7 @@ class OptunaSweeper(Sweeper):
                 # SweepTracker writes experiment/best.yaml from these
                 "best_overrides": best.user_attrs.get("overrides"),
                 "best_trial": best.number,
+                "best_trial_id": best._trial_id,  # its runs' param optuna.trial_id
                 **counts,
             }
             OmegaConf.save(OmegaConf.create(results), folder / "optuna_results.yaml")
