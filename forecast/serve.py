@@ -30,6 +30,7 @@ from omegaconf import DictConfig
 from pydantic import BaseModel, Field, StrictFloat, StrictInt, ValidationError
 from starlette.requests import ClientDisconnect
 
+from forecast.api_docs import add_docs
 from forecast.checkpoint import VERSION
 from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.data import to_nanoseconds
@@ -193,7 +194,10 @@ def create_app(
     max_large_requests: int = 2,
     body_timeout_s: float = 30.0,
 ) -> FastAPI:
-    app = FastAPI(title="forecast", description=__doc__.split("\n\n")[0])
+    app = FastAPI(
+        title="forecast", description=__doc__.split("\n\n")[0], docs_url=None, redoc_url=None
+    )
+    add_docs(app)
     spec = forecaster.spec
     metadata = {
         "model": model_uri,

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -71,6 +72,25 @@ def test_health_metadata_and_docs(client):
     assert {"200", "413", "422"} <= set(post["responses"])
     assert "at least the last 24 rows of each, at frequency h" in post["description"]
     assert "event loop" not in post["description"]  # a user's description, not our notes
+
+
+def test_docs_are_served_by_the_server_itself(forecaster, monkeypatch):
+    """Offline, /docs still shows the API: no script or stylesheet from another host."""
+    monkeypatch.setitem(sys.modules, "swagger_ui_bundle", None)  # the docs extra not installed
+    page = TestClient(create_app(forecaster, "m")).get("/docs")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "POST /forecast" in page.text and "ForecastRequest" in page.text
+    assert "<script" not in page.text and 'href="http' not in page.text
+
+
+def test_swagger_ui_comes_from_packaged_files(forecaster):
+    pytest.importorskip("swagger_ui_bundle")
+    client = TestClient(create_app(forecaster, "m"))
+    page = client.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in page
+    assert 'src="http' not in page and 'href="http' not in page
+    script = client.get("/docs-assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
 
 
 def test_forecast_matches_the_python_api(client, forecaster, history):
