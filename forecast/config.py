@@ -108,14 +108,16 @@ def check_config(cfg: DictConfig) -> None:
     before any data is read, so a bad key costs seconds, not a training run."""
     data = cfg.get("data") or {}
     for key in ("lookback", "horizon", "batch_size"):
-        value = data.get(key)
-        if key in data and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ForecastError(f"data.{key}={value!r} must be an integer >= 1")
-    max_rows = data.get("max_rows")
-    if max_rows is not None and (
-        isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1
-    ):
-        raise ForecastError(f"data.max_rows={max_rows!r} must be an integer >= 1, or null")
+        if key in data and not counting(data.get(key)):
+            raise ForecastError(f"data.{key}={data.get(key)!r} must be an integer >= 1")
+    optional = {  # null means something: what, in the message
+        "threads": (cfg.get("threads"), "for one per core"),
+        "data.max_rows": (data.get("max_rows"), "for no limit"),
+        "season": (cfg.get("season"), "to infer it"),
+    }
+    for key, (value, null) in optional.items():
+        if value is not None and not counting(value):
+            raise ForecastError(f"{key}={value!r} must be an integer >= 1, or null {null}")
     if data.get("freq") is not None:
         import pandas as pd
 
@@ -125,11 +127,11 @@ def check_config(cfg: DictConfig) -> None:
             raise ForecastError(
                 f"data.freq={data.freq!r} is not a pandas frequency (e.g. h, 15min, D, W-SUN, MS)"
             ) from None
-    season = cfg.get("season")
-    if season is not None and (
-        isinstance(season, bool) or not isinstance(season, int) or season < 1
-    ):
-        raise ForecastError(f"season={season!r} must be an integer >= 1, or null to infer it")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and (not isinstance(lr, int | float) or lr < 0):
         raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")
+
+
+def counting(value: Any) -> bool:
+    """An integer >= 1 (YAML's true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

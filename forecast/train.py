@@ -92,6 +92,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Train, then score the best weights on the test split; returns every metric."""
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the logged config
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     datamodule, model, trainer = build(cfg)
     try:
         return fit_and_score(cfg, datamodule, model, trainer)

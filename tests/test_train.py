@@ -215,6 +215,7 @@ def test_model_keys_are_the_networks_fields(tmp_path):
         ("season=-1", r"season=-1 must be an integer >= 1, or null"),
         ("season=0", r"season=0 must be an integer >= 1, or null"),
         ("data.max_rows=0", r"data\.max_rows=0 must be an integer >= 1, or null"),
+        ("threads=0", r"threads=0 must be an integer >= 1, or null"),
     ],
 )
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, message):
