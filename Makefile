@@ -40,6 +40,7 @@ bench: install
 	$(PYTHON) scripts/benchmark_cpu.py
 	$(PYTHON) scripts/benchmark_memory.py
 	$(PYTHON) scripts/benchmark_serving.py
+	$(PYTHON) scripts/timing_under_load.py
 	$(PYTHON) scripts/readme_tables.py
 
 reproduce: install

@@ -28,6 +28,7 @@ import covariate_benefit
 import preset_runs
 import profile_training
 import reproduce_benchmark
+import timing_under_load
 from bench_setup import BENCHMARKS, REPO
 
 README = REPO / "README.md"
@@ -56,6 +57,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "inference": lambda: benchmark_inference.table(load("inference")),
     "cpu": lambda: benchmark_cpu.table(load("cpu")),
     "serving": lambda: benchmark_serving.table(load("serving")),
+    "timing_under_load": lambda: timing_under_load.table(load("timing_under_load")),
 }
 BLOCK = re.compile(
     r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S

@@ -1,12 +1,14 @@
 """How a run degrades when other jobs share the cores, and what the thread settings change.
 
 A short `forecast-train` (the default model, 2 epochs) is timed alone and next to
-background load: ``--load`` processes that each keep a core busy in pure Python, as other
-users' jobs do on a shared machine. Each variant runs under the same load:
+background load: ``--load`` processes that each keep the cores busy, either in pure Python
+(one core each) or as another torch job does (matrix products on torch's default threads, whose
+OpenMP threads then compete with ours). Each variant runs under the same loads:
 
-- torch's default intra-op thread count (one per core), OpenMP threads that spin while idle;
-- ``threads=1``;
-- ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep instead of spinning.
+- ``threads=null``: torch's default, one intra-op thread per core, OpenMP threads that spin
+  while idle;
+- ``threads=1`` (the default config's choice);
+- ``threads=null`` with ``OMP_WAIT_POLICY=PASSIVE``: idle OpenMP threads sleep instead.
 
     python scripts/timing_under_load.py            # load 2 (the cores of this machine)
     python scripts/timing_under_load.py --smoke    # seconds, CI
@@ -29,15 +31,26 @@ from bench_setup import BENCHMARKS, REPO, provenance, run_meta, write_results
 
 BIN = Path(sys.executable).parent
 VARIANTS = {
-    "default threads": ([], {}),
+    "threads=null (one per core)": (["threads=null"], {}),
     "threads=1": (["threads=1"], {}),
-    "OMP_WAIT_POLICY=PASSIVE": ([], {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "threads=null, OMP_WAIT_POLICY=PASSIVE": (["threads=null"], {"OMP_WAIT_POLICY": "PASSIVE"}),
 }
 
 
-def burn() -> None:
+def burn_python() -> None:
     while True:
         pass
+
+
+def burn_torch() -> None:
+    import torch
+
+    a = torch.randn(256, 256)
+    while True:
+        a = torch.tanh(a @ a)
+
+
+LOADS = {"python": burn_python, "torch": burn_torch}
 
 
 def run(overrides: list[str], env: dict[str, str], workdir: Path, smoke: bool) -> float:
@@ -70,18 +83,22 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="timing-under-load-"))
     rows = []
-    for name, (overrides, env) in VARIANTS.items():
-        quiet = run(overrides, env, workdir, args.smoke)
-        burners = [multiprocessing.Process(target=burn, daemon=True) for _ in range(args.load)]
-        for burner in burners:
-            burner.start()
-        try:
-            loaded = run(overrides, env, workdir, args.smoke)
-        finally:
+    variants = dict(list(VARIANTS.items())[:1]) if args.smoke else VARIANTS
+    for name, (overrides, env) in variants.items():
+        row = {"variant": name, "quiet_s": run(overrides, env, workdir, args.smoke)}
+        for kind, target in LOADS.items():
+            burners = [
+                multiprocessing.Process(target=target, daemon=True) for _ in range(args.load)
+            ]
             for burner in burners:
-                burner.terminate()
-        rows.append({"variant": name, "quiet_s": quiet, "loaded_s": loaded})
-        print(f"{name}: {quiet:.1f} s alone, {loaded:.1f} s under load", flush=True)
+                burner.start()
+            try:
+                row[f"{kind}_load_s"] = run(overrides, env, workdir, args.smoke)
+            finally:
+                for burner in burners:
+                    burner.terminate()
+        rows.append(row)
+        print(row, flush=True)
     results = {"meta": run_meta("timing_under_load.py"), "load": args.load, "rows": rows}
     print(table(results))
     write_results(args.out, results)
@@ -89,18 +106,20 @@ def main() -> None:
 
 def table(results: dict) -> str:
     lines = [
-        "| threads | alone s | next to the load s | slowdown |",
-        "|---|---|---|---|",
+        "| setting | alone s | next to Python load s | slowdown | next to torch load s "
+        "| slowdown |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results["rows"]:
-        lines.append(
-            f"| {r['variant']} | {r['quiet_s']:.1f} | {r['loaded_s']:.1f} "
-            f"| {r['loaded_s'] / r['quiet_s']:.1f}x |"
-        )
+        cells = [r["variant"], f"{r['quiet_s']:.1f}"]
+        for kind in LOADS:
+            loaded = r[f"{kind}_load_s"]
+            cells += [f"{loaded:.1f}", f"{loaded / r['quiet_s']:.1f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         f"`forecast-train trainer.max_epochs=2` (default model), alone and next to "
-        f"{results['load']} busy processes.",
+        f"{results['load']} busy processes of each kind.",
         provenance(results["meta"]),
     ]
     return "\n".join(lines)
