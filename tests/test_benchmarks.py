@@ -24,10 +24,12 @@ def smoke(script: str, tmp_path, *args: str) -> tuple[str, dict]:
 
 def test_training_benchmark_smoke(tmp_path):
     stdout, report = smoke("benchmark_training.py", tmp_path)
-    assert "ratio" in stdout
+    assert "ratio" in stdout and "python scripts/benchmark_training.py --smoke" in stdout
     (row,) = report["rows"]
     assert row["raw_windows_per_s"] > 0 and row["forecast_windows_per_s"] > 0
     assert row["ratio"] == row["round_ratios"][0]  # one round in smoke mode
+    # a row's figures and its ratio come from one round, so they agree
+    assert row["ratio"] == pytest.approx(row["forecast_windows_per_s"] / row["raw_windows_per_s"])
 
 
 def test_serving_benchmark_smoke(tmp_path):
@@ -36,34 +38,43 @@ def test_serving_benchmark_smoke(tmp_path):
     assert set(report["forecast-serve"]) == {"1", "8"}
     assert report["forecast-serve"]["1"]["p50_ms"] > 0
     assert report["batch"]["series"] == 50
+    assert report["health_during_batch"]["health_requests"] >= 1
 
 
 def test_memory_benchmark_smoke(tmp_path):
     stdout, report = smoke("benchmark_memory.py", tmp_path)
     assert "materialized" in stdout
-    (row,) = report
+    (row,) = report["rows"]
     assert row["rows"] == 10_000 and row["materialized_measured"]
     assert row["windows_mb"] >= 0 and row["datamodule_mb"] > 0 and row["covariates_mb"] > 0
 
 
 def test_reproduce_benchmark_smoke(tmp_path):
-    readme = tmp_path / "README.md"
-    block = "<!-- benchmark:lookback96:start -->\nold\n<!-- benchmark:lookback96:end -->"
-    readme.write_text(f"# title\n\n{block}\ntail\n")
-    args = ["--datasets", "etth1", "--horizons", "96", "--seeds", "1", "2", "--readme", str(readme)]
+    args = ["--datasets", "etth1", "--horizons", "96", "--seeds", "1", "2"]
     stdout, results = smoke("reproduce_benchmark.py", tmp_path, *args)
     assert "etth1 H=96 seed=2: test MSE" in stdout
-    assert [r["seed"] for r in results] == [1, 2]
-    assert all(r["test_mse_naive"] == results[0]["test_mse_naive"] for r in results)
-    text = readme.read_text()
-    assert "old" not in text and text.endswith("tail\n")  # the block is replaced in place
-    row = next(line for line in text.splitlines() if line.startswith("| etth1 | 96 | 2 |"))
-    assert f"{results[0]['test_mse_naive']:.3f}" in row and "0.368" in row  # repeat-last, SegRNN
+    runs = results["runs"]
+    assert [r["seed"] for r in runs] == [1, 2] and all(r["lookback"] == 96 for r in runs)
+    assert all(r["test_mse_naive"] == runs[0]["test_mse_naive"] for r in runs)
+    row = next(line for line in stdout.splitlines() if line.startswith("| etth1 | 96 | 2 |"))
+    assert f"{runs[0]['test_mse_naive']:.3f}" in row and "0.368" in row  # repeat-last, SegRNN
+
+
+def test_preset_runs_smoke(tmp_path):
+    """One whole forecast-train run through the CLI, as the README's run figures are made."""
+    out = tmp_path / "runs.json"
+    argv = [sys.executable, str(REPO / "scripts" / "preset_runs.py"), "--out", str(out)]
+    args = ["--runs", "default, 1 epoch", "--repeats", "1"]
+    result = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert run["epochs"] == 1 and run["best_epoch"] == 1 and run["console_lines"] < 40
+    assert run["evaluation"][0] == "test split, season 24:" and run["metrics"]["test_mse"] > 0
 
 
 def test_inference_benchmark_smoke(tmp_path):
     stdout, report = smoke("benchmark_inference.py", tmp_path)
-    assert "forecast w/s" in stdout
+    assert "forecast windows/s" in stdout
     (row,) = report["rows"]
     assert row["raw_windows_per_s"] > 0 and row["forecast_windows_per_s"] > 0
 
@@ -79,23 +90,6 @@ def test_training_profile_smoke(tmp_path):
     stdout, report = smoke("profile_training.py", tmp_path)
     assert "pytorch_lightning" in stdout
     assert report["lightning"]["pytorch_lightning"] > 0 and "pytorch_lightning" not in report["raw"]
-
-
-def test_py_spy_summary_counts_leaf_packages_per_loop(tmp_path):
-    raw = tmp_path / "py-spy.txt"
-    raw.write_text(
-        "main (b.py:1);lightning_loop (b.py:2);fit (pytorch_lightning/trainer.py:3) 3\n"
-        "main (b.py:1);lightning_loop (b.py:2);step (torch/optim/adam.py:4) 7\n"
-        "main (b.py:1);raw_loop (b.py:5);step (torch/optim/adam.py:4) 5\n"
-    )
-    out = tmp_path / "summary.json"
-    args = [sys.executable, str(REPO / "scripts" / "profile_training.py")]
-    subprocess.run([*args, "--py-spy", str(raw), "--out", str(out)], check=True, timeout=120)
-    summary = json.loads(out.read_text())["py_spy"]
-    assert summary == {
-        "lightning_loop": {"pytorch_lightning": 3, "torch": 7},
-        "raw_loop": {"torch": 5},
-    }
 
 
 def test_covariate_benefit_smoke(tmp_path):
