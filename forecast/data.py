@@ -8,12 +8,19 @@ turns those ranges into training examples without copying.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
 import csv
+import functools
+import gzip
 import io
-from collections.abc import Sequence
+import lzma
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -105,18 +112,16 @@ def read_table(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
         raise ForecastError(f"{path} is a folder; give the data file inside it")
     if not path.is_file():
         raise ForecastError(f"data file not found: {path}")
-    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise ForecastError(
-            f"{path}: unsupported file type {path.suffix!r}, expected .csv or .parquet"
-        )
-    if path.suffix.lower() == ".csv":
-        _check_header(path)
+    kind, compression = table_kind(path)
+    if kind == "csv":
+        _check_header(path, compression)
     try:
-        if path.suffix.lower() == ".csv":
+        if kind == "csv":
+            # pandas takes the codec from the same suffix
             frame = pd.read_csv(path, nrows=None if max_rows is None else max_rows + 1)
         else:
             frame = _read_parquet(path, max_rows)
-    except (ValueError, OSError, pd.errors.ParserError) as err:
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as err:
         raise ForecastError(f"cannot read {path}: {err}") from None
     if frame.empty:
         raise ForecastError(f"{path} has no data rows (columns: {list(frame.columns)})")
@@ -127,14 +132,50 @@ def read_table(path: str | Path, max_rows: int | None = None) -> pd.DataFrame:
 
 # A header line longer than this is not a table's header: a binary file, or one line of text.
 HEADER_BYTES = 1 << 20
+# CSV files as they come, compressed: the suffix after .csv names the codec (pandas' own names).
+COMPRESSIONS: dict[str, Callable[[Path], AbstractContextManager[IO[bytes]]]] = {
+    ".gz": functools.partial(gzip.open, mode="rb"),
+    ".bz2": functools.partial(bz2.open, mode="rb"),
+    ".xz": functools.partial(lzma.open, mode="rb"),
+    ".zip": lambda path: _zip_member(path),  # the archive's one file
+}
 
 
-def _check_header(path: Path) -> None:
+def table_kind(path: Path) -> tuple[str, str | None]:
+    """``("csv" | "parquet", compression)`` from the file's suffixes (``.csv.gz``)."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    compression = suffixes.pop().lstrip(".") if suffixes and suffixes[-1] in COMPRESSIONS else None
+    table = suffixes[-1] if suffixes else ""
+    if table == ".csv":
+        return "csv", compression
+    if table in (".parquet", ".pq") and compression is None:
+        return "parquet", None
+    raise ForecastError(
+        f"{path}: unsupported file type {''.join(path.suffixes) or 'without a suffix'!r}, "
+        f"expected .csv (also {', '.join('.csv' + c for c in COMPRESSIONS)}) or .parquet"
+    )
+
+
+@contextlib.contextmanager
+def _zip_member(path: Path) -> Iterator[IO[bytes]]:
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        if len(names) != 1:
+            raise ForecastError(f"{path}: a zip archive must hold one file, it holds {names}")
+        with archive.open(names[0]) as member:
+            yield member
+
+
+def _check_header(path: Path, compression: str | None = None) -> None:
     """Look at the first line before pandas reads the file: a binary file or one without line
     breaks would otherwise be parsed whole as a single field, at many times its size in
     memory. pandas renames a repeated column name to ``name.1``: refuse it instead, by name."""
-    with path.open("rb") as file:
-        start = file.read(HEADER_BYTES + 1)
+    opener = COMPRESSIONS[f".{compression}"] if compression else functools.partial(open, mode="rb")
+    try:
+        with opener(path) as file:
+            start = file.read(HEADER_BYTES + 1)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
+        raise ForecastError(f"cannot read {path} as a .{compression} file: {err}") from None
     if (nul := start.find(b"\0")) >= 0:
         raise ForecastError(f"{path} is not a text CSV file: NUL byte at offset {nul}")
     if len(start) > HEADER_BYTES and b"\n" not in start and b"\r" not in start:

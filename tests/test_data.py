@@ -55,6 +55,30 @@ def test_files_that_are_not_csv_text_are_refused_before_parsing(tmp_path, conten
         read_table(path)
 
 
+@pytest.mark.parametrize("codec", ["gz", "bz2", "xz", "zip"])
+def test_compressed_csv_files_read_as_the_plain_file(tmp_path, codec):
+    frame = coded_frame(6)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_csv(tmp_path / f"t.csv.{codec}", index=False)
+    pd.testing.assert_frame_equal(
+        read_table(tmp_path / f"t.csv.{codec}"), read_table(tmp_path / "t.csv")
+    )
+
+
+def test_compressed_files_are_checked_like_plain_ones(tmp_path):
+    import gzip
+
+    (tmp_path / "nul.csv.gz").write_bytes(gzip.compress(b"\0" * 100))
+    with pytest.raises(ForecastError, match="not a text CSV file: NUL byte at offset 0"):
+        read_table(tmp_path / "nul.csv.gz")
+    (tmp_path / "bad.csv.gz").write_bytes(b"plain text")
+    with pytest.raises(ForecastError, match=r"cannot read .*bad\.csv\.gz as a \.gz file"):
+        read_table(tmp_path / "bad.csv.gz")
+    (tmp_path / "t.parquet.gz").write_bytes(b"x")
+    with pytest.raises(ForecastError, match=r"unsupported file type '\.parquet\.gz'"):
+        read_table(tmp_path / "t.parquet.gz")
+
+
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_max_rows_refuses_a_larger_file(tmp_path, suffix):
     frame = coded_frame(50)
