@@ -118,6 +118,10 @@ def check_config(cfg: DictConfig) -> None:
     for key, (value, null) in optional.items():
         if value is not None and not counting(value):
             raise ForecastError(f"{key}={value!r} must be an integer >= 1, or null {null}")
+    from forecast.data import DUPLICATE_RULES
+
+    if data.get("duplicates", "error") not in DUPLICATE_RULES:
+        raise ForecastError(f"data.duplicates={data.duplicates!r} must be one of {DUPLICATE_RULES}")
     if data.get("freq") is not None:
         import pandas as pd
 

@@ -28,6 +28,8 @@ import pandas as pd
 from forecast.errors import ForecastError
 
 FILL_METHODS = ("ffill", "interpolate")
+# data.duplicates: rows repeating the previous row's timestamp are refused, or merged into one
+DUPLICATE_RULES = ("error", "first", "last", "mean")
 INFER_ROWS = 1000  # rows a frequency is inferred from
 
 
@@ -43,6 +45,7 @@ class SeriesFrame:
     freq: str
     rows: np.ndarray | None = None  # the frame's row of each stacked row; None: the same order
     timezone: str | None = None  # of timezone-aware timestamps, which are held in UTC
+    merged: int = 0  # rows merged into the row before them by data.duplicates
 
     def series_values(self, k: int) -> np.ndarray:
         start, end = self.bounds[k]
@@ -246,6 +249,7 @@ def prepare_series(
     source: str = "input",
     dtype: type = np.float64,
     exclude: Sequence[str] = (),
+    duplicates: str = "error",
 ) -> SeriesFrame:
     """Check a long-format table and stack its series, values in ``dtype``.
 
@@ -296,15 +300,17 @@ def prepare_series(
         groups = [(key, positions[key]) for key in pd.unique(frame[series_id])]
     else:
         groups = [("", slice(None))]
-    values, stamp_blocks, bounds, ids, start = [], [], [], [], 0
+    values, stamp_blocks, bounds, ids, kept_rows, start = [], [], [], [], [], 0
     freqs = set()
     for key, rows in groups:
         label = f"{source}, series {key!r}" if series_id else source
-        block = check_values(all_values[rows], features, fill_missing, label)
-        stamp_block = all_stamps[rows]
+        positions = np.arange(len(frame))[rows]
+        kept, stamp_block, block = merge_duplicates(all_stamps[rows], all_values[rows], duplicates)
+        block = check_values(block, features, fill_missing, label)
         freqs.add(check_timestamps(stamp_block, freq, label))
         values.append(block)
         stamp_blocks.append(stamp_block)
+        kept_rows.append(positions[kept])
         bounds.append((start, start + len(block)))
         ids.append(key)
         start += len(block)
@@ -317,8 +323,9 @@ def prepare_series(
         series_ids=ids,
         features=features,
         freq=freqs.pop(),
-        rows=np.concatenate([rows for _, rows in groups]) if series_id else None,
+        rows=np.concatenate(kept_rows) if series_id or start < len(frame) else None,
         timezone=timezone,
+        merged=len(frame) - start,
     )
 
 
@@ -341,6 +348,29 @@ def to_nanoseconds(stamps: np.ndarray, source: str, column: str) -> np.ndarray:
             "timestamps can be held in (1677-09-21 to 2262-04-11)"
         )
     return wide.astype("datetime64[ns]")
+
+
+def merge_duplicates(
+    stamps: np.ndarray, values: np.ndarray, how: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs of rows with the same timestamp as one row each, by ``how`` (``first``, ``last``,
+    ``mean`` of the values): the kept rows' positions (the first of a run for ``mean``), their
+    timestamps and values. ``error`` keeps every row, for check_timestamps to refuse. Only
+    repeated neighbours merge: a timestamp that comes back later means unsorted rows, which
+    stay an error.
+    """
+    if how not in DUPLICATE_RULES:
+        raise ForecastError(f"duplicates={how!r} is not one of {DUPLICATE_RULES}")
+    repeat = np.diff(stamps) == np.timedelta64(0)
+    if how == "error" or not repeat.any():
+        return np.arange(len(stamps)), stamps, values
+    starts = np.flatnonzero(np.r_[True, ~repeat])
+    if how == "mean":
+        sizes = np.diff(np.r_[starts, len(stamps)])
+        merged = np.add.reduceat(values, starts, axis=0) / sizes[:, None]
+        return starts, stamps[starts], merged.astype(values.dtype)
+    kept = starts if how == "first" else np.r_[starts[1:] - 1, len(stamps) - 1]
+    return kept, stamps[kept], values[kept]
 
 
 def check_values(
@@ -374,9 +404,14 @@ def check_timestamps(stamps: np.ndarray, freq: str | None, label: str) -> str:
     if (steps <= np.timedelta64(0)).any():
         row = int(np.flatnonzero(steps <= np.timedelta64(0))[0]) + 1
         kind = "duplicated" if steps[row - 1] == np.timedelta64(0) else "not sorted"
+        hint = (
+            "; set data.duplicates=first, last or mean to merge them"
+            if kind == "duplicated"
+            else ""
+        )
         raise ForecastError(
             f"{label}: timestamps {kind} at row {row} ({pd.Timestamp(stamps[row])}); "
-            "each series needs strictly increasing timestamps"
+            f"each series needs strictly increasing timestamps{hint}"
         )
     if freq is None:  # inferred from the first rows; every row is checked against it below
         head = pd.DatetimeIndex(stamps[:INFER_ROWS])

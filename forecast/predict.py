@@ -31,6 +31,7 @@ from forecast.data import (
     Scaler,
     check_timestamps,
     check_values,
+    merge_duplicates,
     prepare_series,
     read_table,
     table_columns,
@@ -134,6 +135,7 @@ class Forecaster:
             features=spec.features,
             series_id=spec.series_id,
             fill_missing=spec.fill_missing,
+            duplicates=spec.duplicates,
             freq=spec.freq,
             source="history",
         )
@@ -183,11 +185,15 @@ class Forecaster:
             out.append((stamps[rows], {c: columns[c][rows] for c in spec.future_covariates}))
         return out
 
-    def check(self, stamps: np.ndarray, values: np.ndarray, label: str) -> np.ndarray:
-        """Apply the training data's rules to one series; returns its (filled) values."""
+    def check(
+        self, stamps: np.ndarray, values: np.ndarray, label: str
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Apply the training data's rules to one series: the kept rows' positions (repeated
+        timestamps merged by the model's data.duplicates), their timestamps and values."""
+        kept, stamps, values = merge_duplicates(stamps, values, self.spec.duplicates)
         values = check_values(values, self.spec.features, self.spec.fill_missing, label)
         check_timestamps(stamps, self.spec.freq, label)
-        return values
+        return kept, stamps, values
 
     def forecast(self, inputs: Sequence[SeriesInput]) -> tuple[list[np.ndarray], np.ndarray]:
         """Forecasts for checked series in original units.

@@ -116,7 +116,8 @@ def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInpu
             series.future, spec.timestamp, [], spec.future_covariates, f"{label}, future"
         )
         future = (future_stamps, columns)
-    values = forecaster.check(stamps, values, label)
+    kept, stamps, values = forecaster.check(stamps, values, label)
+    raw = {name: column[kept] for name, column in raw.items()}
     return SeriesInput(label, stamps, values, raw, future)
 
 

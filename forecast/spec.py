@@ -39,6 +39,7 @@ class DataSpec:
     timestamp: str = "date"
     series_id: str | None = None
     fill_missing: str | None = None
+    duplicates: str = "error"  # data.duplicates: how rows repeating a timestamp merge
     split_ratios: list[float] | None = None
     split_borders: list[int] | None = None
     path: str | None = None  # the training file, for forecast-eval's default

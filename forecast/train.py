@@ -47,6 +47,7 @@ class RunOutputs:
     model_path: Path
     metrics: dict[str, float]
     evaluation: Evaluation | None = None
+    duplicates_merged: int = 0
 
 
 def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Trainer]:
@@ -122,7 +123,7 @@ def fit_and_score(
     model_path = save_checkpoint(
         Path(cfg.paths.output_dir) / "model.pt", model.net, datamodule.spec
     )
-    outputs = RunOutputs(model_path, metrics)
+    outputs = RunOutputs(model_path, metrics, duplicates_merged=datamodule.duplicates_merged)
     if cfg.test:  # the model and the baselines on every test window
         test = datamodule.datasets["test"]
         outputs.evaluation = evaluate_windows(
@@ -170,7 +171,12 @@ def log_outputs(
         logger.log_metrics(outputs.evaluation.metrics("test"))
         folder = outputs.model_path.parent
         log_evaluation(logger, outputs.evaluation, "test", model.net, datamodule, folder)
-    logger.log_metrics({"best_val_loss": outputs.metrics["best_val_loss"]})
+    logger.log_metrics(
+        {
+            "best_val_loss": outputs.metrics["best_val_loss"],
+            "data_duplicates_merged": datamodule.duplicates_merged,
+        }
+    )
     # A sweep registers its best trial alone, at its end (forecast.sweep.SweepTracker).
     register = None if in_multirun() else cfg.register_model
     with mlflow.start_run(run_id=run_id):
@@ -182,6 +188,11 @@ def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:
     metric is in the MLflow run, so the console shows the ones a reader compares."""
     metrics = outputs.metrics
     lines = [""]
+    if outputs.duplicates_merged:
+        lines.append(
+            f"data: {outputs.duplicates_merged} rows with a repeated timestamp merged "
+            f"(data.duplicates={cfg.data.duplicates})"
+        )
     if "best_val_loss" in metrics:
         lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")
     if outputs.evaluation is not None:

@@ -191,6 +191,7 @@ class ForecastDataModule(pl.LightningDataModule):
         split_ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
         split_borders: Sequence[int] | None = None,
         fill_missing: str | None = None,
+        duplicates: str = "error",
         freq: str | None = None,
         future_covariates: Sequence[str] | str | None = None,
         static_covariates: Sequence[str] | str | None = None,
@@ -213,6 +214,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.split_ratios = None if split_ratios is None else list(split_ratios)
         self.split_borders = None if split_borders is None else list(split_borders)
         self.fill_missing = fill_missing
+        self.duplicates = duplicates
+        self.duplicates_merged = 0  # rows merged by data.duplicates, set by setup
         self.freq = freq
         self.future_covariates = as_list(future_covariates) or []
         self.static_covariates = as_list(static_covariates) or []
@@ -236,6 +239,7 @@ class ForecastDataModule(pl.LightningDataModule):
             split_ratios=spec.split_ratios,
             split_borders=spec.split_borders,
             fill_missing=spec.fill_missing,
+            duplicates=spec.duplicates,
             freq=spec.freq,
             future_covariates=spec.future_covariates,
             static_covariates=spec.static_covariates,
@@ -261,10 +265,12 @@ class ForecastDataModule(pl.LightningDataModule):
             features=self.feature_columns,
             series_id=self.series_id,
             fill_missing=self.fill_missing,
+            duplicates=self.duplicates,
             freq=self.freq,
             source=str(self.path),
             exclude=covariates,
         )
+        self.duplicates_merged = series.merged
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps,
             series.bounds,
@@ -360,6 +366,7 @@ class ForecastDataModule(pl.LightningDataModule):
             timestamp=self.timestamp,
             series_id=self.series_id,
             fill_missing=self.fill_missing,
+            duplicates=self.duplicates,
             split_ratios=self.split_ratios,
             split_borders=self.split_borders,
             path=str(Path(self.path).resolve()),

@@ -89,6 +89,54 @@ def test_max_rows_refuses_a_larger_file(tmp_path, suffix):
         read_table(path, max_rows=49)
 
 
+def with_repeats(frame: pd.DataFrame, repeated: dict[int, list[float]]) -> pd.DataFrame:
+    """``frame`` with extra rows after row i, at row i's timestamp, column a set to each value."""
+    parts = []
+    for i in range(len(frame)):
+        parts.append(frame.iloc[[i]])
+        for value in repeated.get(i, []):
+            parts.append(frame.iloc[[i]].assign(a=value))
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("first", [0, 100, 200, 300, 400]),
+        ("last", [0, 7, 200, 9, 400]),
+        ("mean", [0, 53.5, 200, 317 / 3, 400]),
+    ],
+)
+def test_repeated_timestamps_merge_by_data_duplicates(rule, expected):
+    """Row 1 comes three times (a = 100, 7) and row 3 three times (a = 300, 8, 9 -> 9 last)."""
+    frame = with_repeats(coded_frame(5), {1: [7.0], 3: [8.0, 9.0]})
+    assert len(frame) == 8
+    with pytest.raises(ForecastError, match=r"timestamps duplicated at row 2 .*data\.duplicates="):
+        prepare(frame)
+    series = prepare(frame, duplicates=rule)
+    np.testing.assert_allclose(series.values[:, 0], expected)
+    np.testing.assert_array_equal(series.values[:, 1], [1, 101, 201, 301, 401])  # b: 100 i + 1
+    assert series.merged == 3 and len(series.timestamps) == 5
+    # the kept rows' positions in the frame, where covariates are read from
+    assert list(series.rows) == ([0, 1, 3, 4, 7] if rule != "last" else [0, 2, 3, 6, 7])
+
+
+def test_merged_series_keep_their_own_rows():
+    a = with_repeats(coded_frame(4), {0: [5.0]}).assign(id="a")
+    b = coded_frame(3).assign(id="b")
+    series = prepare(pd.concat([a, b], ignore_index=True), series_id="id", duplicates="last")
+    assert series.bounds == [(0, 4), (4, 7)] and series.merged == 1
+    np.testing.assert_array_equal(series.series_values(0)[:, 0], [5, 100, 200, 300])
+    assert list(series.rows) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_a_timestamp_that_comes_back_later_stays_an_error():
+    frame = coded_frame(4)
+    frame = pd.concat([frame, frame.iloc[[1]]], ignore_index=True)
+    with pytest.raises(ForecastError, match="timestamps not sorted at row 4"):
+        prepare(frame, duplicates="last")
+
+
 def test_prepare_stacks_series_and_keeps_their_order():
     a, b = coded_frame(4), coded_frame(3)
     frame = pd.concat([b.assign(id="b"), a.assign(id="a")], ignore_index=True)

@@ -33,6 +33,24 @@ def test_predict_uses_only_the_last_lookback_rows(trained):
     pd.testing.assert_frame_equal(forecaster.predict(history), forecaster.predict(history.tail(24)))
 
 
+def test_history_with_repeated_timestamps_merges_as_the_model_was_trained(trained):
+    """A model trained with data.duplicates=last applies it to the history it is given."""
+    forecaster = Forecaster.load(trained["model"])
+    history = pd.read_csv(trained["csv"]).tail(30).reset_index(drop=True)
+    repeated = pd.concat(
+        [history.iloc[:25], history.iloc[[24]].assign(load=0.0), history.iloc[25:]]
+    )
+    with pytest.raises(ForecastError, match="timestamps duplicated at row 25"):
+        forecaster.predict(repeated)
+    last = Forecaster(forecaster.net, replace(forecaster.spec, duplicates="last"))
+    pd.testing.assert_frame_equal(
+        last.predict(repeated),
+        last.predict(history.assign(load=history.load.where(history.index != 24, 0.0))),
+    )
+    first = Forecaster(forecaster.net, replace(forecaster.spec, duplicates="first"))
+    pd.testing.assert_frame_equal(first.predict(repeated), forecaster.predict(history))
+
+
 def test_predict_matches_the_network_on_scaled_input(trained):
     forecaster = Forecaster.load(trained["model"])
     history = pd.read_csv(trained["csv"]).tail(24)

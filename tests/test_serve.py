@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import httpx
 import numpy as np
@@ -119,6 +120,20 @@ def test_many_series_share_one_forward_pass(client, forecaster, history, monkeyp
     assert [first["id"], second["id"], third["id"]] == [1, 2, 3]
     assert first["data"] == third["data"]  # only the last lookback rows matter
     assert first["data"] != second["data"]
+
+
+def test_repeated_timestamps_in_a_request_merge_as_the_model_was_trained(forecaster, history):
+    repeated = pd.concat(
+        [history.iloc[:25], history.iloc[[24]].assign(load=0.0), history.iloc[25:]]
+    )
+    client = TestClient(create_app(forecaster, "m"))
+    answer = client.post("/forecast", json=body(repeated))
+    assert answer.status_code == 422 and "timestamps duplicated" in answer.json()["detail"]
+    first = Forecaster(forecaster.net, replace(forecaster.spec, duplicates="first"))
+    answer = TestClient(create_app(first, "m")).post("/forecast", json=body(repeated))
+    assert answer.status_code == 200
+    expected = client.post("/forecast", json=body(history)).json()
+    assert answer.json() == expected
 
 
 def test_quantile_model_answers_interval_columns(forecaster, history):

@@ -14,6 +14,8 @@ import torch
 from helpers import compose_config, sine_frame
 from omegaconf import OmegaConf
 
+from forecast import Forecaster
+from forecast.errors import ForecastError
 from forecast.evaluate import evaluate
 from forecast.model import LSTMLitModule
 from forecast.spec import DataSpec
@@ -125,6 +127,30 @@ def test_bf16_trains_in_bf16_and_scores_in_float32(trained, tmp_path, monkeypatc
     assert scored["test_mse"] == pytest.approx(metrics["test_mse"], rel=1e-6)
 
 
+def test_duplicates_merged_are_counted_logged_and_kept_in_the_model(tmp_path, caplog):
+    frame = sine_frame()
+    again = frame.iloc[[10, 20, 20]].assign(load=0.0)  # three rows repeating two timestamps
+    repeated = pd.concat([frame, again]).sort_values("date", kind="stable")
+    repeated.to_csv(tmp_path / "repeated.csv", index=False)
+    overrides = [f"data.path={tmp_path / 'repeated.csv'}", "register_model=null"]
+    with pytest.raises(ForecastError, match="timestamps duplicated at row 11"):
+        train(compose_config(tmp_path, overrides))
+    caplog.set_level("INFO")
+    cfg = compose_config(tmp_path, [*overrides, "data.duplicates=first"])
+    metrics = train(cfg)
+    assert "data: 3 rows with a repeated timestamp merged (data.duplicates=first)" in caplog.text
+    client = mlflow.MlflowClient(cfg.logger.tracking_uri)
+    (run,) = [r for r in client.search_runs(["1"]) if r.data.params["data.duplicates"] == "first"]
+    assert run.data.metrics["data_duplicates_merged"] == 3
+    assert Forecaster.load(Path(cfg.paths.output_dir) / "model.pt").spec.duplicates == "first"
+    # merged to their first rows, the data is the original file's: the same run
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    frame.to_csv(plain / "repeated.csv", index=False)
+    same = compose_config(plain, [f"data.path={plain / 'repeated.csv'}", "register_model=null"])
+    assert train(same)["test_mse"] == metrics["test_mse"]
+
+
 def test_same_seed_same_run(trained, tmp_path):
     metrics = train(compose_config(tmp_path, [f"data.path={trained['csv']}"]))
     assert metrics["test_mse"] == trained["metrics"]["test_mse"]
@@ -216,6 +242,7 @@ def test_model_keys_are_the_networks_fields(tmp_path):
         ("season=0", r"season=0 must be an integer >= 1, or null"),
         ("data.max_rows=0", r"data\.max_rows=0 must be an integer >= 1, or null"),
         ("threads=0", r"threads=0 must be an integer >= 1, or null"),
+        ("data.duplicates=drop", r"data\.duplicates='drop' must be one of \('error', 'first'"),
     ],
 )
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, message):
