@@ -19,7 +19,8 @@ from forecast.windows import WindowDataset
 Baseline = Callable[[Tensor], Tensor]
 
 # Seasonal period of sub-daily data: one day; of (business) days: one week; else one year.
-_PERIODS = {"D": 7, "B": 5, "W": 52, "M": 12, "Q": 4}
+# By the offset's name, longest prefixes first: "BMS" is a business month, not a business day.
+_PERIODS = {"SM": 24, "BM": 12, "BQ": 4, "M": 12, "Q": 4, "W": 52, "B": 5, "D": 7}
 
 
 def season_from_freq(freq: str) -> int:
@@ -30,7 +31,9 @@ def season_from_freq(freq: str) -> int:
         if step < day and day % step == 0:
             return day // step
         return 7 if step == day else 1
-    return next((p for prefix, p in _PERIODS.items() if offset.name.startswith(prefix)), 1)
+    name = offset.name.lstrip("0123456789")
+    period = next((p for prefix, p in _PERIODS.items() if name.startswith(prefix)), 1)
+    return period // offset.n if period % offset.n == 0 else 1  # 2MS: half a year, 6 steps
 
 
 def repeat_last(horizon: int, target_index: Sequence[int]) -> Baseline:

@@ -19,8 +19,11 @@ def test_repeat_last_and_seasonal_naive_are_exact():
 
 
 @pytest.mark.parametrize(
-    ("freq", "period"), [("h", 24), ("15min", 96), ("D", 7), ("MS", 12), ("W-SUN", 52)]
-)
+    ("freq", "period"),
+    [("h", 24), ("15min", 96), ("10min", 144), ("D", 7), ("B", 5), ("W-SUN", 52), ("MS", 12),
+     ("ME", 12), ("BMS", 12), ("SMS", 24), ("2MS", 6), ("QS", 4), ("QS-OCT", 4), ("BQS", 4),
+     ("YS", 1), ("5min", 288)],
+)  # fmt: skip
 def test_season_follows_the_frequency(freq, period):
     assert season_from_freq(freq) == period
 
