@@ -31,7 +31,7 @@ def season_from_freq(freq: str) -> int:
         if step < day and day % step == 0:
             return day // step
         return 7 if step == day else 1
-    name = offset.name.lstrip("0123456789")
+    name = offset.rule_code
     period = next((p for prefix, p in _PERIODS.items() if name.startswith(prefix)), 1)
     return period // offset.n if period % offset.n == 0 else 1  # 2MS: half a year, 6 steps
 
