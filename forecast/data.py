@@ -15,6 +15,7 @@ import functools
 import gzip
 import io
 import lzma
+import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -250,6 +251,7 @@ def prepare_series(
     dtype: type = np.float64,
     exclude: Sequence[str] = (),
     duplicates: str = "error",
+    timestamp_format: str | None = None,
 ) -> SeriesFrame:
     """Check a long-format table and stack its series, values in ``dtype``.
 
@@ -276,10 +278,7 @@ def prepare_series(
                 "to use it as categories name it in data.static_covariates or "
                 "data.future_covariates and in data.categorical, or leave it out of data.features"
             )
-    try:
-        stamps = pd.to_datetime(frame[timestamp])
-    except (ValueError, TypeError) as err:
-        raise ForecastError(f"{source}: column {timestamp!r} holds non-timestamps: {err}") from None
+    stamps = parse_timestamps(frame[timestamp], timestamp_format, source, timestamp)
     if stamps.isna().any():
         row = int(np.flatnonzero(stamps.isna().to_numpy())[0])
         raise ForecastError(f"{source}: column {timestamp!r} is empty at row {row}")
@@ -371,6 +370,31 @@ def merge_duplicates(
         return starts, stamps[starts], merged.astype(values.dtype)
     kept = starts if how == "first" else np.r_[starts[1:] - 1, len(stamps) - 1]
     return kept, stamps[kept], values[kept]
+
+
+# "1998 Q1", "1998Q1", "1998-Q1": quarterly labels, which pandas does not parse as dates
+QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*Q([1-4])\s*$", re.IGNORECASE)
+
+
+def parse_timestamps(
+    values: pd.Series | np.ndarray, fmt: str | None, source: str, column: str
+) -> pd.Series:
+    """A timestamp column as datetimes: by ``fmt`` (``data.timestamp_format``, strftime codes)
+    when given, else as pandas reads dates; quarterly labels become the quarter's first day."""
+    values = pd.Series(values)
+    if fmt is None and (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        quarters = values.astype(str).str.extract(QUARTER)
+        if quarters.notna().all(axis=None):
+            months = 3 * quarters[1].astype(int) - 2
+            return pd.to_datetime({"year": quarters[0].astype(int), "month": months, "day": 1})
+    try:
+        return pd.to_datetime(values, format=fmt)
+    except (ValueError, TypeError) as err:
+        hint = "" if fmt else "; set data.timestamp_format (e.g. %d.%m.%Y %H:%M) to read them"
+        reason = str(err).splitlines()[0]  # pandas adds lines of advice for its own API
+        raise ForecastError(
+            f"{source}: column {column!r} holds non-timestamps: {reason}{hint}"
+        ) from None
 
 
 def check_values(

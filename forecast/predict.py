@@ -32,6 +32,7 @@ from forecast.data import (
     check_timestamps,
     check_values,
     merge_duplicates,
+    parse_timestamps,
     prepare_series,
     read_table,
     table_columns,
@@ -56,11 +57,10 @@ class SeriesInput:
     future: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
 
-def parse_stamps(values: np.ndarray, column: str, source: str) -> np.ndarray:
-    try:
-        stamps = pd.to_datetime(pd.Series(values))
-    except (ValueError, TypeError) as err:
-        raise ForecastError(f"{source}: column {column!r} holds non-timestamps: {err}") from None
+def parse_stamps(
+    values: np.ndarray, column: str, source: str, fmt: str | None = None
+) -> np.ndarray:
+    stamps = parse_timestamps(values, fmt, source, column)
     if stamps.dt.tz is not None:
         stamps = stamps.dt.tz_convert(None)
     return to_nanoseconds(stamps.to_numpy(), source, column)
@@ -136,6 +136,7 @@ class Forecaster:
             series_id=spec.series_id,
             fill_missing=spec.fill_missing,
             duplicates=spec.duplicates,
+            timestamp_format=spec.timestamp_format,
             freq=spec.freq,
             source="history",
         )
@@ -178,7 +179,9 @@ class Forecaster:
             )
         keys = [spec.timestamp, *([spec.series_id] if spec.series_id else [])]
         columns = table_columns(future, [*keys, *spec.future_covariates], "future")
-        stamps = parse_stamps(columns[spec.timestamp], spec.timestamp, "future")
+        stamps = parse_stamps(
+            columns[spec.timestamp], spec.timestamp, "future", spec.timestamp_format
+        )
         out = []
         for key in series_ids:
             rows = columns[spec.series_id] == key if spec.series_id else slice(None)

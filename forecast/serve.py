@@ -68,10 +68,16 @@ class ForecastResponse(BaseModel):
 
 
 def parse_rows(
-    rows: list[dict[str, Value]], timestamp: str, numeric: list[str], other: list[str], label: str
+    rows: list[dict[str, Value]],
+    timestamp: str,
+    numeric: list[str],
+    other: list[str],
+    label: str,
+    fmt: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Records to timestamps, the ``numeric`` columns as ``(rows, columns)`` float64 and the
-    ``other`` columns as they came; refuses missing columns and non-numbers."""
+    """Records to timestamps (read as the training file's, ``fmt`` its timestamp_format), the
+    ``numeric`` columns as ``(rows, columns)`` float64 and the ``other`` columns as they came;
+    refuses missing columns and non-numbers."""
     for i, row in enumerate(rows):
         missing = [c for c in [timestamp, *numeric, *other] if c not in row]
         if missing:
@@ -90,6 +96,8 @@ def parse_rows(
     if not all(isinstance(s, str) for s in raw):
         raise ForecastError(f"{label}: column {timestamp!r} must hold timestamp strings")
     columns = {c: np.array([row[c] for row in rows]) for c in other}
+    if fmt is not None:
+        return parse_stamps(np.array(raw, dtype=object), timestamp, label, fmt), values, columns
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # numpy warns on an offset: pandas handles those
@@ -104,7 +112,9 @@ def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInpu
     spec = forecaster.spec
     label = f"series {k}" if series.id is None else f"series {series.id!r}"
     covariates = [*spec.future_covariates, *spec.static_covariates]
-    stamps, values, raw = parse_rows(series.data, spec.timestamp, spec.features, covariates, label)
+    stamps, values, raw = parse_rows(
+        series.data, spec.timestamp, spec.features, covariates, label, spec.timestamp_format
+    )
     future = None
     if spec.future_covariates:
         if not series.future:
@@ -113,7 +123,12 @@ def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInpu
                 f"next {spec.horizon} rows of them as 'future'"
             )
         future_stamps, _, columns = parse_rows(
-            series.future, spec.timestamp, [], spec.future_covariates, f"{label}, future"
+            series.future,
+            spec.timestamp,
+            [],
+            spec.future_covariates,
+            f"{label}, future",
+            spec.timestamp_format,
         )
         future = (future_stamps, columns)
     kept, stamps, values = forecaster.check(stamps, values, label)

@@ -37,6 +37,7 @@ class DataSpec:
     freq: str | None = None  # pandas frequency of the timestamps
     timezone: str | None = None  # of the timestamps, if they had one; held in UTC inside
     timestamp: str = "date"
+    timestamp_format: str | None = None  # data.timestamp_format: how the column is read
     series_id: str | None = None
     fill_missing: str | None = None
     duplicates: str = "error"  # data.duplicates: how rows repeating a timestamp merge

@@ -185,6 +185,7 @@ class ForecastDataModule(pl.LightningDataModule):
         horizon: int = 96,
         batch_size: int = 32,
         timestamp: str = "date",
+        timestamp_format: str | None = None,
         features: Sequence[str] | str | None = None,
         targets: Sequence[str] | str | None = None,
         series_id: str | None = None,
@@ -208,6 +209,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.horizon = horizon
         self.batch_size = batch_size
         self.timestamp = timestamp
+        self.timestamp_format = timestamp_format
         self.series_id = series_id
         self.feature_columns = as_list(features)
         self.target_columns = as_list(targets)
@@ -233,6 +235,7 @@ class ForecastDataModule(pl.LightningDataModule):
             lookback=spec.lookback,
             horizon=spec.horizon,
             timestamp=spec.timestamp,
+            timestamp_format=spec.timestamp_format,
             features=spec.features,
             targets=spec.targets,
             series_id=spec.series_id,
@@ -266,6 +269,7 @@ class ForecastDataModule(pl.LightningDataModule):
             series_id=self.series_id,
             fill_missing=self.fill_missing,
             duplicates=self.duplicates,
+            timestamp_format=self.timestamp_format,
             freq=self.freq,
             source=str(self.path),
             exclude=covariates,
@@ -364,6 +368,7 @@ class ForecastDataModule(pl.LightningDataModule):
             freq=series.freq,
             timezone=series.timezone,
             timestamp=self.timestamp,
+            timestamp_format=self.timestamp_format,
             series_id=self.series_id,
             fill_missing=self.fill_missing,
             duplicates=self.duplicates,

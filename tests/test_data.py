@@ -137,6 +137,28 @@ def test_a_timestamp_that_comes_back_later_stays_an_error():
         prepare(frame, duplicates="last")
 
 
+@pytest.mark.parametrize("label", ["{y} Q{q}", "{y}Q{q}", "{y}-Q{q}", "{y} q{q}"])
+def test_quarterly_labels_read_as_the_quarters_first_day(label):
+    quarters = [label.format(y=1998 + k // 4, q=k % 4 + 1) for k in range(8)]
+    frame = coded_frame(8).assign(date=quarters)
+    series = prepare(frame)
+    expected = pd.date_range("1998-01-01", periods=8, freq="QS")
+    np.testing.assert_array_equal(series.timestamps, expected.to_numpy())
+    assert series.freq == "QS-JAN"
+
+
+def test_timestamp_format_reads_what_pandas_would_misread():
+    """Day-first stamps: without the format pandas reads 01.02.2024 as January 2nd."""
+    stamps = pd.date_range("2024-01-30", periods=6, freq="D")
+    frame = coded_frame(6).assign(date=stamps.strftime("%d.%m.%Y"))
+    series = prepare(frame, timestamp_format="%d.%m.%Y")
+    np.testing.assert_array_equal(series.timestamps, stamps.to_numpy())
+    with pytest.raises(ForecastError, match=r"holds non-timestamps.*set data\.timestamp_format"):
+        prepare(coded_frame(3).assign(date=["30/01/2024 10h", "31/01/2024 10h", "x"]))
+    with pytest.raises(ForecastError, match="holds non-timestamps"):
+        prepare(frame, timestamp_format="%Y-%m-%d")
+
+
 def test_prepare_stacks_series_and_keeps_their_order():
     a, b = coded_frame(4), coded_frame(3)
     frame = pd.concat([b.assign(id="b"), a.assign(id="a")], ignore_index=True)

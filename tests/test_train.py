@@ -151,6 +151,33 @@ def test_duplicates_merged_are_counted_logged_and_kept_in_the_model(tmp_path, ca
     assert train(same)["test_mse"] == metrics["test_mse"]
 
 
+def test_a_quarterly_file_trains_and_forecasts_quarters(tmp_path):
+    """Time column `1998 Q1` style, season 4, through training, predict and serve."""
+    from fastapi.testclient import TestClient
+
+    from forecast.serve import create_app
+
+    frame = sine_frame(160).assign(date=[f"{1900 + k // 4} Q{k % 4 + 1}" for k in range(160)])
+    frame.to_csv(tmp_path / "quarters.csv", index=False)
+    overrides = [
+        f"data.path={tmp_path / 'quarters.csv'}", "data.lookback=8", "data.horizon=4",
+        "trainer.max_epochs=1", "register_model=null",
+    ]  # fmt: skip
+    cfg = compose_config(tmp_path, overrides)
+    metrics = train(cfg)
+    assert "test_mse_seasonal_naive" in metrics  # season 4 fits in the lookback of 8
+    forecaster = Forecaster.load(Path(cfg.paths.output_dir) / "model.pt")
+    assert forecaster.spec.freq == "QS-JAN"
+    future = forecaster.predict(frame.tail(8))
+    expected = pd.date_range("1940-01-01", periods=4, freq="QS")
+    assert list(future["date"]) == list(expected)
+    request = {"series": [{"data": frame.tail(8).to_dict(orient="records")}]}
+    answer = TestClient(create_app(forecaster, "m")).post("/forecast", json=request)
+    assert answer.status_code == 200
+    dates = [row["date"] for row in answer.json()["forecasts"][0]["data"]]
+    assert dates == [str(d) for d in expected]
+
+
 def test_same_seed_same_run(trained, tmp_path):
     metrics = train(compose_config(tmp_path, [f"data.path={trained['csv']}"]))
     assert metrics["test_mse"] == trained["metrics"]["test_mse"]
