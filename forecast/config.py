@@ -122,6 +122,8 @@ def check_config(cfg: DictConfig) -> None:
 
     if data.get("duplicates", "error") not in DUPLICATE_RULES:
         raise ForecastError(f"data.duplicates={data.duplicates!r} must be one of {DUPLICATE_RULES}")
+    if data.get("short_series", "error") not in ("error", "drop"):
+        raise ForecastError(f"data.short_series={data.short_series!r} must be error or drop")
     if data.get("freq") is not None:
         import pandas as pd
 

@@ -41,6 +41,7 @@ class DataSpec:
     series_id: str | None = None
     fill_missing: str | None = None
     duplicates: str = "error"  # data.duplicates: how rows repeating a timestamp merge
+    short_series: str = "error"  # data.short_series: drop series too short for a split
     split_ratios: list[float] | None = None
     split_borders: list[int] | None = None
     path: str | None = None  # the training file, for forecast-eval's default

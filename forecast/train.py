@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -48,6 +48,7 @@ class RunOutputs:
     metrics: dict[str, float]
     evaluation: Evaluation | None = None
     duplicates_merged: int = 0
+    series_dropped: list = field(default_factory=list)
 
 
 def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Trainer]:
@@ -123,7 +124,12 @@ def fit_and_score(
     model_path = save_checkpoint(
         Path(cfg.paths.output_dir) / "model.pt", model.net, datamodule.spec
     )
-    outputs = RunOutputs(model_path, metrics, duplicates_merged=datamodule.duplicates_merged)
+    outputs = RunOutputs(
+        model_path,
+        metrics,
+        duplicates_merged=datamodule.duplicates_merged,
+        series_dropped=datamodule.short_series_dropped,
+    )
     if cfg.test:  # the model and the baselines on every test window
         test = datamodule.datasets["test"]
         outputs.evaluation = evaluate_windows(
@@ -175,6 +181,7 @@ def log_outputs(
         {
             "best_val_loss": outputs.metrics["best_val_loss"],
             "data_duplicates_merged": datamodule.duplicates_merged,
+            "data_series_dropped": len(datamodule.short_series_dropped),
         }
     )
     # A sweep registers its best trial alone, at its end (forecast.sweep.SweepTracker).
@@ -192,6 +199,13 @@ def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:
         lines.append(
             f"data: {outputs.duplicates_merged} rows with a repeated timestamp merged "
             f"(data.duplicates={cfg.data.duplicates})"
+        )
+    if outputs.series_dropped:
+        dropped = outputs.series_dropped
+        shown = ", ".join(repr(k) for k in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+        lines.append(
+            f"data: {len(dropped)} series too short for a split left out "
+            f"(data.short_series=drop): {shown}"
         )
     if "best_val_loss" in metrics:
         lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")

@@ -193,6 +193,7 @@ class ForecastDataModule(pl.LightningDataModule):
         split_borders: Sequence[int] | None = None,
         fill_missing: str | None = None,
         duplicates: str = "error",
+        short_series: str = "error",
         freq: str | None = None,
         future_covariates: Sequence[str] | str | None = None,
         static_covariates: Sequence[str] | str | None = None,
@@ -218,6 +219,10 @@ class ForecastDataModule(pl.LightningDataModule):
         self.fill_missing = fill_missing
         self.duplicates = duplicates
         self.duplicates_merged = 0  # rows merged by data.duplicates, set by setup
+        if short_series not in ("error", "drop"):
+            raise ForecastError(f"data.short_series={short_series!r} must be error or drop")
+        self.short_series = short_series
+        self.short_series_dropped: list = []  # ids of the series left out, set by setup
         self.freq = freq
         self.future_covariates = as_list(future_covariates) or []
         self.static_covariates = as_list(static_covariates) or []
@@ -243,6 +248,7 @@ class ForecastDataModule(pl.LightningDataModule):
             split_borders=spec.split_borders,
             fill_missing=spec.fill_missing,
             duplicates=spec.duplicates,
+            short_series=spec.short_series,
             freq=spec.freq,
             future_covariates=spec.future_covariates,
             static_covariates=spec.static_covariates,
@@ -280,7 +286,7 @@ class ForecastDataModule(pl.LightningDataModule):
             series.bounds,
             series.series_ids,
         )
-        self.segments = self._segments()
+        self.segments, self.kept_series = self._segments()
         train = [series.values[a:b] for a, b in self.segments["train"]]
         self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
         self.spec = self.fitted or self._fit(series, train, raw)
@@ -296,7 +302,7 @@ class ForecastDataModule(pl.LightningDataModule):
         static = self.spec.encode_static(statics, where, len(self.bounds))
         self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
         self.datasets = {
-            split: self._windows(self.segments[split], range(len(self.bounds))) for split in SPLITS
+            split: self._windows(self.segments[split], self.kept_series) for split in SPLITS
         }
 
     def _windows(self, segments: list[tuple[int, int]], series: Sequence[int]) -> WindowDataset:
@@ -372,6 +378,7 @@ class ForecastDataModule(pl.LightningDataModule):
             series_id=self.series_id,
             fill_missing=self.fill_missing,
             duplicates=self.duplicates,
+            short_series=self.short_series,
             split_ratios=self.split_ratios,
             split_borders=self.split_borders,
             path=str(Path(self.path).resolve()),
@@ -384,9 +391,12 @@ class ForecastDataModule(pl.LightningDataModule):
             static_scaler=Scaler.fit(np.stack(static, 1)) if static else None,
         )
 
-    def _segments(self) -> dict[str, list[tuple[int, int]]]:
-        """Row ranges of every split of every series, checked to hold at least one window."""
+    def _segments(self) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
+        """Row ranges of every split of every series, checked to hold at least one window,
+        and the series kept: a series too short for a split is an error, or with
+        ``short_series="drop"`` left out of every split (the ids are logged and counted)."""
         segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
+        kept = []
         for k, (start, end) in enumerate(self.bounds):
             train_end, val_end, test_end = split_borders(
                 end - start, self.split_ratios, self.split_borders
@@ -396,16 +406,33 @@ class ForecastDataModule(pl.LightningDataModule):
                 "val": (start + train_end - self.lookback, start + val_end),
                 "test": (start + val_end - self.lookback, start + test_end),
             }
-            for split, (a, b) in ranges.items():
-                a = max(a, start)  # a short series borrows no rows from the series before it
-                if window_count(b - a, self.lookback, self.horizon) < 1:
-                    name = f"series {self.series_ids[k]!r}" if self.series_id else str(self.path)
-                    raise ForecastError(
-                        f"{name}: the {split} split has {b - a} rows (with the lookback it may "
-                        f"borrow), fewer than lookback + horizon = {self.lookback + self.horizon}"
-                    )
-                segments[split].append((a, b))
-        return segments
+            # a short series borrows no rows from the series before it
+            ranges = {split: (max(a, start), b) for split, (a, b) in ranges.items()}
+            short = [
+                (split, b - a)
+                for split, (a, b) in ranges.items()
+                if window_count(b - a, self.lookback, self.horizon) < 1
+            ]
+            if short and self.short_series == "drop":
+                self.short_series_dropped.append(self.series_ids[k])
+                continue
+            if short:
+                split, rows = short[0]
+                name = f"series {self.series_ids[k]!r}" if self.series_id else str(self.path)
+                raise ForecastError(
+                    f"{name}: the {split} split has {rows} rows (with the lookback it may "
+                    f"borrow), fewer than lookback + horizon = {self.lookback + self.horizon}"
+                    + ("; data.short_series=drop leaves such series out" if self.series_id else "")
+                )
+            kept.append(k)
+            for split, segment in ranges.items():
+                segments[split].append(segment)
+        if not kept:
+            raise ForecastError(
+                f"{self.path}: every series is shorter than its splits need "
+                f"(lookback + horizon = {self.lookback + self.horizon} rows per split)"
+            )
+        return segments, kept
 
     def span(self, start: str | None, end: str | None) -> WindowDataset:
         """Windows of every series whose forecast targets all lie in ``[start, end]``.

@@ -151,6 +151,30 @@ def test_duplicates_merged_are_counted_logged_and_kept_in_the_model(tmp_path, ca
     assert train(same)["test_mse"] == metrics["test_mse"]
 
 
+def test_dropped_short_series_are_counted_and_logged(tmp_path, caplog):
+    panel = pd.concat(
+        [
+            sine_frame().assign(id="a"),
+            sine_frame(20).assign(id="tiny"),
+            sine_frame(seed=1).assign(id="b"),
+        ]
+    )
+    panel.to_csv(tmp_path / "panel.csv", index=False)
+    overrides = [f"data.path={tmp_path / 'panel.csv'}", "data.series_id=id", "register_model=null"]
+    with pytest.raises(ForecastError, match=r"series 'tiny'.*data\.short_series=drop"):
+        train(compose_config(tmp_path, overrides))
+    caplog.set_level("INFO")
+    cfg = compose_config(tmp_path, [*overrides, "data.short_series=drop"])
+    train(cfg)
+    assert (
+        "data: 1 series too short for a split left out (data.short_series=drop): 'tiny'"
+        in caplog.text
+    )
+    client = mlflow.MlflowClient(cfg.logger.tracking_uri)
+    (run,) = [r for r in client.search_runs(["1"]) if r.data.params["data.short_series"] == "drop"]
+    assert run.data.metrics["data_series_dropped"] == 1
+
+
 def test_a_quarterly_file_trains_and_forecasts_quarters(tmp_path):
     """Time column `1998 Q1` style, season 4, through training, predict and serve."""
     from fastapi.testclient import TestClient
@@ -270,6 +294,7 @@ def test_model_keys_are_the_networks_fields(tmp_path):
         ("data.max_rows=0", r"data\.max_rows=0 must be an integer >= 1, or null"),
         ("threads=0", r"threads=0 must be an integer >= 1, or null"),
         ("data.duplicates=drop", r"data\.duplicates='drop' must be one of \('error', 'first'"),
+        ("data.short_series=skip", r"data\.short_series='skip' must be error or drop"),
     ],
 )
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, message):

@@ -140,8 +140,28 @@ def test_too_short_splits(tmp_path, borders, message):
 
 def test_too_short_series_is_named(tmp_path):
     frame = pd.concat([coded_frame(40).assign(id="long"), coded_frame(8).assign(id="short")])
-    with pytest.raises(ForecastError, match="series 'short': the train split"):
+    with pytest.raises(ForecastError, match=r"series 'short': the train split.*short_series=drop"):
         datamodule(tmp_path, frame, lookback=4, horizon=2, series_id="id")
+
+
+def test_short_series_dropped_leave_the_others_windowed_as_alone(tmp_path):
+    """The short series is out of every split, its id recorded; the long series' windows and
+    training statistics are those of the long series alone."""
+    long_a, long_b = coded_frame(40).assign(id="a"), coded_frame(30).assign(id="b", a=-1.0)
+    short = coded_frame(8).assign(id="short", a=1e6)
+    frame = pd.concat([long_a, short, long_b])
+    dm = datamodule(tmp_path, frame, lookback=4, horizon=2, series_id="id", short_series="drop")
+    alone = datamodule(tmp_path, pd.concat([long_a, long_b]), lookback=4, horizon=2, series_id="id")
+    assert dm.short_series_dropped == ["short"]
+    for split in ("train", "val", "test"):
+        assert len(dm.datasets[split]) == len(alone.datasets[split])
+        x, y, *_ = dm.datasets[split][torch.arange(len(dm.datasets[split]))]
+        x_alone, y_alone, *_ = alone.datasets[split][torch.arange(len(alone.datasets[split]))]
+        torch.testing.assert_close((x, y), (x_alone, y_alone), rtol=0, atol=0)
+    np.testing.assert_array_equal(dm.spec.scaler.mean, alone.spec.scaler.mean)
+    assert dm.spec.short_series == "drop"
+    with pytest.raises(ForecastError, match="every series is shorter than its splits need"):
+        datamodule(tmp_path, short, lookback=4, horizon=2, series_id="id", short_series="drop")
 
 
 @pytest.mark.parametrize("world", [2, 3])
