@@ -25,7 +25,6 @@ def _run(module: str) -> Callable[[], object]:
             gc.enable()
         return main()
 
-    command.__name__ = command.__qualname__ = module.rsplit(".", 1)[-1]
     return command
 
 

@@ -118,12 +118,13 @@ def check_config(cfg: DictConfig) -> None:
     for key, (value, null) in optional.items():
         if value is not None and not counting(value):
             raise ForecastError(f"{key}={value!r} must be an integer >= 1, or null {null}")
-    from forecast.data import DUPLICATE_RULES
+    from forecast.data import DUPLICATE_RULES, SHORT_SERIES_RULES
 
     if data.get("duplicates", "error") not in DUPLICATE_RULES:
         raise ForecastError(f"data.duplicates={data.duplicates!r} must be one of {DUPLICATE_RULES}")
-    if data.get("short_series", "error") not in ("error", "drop"):
-        raise ForecastError(f"data.short_series={data.short_series!r} must be error or drop")
+    if data.get("short_series", "error") not in SHORT_SERIES_RULES:
+        rules = " or ".join(SHORT_SERIES_RULES)
+        raise ForecastError(f"data.short_series={data.short_series!r} must be {rules}")
     if data.get("freq") is not None:
         import pandas as pd
 

@@ -31,6 +31,8 @@ from forecast.errors import ForecastError
 FILL_METHODS = ("ffill", "interpolate")
 # data.duplicates: rows repeating the previous row's timestamp are refused, or merged into one
 DUPLICATE_RULES = ("error", "first", "last", "mean")
+# data.short_series: a series too short for a split is refused, or left out of every split
+SHORT_SERIES_RULES = ("error", "drop")
 INFER_ROWS = 1000  # rows a frequency is inferred from
 
 
@@ -303,10 +305,11 @@ def prepare_series(
     freqs = set()
     for key, rows in groups:
         label = f"{source}, series {key!r}" if series_id else source
-        positions = np.arange(len(frame))[rows]
-        kept, stamp_block, block = merge_duplicates(all_stamps[rows], all_values[rows], duplicates)
-        block = check_values(block, features, fill_missing, label)
-        freqs.add(check_timestamps(stamp_block, freq, label))
+        kept, stamp_block, block, series_freq = check_series(
+            all_stamps[rows], all_values[rows], features, fill_missing, duplicates, freq, label
+        )
+        freqs.add(series_freq)
+        positions = rows if series_id else np.arange(len(frame))  # the frame's rows
         values.append(block)
         stamp_blocks.append(stamp_block)
         kept_rows.append(positions[kept])
@@ -326,6 +329,24 @@ def prepare_series(
         timezone=timezone,
         merged=len(frame) - start,
     )
+
+
+def check_series(
+    stamps: np.ndarray,
+    values: np.ndarray,
+    features: list[str],
+    fill_missing: str | None,
+    duplicates: str,
+    freq: str | None,
+    label: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """One series under the data's rules, in the order they apply, for training files and for
+    the histories of forecasts alike: repeated timestamps merged (``duplicates``), missing
+    values filled or refused, timestamps strictly increasing at one frequency. Returns the
+    kept rows' positions, their timestamps and values, and the frequency."""
+    kept, stamps, values = merge_duplicates(stamps, values, duplicates)
+    values = check_values(values, features, fill_missing, label)
+    return kept, stamps, values, check_timestamps(stamps, freq, label)
 
 
 # pandas and numpy hold timestamps as int64 nanoseconds: 1677-09-21 to 2262-04-11. Outside

@@ -29,9 +29,7 @@ from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.covariates import fill_numeric, static_value
 from forecast.data import (
     Scaler,
-    check_timestamps,
-    check_values,
-    merge_duplicates,
+    check_series,
     parse_timestamps,
     prepare_series,
     read_table,
@@ -193,9 +191,10 @@ class Forecaster:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Apply the training data's rules to one series: the kept rows' positions (repeated
         timestamps merged by the model's data.duplicates), their timestamps and values."""
-        kept, stamps, values = merge_duplicates(stamps, values, self.spec.duplicates)
-        values = check_values(values, self.spec.features, self.spec.fill_missing, label)
-        check_timestamps(stamps, self.spec.freq, label)
+        spec = self.spec
+        kept, stamps, values, _ = check_series(
+            stamps, values, spec.features, spec.fill_missing, spec.duplicates, spec.freq, label
+        )
         return kept, stamps, values
 
     def forecast(self, inputs: Sequence[SeriesInput]) -> tuple[list[np.ndarray], np.ndarray]:

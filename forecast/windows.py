@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from forecast.covariates import check_numeric, fill_numeric, static_value, vocabulary
 from forecast.data import (
+    SHORT_SERIES_RULES,
     Scaler,
     SeriesFrame,
     as_list,
@@ -219,8 +220,9 @@ class ForecastDataModule(pl.LightningDataModule):
         self.fill_missing = fill_missing
         self.duplicates = duplicates
         self.duplicates_merged = 0  # rows merged by data.duplicates, set by setup
-        if short_series not in ("error", "drop"):
-            raise ForecastError(f"data.short_series={short_series!r} must be error or drop")
+        if short_series not in SHORT_SERIES_RULES:
+            rules = " or ".join(SHORT_SERIES_RULES)
+            raise ForecastError(f"data.short_series={short_series!r} must be {rules}")
         self.short_series = short_series
         self.short_series_dropped: list = []  # ids of the series left out, set by setup
         self.freq = freq
@@ -287,6 +289,8 @@ class ForecastDataModule(pl.LightningDataModule):
             series.series_ids,
         )
         self.segments, self.kept_series = self._segments()
+        kept = set(self.kept_series)
+        self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
         train = [series.values[a:b] for a, b in self.segments["train"]]
         self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
         self.spec = self.fitted or self._fit(series, train, raw)
@@ -393,8 +397,8 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def _segments(self) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
         """Row ranges of every split of every series, checked to hold at least one window,
-        and the series kept: a series too short for a split is an error, or with
-        ``short_series="drop"`` left out of every split (the ids are logged and counted)."""
+        and the indices of the series kept: a series too short for a split is an error, or
+        with ``short_series="drop"`` left out of every split."""
         segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
         kept = []
         for k, (start, end) in enumerate(self.bounds):
@@ -414,7 +418,6 @@ class ForecastDataModule(pl.LightningDataModule):
                 if window_count(b - a, self.lookback, self.horizon) < 1
             ]
             if short and self.short_series == "drop":
-                self.short_series_dropped.append(self.series_ids[k])
                 continue
             if short:
                 split, rows = short[0]
