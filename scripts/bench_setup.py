@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,17 @@ def write_results(path: Path, results: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *notes: str) -> str:
+    """A README results block: a Markdown table, a blank line, then ``notes`` (the last one
+    usually the provenance line)."""
+
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+    table = [line(header), "|" + "---|" * len(header), *(line(row) for row in rows)]
+    return "\n".join([*table, "", *notes])
 
 
 def provenance(meta: dict[str, Any]) -> str:

@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 import torch
-from bench_setup import BENCHMARKS, etth1, lit_module, provenance, run_meta, write_results
+from bench_setup import (
+    BENCHMARKS,
+    etth1,
+    lit_module,
+    markdown_table,
+    provenance,
+    run_meta,
+    write_results,
+)
 from torch import nn
 
 from forecast.windows import ForecastDataModule
@@ -105,21 +113,23 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = ["| variant | baseline windows/s | variant windows/s | ratio |", "|---|---|---|---|"]
-    for r in results["rows"]:
-        error = f" ({r['error']})" if r["error"] else ""
-        lines.append(
-            f"| {r['variant']}{error} | {r['baseline_windows_per_s']:,.0f} "
-            f"| {r['variant_windows_per_s']:,.0f} | {r['ratio']:.2f} |"
-        )
+    rows = [
+        [
+            r["variant"] + (f" ({r['error']})" if r["error"] else ""),
+            f"{r['baseline_windows_per_s']:,.0f}",
+            f"{r['variant_windows_per_s']:,.0f}",
+            f"{r['ratio']:.2f}",
+        ]
+        for r in results["rows"]
+    ]
     settings = results["settings"]
-    lines += [
-        "",
+    return markdown_table(
+        ["variant", "baseline windows/s", "variant windows/s", "ratio"],
+        rows,
         f"Baseline: conf/model/{settings['model']}.yaml, batch {settings['batch']}, "
         f"{settings['threads']} threads, eager float32; {settings['seconds']:g} s per measurement.",
         provenance(results["meta"]),
-    ]
-    return "\n".join(lines)
+    )
 
 
 if __name__ == "__main__":

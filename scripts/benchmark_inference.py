@@ -20,6 +20,7 @@ from bench_setup import (
     BENCHMARKS,
     etth1,
     lit_module,
+    markdown_table,
     median_round,
     provenance,
     run_meta,
@@ -92,23 +93,19 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = [
-        "| model (conf/model) | batch | raw forward windows/s | forecast windows/s | ratio |",
-        "|---|---|---|---|---|",
-    ]
-    for r in results["rows"]:
-        lines.append(
-            f"| {r['model']} | {r['batch_size']} | {r['raw_windows_per_s']:,.0f} "
-            f"| {r['forecast_windows_per_s']:,.0f} | {r['ratio']:.2f} |"
-        )
+    rows = [
+        [r["model"], r["batch_size"], f"{r['raw_windows_per_s']:,.0f}",
+         f"{r['forecast_windows_per_s']:,.0f}", f"{r['ratio']:.2f}"]
+        for r in results["rows"]
+    ]  # fmt: skip
     settings = results["settings"]
-    lines += [
-        "",
+    return markdown_table(
+        ["model (conf/model)", "batch", "raw forward windows/s", "forecast windows/s", "ratio"],
+        rows,
         f"{settings['rounds']} alternating rounds of {settings['seconds']:g} s each; each row is "
         "the round with the median ratio.",
         provenance(results["meta"]),
-    ]
-    return "\n".join(lines)
+    )
 
 
 if __name__ == "__main__":

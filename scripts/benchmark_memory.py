@@ -153,13 +153,9 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    from bench_setup import provenance
+    from bench_setup import markdown_table, provenance
 
-    lines = [
-        "| rows | float32 array | WindowDataset | ForecastDataModule from Parquet "
-        "| the same with covariates | every window materialized |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for r in results["rows"]:
         array = r["array_mb"]
         cells = [
@@ -172,18 +168,19 @@ def table(results: dict) -> str:
         )
         note = "" if r["materialized_measured"] else ", computed"
         cells.append(f"{shown} ({materialized / array:.0f}x{note})")
-        lines.append(f"| {r['rows']:,} | {array:,.1f} MB | " + " | ".join(cells) + " |")
+        rows.append([f"{r['rows']:,}", f"{array:,.1f} MB", *cells])
     largest = results["rows"][-1]
     stages = ", ".join(
         f"{name} {mb / largest['array_mb']:.1f}x"
         for name, mb in largest["datamodule_stages_mb"].items()
     )
-    lines += [
-        "",
+    return markdown_table(
+        ["rows", "float32 array", "WindowDataset", "ForecastDataModule from Parquet",
+         "the same with covariates", "every window materialized"],
+        rows,
         f"DataModule peak after each stage at {largest['rows']:,} rows: {stages}.",
         provenance(results["meta"]),
-    ]
-    return "\n".join(lines)
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -32,7 +32,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 import torch
-from bench_setup import BENCHMARKS, ETTH1, etth1, provenance, run_meta, write_results
+from bench_setup import (
+    BENCHMARKS,
+    ETTH1,
+    etth1,
+    markdown_table,
+    provenance,
+    run_meta,
+    write_results,
+)
 
 from forecast.checkpoint import save_checkpoint
 from forecast.mlflow_model import log_pyfunc
@@ -221,32 +229,27 @@ def main() -> None:
 
 def table(results: dict) -> str:
     raw = results["raw_forward_ms"]["1 series"]
-    lines = [
-        "| server | concurrency | p50 ms | p99 ms | requests/s | p50 - raw forward ms |",
-        "|---|---|---|---|---|---|",
-    ]
     servers = [s for s in ("forecast-serve", "mlflow models serve") if s in results]
+    rows = []
     for server in servers:
         for c in results["levels"]:
             r = results[server][str(c)]
-            lines.append(
-                f"| {server} | {c} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-                f"| {r['requests_per_s']:,.0f} | {r['p50_ms'] - raw:.2f} |"
-            )
-    lines.append("")
+            rows.append([server, c, f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                         f"{r['requests_per_s']:,.0f}", f"{r['p50_ms'] - raw:.2f}"])  # fmt: skip
+    notes = []
     if len(servers) == 2:
         ratios = " / ".join(
             f"{rps(results, 'forecast-serve', c) / rps(results, 'mlflow models serve', c):.1f}x"
             for c in results["levels"]
         )
         levels = " / ".join(str(c) for c in results["levels"])
-        lines.append(
+        notes.append(
             f"forecast-serve answers {ratios} the requests per second of `mlflow models serve` "
             f"at concurrency {levels}."
         )
     b, h = results["batch"], results["health_during_batch"]
     batch_raw = results["raw_forward_ms"][f"{b['series']} series"]
-    lines += [
+    notes += [
         f"Raw forward of one series {raw:.2f} ms. One request of {b['series']:,} series "
         f"({b['bytes'] / 1e6:.1f} MB): {b['seconds'] * 1e3:,.0f} ms, {b['series_per_s']:,.0f} "
         f"series/s (raw forward {batch_raw:,.0f} ms). `/health` while such requests run: p50 "
@@ -254,7 +257,8 @@ def table(results: dict) -> str:
         f"over {h['health_requests']} checks (idle p50 {h['idle_p50_ms']:.1f} ms).",
         provenance(results["meta"]),
     ]
-    return "\n".join(lines)
+    header = ["server", "concurrency", "p50 ms", "p99 ms", "requests/s", "p50 - raw forward ms"]
+    return markdown_table(header, rows, *notes)
 
 
 def rps(results: dict, server: str, concurrency: int) -> float:

@@ -29,6 +29,7 @@ import torch
 from bench_setup import (
     BENCHMARKS,
     etth1,
+    markdown_table,
     median_round,
     provenance,
     run_meta,
@@ -205,28 +206,24 @@ def main() -> None:
 
 def table(results: dict) -> str:
     settings = results["settings"]
-    lines = [
-        "| hidden | layers | proj | lookback | raw loop windows/s | forecast windows/s | ratio "
-        "| loader / step |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results["rows"]:
-        lines.append(
-            f"| {r['hidden_size']} | {r['num_layers']} | {r['proj_size']} | {r['lookback']} "
-            f"| {r['raw_windows_per_s']:,.0f} | {r['forecast_windows_per_s']:,.0f} "
-            f"| {r['ratio']:.3f} | {r['loader_over_step']:,.0f}x |"
-        )
+    rows = [
+        [r["hidden_size"], r["num_layers"], r["proj_size"], r["lookback"],
+         f"{r['raw_windows_per_s']:,.0f}", f"{r['forecast_windows_per_s']:,.0f}",
+         f"{r['ratio']:.3f}", f"{r['loader_over_step']:,.0f}x"]
+        for r in results["rows"]
+    ]  # fmt: skip
     ratios = [r["ratio"] for r in results["rows"]]
     met = sum(ratio >= 0.95 for ratio in ratios)
-    lines += [
-        "",
+    return markdown_table(
+        ["hidden", "layers", "proj", "lookback", "raw loop windows/s", "forecast windows/s",
+         "ratio", "loader / step"],
+        rows,
         f"{settings['device']}, {settings['precision']}, batch {settings['batch_size']}, "
         f"{settings['rounds']} alternating rounds of {settings['timed_batches']} timed steps; "
         f"each row is the round with the median ratio. {met} of {len(ratios)} at >= 0.95 "
         f"(median {statistics.median(ratios):.3f}).",
         provenance(results["meta"]),
-    ]
-    return "\n".join(lines)
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

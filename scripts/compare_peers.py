@@ -29,7 +29,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_setup import preset_config, provenance, run_meta  # noqa: E402
+from bench_setup import markdown_table, preset_config, provenance, run_meta  # noqa: E402
 
 from forecast.covariates import calendar_columns, calendar_features  # noqa: E402
 from forecast.train import train  # noqa: E402
@@ -165,12 +165,12 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = ["| preset | model | test MAE | test MSE | seconds |", "|---|---|---|---|---|"]
-    for r in results["rows"]:
-        cells = [r["preset"], r["model"], f"{r['mae']:.3f}", f"{r['mse']:.1f}"]
-        lines.append("| " + " | ".join([*cells, f"{r['seconds']:.0f}"]) + " |")
-    lines += ["", provenance(results["meta"])]
-    return "\n".join(lines)
+    rows = [
+        [r["preset"], r["model"], f"{r['mae']:.3f}", f"{r['mse']:.1f}", f"{r['seconds']:.0f}"]
+        for r in results["rows"]
+    ]
+    header = ["preset", "model", "test MAE", "test MSE", "seconds"]
+    return markdown_table(header, rows, provenance(results["meta"]))
 
 
 if __name__ == "__main__":

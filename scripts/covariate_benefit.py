@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench_setup import SMOKE, preset_config, provenance, run_meta  # noqa: E402
+from bench_setup import SMOKE, markdown_table, preset_config, provenance, run_meta  # noqa: E402
 
 from forecast.train import train  # noqa: E402
 
@@ -49,10 +49,7 @@ def spread(values: list[float]) -> str:
 
 def table(results: dict) -> str:
     meta, results = results["meta"], results["runs"]
-    lines = [
-        "| preset | covariates | seeds | MAE | MSE | MAE seasonal naive | MAE linear | min/run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for preset in dict.fromkeys(r["preset"] for r in results):
         for variant in ("with", "without"):
             runs = [r for r in results if (r["preset"], r["variant"]) == (preset, variant)]
@@ -67,9 +64,10 @@ def table(results: dict) -> str:
             minutes = statistics.fmean(r["seconds"] for r in runs) / 60
             cells = [preset, variant, len(runs), spread(mae), spread(mse), spread(naive),
                      spread(linear), f"{minutes:.1f}"]  # fmt: skip
-            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines += ["", provenance(meta)]
-    return "\n".join(lines)
+            rows.append(cells)
+    header = ["preset", "covariates", "seeds", "MAE", "MSE", "MAE seasonal naive", "MAE linear",
+              "min/run"]  # fmt: skip
+    return markdown_table(header, rows, provenance(meta))
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import mlflow
-from bench_setup import BENCHMARKS, REPO, provenance, run_meta, write_results
+from bench_setup import BENCHMARKS, REPO, markdown_table, provenance, run_meta, write_results
 
 BIN = Path(sys.executable).parent
 RUNS = {
@@ -104,29 +104,24 @@ def quickstart(results: dict) -> str:
 
 def runs_table(results: dict) -> str:
     """Time to accuracy, and bf16 against float32, of whole runs."""
-    lines = [
-        "| run | wall s | epochs run | best epoch | peak RSS MB | best val loss | test MSE "
-        "| test MAE |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results["runs"]:
-        m = r["metrics"]
-        lines.append(
-            f"| `{r['command']}` | {r['seconds']:.0f} | {r['epochs']} | {r['best_epoch']} "
-            f"| {r['peak_rss_mb']:,.0f} | {r['best_val_loss']:.4f} | {m['test_mse']:.4f} "
-            f"| {m['test_mae']:.4f} |"
-        )
+    rows = [
+        [f"`{r['command']}`", f"{r['seconds']:.0f}", r["epochs"], r["best_epoch"],
+         f"{r['peak_rss_mb']:,.0f}", f"{r['best_val_loss']:.4f}",
+         f"{r['metrics']['test_mse']:.4f}", f"{r['metrics']['test_mae']:.4f}"]
+        for r in results["runs"]
+    ]  # fmt: skip
     by_name = runs_of(results)
     bf16, fp32 = by_name.get("etth1_h96"), by_name.get("etth1_h96, float32")
+    notes = []
     if bf16 and fp32:
-        lines += [
-            "",
+        notes.append(
             f"bf16 autocast against float32 on the whole `etth1_h96` run: "
             f"{fp32['seconds'] / bf16['seconds']:.2f}x faster, per epoch "
-            f"{(fp32['seconds'] / fp32['epochs']) / (bf16['seconds'] / bf16['epochs']):.2f}x.",
-        ]
-    lines.append(provenance(results["meta"]))
-    return "\n".join(lines)
+            f"{(fp32['seconds'] / fp32['epochs']) / (bf16['seconds'] / bf16['epochs']):.2f}x."
+        )
+    header = ["run", "wall s", "epochs run", "best epoch", "peak RSS MB", "best val loss",
+              "test MSE", "test MAE"]  # fmt: skip
+    return markdown_table(header, rows, *notes, provenance(results["meta"]))
 
 
 def quantiles(results: dict) -> str:

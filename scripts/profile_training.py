@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from bench_setup import BENCHMARKS, etth1, provenance, run_meta, write_results
+from bench_setup import BENCHMARKS, etth1, markdown_table, provenance, run_meta, write_results
 from benchmark_training import batches_of, lightning_loop, raw_loop
 
 from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
@@ -74,16 +74,15 @@ def main() -> None:
 def table(results: dict) -> str:
     raw, ours = results["raw"], results["lightning"]
     names = sorted(set(raw) | set(ours), key=lambda k: -ours.get(k, 0))
-    lines = ["| package | raw loop s | Lightning s |", "|---|---|---|"]
-    lines += [f"| {name} | {raw.get(name, 0):.2f} | {ours.get(name, 0):.2f} |" for name in names]
-    lines.append(f"| total | {sum(raw.values()):.2f} | {sum(ours.values()):.2f} |")
-    lines += [
-        "",
+    rows = [[name, f"{raw.get(name, 0):.2f}", f"{ours.get(name, 0):.2f}"] for name in names]
+    rows.append(["total", f"{sum(raw.values()):.2f}", f"{sum(ours.values()):.2f}"])
+    return markdown_table(
+        ["package", "raw loop s", "Lightning s"],
+        rows,
         f"{results['steps']} steps of the default model at batch 32, cProfile's own time by "
         "package.",
         provenance(results["meta"]),
-    ]
-    return "\n".join(lines)
+    )
 
 
 if __name__ == "__main__":

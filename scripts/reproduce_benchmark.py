@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 from bench_setup import (  # noqa: E402
     BENCHMARKS,
     SMOKE,
+    markdown_table,
     preset_config,
     provenance,
     run_meta,
@@ -74,11 +75,7 @@ def table(results: dict) -> str:
     """The README table of one reproduction (``benchmarks/reproduce_<label>.json``)."""
     overrides, meta, results = results["overrides"], results["meta"], results["runs"]
     tuned = any(o.startswith("data.lookback=") and o != "data.lookback=96" for o in overrides)
-    lines = [
-        "| data | H | seeds | ours MSE | ours MAE | target | SegRNN | best other | linear | "
-        "seasonal naive | repeat-last | MASE | min/run |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     keys = sorted({(r["dataset"], r["horizon"]) for r in results})
     for dataset, horizon in keys:
         runs = [r for r in results if (r["dataset"], r["horizon"]) == (dataset, horizon)]
@@ -101,16 +98,18 @@ def table(results: dict) -> str:
             spread([r.get("test_mase") for r in runs]),
             f"{statistics.fmean(r['seconds'] for r in runs) / 60:.1f}",
         ]  # fmt: skip
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    lines.append("")
-    lines.append(
+        rows.append(cells)
+    header = ["data", "H", "seeds", "ours MSE", "ours MAE", "target", "SegRNN", "best other",
+              "linear", "seasonal naive", "repeat-last", "MASE", "min/run"]  # fmt: skip
+    return markdown_table(
+        header,
+        rows,
         "Test MSE/MAE on standardized values, every test window; model selected on validation "
         "only; ✓/✗: target met/missed."
         + (" SegRNN and best-other figures are at lookback 96; the target is the one for a"
-           " tuned lookback." if tuned else "")
+           " tuned lookback." if tuned else ""),
+        provenance(meta),
     )  # fmt: skip
-    lines.append(provenance(meta))
-    return "\n".join(lines)
 
 
 def lookback_choice(reproductions: list[dict]) -> str:
@@ -123,11 +122,7 @@ def lookback_choice(reproductions: list[dict]) -> str:
             lookbacks = by_key.setdefault((run["dataset"], run["horizon"]), {})
             lookbacks.setdefault(run["lookback"], []).append(run)
     every = sorted({lb for lookbacks in by_key.values() for lb in lookbacks})
-    lines = [
-        "| data | H | " + " | ".join(f"val loss L={lb}" for lb in every)
-        + " | chosen L | test MSE | target |",
-        "|---|---|" + "---|" * len(every) + "---|---|---|",
-    ]  # fmt: skip
+    rows = []
     for (dataset, horizon), lookbacks in sorted(by_key.items()):
         if len(lookbacks) < 2:
             continue
@@ -139,14 +134,9 @@ def lookback_choice(reproductions: list[dict]) -> str:
         target = TUNED_TARGETS.get(dataset, {}).get(horizon)
         cells = [f"{val[lb]:.4f}" if lb in val else "-" for lb in every]
         verdict = "-" if target is None else f"≤ {target} {'✓' if mse <= target else '✗'}"
-        lines.append(
-            f"| {dataset} | {horizon} | "
-            + " | ".join(cells)
-            + f" | {chosen} | {mse:.3f} | {verdict} |"
-        )
-    lines.append("")
-    lines += [provenance(r["meta"]) for r in reproductions]
-    return "\n".join(lines)
+        rows.append([dataset, horizon, *cells, chosen, f"{mse:.3f}", verdict])
+    header = ["data", "H", *(f"val loss L={lb}" for lb in every), "chosen L", "test MSE", "target"]
+    return markdown_table(header, rows, *(provenance(r["meta"]) for r in reproductions))
 
 
 def main() -> None:

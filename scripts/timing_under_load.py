@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_setup import BENCHMARKS, REPO, provenance, run_meta, write_results
+from bench_setup import BENCHMARKS, REPO, markdown_table, provenance, run_meta, write_results
 
 BIN = Path(sys.executable).parent
 VARIANTS = {
@@ -105,24 +105,22 @@ def main() -> None:
 
 
 def table(results: dict) -> str:
-    lines = [
-        "| setting | alone s | next to Python load s | slowdown | next to torch load s "
-        "| slowdown |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = []
     for r in results["rows"]:
         cells = [r["variant"], f"{r['quiet_s']:.1f}"]
         for kind in LOADS:
             loaded = r[f"{kind}_load_s"]
             cells += [f"{loaded:.1f}", f"{loaded / r['quiet_s']:.1f}x"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
+        rows.append(cells)
+    header = ["setting", "alone s", "next to Python load s", "slowdown", "next to torch load s",
+              "slowdown"]  # fmt: skip
+    return markdown_table(
+        header,
+        rows,
         f"`forecast-train trainer.max_epochs=2` (default model), alone and next to "
         f"{results['load']} busy processes of each kind.",
         provenance(results["meta"]),
-    ]
-    return "\n".join(lines)
+    )
 
 
 if __name__ == "__main__":
