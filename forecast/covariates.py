@@ -84,7 +84,8 @@ def fill_numeric(values: np.ndarray, method: str | None, column: str, where: str
     categorical columns pass as they are."""
     if method is None or values.dtype.kind not in "iuf":
         return values
-    return check_values(values.astype(np.float64)[:, None], [column], method, where)[:, 0]
+    filled, _ = check_values(values.astype(np.float64)[:, None], [column], method, where)
+    return filled[:, 0]
 
 
 def static_value(values: np.ndarray, column: str, where: str) -> np.ndarray:

@@ -30,8 +30,8 @@ from forecast.covariates import fill_numeric, static_value
 from forecast.data import (
     Scaler,
     check_series,
-    parse_timestamps,
     prepare_series,
+    read_timestamps,
     read_table,
     table_columns,
     to_nanoseconds,
@@ -56,12 +56,16 @@ class SeriesInput:
 
 
 def parse_stamps(
-    values: np.ndarray, column: str, source: str, fmt: str | None = None
+    columns: dict[str, np.ndarray], spec: DataSpec, source: str
 ) -> np.ndarray:
-    stamps = parse_timestamps(values, fmt, source, column)
+    """The timestamps of a history's or future's rows, read as the training file's were (its
+    format, its zone), as UTC ``datetime64[ns]``."""
+    stamps = read_timestamps(
+        pd.DataFrame(columns), spec.timestamp_columns, spec.timestamp_format, spec.timezone, source
+    )
     if stamps.dt.tz is not None:
         stamps = stamps.dt.tz_convert(None)
-    return to_nanoseconds(stamps.to_numpy(), source, column)
+    return to_nanoseconds(stamps.to_numpy(), source, str(spec.timestamp))
 
 
 def check_future_stamps(given: np.ndarray, expected: np.ndarray, label: str) -> None:
@@ -133,8 +137,10 @@ class Forecaster:
             features=spec.features,
             series_id=spec.series_id,
             fill_missing=spec.fill_missing,
+            fill_gaps=spec.fill_gaps,
             duplicates=spec.duplicates,
             timestamp_format=spec.timestamp_format,
+            timezone=spec.timezone,
             freq=spec.freq,
             source="history",
         )
@@ -156,10 +162,11 @@ class Forecaster:
         stamps, forecast = self.forecast(inputs)
         frames = []
         for k, future_stamps in enumerate(stamps):
-            frame = pd.DataFrame(forecast[k], columns=self.columns)
-            frame.insert(0, spec.timestamp, spec.stamps_out(future_stamps))
-            if spec.series_id:
-                frame.insert(0, spec.series_id, series.series_ids[k])
+            frame = pd.DataFrame(spec.stamp_columns(future_stamps))
+            ids = spec.id_values(series.series_ids[k])
+            for position, (column, key) in enumerate(zip(spec.id_columns, ids, strict=True)):
+                frame.insert(position, column, key)
+            frame[self.columns] = forecast[k]
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
@@ -175,14 +182,14 @@ class Forecaster:
                 f"the model takes future covariates {spec.future_covariates}: give the next "
                 f"{spec.horizon} rows of each series with them (future=...)"
             )
-        keys = [spec.timestamp, *([spec.series_id] if spec.series_id else [])]
+        keys = [*spec.timestamp_columns, *spec.id_columns]
         columns = table_columns(future, [*keys, *spec.future_covariates], "future")
-        stamps = parse_stamps(
-            columns[spec.timestamp], spec.timestamp, "future", spec.timestamp_format
-        )
+        stamps = parse_stamps(columns, spec, "future")
         out = []
         for key in series_ids:
-            rows = columns[spec.series_id] == key if spec.series_id else slice(None)
+            rows = np.ones(len(stamps), dtype=bool)
+            for column, part in zip(spec.id_columns, spec.id_values(key), strict=True):
+                rows &= columns[column] == part
             out.append((stamps[rows], {c: columns[c][rows] for c in spec.future_covariates}))
         return out
 
@@ -192,10 +199,17 @@ class Forecaster:
         """Apply the training data's rules to one series: the kept rows' positions (repeated
         timestamps merged by the model's data.duplicates), their timestamps and values."""
         spec = self.spec
-        kept, stamps, values, _ = check_series(
-            stamps, values, spec.features, spec.fill_missing, spec.duplicates, spec.freq, label
+        checked = check_series(
+            stamps,
+            values,
+            spec.features,
+            label,
+            fill_missing=spec.fill_missing,
+            fill_gaps=spec.fill_gaps,
+            duplicates=spec.duplicates,
+            freq=spec.freq,
         )
-        return kept, stamps, values
+        return checked.kept, checked.stamps, checked.values
 
     def forecast(self, inputs: Sequence[SeriesInput]) -> tuple[list[np.ndarray], np.ndarray]:
         """Forecasts for checked series in original units.

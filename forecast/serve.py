@@ -36,6 +36,7 @@ from forecast.config import SERVING_CONF_DIR, exit_on_error
 from forecast.data import to_nanoseconds
 from forecast.errors import ForecastError
 from forecast.predict import Forecaster, SeriesInput, parse_stamps
+from forecast.spec import DataSpec
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +70,17 @@ class ForecastResponse(BaseModel):
 
 def parse_rows(
     rows: list[dict[str, Value]],
-    timestamp: str,
+    spec: DataSpec,
     numeric: list[str],
     other: list[str],
     label: str,
-    fmt: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Records to timestamps (read as the training file's, ``fmt`` its timestamp_format), the
+    """Records to timestamps (read as the training file's: its columns, format and zone), the
     ``numeric`` columns as ``(rows, columns)`` float64 and the ``other`` columns as they came;
     refuses missing columns and non-numbers."""
+    stamp_columns = spec.timestamp_columns
     for i, row in enumerate(rows):
-        missing = [c for c in [timestamp, *numeric, *other] if c not in row]
+        missing = [c for c in [*stamp_columns, *numeric, *other] if c not in row]
         if missing:
             raise ForecastError(f"{label}, row {i}: missing column(s) {missing}")
         texts = [c for c in numeric if isinstance(row[c], str)]
@@ -92,19 +93,23 @@ def parse_rows(
         ).reshape(len(rows), len(numeric))
     except OverflowError:  # JSON integers have no size limit, float64 has
         raise ForecastError(f"{label}: a value is too large for a 64-bit float") from None
-    raw = [row[timestamp] for row in rows]
-    if not all(isinstance(s, str) for s in raw):
-        raise ForecastError(f"{label}: column {timestamp!r} must hold timestamp strings")
     columns = {c: np.array([row[c] for row in rows]) for c in other}
-    if fmt is not None:
-        return parse_stamps(np.array(raw, dtype=object), timestamp, label, fmt), values, columns
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # numpy warns on an offset: pandas handles those
-            parsed = np.array(raw, dtype="datetime64[us]")
-    except (ValueError, UserWarning):  # offsets, other formats: as files are read
-        return parse_stamps(np.array(raw, dtype=object), timestamp, label), values, columns
-    return to_nanoseconds(parsed, label, timestamp), values, columns
+    if len(stamp_columns) > 1:
+        stamps = {c: np.array([row[c] for row in rows], dtype=object) for c in stamp_columns}
+        return parse_stamps(stamps, spec, label), values, columns
+    column = stamp_columns[0]
+    raw = [row[column] for row in rows]
+    if not all(isinstance(s, str) for s in raw):
+        raise ForecastError(f"{label}: column {column!r} must hold timestamp strings")
+    if spec.timestamp_format is None and spec.timezone is None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # numpy warns on an offset: pandas handles those
+                parsed = np.array(raw, dtype="datetime64[us]")
+            return to_nanoseconds(parsed, label, column), values, columns
+        except (ValueError, UserWarning):  # offsets, other formats: as files are read
+            pass
+    return parse_stamps({column: np.array(raw, dtype=object)}, spec, label), values, columns
 
 
 def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInput:
@@ -112,9 +117,7 @@ def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInpu
     spec = forecaster.spec
     label = f"series {k}" if series.id is None else f"series {series.id!r}"
     covariates = [*spec.future_covariates, *spec.static_covariates]
-    stamps, values, raw = parse_rows(
-        series.data, spec.timestamp, spec.features, covariates, label, spec.timestamp_format
-    )
+    stamps, values, raw = parse_rows(series.data, spec, spec.features, covariates, label)
     future = None
     if spec.future_covariates:
         if not series.future:
@@ -123,12 +126,7 @@ def series_input(series: SeriesIn, k: int, forecaster: Forecaster) -> SeriesInpu
                 f"next {spec.horizon} rows of them as 'future'"
             )
         future_stamps, _, columns = parse_rows(
-            series.future,
-            spec.timestamp,
-            [],
-            spec.future_covariates,
-            f"{label}, future",
-            spec.timestamp_format,
+            series.future, spec, [], spec.future_covariates, f"{label}, future"
         )
         future = (future_stamps, columns)
     kept, stamps, values = forecaster.check(stamps, values, label)
@@ -240,7 +238,7 @@ def create_app(
             for name in names
         ],
     }
-    output_columns = [spec.timestamp, *forecaster.columns]
+    output_columns = [*spec.timestamp_columns, *forecaster.columns]
 
     app.add_middleware(
         BodyLimit,
@@ -276,7 +274,7 @@ def create_app(
         description=(
             f"Forecasts the next {spec.horizon} steps of each series. Send at least the last "
             f"{spec.lookback} rows of each, at frequency {spec.freq}, with the columns "
-            f"{[spec.timestamp, *spec.features]}"
+            f"{[*spec.timestamp_columns, *spec.features]}"
             + (f" and, in `future`, its next {spec.horizon} rows" if spec.future_covariates else "")
             + ". GET /metadata describes the model."
         ),
@@ -304,12 +302,16 @@ def create_app(
         futures, forecast = forecaster.forecast(inputs)
         answer = []
         for series, future, values in zip(request.series, futures, forecast, strict=True):
-            if spec.timezone is None:
+            if len(spec.timestamp_columns) > 1:  # each part in its column, as the rows came in
+                parts = [np.asarray(v).tolist() for v in spec.stamp_columns(future).values()]
+                stamps = list(zip(*parts, strict=True))
+            elif spec.timezone is None:
                 stamps = np.char.replace(np.datetime_as_string(future, unit="s"), "T", " ")
+                stamps = [(str(stamp),) for stamp in stamps]
             else:  # with the data's offset, as its rows came in
-                stamps = spec.stamps_out(future).astype(str)
+                stamps = [(str(stamp),) for stamp in spec.stamps_out(future).astype(str)]
             rows = [
-                dict(zip(output_columns, (str(stamp), *row), strict=True))
+                dict(zip(output_columns, (*stamp, *row), strict=True))
                 for stamp, row in zip(stamps, values.tolist(), strict=True)
             ]
             answer.append({"id": series.id, "data": rows})

@@ -22,7 +22,7 @@ from forecast.covariates import (
     check_numeric,
     encode_categories,
 )
-from forecast.data import Scaler
+from forecast.data import DATE_PARTS, Scaler, as_list
 from forecast.errors import ForecastError
 
 SCALERS = ("scaler", "future_scaler", "static_scaler")
@@ -35,16 +35,20 @@ class DataSpec:
     lookback: int
     horizon: int
     freq: str | None = None  # pandas frequency of the timestamps
-    timezone: str | None = None  # of the timestamps, if they had one; held in UTC inside
-    timestamp: str = "date"
+    # data.timezone, or the zone the timestamps had; they are held in UTC inside
+    timezone: str | None = None
+    timestamp: str | list[str] = "date"  # one column, or several to combine
     timestamp_format: str | None = None  # data.timestamp_format: how the column is read
-    series_id: str | None = None
+    series_id: str | list[str] | None = None  # one column, or several naming a series together
     fill_missing: str | None = None
+    fill_gaps: str | None = None  # data.fill_gaps: how missing timestamps are filled
     duplicates: str = "error"  # data.duplicates: how rows repeating a timestamp merge
     short_series: str = "error"  # data.short_series: drop series too short for a split
     split_ratios: list[float] | None = None
     split_borders: list[int] | None = None
     path: str | None = None  # the training file, for forecast-eval's default
+    header: bool = True  # data.header: whether that file's first line names its columns
+    columns: list[str] | None = None  # data.columns: the names it is read with
     scaler: Scaler | None = None  # training statistics of every feature
     future_covariates: list[str] = field(default_factory=list)  # known for lookback + horizon
     static_covariates: list[str] = field(default_factory=list)  # constant within a series
@@ -142,6 +146,40 @@ class DataSpec:
             if c in self.categories
         ]
         return np.concatenate(parts, axis=1) if parts else np.zeros((n_series, 0))
+
+    @property
+    def timestamp_columns(self) -> list[str]:
+        return as_list(self.timestamp) or []
+
+    @property
+    def id_columns(self) -> list[str]:
+        return as_list(self.series_id) or []
+
+    def id_values(self, key: Any) -> list:
+        """A series' id as one value per id column: several columns name it by a tuple."""
+        if not self.id_columns:
+            return []
+        return list(key) if len(self.id_columns) > 1 else [key]
+
+    def stamp_columns(self, stamps: np.ndarray) -> dict[str, Any]:
+        """Timestamps as forecasts show them, in the columns the data had them in: one column
+        of datetimes; or the parts of a composite timestamp (``year``, ..., ``hour`` as
+        numbers; other columns as the text the format writes, split at its spaces)."""
+        index = self.stamps_out(stamps)
+        columns = self.timestamp_columns
+        if len(columns) == 1:
+            return {columns[0]: index}
+        if all(c.lower() in DATE_PARTS for c in columns):
+            return {c: getattr(index, c.lower()).to_numpy() for c in columns}
+        text = index.strftime(self.timestamp_format or "%Y-%m-%d %H:%M:%S")
+        parts = [t.split(" ", len(columns) - 1) for t in text]
+        if any(len(p) != len(columns) for p in parts[:1]):
+            raise ForecastError(
+                f"data.timestamp {columns}: the timestamps written by "
+                f"{self.timestamp_format or '%Y-%m-%d %H:%M:%S'!r} have no {len(columns)} parts "
+                "separated by spaces; set data.timestamp_format to one that has"
+            )
+        return {c: [p[j] for p in parts] for j, c in enumerate(columns)}
 
     def stamps_out(self, stamps: np.ndarray) -> pd.DatetimeIndex:
         """Timestamps as forecasts show them: in the data's timezone, if it had one."""

@@ -26,6 +26,7 @@ from forecast.data import (
     Scaler,
     SeriesFrame,
     as_list,
+    file_rows,
     prepare_series,
     read_table,
     split_borders,
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 # Marks the future covariates' rows in a table that holds a history too (the MLflow model's input).
 FUTURE_FLAG = "is_future"
+# Timestamps as example inputs write them: with the UTC offset, if they have a zone.
+STAMP_TEXT = "%Y-%m-%d %H:%M:%S%z"
 
 
 class Batch(NamedTuple):
@@ -185,14 +188,16 @@ class ForecastDataModule(pl.LightningDataModule):
         lookback: int = 96,
         horizon: int = 96,
         batch_size: int = 32,
-        timestamp: str = "date",
+        timestamp: Sequence[str] | str = "date",
         timestamp_format: str | None = None,
+        timezone: str | None = None,
         features: Sequence[str] | str | None = None,
         targets: Sequence[str] | str | None = None,
-        series_id: str | None = None,
+        series_id: Sequence[str] | str | None = None,
         split_ratios: Sequence[float] | None = (0.7, 0.1, 0.2),
         split_borders: Sequence[int] | None = None,
         fill_missing: str | None = None,
+        fill_gaps: str | None = None,
         duplicates: str = "error",
         short_series: str = "error",
         freq: str | None = None,
@@ -201,6 +206,8 @@ class ForecastDataModule(pl.LightningDataModule):
         calendar: Sequence[str] | str | None = None,
         categorical: Sequence[str] | str | None = None,
         max_rows: int | None = None,
+        header: bool = True,
+        columns: Sequence[str] | None = None,
         fitted: DataSpec | None = None,
     ) -> None:
         """``fitted`` is given only to score a saved model: its training statistics and
@@ -210,16 +217,22 @@ class ForecastDataModule(pl.LightningDataModule):
         self.lookback = lookback
         self.horizon = horizon
         self.batch_size = batch_size
-        self.timestamp = timestamp
+        self.timestamp = timestamp if isinstance(timestamp, str) else list(timestamp)
         self.timestamp_format = timestamp_format
-        self.series_id = series_id
+        self.timezone = timezone
+        self.series_id = series_id if series_id is None or isinstance(series_id, str) else list(
+            series_id
+        )
         self.feature_columns = as_list(features)
         self.target_columns = as_list(targets)
         self.split_ratios = None if split_ratios is None else list(split_ratios)
         self.split_borders = None if split_borders is None else list(split_borders)
         self.fill_missing = fill_missing
+        self.fill_gaps = fill_gaps
         self.duplicates = duplicates
-        self.duplicates_merged = 0  # rows merged by data.duplicates, set by setup
+        # What each data option changed, set by setup: rows merged (data.duplicates), rows
+        # inserted (data.fill_gaps), values filled (data.fill_missing).
+        self.duplicates_merged = self.gaps_inserted = self.values_filled = 0
         if short_series not in SHORT_SERIES_RULES:
             rules = " or ".join(SHORT_SERIES_RULES)
             raise ForecastError(f"data.short_series={short_series!r} must be {rules}")
@@ -231,6 +244,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.calendar = as_list(calendar) or []
         self.categorical = as_list(categorical) or []
         self.max_rows = max_rows
+        self.header = header
+        self.columns = None if columns is None else list(columns)
         self.fitted = fitted
         self.datasets: dict[str, WindowDataset] = {}
 
@@ -243,12 +258,14 @@ class ForecastDataModule(pl.LightningDataModule):
             horizon=spec.horizon,
             timestamp=spec.timestamp,
             timestamp_format=spec.timestamp_format,
+            timezone=spec.timezone,
             features=spec.features,
             targets=spec.targets,
             series_id=spec.series_id,
             split_ratios=spec.split_ratios,
             split_borders=spec.split_borders,
             fill_missing=spec.fill_missing,
+            fill_gaps=spec.fill_gaps,
             duplicates=spec.duplicates,
             short_series=spec.short_series,
             freq=spec.freq,
@@ -256,6 +273,8 @@ class ForecastDataModule(pl.LightningDataModule):
             static_covariates=spec.static_covariates,
             calendar=spec.calendar,
             categorical=list(spec.categories),
+            header=spec.header,
+            columns=spec.columns,
             fitted=spec,
         )
 
@@ -267,7 +286,7 @@ class ForecastDataModule(pl.LightningDataModule):
             raise ForecastError(
                 f"lookback ({self.lookback}) and horizon ({self.horizon}) must be >= 1"
             )
-        frame = read_table(self.path, self.max_rows)
+        frame = read_table(self.path, self.max_rows, self.header, self.columns)
         covariates = [*self.future_covariates, *self.static_covariates]
         series = prepare_series(
             frame,
@@ -276,13 +295,17 @@ class ForecastDataModule(pl.LightningDataModule):
             features=self.feature_columns,
             series_id=self.series_id,
             fill_missing=self.fill_missing,
+            fill_gaps=self.fill_gaps,
             duplicates=self.duplicates,
             timestamp_format=self.timestamp_format,
+            timezone=self.timezone,
             freq=self.freq,
             source=str(self.path),
             exclude=covariates,
+            names=file_rows(self.path, self.header),
         )
         self.duplicates_merged = series.merged
+        self.gaps_inserted, self.values_filled = series.inserted, series.filled
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps,
             series.bounds,
@@ -294,6 +317,7 @@ class ForecastDataModule(pl.LightningDataModule):
         train = [series.values[a:b] for a, b in self.segments["train"]]
         self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
         self.spec = self.fitted or self._fit(series, train, raw)
+        self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
         # Scaled from float64 into the float32 table the windows view; the float64 one goes.
         values = self.spec.scaler.transform(series.values, np.float32)
         rows = series.rows
@@ -381,6 +405,7 @@ class ForecastDataModule(pl.LightningDataModule):
             timestamp_format=self.timestamp_format,
             series_id=self.series_id,
             fill_missing=self.fill_missing,
+            fill_gaps=self.fill_gaps,
             duplicates=self.duplicates,
             short_series=self.short_series,
             split_ratios=self.split_ratios,
@@ -393,6 +418,8 @@ class ForecastDataModule(pl.LightningDataModule):
             categories=categories,
             future_scaler=Scaler.fit(np.stack(future, 1)) if future else None,
             static_scaler=Scaler.fit(np.stack(static, 1)) if static else None,
+            header=self.header,
+            columns=self.columns,
         )
 
     def _segments(self) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
@@ -467,7 +494,9 @@ class ForecastDataModule(pl.LightningDataModule):
         if self.series_id:
             starts = [a for a, _ in self.bounds]
             series = np.searchsorted(starts, rows, side="right") - 1
-            frame.insert(0, self.series_id, np.asarray(self.series_ids)[series])
+            ids = [self.spec.id_values(self.series_ids[k]) for k in series]
+            for position, column in enumerate(self.spec.id_columns):
+                frame.insert(position, column, [key[position] for key in ids])
         return frame
 
     def example_input(self) -> pd.DataFrame:
@@ -481,10 +510,14 @@ class ForecastDataModule(pl.LightningDataModule):
         frame = pd.DataFrame(original, columns=self.spec.features)
         for column, values in self.covariates.items():
             frame[column] = values[rows]
-        stamps = pd.DatetimeIndex(self.timestamps[rows]).strftime("%Y-%m-%d %H:%M:%S")
-        frame.insert(0, self.timestamp, stamps)
-        if self.series_id:
-            frame.insert(0, self.series_id, self.series_ids[0])
+        stamps = self.spec.stamp_columns(self.timestamps[rows])
+        for position, (column, values) in enumerate(stamps.items()):
+            if isinstance(values, pd.DatetimeIndex):  # as text, which JSON and CSV both keep
+                values = values.strftime(self.spec.timestamp_format or STAMP_TEXT)
+            frame.insert(position, column, values)
+        first = self.spec.id_values(self.series_ids[0])
+        for position, (column, key) in enumerate(zip(self.spec.id_columns, first, strict=True)):
+            frame.insert(position, column, key)
         if ahead:
             frame[FUTURE_FLAG] = np.arange(len(frame)) >= len(frame) - ahead
             frame.loc[frame[FUTURE_FLAG], self.spec.features] = np.nan

@@ -94,8 +94,8 @@ def write_bad_tables(cwd: Path) -> None:
             "targets ['nope'] are not among the features",
         ),
         (["data.path=text.csv"], "column 'load' is not numeric"),
-        (["data.path=nan.csv"], "column 'load' has 1 NaN/inf value(s), first at row 50"),
-        (["data.path=unsorted.csv"], "timestamps not sorted at row 101"),
+        (["data.path=nan.csv"], "column 'load' has 1 NaN/inf value(s), first at file line 52"),
+        (["data.path=unsorted.csv"], "timestamps not sorted at file line 103"),
         (["data.path=short.csv"], "the train split has 28 rows"),
         (
             ["data.path=sines.csv", "model.proj_size=32"],

@@ -111,7 +111,7 @@ def test_repeated_timestamps_merge_by_data_duplicates(rule, expected):
     """Row 1 comes three times (a = 100, 7) and row 3 three times (a = 300, 8, 9 -> 9 last)."""
     frame = with_repeats(coded_frame(5), {1: [7.0], 3: [8.0, 9.0]})
     assert len(frame) == 8
-    with pytest.raises(ForecastError, match=r"timestamps duplicated at row 2 .*data\.duplicates="):
+    with pytest.raises(ForecastError, match=r"timestamps duplicated at data row 2 .*data\.duplicates="):
         prepare(frame)
     series = prepare(frame, duplicates=rule)
     np.testing.assert_allclose(series.values[:, 0], expected)
@@ -133,7 +133,7 @@ def test_merged_series_keep_their_own_rows():
 def test_a_timestamp_that_comes_back_later_stays_an_error():
     frame = coded_frame(4)
     frame = pd.concat([frame, frame.iloc[[1]]], ignore_index=True)
-    with pytest.raises(ForecastError, match="timestamps not sorted at row 4"):
+    with pytest.raises(ForecastError, match="timestamps not sorted at data row 4 "):
         prepare(frame, duplicates="last")
 
 
@@ -186,14 +186,14 @@ def test_interleaved_long_format_is_grouped_per_series():
         (lambda f: f.assign(date="yesterday"), "'date' holds non-timestamps"),
         (
             lambda f: f.assign(b=f.b.where(f.index != 3)),
-            r"column 'b' has 1 NaN/inf value\(s\), first at row 3",
+            r"column 'b' has 1 NaN/inf value\(s\), first at data row 3 ",
         ),
         (lambda f: f.assign(c=f.c.replace(202.0, np.inf)), "column 'c' has 1 NaN/inf"),
-        (lambda f: f.iloc[[0, 1, 3, 2, 4, 5]], "timestamps not sorted at row 3"),
-        (lambda f: f.iloc[[0, 1, 2, 2, 3, 4]], "timestamps duplicated at row 3"),
+        (lambda f: f.iloc[[0, 1, 3, 2, 4, 5]], "timestamps not sorted at data row 3 "),
+        (lambda f: f.iloc[[0, 1, 2, 2, 3, 4]], "timestamps duplicated at data row 3 "),
         (
             lambda f: f.drop(index=3),
-            r"row 3 \(2024-01-01 04:00:00\) is 0 days 02:00:00 after the row before",
+            r"row 3 \(0-based\) \(2024-01-01 04:00:00\) is 0 days 02:00:00 after the row before",
         ),
     ],
 )
@@ -204,7 +204,7 @@ def test_bad_tables_name_the_problem(mutate, message):
 
 def test_given_frequency_is_checked():
     with pytest.raises(
-        ForecastError, match="row 3 is 2024-01-01 04:00:00, expected 2024-01-01 03:00:00"
+        ForecastError, match=r"data row 3 \(0-based\) is 2024-01-01 04:00:00, expected 2024-01-01 03:00:00"
     ):
         prepare(coded_frame(6).drop(index=3), freq="h")
     with pytest.raises(ForecastError, match="at frequency 15min"):

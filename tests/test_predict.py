@@ -40,7 +40,7 @@ def test_history_with_repeated_timestamps_merges_as_the_model_was_trained(traine
     repeated = pd.concat(
         [history.iloc[:25], history.iloc[[24]].assign(load=0.0), history.iloc[25:]]
     )
-    with pytest.raises(ForecastError, match="timestamps duplicated at row 25"):
+    with pytest.raises(ForecastError, match="timestamps duplicated at data row 25 "):
         forecaster.predict(repeated)
     last = Forecaster(forecaster.net, replace(forecaster.spec, duplicates="last"))
     pd.testing.assert_frame_equal(

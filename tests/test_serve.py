@@ -185,9 +185,9 @@ BAD_BODIES = {
 MESSAGES = {
     "missing column": "series 0, row 0: missing column(s) ['temp']",
     "too few rows": "series 0 has 10 rows, the model needs lookback=24",
-    "NaN value": "column 'load' has 1 NaN/inf value(s), first at row 28",
-    "unsorted": "timestamps not sorted at row 1",
-    "duplicated": "timestamps duplicated at row 1",
+    "NaN value": "column 'load' has 1 NaN/inf value(s), first at data row 28 (0-based)",
+    "unsorted": "timestamps not sorted at data row 1 ",
+    "duplicated": "timestamps duplicated at data row 1 ",
     "wrong frequency": "at frequency h",
     "text value": "column 'price' is not a number",
     "numeric timestamp": "column 'date' must hold timestamp strings",

@@ -133,7 +133,7 @@ def test_duplicates_merged_are_counted_logged_and_kept_in_the_model(tmp_path, ca
     repeated = pd.concat([frame, again]).sort_values("date", kind="stable")
     repeated.to_csv(tmp_path / "repeated.csv", index=False)
     overrides = [f"data.path={tmp_path / 'repeated.csv'}", "register_model=null"]
-    with pytest.raises(ForecastError, match="timestamps duplicated at row 11"):
+    with pytest.raises(ForecastError, match="timestamps duplicated at file line 13 "):
         train(compose_config(tmp_path, overrides))
     caplog.set_level("INFO")
     cfg = compose_config(tmp_path, [*overrides, "data.duplicates=first"])
