@@ -118,13 +118,16 @@ def check_config(cfg: DictConfig) -> None:
     for key, (value, null) in optional.items():
         if value is not None and not counting(value):
             raise ForecastError(f"{key}={value!r} must be an integer >= 1, or null {null}")
-    from forecast.data import DUPLICATE_RULES, SHORT_SERIES_RULES
+    from forecast.data import DUPLICATE_RULES, FILL_METHODS, GAP_METHODS, SHORT_SERIES_RULES
 
     if data.get("duplicates", "error") not in DUPLICATE_RULES:
         raise ForecastError(f"data.duplicates={data.duplicates!r} must be one of {DUPLICATE_RULES}")
     if data.get("short_series", "error") not in SHORT_SERIES_RULES:
         rules = " or ".join(SHORT_SERIES_RULES)
         raise ForecastError(f"data.short_series={data.short_series!r} must be {rules}")
+    for key, methods in (("fill_gaps", GAP_METHODS), ("fill_missing", FILL_METHODS)):
+        if data.get(key) is not None and data.get(key) not in methods:
+            raise ForecastError(f"data.{key}={data.get(key)!r} must be one of {methods}, or null")
     if data.get("freq") is not None:
         import pandas as pd
 

@@ -597,7 +597,16 @@ def read_timestamps(
 ) -> pd.Series:
     """The timestamp of each row, from one column or several: columns named year, month, day,
     hour, minute, second are assembled as numbers, others joined by spaces (``date`` and
-    ``time``) and parsed as one text, by ``fmt`` if given."""
+    ``time``) and parsed as one text, by ``fmt`` if given. Without columns the rows are steps
+    0, 1, ... of each series, held as that many nanoseconds after the epoch (frequency
+    ``ns``), so that integer steps go through the same checks and windows as times."""
+    if not columns:
+        steps = (
+            frame.groupby(list(id_columns), sort=False).cumcount().to_numpy()
+            if id_columns
+            else np.arange(len(frame))
+        )
+        return pd.Series(steps.astype("datetime64[ns]"))
     if len(columns) > 1 and all(c.lower() in DATE_PARTS for c in columns):
         parts = frame[columns].rename(columns=str.lower)
         try:
@@ -736,7 +745,12 @@ def check_order(stamps: np.ndarray, label: str, name: Callable[[int], str] = Row
         return
     row = int(wrong[0]) + 1
     duplicated = steps[row - 1] == np.timedelta64(0)
-    hint = "; set data.duplicates=first, last or mean to merge them" if duplicated else ""
+    hint = (
+        "; set data.duplicates=first, last or mean to merge them (or data.timezone, if these "
+        "are local times where the clock went back an hour)"
+        if duplicated
+        else ""
+    )
     raise ForecastError(
         f"{label}: timestamps {'duplicated' if duplicated else 'not sorted'} at {name(row)} "
         f"({pd.Timestamp(stamps[row])}); each series needs strictly increasing timestamps{hint}"

@@ -94,6 +94,8 @@ def parse_rows(
     except OverflowError:  # JSON integers have no size limit, float64 has
         raise ForecastError(f"{label}: a value is too large for a 64-bit float") from None
     columns = {c: np.array([row[c] for row in rows]) for c in other}
+    if not stamp_columns:  # steps 0, 1, ...: forecasts go on from the last
+        return np.arange(len(rows)).astype("datetime64[ns]"), values, columns
     if len(stamp_columns) > 1:
         stamps = {c: np.array([row[c] for row in rows], dtype=object) for c in stamp_columns}
         return parse_stamps(stamps, spec, label), values, columns
@@ -238,7 +240,7 @@ def create_app(
             for name in names
         ],
     }
-    output_columns = [*spec.timestamp_columns, *forecaster.columns]
+    output_columns = [*spec.stamp_names, *forecaster.columns]
 
     app.add_middleware(
         BodyLimit,
@@ -302,7 +304,7 @@ def create_app(
         futures, forecast = forecaster.forecast(inputs)
         answer = []
         for series, future, values in zip(request.series, futures, forecast, strict=True):
-            if len(spec.timestamp_columns) > 1:  # each part in its column, as the rows came in
+            if len(spec.timestamp_columns) != 1:  # parts or steps, each in its column
                 parts = [np.asarray(v).tolist() for v in spec.stamp_columns(future).values()]
                 stamps = list(zip(*parts, strict=True))
             elif spec.timezone is None:

@@ -37,7 +37,7 @@ class DataSpec:
     freq: str | None = None  # pandas frequency of the timestamps
     # data.timezone, or the zone the timestamps had; they are held in UTC inside
     timezone: str | None = None
-    timestamp: str | list[str] = "date"  # one column, or several to combine
+    timestamp: str | list[str] | None = "date"  # one column, several to combine, None: steps
     timestamp_format: str | None = None  # data.timestamp_format: how the column is read
     series_id: str | list[str] | None = None  # one column, or several naming a series together
     fill_missing: str | None = None
@@ -86,6 +86,11 @@ class DataSpec:
                 raise ForecastError(f"{name} statistics are not all finite")
             if (np.asarray(scaler.std) <= 0).any():
                 raise ForecastError(f"{name} has a standard deviation <= 0")
+        if self.timestamp is None and (self.calendar or self.future_covariates):
+            raise ForecastError(
+                "data.timestamp=null numbers the rows 0, 1, ...: data.calendar and "
+                "data.future_covariates need real timestamps to line up with"
+            )
         both = set(self.targets) & {*self.future_covariates, *self.static_covariates}
         if both:
             raise ForecastError(f"{sorted(both)} cannot be both targets and covariates")
@@ -152,6 +157,12 @@ class DataSpec:
         return as_list(self.timestamp) or []
 
     @property
+    def stamp_names(self) -> list[str]:
+        """The columns forecasts write the timestamps in: a model without any numbers its
+        steps in a ``step`` column, on from the history's last."""
+        return self.timestamp_columns or ["step"]
+
+    @property
     def id_columns(self) -> list[str]:
         return as_list(self.series_id) or []
 
@@ -165,6 +176,8 @@ class DataSpec:
         """Timestamps as forecasts show them, in the columns the data had them in: one column
         of datetimes; or the parts of a composite timestamp (``year``, ..., ``hour`` as
         numbers; other columns as the text the format writes, split at its spaces)."""
+        if self.timestamp is None:
+            return {"step": np.asarray(stamps).astype(np.int64)}
         index = self.stamps_out(stamps)
         columns = self.timestamp_columns
         if len(columns) == 1:

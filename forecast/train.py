@@ -47,8 +47,7 @@ class RunOutputs:
     model_path: Path
     metrics: dict[str, float]
     evaluation: Evaluation | None = None
-    duplicates_merged: int = 0
-    series_dropped: list = field(default_factory=list)
+    data_changes: list[tuple[str, int, str]] = field(default_factory=list)
 
 
 def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Trainer]:
@@ -127,8 +126,7 @@ def fit_and_score(
     outputs = RunOutputs(
         model_path,
         metrics,
-        duplicates_merged=datamodule.duplicates_merged,
-        series_dropped=datamodule.short_series_dropped,
+        data_changes=datamodule.changes(),
     )
     if cfg.test:  # the model and the baselines on every test window
         test = datamodule.datasets["test"]
@@ -177,13 +175,8 @@ def log_outputs(
         logger.log_metrics(outputs.evaluation.metrics("test"))
         folder = outputs.model_path.parent
         log_evaluation(logger, outputs.evaluation, "test", model.net, datamodule, folder)
-    logger.log_metrics(
-        {
-            "best_val_loss": outputs.metrics["best_val_loss"],
-            "data_duplicates_merged": datamodule.duplicates_merged,
-            "data_series_dropped": len(datamodule.short_series_dropped),
-        }
-    )
+    changes = {metric: count for metric, count, _ in outputs.data_changes}
+    logger.log_metrics({"best_val_loss": outputs.metrics["best_val_loss"], **changes})
     # A sweep registers its best trial alone, at its end (forecast.sweep.SweepTracker).
     register = None if in_multirun() else cfg.register_model
     with mlflow.start_run(run_id=run_id):
@@ -195,18 +188,7 @@ def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:
     metric is in the MLflow run, so the console shows the ones a reader compares."""
     metrics = outputs.metrics
     lines = [""]
-    if outputs.duplicates_merged:
-        lines.append(
-            f"data: {outputs.duplicates_merged} rows with a repeated timestamp merged "
-            f"(data.duplicates={cfg.data.duplicates})"
-        )
-    if outputs.series_dropped:
-        dropped = outputs.series_dropped
-        shown = ", ".join(repr(k) for k in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
-        lines.append(
-            f"data: {len(dropped)} series too short for a split left out "
-            f"(data.short_series=drop): {shown}"
-        )
+    lines += [f"data: {count} {line}" for _, count, line in outputs.data_changes if count]
     if "best_val_loss" in metrics:
         lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")
     if outputs.evaluation is not None:

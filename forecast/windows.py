@@ -188,7 +188,7 @@ class ForecastDataModule(pl.LightningDataModule):
         lookback: int = 96,
         horizon: int = 96,
         batch_size: int = 32,
-        timestamp: Sequence[str] | str = "date",
+        timestamp: Sequence[str] | str | None = "date",
         timestamp_format: str | None = None,
         timezone: str | None = None,
         features: Sequence[str] | str | None = None,
@@ -217,7 +217,9 @@ class ForecastDataModule(pl.LightningDataModule):
         self.lookback = lookback
         self.horizon = horizon
         self.batch_size = batch_size
-        self.timestamp = timestamp if isinstance(timestamp, str) else list(timestamp)
+        self.timestamp = timestamp if timestamp is None or isinstance(timestamp, str) else list(
+            timestamp
+        )
         self.timestamp_format = timestamp_format
         self.timezone = timezone
         self.series_id = series_id if series_id is None or isinstance(series_id, str) else list(
@@ -332,6 +334,35 @@ class ForecastDataModule(pl.LightningDataModule):
         self.datasets = {
             split: self._windows(self.segments[split], self.kept_series) for split in SPLITS
         }
+
+    def changes(self) -> list[tuple[str, int, str]]:
+        """What each data option changed in the file, after setup: ``(metric, count, line)``
+        each, the metric logged to MLflow (0 when nothing changed) and the line printed by
+        the report when something did."""
+        dropped = self.short_series_dropped
+        shown = ", ".join(repr(k) for k in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+        return [
+            (
+                "data_duplicates_merged",
+                self.duplicates_merged,
+                f"rows with a repeated timestamp merged (data.duplicates={self.duplicates})",
+            ),
+            (
+                "data_gaps_inserted",
+                self.gaps_inserted,
+                f"rows inserted at missing timestamps (data.fill_gaps={self.fill_gaps})",
+            ),
+            (
+                "data_values_filled",
+                self.values_filled,
+                f"missing values filled (data.fill_missing={self.fill_missing})",
+            ),
+            (
+                "data_series_dropped",
+                len(dropped),
+                f"series too short for a split left out (data.short_series=drop): {shown}",
+            ),
+        ]
 
     def _windows(self, segments: list[tuple[int, int]], series: Sequence[int]) -> WindowDataset:
         return WindowDataset(

@@ -1,0 +1,245 @@
+"""Files as they come (issue #12): each data option on a small table with exact values, its
+round trip to the forecast output, and the default refusing the same problem by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast import Forecaster, ForecastError
+from forecast.data import prepare_series
+from forecast.model import LSTMConfig, LSTMNet
+from forecast.windows import ForecastDataModule
+
+from helpers import coded_frame
+
+
+def prepare(frame: pd.DataFrame, **kwargs):
+    return prepare_series(frame, timestamp="date", features=["a"], **kwargs)
+
+
+def gap_of_three() -> pd.DataFrame:
+    """Hourly a = 1 at 00:00, 5 at 04:00 (01:00 to 03:00 missing), 6 at 05:00."""
+    stamps = pd.to_datetime(["2024-01-01 00:00", "2024-01-01 04:00", "2024-01-01 05:00"])
+    stamps = stamps.append(pd.date_range("2024-01-01 06:00", periods=3, freq="h"))
+    return pd.DataFrame({"date": stamps, "a": [1.0, 5.0, 6.0, 7.0, 8.0, 9.0]})
+
+
+@pytest.mark.parametrize(
+    ("how", "filled"),
+    [("ffill", [1, 1, 1]), ("interpolate", [2, 3, 4]), ("zero", [0, 0, 0])],
+)
+def test_a_gap_of_three_steps_is_filled_each_way(how, filled):
+    series = prepare(gap_of_three(), fill_gaps=how)
+    assert series.values[:, 0].tolist() == [1, *filled, 5, 6, 7, 8, 9]
+    expected = pd.date_range("2024-01-01", periods=9, freq="h").to_numpy("datetime64[ns]")
+    np.testing.assert_array_equal(series.timestamps, expected)
+    assert series.inserted == 3 and series.freq == "h"
+    assert series.rows.tolist() == [0, 0, 0, 0, 1, 2, 3, 4, 5]  # covariates: the row before
+
+
+def test_the_default_refuses_a_gap_naming_data_fill_gaps():
+    with pytest.raises(ForecastError, match=r"data row 1 \(0-based\).*data\.fill_gaps="):
+        prepare(gap_of_three())
+
+
+def test_gaps_in_a_weekly_file_are_filled_on_its_weekday():
+    stamps = pd.date_range("2024-01-07", periods=8, freq="W-SUN").delete([3, 4])
+    series = prepare(pd.DataFrame({"date": stamps, "a": np.arange(6.0)}), fill_gaps="interpolate")
+    assert series.freq == "W-SUN" and series.inserted == 2
+    assert series.values[:, 0].tolist() == [0, 1, 2, 2 + 1 / 3, 2 + 2 / 3, 3, 4, 5]
+
+
+def test_a_timestamp_off_the_frequency_cannot_be_filled_around():
+    frame = gap_of_three()
+    frame.loc[1, "date"] = pd.Timestamp("2024-01-01 04:30")
+    with pytest.raises(ForecastError, match="not on the steps of h from 2024-01-01 00:00:00"):
+        prepare(frame, fill_gaps="ffill", freq="h")
+
+
+def test_nan_at_the_start_says_which_rule_fills_it():
+    frame = coded_frame(6)
+    frame.loc[:1, "a"] = np.nan
+    with pytest.raises(ForecastError, match="first 2 row.*data.fill_missing=interpolate fills"):
+        prepare(frame, fill_missing="ffill")
+    series = prepare(frame, fill_missing="interpolate")
+    assert series.values[:3, 0].tolist() == [200, 200, 200] and series.filled == 2
+
+
+def composite_frame() -> pd.DataFrame:
+    """Two series named by (Region, State), hourly, with the time spread over four columns."""
+    frames = []
+    for k, (region, state) in enumerate([("north", "NSW"), ("north", "QLD")]):
+        stamps = pd.date_range("2024-03-01 20:00", periods=40, freq="h")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "Region": region,
+                    "State": state,
+                    "year": stamps.year,
+                    "month": stamps.month,
+                    "day": stamps.day,
+                    "hour": stamps.hour,
+                    "load": 10.0 * k + np.sin(np.arange(40)),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def untrained(datamodule: ForecastDataModule) -> Forecaster:
+    """A forecaster from the data's contract and random weights: enough for its columns."""
+    datamodule.setup()
+    torch_net = LSTMNet(LSTMConfig(hidden_size=8, num_layers=1), datamodule.spec)
+    return Forecaster(torch_net, datamodule.spec)
+
+
+def test_composite_timestamp_and_id_round_trip_to_the_forecast(tmp_path):
+    path = tmp_path / "parts.csv"
+    composite_frame().to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path),
+        lookback=8,
+        horizon=3,
+        timestamp=["year", "month", "day", "hour"],
+        series_id=["Region", "State"],
+        split_ratios=[0.5, 0.25, 0.25],
+    )
+    forecaster = untrained(datamodule)
+    assert datamodule.series_ids == [("north", "NSW"), ("north", "QLD")]
+    out = forecaster.predict(pd.read_csv(path))
+    assert list(out.columns) == ["Region", "State", "year", "month", "day", "hour", "load"]
+    assert out[["Region", "State"]].drop_duplicates().values.tolist() == [
+        ["north", "NSW"],
+        ["north", "QLD"],
+    ]
+    # the history ends 2024-03-03 11:00: the forecasts are 12:00 to 14:00 of that day
+    assert out[["year", "month", "day", "hour"]].values[:3].tolist() == [
+        [2024, 3, 3, 12],
+        [2024, 3, 3, 13],
+        [2024, 3, 3, 14],
+    ]
+
+
+def test_date_and_time_columns_join_and_come_back_apart(tmp_path):
+    frame = coded_frame(30)
+    frame.insert(0, "day", frame.pop("date").dt.strftime("%d.%m.%Y"))
+    frame.insert(1, "time", pd.date_range("2024-01-01", periods=30, freq="h").strftime("%H:%M"))
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path),
+        lookback=4,
+        horizon=2,
+        timestamp=["day", "time"],
+        timestamp_format="%d.%m.%Y %H:%M",
+        split_ratios=[0.5, 0.25, 0.25],
+    )
+    out = untrained(datamodule).predict(frame)
+    assert out[["day", "time"]].values.tolist() == [["02.01.2024", "06:00"], ["02.01.2024", "07:00"]]
+
+
+def test_quarterly_labels_with_three_id_columns(tmp_path):
+    rows = [
+        {"Quarter": f"{1998 + q // 4} Q{q % 4 + 1}", "Region": r, "State": "S", "Purpose": p}
+        | {"Trips": float(q + 10 * k)}
+        for k, (r, p) in enumerate([("A", "Holiday"), ("A", "Visiting"), ("B", "Holiday")])
+        for q in range(24 if k < 2 else 6)  # the third series is too short
+    ]
+    path = tmp_path / "tourism.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path),
+        lookback=4,
+        horizon=2,
+        timestamp="Quarter",
+        series_id=["Region", "State", "Purpose"],
+        short_series="drop",
+        split_ratios=[0.5, 0.25, 0.25],
+    )
+    out = untrained(datamodule).predict(pd.read_csv(path).iloc[:48])
+    assert datamodule.spec.freq == "QS-JAN"
+    assert datamodule.short_series_dropped == [("B", "S", "Holiday")]
+    counts = {c[0]: c[1] for c in datamodule.changes()}
+    assert counts["data_series_dropped"] == 1
+    assert out["Quarter"].iloc[:2].tolist() == [pd.Timestamp("2004-01-01"), pd.Timestamp("2004-04-01")]
+    assert list(out.columns[:3]) == ["Region", "State", "Purpose"]
+
+
+def dst_frame(offsets: bool) -> pd.DataFrame:
+    """Hourly Berlin local time over the night clocks went back (2024-10-27, 03:00 -> 02:00)."""
+    stamps = pd.date_range("2024-10-26 22:00", periods=60, freq="h", tz="Europe/Berlin")
+    text = stamps.strftime("%Y-%m-%d %H:%M:%S%z" if offsets else "%Y-%m-%d %H:%M:%S")
+    return pd.DataFrame({"date": text, "a": np.arange(60.0)})
+
+
+def test_mixed_offsets_are_refused_naming_data_timezone_and_converted_with_it():
+    with pytest.raises(ForecastError, match="mixes UTC offsets.*set data.timezone"):
+        prepare(dst_frame(offsets=True))
+    series = prepare(dst_frame(offsets=True), timezone="Europe/Berlin")
+    assert series.freq == "h" and series.timezone == "Europe/Berlin" and len(series.values) == 60
+
+
+def test_naive_local_times_across_the_change_read_in_their_zone():
+    with pytest.raises(ForecastError, match="duplicated at data row 5 .*data.timezone"):
+        prepare(dst_frame(offsets=False))  # 02:00 and 02:00 again
+    series = prepare(dst_frame(offsets=False), timezone="Europe/Berlin")
+    steps = np.diff(series.timestamps).astype("timedelta64[h]").astype(int)
+    assert series.freq == "h" and set(steps.tolist()) == {1}
+
+
+def test_a_model_with_a_zone_forecasts_in_it(tmp_path):
+    path = tmp_path / "dst.csv"
+    dst_frame(offsets=True).to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path), lookback=6, horizon=2, timezone="Europe/Berlin", split_ratios=[0.5, 0.25, 0.25]
+    )
+    out = untrained(datamodule).predict(dst_frame(offsets=False))  # naive: read as Berlin time
+    # 60 hours after 2024-10-26 22:00 CEST is 2024-10-29 09:00 CET: the clock went back once
+    assert out["date"].astype(str).tolist() == [
+        "2024-10-29 09:00:00+01:00",
+        "2024-10-29 10:00:00+01:00",
+    ]
+
+
+def test_a_file_without_header_reads_with_data_columns(tmp_path):
+    path = tmp_path / "raw.csv"
+    coded_frame(20).to_csv(path, index=False, header=False)
+    datamodule = ForecastDataModule(
+        str(path),
+        lookback=2,
+        horizon=1,
+        header=False,
+        columns=["date", "a", "b", "c"],
+        split_ratios=[0.5, 0.25, 0.25],
+    )
+    datamodule.setup()
+    assert datamodule.spec.features == ["a", "b", "c"] and len(datamodule.timestamps) == 20
+    with pytest.raises(ForecastError, match="data.columns names 3 columns, the file's first"):
+        ForecastDataModule(str(path), header=False, columns=["date", "a", "b"]).setup()
+    with pytest.raises(ForecastError, match="data.header=false needs data.columns"):
+        ForecastDataModule(str(path), header=False).setup()
+
+
+def test_without_timestamps_rows_are_steps_and_forecasts_go_on_from_the_last(tmp_path):
+    path = tmp_path / "steps.csv"
+    frame = pd.DataFrame({"id": ["x"] * 20 + ["y"] * 30, "a": np.arange(50.0)})
+    frame.to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path), lookback=4, horizon=2, timestamp=None, series_id="id",
+        split_ratios=[0.5, 0.25, 0.25],
+    )  # fmt: skip
+    out = untrained(datamodule).predict(frame)
+    assert list(out.columns) == ["id", "step", "a"]
+    assert out["step"].tolist() == [20, 21, 30, 31]
+
+
+def test_row_numbers_are_file_lines(tmp_path):
+    path = tmp_path / "nan.csv"
+    frame = coded_frame(30)
+    frame.loc[7, "b"] = np.nan
+    frame.to_csv(path, index=False)
+    with pytest.raises(ForecastError, match="column 'b' has 1 NaN/inf value.*first at file line 9"):
+        ForecastDataModule(str(path), lookback=4, horizon=2).setup()
+    assert path.read_text().splitlines()[8].split(",")[2] == ""  # line 9 is that row
