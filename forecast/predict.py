@@ -31,8 +31,8 @@ from forecast.data import (
     Scaler,
     check_series,
     prepare_series,
-    read_timestamps,
     read_table,
+    read_timestamps,
     table_columns,
     to_nanoseconds,
 )
