@@ -732,8 +732,7 @@ def check_values(
             "first value"
         )
     raise ForecastError(
-        f"{label}: column {columns[col]!r} has {count} NaN/inf value(s), first at "
-        f"{name(row)}{hint}"
+        f"{label}: column {columns[col]!r} has {count} NaN/inf value(s), first at {name(row)}{hint}"
     )
 
 

@@ -55,9 +55,7 @@ class SeriesInput:
     future: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
 
-def parse_stamps(
-    columns: dict[str, np.ndarray], spec: DataSpec, source: str
-) -> np.ndarray:
+def parse_stamps(columns: dict[str, np.ndarray], spec: DataSpec, source: str) -> np.ndarray:
     """The timestamps of a history's or future's rows, read as the training file's were (its
     format, its zone), as UTC ``datetime64[ns]``."""
     stamps = read_timestamps(

@@ -217,13 +217,13 @@ class ForecastDataModule(pl.LightningDataModule):
         self.lookback = lookback
         self.horizon = horizon
         self.batch_size = batch_size
-        self.timestamp = timestamp if timestamp is None or isinstance(timestamp, str) else list(
-            timestamp
+        self.timestamp = (
+            timestamp if timestamp is None or isinstance(timestamp, str) else list(timestamp)
         )
         self.timestamp_format = timestamp_format
         self.timezone = timezone
-        self.series_id = series_id if series_id is None or isinstance(series_id, str) else list(
-            series_id
+        self.series_id = (
+            series_id if series_id is None or isinstance(series_id, str) else list(series_id)
         )
         self.feature_columns = as_list(features)
         self.target_columns = as_list(targets)

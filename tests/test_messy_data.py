@@ -240,6 +240,6 @@ def test_row_numbers_are_file_lines(tmp_path):
     frame = coded_frame(30)
     frame.loc[7, "b"] = np.nan
     frame.to_csv(path, index=False)
-    with pytest.raises(ForecastError, match=r"column 'b' has 1 NaN/inf value.*first at file line 9"):
+    with pytest.raises(ForecastError, match=r"'b' has 1 NaN/inf value.*first at file line 9"):
         ForecastDataModule(str(path), lookback=4, horizon=2).setup()
     assert path.read_text().splitlines()[8].split(",")[2] == ""  # line 9 is that row
