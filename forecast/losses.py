@@ -23,6 +23,25 @@ POINT_LOSSES: dict[str, Callable[[], nn.Module]] = {
     "mae": nn.L1Loss,
     "huber": nn.HuberLoss,
 }
+# Negative log-likelihoods of counts: the network's forecast is then a non-negative mean (see
+# forecast.model.CountLink) and these compare it with the targets in the data's units.
+COUNT_LOSSES = ("poisson", "tweedie")
+LOSSES = (*POINT_LOSSES, *COUNT_LOSSES)
+
+
+def poisson_loss(mean: Tensor, y: Tensor) -> Tensor:
+    """Poisson negative log-likelihood of counts ``y`` at rate ``mean`` (both >= 0), without
+    the ``log(y!)`` term, which does not depend on the forecast."""
+    return (mean - y * torch.log(mean + 1e-8)).mean()
+
+
+def tweedie_loss(mean: Tensor, y: Tensor, power: float) -> Tensor:
+    """Tweedie negative log-likelihood (up to terms free of ``mean``) for ``1 < power < 2``: a
+    compound Poisson-gamma, with an exact zero mass, for intermittent demand."""
+    mean = mean + 1e-8
+    return (
+        -y * mean.pow(1 - power) / (1 - power) + mean.pow(2 - power) / (2 - power)
+    ).mean()
 
 
 def pinball_loss(quantiles: Tensor, y: Tensor, levels: Sequence[float]) -> Tensor:
@@ -43,17 +62,41 @@ def interval_hits(quantiles: Tensor, y: Tensor) -> Tensor:
 
 
 class ForecastLoss(nn.Module):
-    """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any."""
+    """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any.
 
-    def __init__(self, loss: str, levels: Sequence[float] = ()) -> None:
+    Forecasts and targets come scaled; a count loss takes them back to the data's units with
+    the targets' ``mean`` and ``std`` (training statistics, ``(n_targets,)``), since a Poisson
+    or Tweedie rate is a rate of the counts themselves.
+    """
+
+    def __init__(
+        self,
+        loss: str,
+        levels: Sequence[float] = (),
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
+        power: float = 1.5,
+    ) -> None:
         super().__init__()
-        if loss not in POINT_LOSSES:
-            raise ForecastError(f"model.loss={loss!r} is not one of {sorted(POINT_LOSSES)}")
-        self.point = POINT_LOSSES[loss]()
+        if loss not in LOSSES:
+            raise ForecastError(f"model.loss={loss!r} is not one of {sorted(LOSSES)}")
+        self.name, self.power = loss, power
+        self.point = POINT_LOSSES[loss]() if loss in POINT_LOSSES else None
         self.levels = list(levels)
+        n = 0 if mean is None else len(mean)
+        self.register_buffer("mean", torch.zeros(n) if mean is None else mean.float())
+        self.register_buffer("std", torch.ones(n) if std is None else std.float())
 
     def forward(self, forecast: Forecast, y: Tensor) -> Tensor:
-        loss = self.point(forecast.point, y)
+        if self.point is not None:
+            loss = self.point(forecast.point, y)
+        else:
+            rate, counts = (t * self.std + self.mean for t in (forecast.point, y))
+            rate = rate.clamp_min(0)  # float rounding of a mean the network keeps >= 0
+            if self.name == "poisson":
+                loss = poisson_loss(rate, counts)
+            else:
+                loss = tweedie_loss(rate, counts, self.power)
         if self.levels:
             loss = loss + pinball_loss(forecast.quantiles, y, self.levels)
         return loss

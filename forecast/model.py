@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from forecast.errors import ForecastError
-from forecast.losses import ForecastLoss
+from forecast.losses import COUNT_LOSSES, LOSSES, ForecastLoss
 from forecast.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ class LSTMConfig:
     decoder: str = "linear"  # or "recurrent"
     linear_skip: bool = False
     quantiles: tuple[float, ...] = ()
+    loss: str = "mse"  # a count loss (poisson, tweedie) makes the forecast a non-negative mean
+    tweedie_power: float = 1.5  # the Tweedie variance power, in (1, 2)
 
     def __post_init__(self) -> None:
         for name, top in (("hidden_size", 1 << 16), ("num_layers", 64), ("segment_len", 1 << 16)):
@@ -75,11 +77,20 @@ class LSTMConfig:
                 f"model.quantiles={list(quantiles)} must be distinct, increasing and inside (0, 1)"
             )
         object.__setattr__(self, "quantiles", quantiles)
+        if self.loss not in LOSSES:
+            raise ForecastError(f"model.loss={self.loss!r} is not one of {sorted(LOSSES)}")
+        if not isinstance(self.tweedie_power, int | float) or not 1 < self.tweedie_power < 2:
+            raise ForecastError(f"model.tweedie_power={self.tweedie_power!r} must be in (1, 2)")
         if not 0 <= self.proj_size < self.hidden_size:
             raise ForecastError(
                 "proj_size has to be smaller than hidden_size and >= 0 "
                 f"(model.proj_size={self.proj_size}, model.hidden_size={self.hidden_size})"
             )
+
+    @property
+    def counts(self) -> bool:
+        """Whether the forecast is a non-negative mean, for a count loss."""
+        return self.loss in COUNT_LOSSES
 
     @property
     def h_out(self) -> int:
@@ -129,6 +140,25 @@ class RevIN(nn.Module):
             return out
         mean, std = (s.unsqueeze(-1) for s in stats)  # (batch, 1, n_targets, 1)
         return out * std + mean
+
+
+class CountLink(nn.Module):
+    """Keeps a count model's forecasts non-negative in the data's units: the network's output
+    (scaled, after instance normalization is undone) is mapped to the data's units, through a
+    softplus, and scaled back. Softplus is the identity for large values, so the network
+    learns levels as any other model does, and bends smoothly to zero below them."""
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        scaler = spec.target_scaler if spec.scaler is not None else None
+        mean = torch.zeros(spec.n_targets) if scaler is None else torch.tensor(scaler.mean)
+        std = torch.ones(spec.n_targets) if scaler is None else torch.tensor(scaler.std)
+        # (n_targets, 1): broadcast over (batch, horizon, n_targets, 1 + n_quantiles)
+        self.register_buffer("mean", mean.float()[:, None], persistent=False)
+        self.register_buffer("std", std.float()[:, None], persistent=False)
+
+    def forward(self, out: Tensor) -> Tensor:
+        return (nn.functional.softplus(out * self.std + self.mean) - self.mean) / self.std
 
 
 class LinearHead(nn.Module):
@@ -279,6 +309,7 @@ class LSTMNet(nn.Module):
         self.register_buffer("target_index", torch.tensor(spec.target_index), persistent=False)
         self.n_future, self.n_static = len(spec.future_columns), len(spec.static_columns)
         self.norm = RevIN(spec.target_index, config.instance_norm)
+        self.link = CountLink(spec) if config.counts else None
         self.skip = LinearSkip(self.lookback, self.horizon) if config.linear_skip else None
         self.future = None  # encoders of the covariates, if the data has any
         if self.n_future:
@@ -353,7 +384,10 @@ class LSTMNet(nn.Module):
         out = self._from_sequences(out, batch)  # (batch, horizon, n_targets, 1 + n_quantiles)
         if self.skip is not None:
             out = out + self.skip(x[..., self.target_index])
-        return Forecast.split(self.norm.inverse(out, stats)), state
+        out = self.norm.inverse(out, stats)
+        if self.link is not None:
+            out = self.link(out)
+        return Forecast.split(out), state
 
     def _per_sequence(self, t: Tensor) -> Tensor:
         """Covariates of each window, repeated for each of its sequences."""
@@ -456,7 +490,6 @@ class LSTMLitModule(pl.LightningModule):
     def __init__(
         self,
         spec: DataSpec,
-        loss: str = "mse",
         optimizer: Any = None,
         scheduler: Any = None,
         **net: Any,
@@ -470,7 +503,16 @@ class LSTMLitModule(pl.LightningModule):
             )
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.net = LSTMNet(LSTMConfig(**net), spec)
-        self.loss = ForecastLoss(loss, self.net.config.quantiles)
+        config = self.net.config
+        scaler = spec.target_scaler if spec.scaler is not None else None
+        mean, std = (None, None) if scaler is None else (scaler.mean, scaler.std)
+        self.loss = ForecastLoss(
+            config.loss,
+            config.quantiles,
+            None if mean is None else torch.tensor(mean),
+            None if std is None else torch.tensor(std),
+            config.tweedie_power,
+        )
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_metrics = MetricCollection(
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix="val_"

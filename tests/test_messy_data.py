@@ -243,3 +243,48 @@ def test_row_numbers_are_file_lines(tmp_path):
     with pytest.raises(ForecastError, match=r"'b' has 1 NaN/inf value.*first at file line 9"):
         ForecastDataModule(str(path), lookback=4, horizon=2).setup()
     assert path.read_text().splitlines()[8].split(",")[2] == ""  # line 9 is that row
+
+
+def intermittent_sales(tmp_path):
+    """Daily sales of 3 items, mostly zeros: Poisson counts around a weekly pattern."""
+    rng = np.random.default_rng(0)
+    days = pd.date_range("2023-01-01", periods=200, freq="D")
+    frames = []
+    for item in range(3):
+        rate = 0.3 + 0.6 * (days.dayofweek >= 5) * (item + 1)
+        frames.append(pd.DataFrame({"unique_id": f"item{item}", "ds": days, "y": rng.poisson(rate)}))
+    path = tmp_path / "sales.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("loss", ["poisson", "tweedie"])
+def test_a_count_model_forecasts_no_negative_sales(tmp_path, loss):
+    from helpers import compose_config
+
+    from forecast.train import train
+
+    path = intermittent_sales(tmp_path)
+    cfg = compose_config(
+        tmp_path,
+        [
+            f"data.path={path}",
+            "data.timestamp=ds",
+            "data.series_id=unique_id",
+            "data.lookback=14",
+            "data.horizon=7",
+            f"model.loss={loss}",
+            "model.instance_norm=false",
+            "trainer.max_epochs=3",
+        ],
+    )
+    metrics = train(cfg)
+    assert np.isfinite(metrics["test_loss"]) and metrics["test_rmse_orig"] > 0
+    forecaster = Forecaster.load(tmp_path / "run" / "model.pt")
+    assert forecaster.net.config.loss == loss
+    out = forecaster.predict(pd.read_csv(path))
+    assert len(out) == 21 and (out["y"] >= 0).all()
+    # the bare network too: softplus on the data's units, whatever the weights
+    for p in forecaster.net.parameters():
+        p.data.normal_(0, 5.0)
+    assert (forecaster.predict(pd.read_csv(path))["y"] >= 0).all()
