@@ -252,7 +252,8 @@ def intermittent_sales(tmp_path):
     frames = []
     for item in range(3):
         rate = 0.3 + 0.6 * (days.dayofweek >= 5) * (item + 1)
-        frames.append(pd.DataFrame({"unique_id": f"item{item}", "ds": days, "y": rng.poisson(rate)}))
+        sales = rng.poisson(rate)
+        frames.append(pd.DataFrame({"unique_id": f"item{item}", "ds": days, "y": sales}))
     path = tmp_path / "sales.csv"
     pd.concat(frames).to_csv(path, index=False)
     return path
