@@ -801,6 +801,26 @@ def check_timestamps(
     return offset.freqstr
 
 
+# Seasonal period of sub-daily data: one day; of (business) days: one week; else one year.
+# By the offset's name, longest prefixes first: "BMS" is a business month, not a business day.
+_PERIODS = {"SM": 24, "BM": 12, "BQ": 4, "M": 12, "Q": 4, "W": 52, "B": 5, "D": 7}
+
+
+def season_from_freq(freq: str) -> int:
+    """The usual seasonal period in steps of ``freq``: a day of hours is 24, of 15 min 96."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    if isinstance(offset, pd.offsets.Tick):
+        step, day = offset.nanos, pd.Timedelta(days=1).value
+        if step < pd.Timedelta(seconds=1).value:  # integer steps (data.timestamp=null), ns
+            return 1
+        if step < day and day % step == 0:
+            return day // step
+        return 7 if step == day else 1
+    name = offset.rule_code
+    period = next((p for prefix, p in _PERIODS.items() if name.startswith(prefix)), 1)
+    return period // offset.n if period % offset.n == 0 else 1  # 2MS: half a year, 6 steps
+
+
 def split_borders(
     n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None
 ) -> tuple[int, int, int]:

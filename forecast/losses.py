@@ -39,9 +39,7 @@ def tweedie_loss(mean: Tensor, y: Tensor, power: float) -> Tensor:
     """Tweedie negative log-likelihood (up to terms free of ``mean``) for ``1 < power < 2``: a
     compound Poisson-gamma, with an exact zero mass, for intermittent demand."""
     mean = mean + 1e-8
-    return (
-        -y * mean.pow(1 - power) / (1 - power) + mean.pow(2 - power) / (2 - power)
-    ).mean()
+    return (-y * mean.pow(1 - power) / (1 - power) + mean.pow(2 - power) / (2 - power)).mean()
 
 
 def pinball_loss(quantiles: Tensor, y: Tensor, levels: Sequence[float]) -> Tensor:

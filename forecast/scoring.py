@@ -18,7 +18,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from forecast.baselines import LinearBaseline, repeat_last, season_from_freq, seasonal_naive
+from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
+from forecast.data import season_from_freq
 from forecast.errors import ForecastError
 from forecast.losses import ForecastLoss, interval_hits, pinball_loss
 from forecast.model import LSTMNet

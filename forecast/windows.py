@@ -29,6 +29,7 @@ from forecast.data import (
     file_rows,
     prepare_series,
     read_table,
+    season_from_freq,
     split_borders,
     table_columns,
 )
@@ -127,6 +128,32 @@ class WindowDataset(Dataset):
 
 def window_count(n_rows: int, lookback: int, horizon: int) -> int:
     return max(0, n_rows - lookback - horizon + 1)
+
+
+def fitting_window(
+    n_rows: int,
+    ratios: Sequence[float] | None,
+    borders: Sequence[int] | None,
+    lookback: int,
+    horizon: int,
+    season: int = 1,
+) -> tuple[int, int] | None:
+    """The largest lookback and horizon, at most the given ones, for which every split of a
+    series of ``n_rows`` rows holds a window: the horizon fits the validation and test rows
+    (their windows borrow the lookback from the split before), lookback plus horizon the
+    training rows; the lookback a whole number of seasons where it holds one. None when not
+    even a lookback and horizon of 1 fit."""
+    try:
+        train_end, val_end, test_end = split_borders(n_rows, ratios, borders)
+    except ForecastError:
+        return None
+    horizon = min(horizon, val_end - train_end, test_end - val_end)
+    lookback = min(lookback, train_end - horizon)
+    if horizon < 1 or lookback < 1:
+        return None
+    if season > 1 and lookback >= season:
+        lookback -= lookback % season
+    return lookback, horizon
 
 
 class ShardedBatches(Sampler[torch.Tensor]):
@@ -308,6 +335,7 @@ class ForecastDataModule(pl.LightningDataModule):
         )
         self.duplicates_merged = series.merged
         self.gaps_inserted, self.values_filled = series.inserted, series.filled
+        self.data_freq = series.freq
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps,
             series.bounds,
@@ -480,10 +508,21 @@ class ForecastDataModule(pl.LightningDataModule):
             if short:
                 split, rows = short[0]
                 name = f"series {self.series_ids[k]!r}" if self.series_id else str(self.path)
+                fit = fitting_window(
+                    end - start,
+                    self.split_ratios,
+                    self.split_borders,
+                    self.lookback,
+                    self.horizon,
+                    season_from_freq(self.data_freq),
+                )
+                hints = [f"data.lookback={fit[0]} data.horizon={fit[1]} fit it"] if fit else []
+                if self.series_id:
+                    hints.append("data.short_series=drop leaves such series out")
                 raise ForecastError(
                     f"{name}: the {split} split has {rows} rows (with the lookback it may "
                     f"borrow), fewer than lookback + horizon = {self.lookback + self.horizon}"
-                    + ("; data.short_series=drop leaves such series out" if self.series_id else "")
+                    + "".join(f"; {hint}" for hint in hints)
                 )
             kept.append(k)
             for split, segment in ranges.items():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forecast.baselines import LinearBaseline, repeat_last, season_from_freq, seasonal_naive
+from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
+from forecast.data import season_from_freq
 from forecast.windows import WindowDataset
 
 
