@@ -29,6 +29,7 @@ def _run(module: str) -> Callable[[], object]:
 
 
 train = _run("forecast.train")
+check = _run("forecast.check")
 evaluate = _run("forecast.evaluate")
 predict = _run("forecast.predict")
 serve = _run("forecast.serve")

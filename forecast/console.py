@@ -24,6 +24,8 @@ def quiet_libraries() -> None:
         r".*isinstance\(treespec, LeafSpec\)",  # inside Lightning's own pytree helpers
         r"The number of training batches .* is smaller than the logging interval",
         r".*does not have many workers",  # the loaders gather windows in the main process
+        # a composite timestamp's parts (year, ..., hour) are integers and never missing
+        r"Hint: Inferred schema contains integer column",
     ):
         warnings.filterwarnings("ignore", message=message)
 

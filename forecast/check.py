@@ -1,0 +1,413 @@
+"""``forecast-check``: what the loader sees in a data file, and the keys that fix what it
+refuses. The same config as ``forecast-train``; nothing is trained.
+
+    forecast-check data=csv data.path=raw.csv data.series_id=store
+
+Prints each series' rows, span, gaps, duplicates and missing values, each column's type and
+missing values, the windows of every split, then every problem with the config key that
+fixes it, and a lookback and horizon that fit every series. Exits 1 when training with this
+config would be refused (the loader itself is the judge), 0 when it would start.
+
+Built for large files: one pass of array operations over all rows, whatever the number of
+series, beside the read itself (README, "Bringing your own data", measures it).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+import hydra
+import numpy as np
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from forecast.config import CONF_DIR, check_config, exit_on_error
+from forecast.data import (
+    INFER_ROWS,
+    as_list,
+    read_table,
+    read_timestamps,
+    season_from_freq,
+    split_borders,
+)
+from forecast.errors import ForecastError
+from forecast.windows import SPLITS, ForecastDataModule, fitting_window, window_count
+
+log = logging.getLogger(__name__)
+SHOWN = 10  # series listed one by one; the rest are summed up
+
+
+@dataclass
+class Profile:
+    """What a table holds, per series (arrays in order of first appearance) and per column."""
+
+    ids: list
+    rows: np.ndarray
+    first: np.ndarray  # datetime64[ns], the earliest timestamp of each series
+    last: np.ndarray
+    duplicates: np.ndarray  # rows repeating the timestamp of the row before
+    unsorted: np.ndarray  # rows earlier than the row before
+    missing_steps: np.ndarray  # timestamps absent between first and last at the frequency
+    off_grid: np.ndarray  # steps that are not a whole number of the frequency
+    missing_values: np.ndarray  # NaN/inf among the features, per series
+    freq: str | None
+    gaps: list[tuple] = field(default_factory=list)  # (series, after, missing steps), the first
+    columns: list[tuple[str, str, int, bool]] = field(
+        default_factory=list
+    )  # name, kind, NaN, constant
+
+
+def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
+    """Every statistic at once, vectorized over rows: the series are laid out contiguously by
+    one stable sort of their codes, so neighbours in a series are neighbours in the arrays."""
+    id_columns = as_list(data.series_id) or []
+    stamps = read_timestamps(
+        frame,
+        as_list(data.timestamp) or [],
+        data.get("timestamp_format"),
+        data.get("timezone"),
+        source,
+        id_columns,
+    )
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert(None)
+    stamps = stamps.to_numpy("datetime64[ns]")
+    if id_columns:
+        codes = frame.groupby(id_columns, sort=False, dropna=False).ngroup().to_numpy()
+        first_rows = np.unique(codes, return_index=True)[1]
+        ids = list(frame[id_columns].iloc[first_rows].itertuples(index=False, name=None))
+        ids = [key[0] if len(id_columns) == 1 else key for key in ids]
+    else:
+        codes, ids = np.zeros(len(frame), dtype=np.int64), [""]
+    order = np.argsort(codes, kind="stable")
+    codes, stamps = codes[order], stamps[order]
+    rows = np.bincount(codes, minlength=len(ids))
+    starts = np.r_[0, np.cumsum(rows)[:-1]]
+    steps = np.diff(stamps).astype(np.int64)
+    inside = codes[1:] == codes[:-1]  # a step between two rows of one series
+    per_series = codes[1:][inside]
+    steps = steps[inside]
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(per_series[mask], minlength=len(ids))
+
+    freq = data.get("freq") or _infer_freq(stamps[: min(rows[0], INFER_ROWS)], steps)
+    step = _fixed_step(freq)
+    missing_steps = np.zeros(len(ids), dtype=np.int64)
+    off_grid = np.zeros(len(ids), dtype=np.int64)
+    gaps: list[tuple] = []
+    if step:
+        forward = steps > 0
+        missing = np.where(forward, steps // step - 1, 0)
+        missing_steps = np.bincount(per_series, weights=missing, minlength=len(ids)).astype(int)
+        off_grid = count(forward & (steps % step != 0))
+        where = np.flatnonzero(missing > 0)[:3]
+        positions = np.flatnonzero(inside)[where]  # the row before each gap, in sorted order
+        gaps = [
+            (ids[codes[p]], pd.Timestamp(stamps[p]), int(missing[w]))
+            for p, w in zip(positions, where, strict=True)
+        ]
+    elif freq:  # calendar steps: each series against its own calendar
+        for k, (a, n) in enumerate(zip(starts, rows, strict=True)):
+            block = np.unique(stamps[a : a + n])
+            calendar = pd.date_range(block[0], block[-1], freq=freq)
+            missing_steps[k] = max(0, len(calendar) - len(block))
+            off_grid[k] = len(np.setdiff1d(block, calendar.to_numpy("datetime64[ns]")))
+    features = _features(frame, data, id_columns)
+    values = np.column_stack([frame[c].to_numpy(np.float64, na_value=np.nan) for c in features])
+    bad_rows = (~np.isfinite(values)).sum(axis=1) if features else np.zeros(len(frame), int)
+    nanos = stamps.view(np.int64)
+    first = np.minimum.reduceat(nanos, starts).view("datetime64[ns]")
+    last = np.maximum.reduceat(nanos, starts).view("datetime64[ns]")
+    return Profile(
+        ids=ids,
+        rows=rows,
+        first=first,
+        last=last,
+        duplicates=count(steps == 0),
+        unsorted=count(steps < 0),
+        missing_steps=missing_steps,
+        off_grid=off_grid,
+        missing_values=np.bincount(codes, weights=bad_rows[order], minlength=len(ids)).astype(int),
+        freq=freq,
+        gaps=gaps,
+        columns=_columns(frame),
+    )
+
+
+def _infer_freq(head: np.ndarray, steps: np.ndarray) -> str | None:
+    """The first series' frequency as the loader infers it, else the most common step."""
+    ordered = np.unique(head)
+    if len(ordered) >= 3 and (inferred := pd.infer_freq(pd.DatetimeIndex(ordered))):
+        return inferred
+    forward = steps[steps > 0]
+    if not len(forward):
+        return None
+    values, counts = np.unique(forward, return_counts=True)
+    return pd.tseries.frequencies.to_offset(pd.Timedelta(int(values[counts.argmax()]))).freqstr
+
+
+def _fixed_step(freq: str | None) -> int | None:
+    """Nanoseconds per step of a fixed-length frequency (hours, days); None for calendar ones."""
+    if freq is None:
+        return None
+    try:
+        return pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value
+    except ValueError:  # months, quarters, weeks anchored on a weekday
+        return None
+
+
+def _features(frame: pd.DataFrame, data: DictConfig, id_columns: list[str]) -> list[str]:
+    """The numeric columns the loader would take as features."""
+    named = as_list(data.get("features"))
+    covariates = [
+        *(as_list(data.get("future_covariates")) or []),
+        *(as_list(data.get("static_covariates")) or []),
+    ]
+    skip = {*(as_list(data.timestamp) or []), *id_columns, *covariates}
+    columns = named or [c for c in frame.columns if c not in skip]
+    return [c for c in columns if c in frame.columns and _numeric(frame[c])]
+
+
+def _covariates(data: DictConfig) -> set[str]:
+    return {
+        *(as_list(data.get("future_covariates")) or []),
+        *(as_list(data.get("static_covariates")) or []),
+    }
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and column.dtype != bool
+
+
+def _columns(frame: pd.DataFrame) -> list[tuple[str, str, int, bool]]:
+    out = []
+    for name in frame.columns:
+        column = frame[name]
+        kind = "number" if _numeric(column) else str(column.dtype)
+        missing = int(column.isna().sum())
+        if _numeric(column):
+            values = column.to_numpy(np.float64, na_value=np.nan)
+            finite = values[np.isfinite(values)]
+            missing = int(len(values) - len(finite))
+            constant = len(finite) > 0 and finite.min() == finite.max()
+        else:
+            constant = column.nunique(dropna=True) <= 1
+        out.append((str(name), kind, missing, bool(constant)))
+    return out
+
+
+@dataclass
+class Problem:
+    text: str
+    fix: str  # the keys that fix it
+    stops: bool  # whether training with this config would stop on it
+    key: str | None = None  # the data key that handles it once set
+
+
+def problems(found: Profile, frame: pd.DataFrame, data: DictConfig) -> list[Problem]:
+    """Each problem the profile shows, in the order the loader meets them."""
+    out = []
+    id_columns = as_list(data.series_id) or []
+    features = _features(frame, data, id_columns)
+    named = as_list(data.get("features"))
+    text = [c for c in (named or frame.columns) if c in frame.columns and not _numeric(frame[c])]
+    text = [c for c in text if c not in {*(as_list(data.timestamp) or []), *id_columns}]
+    covariates = {
+        *(as_list(data.get("future_covariates")) or []),
+        *(as_list(data.get("static_covariates")) or []),
+    }
+    text = [c for c in text if c not in covariates]
+    if text:
+        out.append(Problem(
+            f"non-numeric column(s) {text}",
+            f"data.features={_listed([c for c in features if c not in covariates])} leaves them "
+            "out; data.static_covariates or data.future_covariates with data.categorical uses "
+            "them as categories",
+            True,
+        ))  # fmt: skip
+    if found.duplicates.sum():
+        out.append(Problem(
+            f"{int(found.duplicates.sum())} row(s) repeat the timestamp of the row before",
+            "data.duplicates=first, last or mean merges them",
+            data.get("duplicates", "error") == "error",
+            "duplicates",
+        ))  # fmt: skip
+    if found.unsorted.sum():
+        out.append(Problem(
+            f"{int(found.unsorted.sum())} row(s) are earlier than the row before",
+            "no key: sort the rows of each series by time",
+            True,
+        ))  # fmt: skip
+    if found.off_grid.sum():
+        out.append(Problem(
+            f"{int(found.off_grid.sum())} step(s) are not a whole number of {found.freq}",
+            "data.freq names the data's frequency (e.g. h, 15min, D, W-SUN, MS)",
+            True,
+        ))  # fmt: skip
+    if found.missing_steps.sum():
+        out.append(Problem(
+            f"{int(found.missing_steps.sum())} timestamp(s) missing at {found.freq} in "
+            f"{int((found.missing_steps > 0).sum())} series",
+            "data.fill_gaps=ffill, interpolate or zero inserts and fills them",
+            data.get("fill_gaps") is None,
+            "fill_gaps",
+        ))  # fmt: skip
+    if found.missing_values.sum():
+        out.append(Problem(
+            f"{int(found.missing_values.sum())} NaN/inf value(s) in the features",
+            "data.fill_missing=interpolate (or ffill) fills them",
+            data.get("fill_missing") is None,
+            "fill_missing",
+        ))  # fmt: skip
+    return out
+
+
+def _listed(columns: list[str]) -> str:
+    return "[" + ",".join(columns) + "]"
+
+
+def window_table(found: Profile, data: DictConfig) -> tuple[dict[str, int], list, tuple | None]:
+    """Windows of each split over the series (their rows after gap filling), the series too
+    short for a split, and a lookback and horizon that fit every series."""
+    lookback, horizon = data.lookback, data.horizon
+    ratios, borders = data.get("split_ratios"), data.get("split_borders")
+    season = season_from_freq(found.freq) if found.freq else 1
+    windows = dict.fromkeys(SPLITS, 0)
+    short, fits = [], []
+    for key, n in zip(found.ids, found.rows - found.duplicates + found.missing_steps, strict=True):
+        try:
+            train_end, val_end, test_end = split_borders(int(n), ratios, borders)
+        except ForecastError:
+            short.append(key)
+            continue
+        rows = {
+            "train": train_end,
+            "val": val_end - max(0, train_end - lookback),
+            "test": test_end - max(0, val_end - lookback),
+        }
+        counts = {split: window_count(r, lookback, horizon) for split, r in rows.items()}
+        if min(counts.values()) < 1:
+            short.append(key)
+        else:
+            for split, c in counts.items():
+                windows[split] += c
+        fits.append(fitting_window(int(n), ratios, borders, lookback, horizon, season))
+    fit = None
+    if all(fits):
+        fit = (min(f[0] for f in fits), min(f[1] for f in fits))
+        if season > 1 and fit[0] >= season:
+            fit = (fit[0] - fit[0] % season, fit[1])
+    return windows, short, fit
+
+
+def report(found: Profile, data: DictConfig, source: str) -> list[str]:
+    """The per-series and per-column tables."""
+    lines = [f"{source}: {int(found.rows.sum()):,} rows, {len(found.ids):,} series, "
+             f"frequency {found.freq or 'not inferred'}"]  # fmt: skip
+    table = pd.DataFrame({
+        "series": [str(k) for k in found.ids],
+        "rows": found.rows,
+        "first": pd.DatetimeIndex(found.first).astype(str),
+        "last": pd.DatetimeIndex(found.last).astype(str),
+        "missing steps": found.missing_steps,
+        "duplicates": found.duplicates,
+        "unsorted": found.unsorted,
+        "NaN": found.missing_values,
+    })  # fmt: skip
+    if not data.series_id:
+        table = table.drop(columns="series")
+    lines.append(table.head(SHOWN).to_string(index=False))
+    if len(table) > SHOWN:
+        rest = table.iloc[SHOWN:]
+        lines.append(
+            f"... {len(rest):,} more series: rows {rest['rows'].min()} to {rest['rows'].max()}, "
+            f"{int(rest['missing steps'].sum())} missing steps, "
+            f"{int(rest['duplicates'].sum())} duplicates, {int(rest['NaN'].sum())} NaN"
+        )
+    for key, after, missing in found.gaps:
+        name = f"series {key!r}: " if data.series_id else ""
+        lines.append(f"gap: {name}{missing} step(s) missing after {after}")
+    columns = pd.DataFrame(found.columns, columns=["column", "type", "NaN", "constant"])
+    lines += ["", columns.to_string(index=False)]
+    return lines
+
+
+def check(cfg: DictConfig) -> int:
+    """Print what the data holds and every problem with its fix; 1 if training would stop."""
+    check_config(cfg)
+    data = cfg.data
+    source = str(data.path)
+    frame = read_table(
+        data.path, data.get("max_rows"), data.get("header", True), data.get("columns")
+    )
+    lines: list[str] = []
+    try:
+        found = profile(frame, data, source)
+    except ForecastError as err:  # the timestamps themselves: nothing else can be measured
+        print(f"{source}: {len(frame):,} rows, columns {list(frame.columns)}")
+        print(f"problem: {err}\nforecast-check: training would stop on the problem above")
+        return 1
+    lines += report(found, data, source)
+    listed = problems(found, frame, data)
+    windows, short, fit = window_table(found, data)
+    lines.append("")
+    lines.append(
+        f"windows (lookback {data.lookback}, horizon {data.horizon}): "
+        + ", ".join(f"{split} {count:,}" for split, count in windows.items())
+    )
+    fits = (
+        f"data.lookback={fit[0]} data.horizon={fit[1]} fit every split of every series"
+        if fit
+        else None
+    )
+    if short:
+        shown = ", ".join(repr(k) for k in short[:5]) + (", ..." if len(short) > 5 else "")
+        stops = data.get("short_series", "error") == "error" or len(short) == len(found.ids)
+        fixes = [fits] if fits else []
+        if data.series_id:
+            fixes.append("data.short_series=drop leaves them out")
+        listed.append(Problem(
+            f"{len(short)} series too short for lookback + horizon in a split: {shown}",
+            "; ".join(fixes),
+            stops,
+            "short_series",
+        ))  # fmt: skip
+    elif fits and (fit[0] < data.lookback or fit[1] < data.horizon):
+        lines.append(fits)
+    stops = any(p.stops for p in listed)
+    if not stops:  # the loader has the last word: covariates, categories, what a profile misses
+        try:
+            datamodule: ForecastDataModule = instantiate(data)
+            datamodule.setup()
+        except ForecastError as err:
+            listed.append(Problem(str(err), "", True))
+            stops = True
+    lines.append("")
+    for problem in listed:
+        if not problem.stops:
+            lines.append(f"handled: {problem.text} (data.{problem.key}={data.get(problem.key)})")
+        else:
+            lines.append(
+                f"problem: {problem.text}" + (f"\n    fix: {problem.fix}" if problem.fix else "")
+            )
+    lines.append(
+        "forecast-check: training would stop on the problems above"
+        if stops
+        else "forecast-check: training would start"
+    )
+    print("\n".join(lines))
+    return 1 if stops else 0
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="check")
+@exit_on_error
+def main(cfg: DictConfig) -> None:
+    sys.exit(check(cfg))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""forecast-check on the generated messy sensor file: what it counts, the keys it names, and
+its exit code against the loader's verdict."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from forecast.check import check
+from forecast.config import CONF_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+from messy_data import messy_sensors  # noqa: E402
+
+MESSY = ["data=csv", "data.timestamp=[year,month,day,hour]", "data.series_id=station"]
+FIXES = [
+    "data.features=[pm2.5,DEWP,TEMP,PRES,Iws]",
+    "data.duplicates=last",
+    "data.fill_gaps=interpolate",
+    "data.fill_missing=interpolate",
+    "data.short_series=drop",
+]
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("messy") / "messy.csv"
+    messy_sensors().to_csv(path, index=False, na_rep="NA")
+    return path
+
+
+def run_check(path: Path, overrides: list[str]) -> int:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("check", overrides=[f"data.path={path}", *overrides])
+    return check(cfg)
+
+
+def test_every_problem_is_counted_with_the_key_that_fixes_it(messy, capsys):
+    assert run_check(messy, MESSY) == 1
+    out = capsys.readouterr().out
+    assert "4,438 rows, 4 series, frequency h" in out
+    assert "Aotizhongxin  1441" in out and "Huairou   120" in out
+    assert "gap: series 'Gucheng': 3 step(s) missing after 2014-01-09 07:00:00" in out
+    assert "problem: non-numeric column(s) ['wd']" in out
+    assert "fix: data.features=[pm2.5,DEWP,TEMP,PRES,Iws] leaves them out" in out
+    assert "problem: 1 row(s) repeat the timestamp" in out and "data.duplicates=first" in out
+    assert "problem: 3 timestamp(s) missing at h in 1 series" in out
+    assert "problem: 25 NaN/inf value(s) in the features" in out
+    # 120 rows: 84 / 12 / 24 per split; 72 is the largest whole number of days under 84 - 12
+    assert "data.lookback=72 data.horizon=12 fit every split of every series" in out
+    assert out.rstrip().endswith("training would stop on the problems above")
+
+
+def test_with_the_keys_it_names_training_would_start(messy, capsys):
+    assert run_check(messy, [*MESSY, *FIXES]) == 0
+    out = capsys.readouterr().out
+    assert "handled: 3 timestamp(s) missing at h in 1 series (data.fill_gaps=interpolate)" in out
+    assert "windows (lookback 96, horizon 96): train 2,448, val 147, test 579" in out
+    assert out.rstrip().endswith("training would start")
+
+
+def test_the_loader_has_the_last_word(messy, capsys):
+    """ffill cannot fill the first day of a sensor: the profile cannot tell, the loader can."""
+    fixes = [f if "fill_missing" not in f else "data.fill_missing=ffill" for f in FIXES]
+    assert run_check(messy, [*MESSY, *fixes]) == 1
+    assert (
+        "data.fill_missing=interpolate fills them with the first value" in capsys.readouterr().out
+    )
+
+
+def test_the_command_exits_1_and_writes_nothing(messy, tmp_path):
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "forecast-check"), f"data.path={messy}", *MESSY],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "training would stop" in done.stdout
+    assert list(tmp_path.iterdir()) == []  # no run folder, no log file
