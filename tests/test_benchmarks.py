@@ -110,3 +110,10 @@ def test_compare_peers_smoke(tmp_path):
     assert models[:2] == ["forecast (ours)", "seasonal naive"] and len(models) == 5
     assert "| m5_sales | NeuralForecast NHITS |" in stdout
     assert all(row["mae"] > 0 for row in report["rows"])
+
+
+def test_check_benchmark_smoke(tmp_path):
+    stdout, report = smoke("benchmark_check.py", tmp_path)
+    assert "forecast-check" in stdout
+    (row,) = report["rows"]
+    assert row["check_exit"] == 1 and row["check_clean_exit"] == 0  # gaps found, then handled
