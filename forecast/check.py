@@ -308,11 +308,13 @@ def report(found: Profile, data: DictConfig, source: str) -> list[str]:
     """The per-series and per-column tables."""
     lines = [f"{source}: {int(found.rows.sum()):,} rows, {len(found.ids):,} series, "
              f"frequency {found.freq or 'not inferred'}"]  # fmt: skip
+    ends = pd.DatetimeIndex(np.r_[found.first, found.last])
+    stamp_format = "%Y-%m-%d" if (ends == ends.normalize()).all() else "%Y-%m-%d %H:%M:%S"
     table = pd.DataFrame({
         "series": [str(k) for k in found.ids],
         "rows": found.rows,
-        "first": pd.DatetimeIndex(found.first).astype(str),
-        "last": pd.DatetimeIndex(found.last).astype(str),
+        "first": pd.DatetimeIndex(found.first).strftime(stamp_format),
+        "last": pd.DatetimeIndex(found.last).strftime(stamp_format),
         "missing steps": found.missing_steps,
         "duplicates": found.duplicates,
         "unsorted": found.unsorted,

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import benchmark_check
 import benchmark_cpu
 import benchmark_inference
 import benchmark_memory
@@ -58,6 +59,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "cpu": lambda: benchmark_cpu.table(load("cpu")),
     "serving": lambda: benchmark_serving.table(load("serving")),
     "timing_under_load": lambda: timing_under_load.table(load("timing_under_load")),
+    "check": lambda: benchmark_check.table(load("check")),
 }
 BLOCK = re.compile(
     r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S

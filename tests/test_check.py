@@ -81,3 +81,13 @@ def test_the_command_exits_1_and_writes_nothing(messy, tmp_path):
     assert done.returncode == 1, done.stderr
     assert "training would stop" in done.stdout
     assert list(tmp_path.iterdir()) == []  # no run folder, no log file
+
+
+def test_the_readme_shows_what_the_command_prints(messy, capsys, monkeypatch):
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- check-example -->\n```\n")[1].split("```\n<!-- /check-example -->")[0]
+    command, *shown = block.rstrip("\n").split("\n")
+    monkeypatch.chdir(messy.parent)
+    overrides = [arg.strip("'") for arg in command.split()[2:]]
+    assert run_check(Path("messy.csv"), overrides) == 1
+    assert capsys.readouterr().out.rstrip("\n").split("\n") == shown

@@ -289,3 +289,33 @@ def test_a_count_model_forecasts_no_negative_sales(tmp_path, loss):
     for p in forecaster.net.parameters():
         p.data.normal_(0, 5.0)
     assert (forecaster.predict(pd.read_csv(path))["y"] >= 0).all()
+
+
+def test_the_server_reads_and_writes_the_time_as_the_file_had_it(tmp_path):
+    """Composite timestamps in a request, in local time across a daylight-saving change."""
+    from fastapi.testclient import TestClient
+
+    from forecast.serve import create_app
+
+    frame = composite_frame()
+    path = tmp_path / "parts.csv"
+    frame.to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path),
+        lookback=8,
+        horizon=3,
+        timestamp=["year", "month", "day", "hour"],
+        series_id=["Region", "State"],
+        timezone="Europe/Berlin",
+        split_ratios=[0.5, 0.25, 0.25],
+    )
+    client = TestClient(create_app(untrained(datamodule), "m"))
+    rows = frame.iloc[:40].drop(columns=["Region", "State"]).to_dict(orient="records")
+    answer = client.post("/forecast", json={"series": [{"id": "NSW", "data": rows}]})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()["forecasts"][0]["data"]
+    assert [(r["day"], r["hour"]) for r in data] == [(3, 12), (3, 13), (3, 14)]
+    assert set(data[0]) == {"year", "month", "day", "hour", "load"}
+    del rows[5]["hour"]
+    refused = client.post("/forecast", json={"series": [{"id": "NSW", "data": rows}]})
+    assert refused.status_code == 422 and "missing column(s) ['hour']" in refused.text
