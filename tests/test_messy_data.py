@@ -319,3 +319,20 @@ def test_the_server_reads_and_writes_the_time_as_the_file_had_it(tmp_path):
     del rows[5]["hour"]
     refused = client.post("/forecast", json={"series": [{"id": "NSW", "data": rows}]})
     assert refused.status_code == 422 and "missing column(s) ['hour']" in refused.text
+
+
+def test_months_parse_without_a_format_and_their_gaps_need_the_frequency():
+    months = pd.date_range("2011-01", periods=8, freq="MS").strftime("%Y-%m").delete(4)
+    frame = pd.DataFrame({"date": months, "a": np.arange(7.0)})
+    with pytest.raises(ForecastError, match=r"may be months or quarters; set data\.freq"):
+        prepare(frame, fill_gaps="interpolate")
+    series = prepare(frame, fill_gaps="interpolate", freq="MS")
+    assert series.freq == "MS" and series.inserted == 1
+    assert series.values[:, 0].tolist() == [0, 1, 2, 3, 3.5, 4, 5, 6]
+
+
+@pytest.mark.parametrize(("freq", "season"), [("10min", 144), ("W-SUN", 52), ("MS", 12), ("QS", 4)])
+def test_seasonal_periods_of_the_usual_frequencies(freq, season):
+    from forecast.data import season_from_freq
+
+    assert season_from_freq(freq) == season
