@@ -234,3 +234,11 @@ def test_a_constant_training_column_is_named_in_a_warning(tmp_path, caplog):
     dm = datamodule(tmp_path, frame, lookback=4, horizon=2)
     assert "column(s) ['b'] are constant over the training rows" in caplog.text
     assert dm.spec.scaler.std[1] == 1.0  # centred, left unscaled
+
+
+def test_a_refused_series_is_told_a_lookback_and_horizon_that_fit(tmp_path):
+    """Two years of daily rows at the defaults 96/96: 510 / 73 / 147 rows per split, so the
+    horizon fits the 73 validation rows, and the lookback of 96 in whole weeks is 91."""
+    frame = coded_frame(730).assign(date=pd.date_range("2020-01-01", periods=730, freq="D"))
+    with pytest.raises(ForecastError, match=r"val split has 169 rows.*lookback=91 .*horizon=73"):
+        datamodule(tmp_path, frame, lookback=96, horizon=96)
