@@ -61,8 +61,9 @@ class Profile:
 
 
 def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
-    """Every statistic at once, vectorized over rows: the series are laid out contiguously by
-    one stable sort of their codes, so neighbours in a series are neighbours in the arrays."""
+    """Every statistic at once, vectorized over rows: the series are laid out contiguously (by
+    one stable sort of their codes, when the file interleaves them), so neighbours in a series
+    are neighbours in the arrays."""
     id_columns = as_list(data.series_id) or []
     stamps = read_timestamps(
         frame,
@@ -75,40 +76,49 @@ def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
     if isinstance(stamps.dtype, pd.DatetimeTZDtype):
         stamps = stamps.dt.tz_convert(None)
     stamps = stamps.to_numpy("datetime64[ns]")
-    if id_columns:
+    codes = np.zeros(len(frame), dtype=np.int64)
+    if id_columns:  # numbered in order of first appearance
         codes = frame.groupby(id_columns, sort=False, dropna=False).ngroup().to_numpy()
-        first_rows = np.unique(codes, return_index=True)[1]
-        ids = list(frame[id_columns].iloc[first_rows].itertuples(index=False, name=None))
-        ids = [key[0] if len(id_columns) == 1 else key for key in ids]
-    else:
-        codes, ids = np.zeros(len(frame), dtype=np.int64), [""]
-    order = np.argsort(codes, kind="stable")
+    # A long table usually holds each series in one block already: then no sort, no copies.
+    grouped = bool((codes[1:] >= codes[:-1]).all())
+    order = slice(None) if grouped else np.argsort(codes, kind="stable")
+    ids = [""]
+    if id_columns:
+        first_rows = (
+            np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+            if grouped
+            else np.unique(codes, return_index=True)[1]
+        )
+        keys = frame[id_columns].iloc[first_rows].itertuples(index=False, name=None)
+        ids = [key[0] if len(id_columns) == 1 else key for key in keys]
     codes, stamps = codes[order], stamps[order]
     rows = np.bincount(codes, minlength=len(ids))
     starts = np.r_[0, np.cumsum(rows)[:-1]]
-    steps = np.diff(stamps).astype(np.int64)
-    inside = codes[1:] == codes[:-1]  # a step between two rows of one series
-    per_series = codes[1:][inside]
-    steps = steps[inside]
-
-    def count(mask: np.ndarray) -> np.ndarray:
-        return np.bincount(per_series[mask], minlength=len(ids))
-
+    nanos = stamps.view(np.int64)
+    steps = np.diff(nanos)  # steps[i]: row i to row i + 1, of series codes[i + 1]
+    series_of = codes[1:]
     freq = data.get("freq") or _infer_freq(stamps[: min(rows[0], INFER_ROWS)], steps)
     step = _fixed_step(freq)
+    # A step from one series into the next is no step at all: made one of the usual size, it
+    # counts as nothing below, and the large arrays are never copied to leave it out.
+    steps[starts[1:] - 1] = step or 1
+
+    def count(where: np.ndarray) -> np.ndarray:
+        return np.bincount(series_of[where], minlength=len(ids))
+
     missing_steps = np.zeros(len(ids), dtype=np.int64)
     off_grid = np.zeros(len(ids), dtype=np.int64)
     gaps: list[tuple] = []
     if step:
-        forward = steps > 0
-        missing = np.where(forward, steps // step - 1, 0)
-        missing_steps = np.bincount(per_series, weights=missing, minlength=len(ids)).astype(int)
-        off_grid = count(forward & (steps % step != 0))
-        where = np.flatnonzero(missing > 0)[:3]
-        positions = np.flatnonzero(inside)[where]  # the row before each gap, in sorted order
+        unusual = np.flatnonzero(steps != step)  # few in any file worth training on
+        odd = unusual[steps[unusual] > 0]
+        off_grid = count(odd[steps[odd] % step != 0])
+        wide = odd[steps[odd] > step]
+        missing = steps[wide] // step - 1
+        missing_steps = np.bincount(series_of[wide], missing, minlength=len(ids)).astype(int)
         gaps = [
-            (ids[codes[p]], pd.Timestamp(stamps[p]), int(missing[w]))
-            for p, w in zip(positions, where, strict=True)
+            (ids[series_of[p]], pd.Timestamp(stamps[p]), int(m))
+            for p, m in zip(wide[:3], missing[:3], strict=True)
         ]
     elif freq:  # calendar steps: each series against its own calendar
         for k, (a, n) in enumerate(zip(starts, rows, strict=True)):
@@ -116,10 +126,9 @@ def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
             calendar = pd.date_range(block[0], block[-1], freq=freq)
             missing_steps[k] = max(0, len(calendar) - len(block))
             off_grid[k] = len(np.setdiff1d(block, calendar.to_numpy("datetime64[ns]")))
-    features = _features(frame, data, id_columns)
-    values = np.column_stack([frame[c].to_numpy(np.float64, na_value=np.nan) for c in features])
-    bad_rows = (~np.isfinite(values)).sum(axis=1) if features else np.zeros(len(frame), int)
-    nanos = stamps.view(np.int64)
+    bad_rows = np.zeros(len(frame), dtype=np.int64)  # NaN/inf among the features, per row
+    for column in _features(frame, data, id_columns):
+        bad_rows += ~np.isfinite(frame[column].to_numpy(np.float64, na_value=np.nan))
     first = np.minimum.reduceat(nanos, starts).view("datetime64[ns]")
     last = np.maximum.reduceat(nanos, starts).view("datetime64[ns]")
     return Profile(
@@ -127,8 +136,8 @@ def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
         rows=rows,
         first=first,
         last=last,
-        duplicates=count(steps == 0),
-        unsorted=count(steps < 0),
+        duplicates=count(np.flatnonzero(steps == 0)),
+        unsorted=count(np.flatnonzero(steps < 0)),
         missing_steps=missing_steps,
         off_grid=off_grid,
         missing_values=np.bincount(codes, weights=bad_rows[order], minlength=len(ids)).astype(int),
@@ -139,11 +148,12 @@ def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
 
 
 def _infer_freq(head: np.ndarray, steps: np.ndarray) -> str | None:
-    """The first series' frequency as the loader infers it, else the most common step."""
+    """The first series' frequency as the loader infers it, else the most common of the first
+    steps."""
     ordered = np.unique(head)
     if len(ordered) >= 3 and (inferred := pd.infer_freq(pd.DatetimeIndex(ordered))):
         return inferred
-    forward = steps[steps > 0]
+    forward = steps[: 100 * INFER_ROWS][steps[: 100 * INFER_ROWS] > 0]
     if not len(forward):
         return None
     values, counts = np.unique(forward, return_counts=True)
@@ -274,7 +284,10 @@ def window_table(found: Profile, data: DictConfig) -> tuple[dict[str, int], list
     """Windows of each split over the series (their rows after gap filling), the series too
     short for a split, and a lookback and horizon that fit every series."""
     lookback, horizon = data.lookback, data.horizon
-    ratios, borders = data.get("split_ratios"), data.get("split_borders")
+    ratios, borders = (  # plain lists: OmegaConf's are slow to read, once per series
+        None if data.get(key) is None else list(data.get(key))
+        for key in ("split_ratios", "split_borders")
+    )
     season = season_from_freq(found.freq) if found.freq else 1
     windows = dict.fromkeys(SPLITS, 0)
     short, fits = [], []

@@ -508,15 +508,7 @@ class ForecastDataModule(pl.LightningDataModule):
             if short:
                 split, rows = short[0]
                 name = f"series {self.series_ids[k]!r}" if self.series_id else str(self.path)
-                fit = fitting_window(
-                    end - start,
-                    self.split_ratios,
-                    self.split_borders,
-                    self.lookback,
-                    self.horizon,
-                    season_from_freq(self.data_freq),
-                )
-                hints = [f"data.lookback={fit[0]} data.horizon={fit[1]} fit it"] if fit else []
+                hints = self._fitting_hint(end - start, "it")
                 if self.series_id:
                     hints.append("data.short_series=drop leaves such series out")
                 raise ForecastError(
@@ -528,11 +520,21 @@ class ForecastDataModule(pl.LightningDataModule):
             for split, segment in ranges.items():
                 segments[split].append(segment)
         if not kept:
+            longest = max(end - start for start, end in self.bounds)
+            hints = self._fitting_hint(longest, "the longest series")
             raise ForecastError(
                 f"{self.path}: every series is shorter than its splits need "
                 f"(lookback + horizon = {self.lookback + self.horizon} rows per split)"
+                + "".join(f"; {hint}" for hint in hints)
             )
         return segments, kept
+
+    def _fitting_hint(self, n_rows: int, which: str) -> list[str]:
+        """A lookback and horizon that fit a series of ``n_rows`` rows, as a hint, if any do."""
+        season = season_from_freq(self.data_freq)
+        ratios, borders = self.split_ratios, self.split_borders
+        fit = fitting_window(n_rows, ratios, borders, self.lookback, self.horizon, season)
+        return [f"data.lookback={fit[0]} data.horizon={fit[1]} fit {which}"] if fit else []
 
     def span(self, start: str | None, end: str | None) -> WindowDataset:
         """Windows of every series whose forecast targets all lie in ``[start, end]``.

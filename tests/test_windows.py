@@ -242,3 +242,13 @@ def test_a_refused_series_is_told_a_lookback_and_horizon_that_fit(tmp_path):
     frame = coded_frame(730).assign(date=pd.date_range("2020-01-01", periods=730, freq="D"))
     with pytest.raises(ForecastError, match=r"val split has 169 rows.*lookback=91 .*horizon=73"):
         datamodule(tmp_path, frame, lookback=96, horizon=96)
+
+
+def test_when_every_series_is_short_the_longest_one_sets_the_hint(tmp_path):
+    """80 quarters a series (the tourism panel) at 96/96: 56 / 8 / 16 rows per split."""
+    stamps = pd.date_range("1998-01-01", periods=80, freq="QS")
+    frame = pd.concat(
+        [pd.DataFrame({"date": stamps, "id": k, "a": np.arange(80.0)}) for k in range(3)]
+    )
+    with pytest.raises(ForecastError, match=r"every series.*lookback=48 data\.horizon=8 fit the"):
+        datamodule(tmp_path, frame, series_id="id", short_series="drop")
