@@ -391,8 +391,6 @@ def check(cfg: DictConfig) -> int:
             stops,
             "short_series",
         ))  # fmt: skip
-    elif fits and (fit[0] < data.lookback or fit[1] < data.horizon):
-        lines.append(fits)
     stops = any(p.stops for p in listed)
     if not stops:  # the loader has the last word: covariates, categories, what a profile misses
         try:

@@ -16,6 +16,7 @@ import gzip
 import io
 import lzma
 import re
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -644,7 +645,9 @@ def parse_timestamps(
             stamps = pd.to_datetime({"year": quarters[0].astype(int), "month": months, "day": 1})
             return stamps if naive else in_zone(stamps, timezone, source, column)
     try:
-        stamps = pd.to_datetime(values, format=fmt)
+        with warnings.catch_warnings():  # "could not infer format": our own message says more
+            warnings.simplefilter("ignore", UserWarning)
+            stamps = pd.to_datetime(values, format=fmt)
     except (ValueError, TypeError) as err:
         reason = str(err).splitlines()[0]  # pandas adds lines of advice for its own API
         if "Mixed timezones" in reason and timezone is not None:
