@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from forecast.ensemble import Ensemble
 from forecast.errors import ForecastError
 from forecast.model import LSTMConfig, LSTMNet
 from forecast.spec import DataSpec
@@ -24,11 +25,13 @@ VERSION = 2
 ARTIFACT_PATH = "checkpoint/model.pt"  # where training logs the file in an MLflow run
 
 
-def save_checkpoint(path: str | Path, net: LSTMNet, spec: DataSpec) -> Path:
+def save_checkpoint(path: str | Path, net: LSTMNet | Ensemble, spec: DataSpec) -> Path:
     """Write atomically (temp file, then rename) so a crash never leaves half a model behind.
 
     The network's configuration and the data contract are stored once each: the network's
     sizes (features, targets, lookback, horizon) are read from the spec when it is rebuilt.
+    An ensemble adds its size and combination; its members' weights, the combination's
+    weights and the linear baseline's map are in the one state dict.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,6 +42,8 @@ def save_checkpoint(path: str | Path, net: LSTMNet, spec: DataSpec) -> Path:
         "data": _plain(spec.to_dict()),
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
     }
+    if isinstance(net, Ensemble):
+        payload["ensemble"] = net.describe()
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -82,18 +87,23 @@ def resolve(uri: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(uri: str | Path) -> tuple[LSTMNet, DataSpec]:
+def load_checkpoint(uri: str | Path) -> tuple[LSTMNet | Ensemble, DataSpec]:
     """The network (with its weights, in eval mode) and data contract of a model file;
     anything that is not one of ours is a ForecastError."""
     payload = read_payload(uri)
     try:
         spec = DataSpec.from_dict(payload["data"])
         config = LSTMConfig(**payload["net"])
-    except (KeyError, TypeError, AttributeError) as err:
+        ensemble = payload.get("ensemble")
+        if ensemble is None:
+            net = LSTMNet(config, spec)
+        else:
+            members = [LSTMNet(config, spec) for _ in range(int(ensemble["size"]))]
+            net = Ensemble(members, spec, ensemble["combine"], ensemble["season"])
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
         raise ForecastError(f"{uri}: the model file's description is incomplete: {err}") from None
     except ForecastError as err:
         raise ForecastError(f"{uri}: the model file's description is invalid: {err}") from None
-    net = LSTMNet(config, spec)
     state_dict = payload.get("state_dict")
     if not isinstance(state_dict, dict) or not all(
         isinstance(v, torch.Tensor) for v in state_dict.values()

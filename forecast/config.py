@@ -137,6 +137,12 @@ def check_config(cfg: DictConfig) -> None:
             raise ForecastError(
                 f"data.freq={data.freq!r} is not a pandas frequency (e.g. h, 15min, D, W-SUN, MS)"
             ) from None
+    ensemble = cfg.get("ensemble") or {}
+    if not counting(ensemble.get("size", 1)):
+        raise ForecastError(f"ensemble.size={ensemble.get('size')!r} must be an integer >= 1")
+    combines = ("mean", "median", "validation")  # forecast.ensemble.COMBINES, without torch
+    if ensemble.get("combine", "mean") not in combines:
+        raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {combines}")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and (not isinstance(lr, int | float) or lr < 0):
         raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
 from forecast.data import season_from_freq
+from forecast.ensemble import Ensemble
 from forecast.errors import ForecastError
 from forecast.losses import ForecastLoss, interval_hits, pinball_loss
 from forecast.model import LSTMNet
@@ -87,6 +88,10 @@ class Evaluation:
                 out |= {f"{prefix}_{k}": v for k, v in keep.items()}
             else:
                 out |= {f"{prefix}_{k}_{name}": keep[k] for k in ("mse", "mae", "mase")}
+        members = [name for name in self.scores if name.startswith("member_")]
+        for metric in ("mse", "mae") if members else ():  # an ensemble's members on average
+            each = [out[f"{prefix}_{metric}_{name}"] for name in members]
+            out[f"{prefix}_{metric}_members_mean"] = sum(each) / len(each)
         if self.quantiles:
             out |= {f"{prefix}_pinball": self.pinball, f"{prefix}_coverage": self.coverage}
         if self.loss is not None:
@@ -149,7 +154,9 @@ def evaluate_windows(
     else:
         log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
     baselines["linear"] = LinearBaseline.fit(datamodule.datasets["train"])
-    scores = {name: Scores.empty(horizon, len(targets)) for name in ["model", *baselines]}
+    members = [f"member_{k}" for k in range(len(net.members))] if isinstance(net, Ensemble) else []
+    names = ["model", *members, *baselines]
+    scores = {name: Scores.empty(horizon, len(targets)) for name in names}
     levels = list(net.config.quantiles)
     pinball = covered = total_loss = 0.0
     index = dataset.strided(stride)
@@ -157,7 +164,13 @@ def evaluate_windows(
     net.eval()
     for batch in index.split(batch_size):
         x, y, future, static = dataset[batch]
-        forecast = net.forecast(x, future, static)
+        if members:  # each member scored on the same windows, from the same forward passes
+            each = net.member_forecasts(x, future, static)
+            forecast = net.combined(x, each)
+            for name, point in zip(members, each.point, strict=True):
+                scores[name].update(point, y)
+        else:
+            forecast = net.forecast(x, future, static)
         scores["model"].update(forecast.point, y)
         for name, baseline in baselines.items():
             scores[name].update(baseline(x), y)

@@ -12,6 +12,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import hydra
 import mlflow
@@ -21,6 +22,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -28,10 +30,12 @@ from forecast.callbacks import GracefulInterrupt
 from forecast.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params, in_multirun
 from forecast.console import progress_bar
+from forecast.data import season_from_freq
+from forecast.ensemble import Ensemble, fit_combination
 from forecast.errors import ForecastError
 from forecast.evaluate import log_evaluation
 from forecast.mlflow_model import log_pyfunc
-from forecast.model import LSTMLitModule
+from forecast.model import LSTMLitModule, LSTMNet
 from forecast.scoring import Evaluation, evaluate_windows
 from forecast.spec import DataSpec
 from forecast.sweep import PARENT_RUN_ENV, sqlite_lock
@@ -48,6 +52,7 @@ class RunOutputs:
     metrics: dict[str, float]
     evaluation: Evaluation | None = None
     data_changes: list[tuple[str, int, str]] = field(default_factory=list)
+    ensemble: Ensemble | None = None
 
 
 def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Trainer]:
@@ -57,25 +62,38 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
         datamodule: ForecastDataModule = instantiate(cfg.data)
         datamodule.setup("fit")
         model = build_model(cfg.model, datamodule.spec)
-        callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
         parent = os.environ.get(PARENT_RUN_ENV)
-        # Runs started together on a new SQLite store would race through its schema
-        # migrations and all but one fail: the first to get here creates the store, the
-        # experiment and its run while the others wait.
-        with sqlite_lock(str(cfg.logger.get("tracking_uri") or "")):
-            tags = {"mlflow.parentRunId": parent} if parent else None
-            logger = instantiate(cfg.logger, tags=tags)
-            if isinstance(logger, MLFlowLogger):
-                logger.run_id  # noqa: B018
-        trainer: pl.Trainer = instantiate(
-            cfg.trainer,
-            logger=logger,
-            callbacks=callbacks,
-            enable_progress_bar=progress_bar(cfg.trainer.get("enable_progress_bar")),
-        )
+        logger = build_logger(cfg, {"mlflow.parentRunId": parent} if parent else None)
+        trainer = build_trainer(cfg, logger)
     except InstantiationException as err:
         raise ForecastError(str(err).strip()) from None
     return datamodule, model, trainer
+
+
+def build_logger(cfg: DictConfig, tags: dict[str, str] | None, **overrides: Any) -> Any:
+    """The run's logger. Runs started together on a new SQLite store would race through its
+    schema migrations and all but one fail: the first to get here creates the store, the
+    experiment and its run while the others wait."""
+    with sqlite_lock(str(cfg.logger.get("tracking_uri") or "")):
+        logger = instantiate(cfg.logger, tags=tags, **overrides)
+        if isinstance(logger, MLFlowLogger):
+            logger.run_id  # noqa: B018
+    return logger
+
+
+def build_trainer(cfg: DictConfig, logger: Any, checkpoints: Path | None = None) -> pl.Trainer:
+    """A Trainer with the configured callbacks; ``checkpoints`` moves the best-epoch
+    checkpoint's folder (each ensemble member keeps its own)."""
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    for callback in callbacks:
+        if checkpoints is not None and isinstance(callback, ModelCheckpoint):
+            callback.dirpath = str(checkpoints)
+    return instantiate(
+        cfg.trainer,
+        logger=logger,
+        callbacks=callbacks,
+        enable_progress_bar=progress_bar(cfg.trainer.get("enable_progress_bar")),
+    )
 
 
 def build_model(cfg: DictConfig, spec: DataSpec) -> LSTMLitModule:
@@ -114,30 +132,87 @@ def fit_and_score(
     cfg: DictConfig, datamodule: ForecastDataModule, model: LSTMLitModule, trainer: pl.Trainer
 ) -> dict[str, float]:
     log_config(trainer.logger, cfg)
+    size = cfg.get("ensemble", {}).get("size", 1)
+    if size == 1:
+        fit(trainer, model, datamodule)
+        metrics, net, ensemble = load_best(trainer, model), model.net, None
+    else:
+        members = fit_members(cfg, datamodule, model, trainer.logger)
+        net = ensemble = fit_combination(
+            [m.net for m in members],
+            datamodule.spec,
+            cfg.ensemble.combine,
+            cfg.season or season_from_freq(datamodule.spec.freq),
+            datamodule.datasets["train"],
+            datamodule.datasets["val"],
+        )
+        # the sweeper's objective: the combination's loss on the validation windows
+        val = evaluate_windows(ensemble, datamodule, datamodule.datasets["val"], cfg.season,
+                               loss=model.loss)  # fmt: skip
+        metrics = {"best_val_loss": val.loss}
+    if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
+        return metrics
+    model_path = save_checkpoint(Path(cfg.paths.output_dir) / "model.pt", net, datamodule.spec)
+    outputs = RunOutputs(model_path, metrics, data_changes=datamodule.changes(), ensemble=ensemble)
+    if cfg.test:  # the model and the baselines on every test window
+        test = datamodule.datasets["test"]
+        outputs.evaluation = evaluate_windows(net, datamodule, test, cfg.season, loss=model.loss)
+        outputs.metrics |= outputs.evaluation.metrics("test")
+    if isinstance(trainer.logger, MLFlowLogger):
+        log_outputs(trainer.logger, cfg, net, datamodule, outputs)
+        if ensemble is not None:  # no fit() closed the ensemble's own run
+            trainer.logger.finalize("success")
+    report(cfg, trainer.logger, outputs)
+    return outputs.metrics
+
+
+def fit(trainer: pl.Trainer, model: LSTMLitModule, datamodule: ForecastDataModule) -> None:
     trainer.fit(model, datamodule=datamodule)
     if any(isinstance(c, GracefulInterrupt) and c.interrupted for c in trainer.callbacks):
         raise KeyboardInterrupt("training stopped by Ctrl-C")
-    metrics = load_best(trainer, model)
-    if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
-        return metrics
-    model_path = save_checkpoint(
-        Path(cfg.paths.output_dir) / "model.pt", model.net, datamodule.spec
-    )
-    outputs = RunOutputs(
-        model_path,
-        metrics,
-        data_changes=datamodule.changes(),
-    )
-    if cfg.test:  # the model and the baselines on every test window
-        test = datamodule.datasets["test"]
-        outputs.evaluation = evaluate_windows(
-            model.net, datamodule, test, cfg.season, loss=model.loss
-        )
-        outputs.metrics |= outputs.evaluation.metrics("test")
-    if isinstance(trainer.logger, MLFlowLogger):
-        log_outputs(trainer.logger, cfg, model, datamodule, outputs)
-    report(cfg, trainer.logger, outputs)
-    return outputs.metrics
+
+
+def fit_members(
+    cfg: DictConfig, datamodule: ForecastDataModule, first: LSTMLitModule, parent: Any
+) -> list[LSTMLitModule]:
+    """``ensemble.size`` members, seeded ``seed, seed + 1, ...``, one after the other (on 2
+    cores that is the faster way: README, "Ensembles"). Each has its own MLflow run, a child
+    of the ensemble's, and its own best-epoch checkpoint; a member that fails is reported and
+    left out, the others go on. The first member is the model a plain run trains."""
+    members = []
+    for k in range(cfg.ensemble.size):
+        seed = cfg.seed + k
+        if k:
+            pl.seed_everything(seed, workers=True, verbose=False)
+        model = first if k == 0 else build_model(cfg.model, datamodule.spec)
+        logger = member_logger(cfg, parent, k)
+        folder = Path(cfg.paths.output_dir) / "checkpoints" / f"member_{k}"
+        try:
+            trainer = build_trainer(cfg, logger, folder)
+            fit(trainer, model, datamodule)
+            load_best(trainer, model)
+        except optuna.TrialPruned:
+            raise
+        except Exception as err:  # any failure of one member spares the others
+            log.error("ensemble member %d (seed %d) failed, the others go on: %s", k, seed, err)
+            if isinstance(logger, MLFlowLogger):
+                logger.experiment.set_terminated(logger.run_id, "FAILED")
+            continue
+        members.append(model)
+    if not members:
+        raise ForecastError("every ensemble member failed (see the errors above)")
+    return members
+
+
+def member_logger(cfg: DictConfig, parent: Any, k: int) -> Any:
+    """Member ``k``'s run: a child of the ensemble's run, with the config and its own seed."""
+    if not isinstance(parent, MLFlowLogger):
+        return False
+    name = parent.experiment.get_run(parent.run_id).info.run_name
+    tags = {"mlflow.parentRunId": parent.run_id}
+    logger = build_logger(cfg, tags, run_name=f"{name}_member{k}")
+    logger.log_hyperparams(flat_params(cfg) | {"seed": cfg.seed + k, "ensemble.member": k})
+    return logger
 
 
 def log_config(logger: object, cfg: DictConfig) -> None:
@@ -164,17 +239,26 @@ def load_best(trainer: pl.Trainer, model: LSTMLitModule) -> dict[str, float]:
 def log_outputs(
     logger: MLFlowLogger,
     cfg: DictConfig,
-    model: LSTMLitModule,
+    net: LSTMNet | Ensemble,
     datamodule: ForecastDataModule,
     outputs: RunOutputs,
 ) -> None:
-    """The checkpoint, the test evaluation (metrics, curves, plots) and the pyfunc model."""
+    """The checkpoint, the test evaluation (metrics, curves, plots), an ensemble's weights
+    (as params ``ensemble.weight.<candidate>``) and the pyfunc model."""
     client, run_id = logger.experiment, logger.run_id
     client.log_artifact(run_id, str(outputs.model_path), Path(ARTIFACT_PATH).parent.as_posix())
     if outputs.evaluation is not None:
         logger.log_metrics(outputs.evaluation.metrics("test"))
         folder = outputs.model_path.parent
-        log_evaluation(logger, outputs.evaluation, "test", model.net, datamodule, folder)
+        log_evaluation(logger, outputs.evaluation, "test", net, datamodule, folder)
+    if outputs.ensemble is not None and outputs.ensemble.combine == "validation":
+        weights = outputs.ensemble.weights.tolist()
+        logger.log_hyperparams(
+            {
+                f"ensemble.weight.{c}": w
+                for c, w in zip(outputs.ensemble.candidates, weights, strict=True)
+            }
+        )
     changes = {metric: count for metric, count, _ in outputs.data_changes}
     logger.log_metrics({"best_val_loss": outputs.metrics["best_val_loss"], **changes})
     # A sweep registers its best trial alone, at its end (forecast.sweep.SweepTracker).
@@ -189,7 +273,20 @@ def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:
     metrics = outputs.metrics
     lines = [""]
     lines += [f"data: {count} {line}" for _, count, line in outputs.data_changes if count]
-    if "best_val_loss" in metrics:
+    if outputs.ensemble is not None:
+        ensemble = outputs.ensemble
+        lines.append(
+            f"ensemble of {len(ensemble.members)} members, ensemble.combine={ensemble.combine}"
+        )
+        if ensemble.combine == "validation":
+            chosen = [
+                f"{c} {w:.2f}"
+                for c, w in zip(ensemble.candidates, ensemble.weights.tolist(), strict=True)
+                if w
+            ]
+            lines.append(f"weights chosen on the validation split: {', '.join(chosen)}")
+        lines.append(f"the combination's val_loss {metrics['best_val_loss']:.4f}")
+    elif "best_val_loss" in metrics:
         lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")
     if outputs.evaluation is not None:
         evaluation = outputs.evaluation

@@ -1,0 +1,204 @@
+"""Ensembles: several LSTMs trained with seeds ``seed, seed + 1, ...`` and how their forecasts
+combine, as one network with the interface of ``LSTMNet`` (``forecast`` and ``config``), so
+scoring, the model file, prediction, serving and export take either.
+
+``combine``:
+
+- ``mean``: the members' average, point and quantiles alike;
+- ``median``: the members' median, per value (robust to one member gone astray);
+- ``validation``: non-negative weights, summing to one, over the members and the baselines
+  (``naive``, ``seasonal_naive``, ``linear``), chosen on the validation windows alone by
+  greedy ensemble selection with replacement (Caruana et al., 2004, as AutoGluon does): start
+  empty, add the candidate that most lowers the validation MSE of the running average, and
+  repeat; a candidate's weight is the share of the rounds that picked it. On data where the
+  LSTMs lose to a baseline, the baseline takes the weight; the combination is never far from
+  the best candidate on validation.
+
+Quantiles: the members' quantiles combine with the members' weights renormalized to sum to
+one (equal weights if validation gave the members none), then shift by the difference between
+the combined point and the members' combined point. The baselines forecast a point only: they
+move an interval, they do not narrow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
+from forecast.errors import ForecastError
+from forecast.model import Forecast, LSTMConfig, LSTMNet
+from forecast.spec import DataSpec
+from forecast.windows import WindowDataset
+
+COMBINES = ("mean", "median", "validation")
+BASELINES = ("naive", "seasonal_naive", "linear")
+SELECTION_ROUNDS = 50  # Caruana et al.: weights in steps of 1/50
+
+
+class Ensemble(nn.Module):
+    """Members of one configuration and their combination; see the module docstring.
+
+    ``weights`` (validation only) are over ``candidates``: the members, then the baselines
+    that exist for the data (no seasonal naive when the season exceeds the lookback); with
+    ``linear``, the linear baseline's map, they are zeros until ``fit_combination`` sets
+    them or a model file's state dict is loaded.
+    """
+
+    def __init__(
+        self,
+        members: Sequence[LSTMNet],
+        spec: DataSpec,
+        combine: str = "mean",
+        season: int = 1,
+        weights: Sequence[float] | None = None,
+        linear: Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        if combine not in COMBINES:
+            raise ForecastError(f"ensemble.combine={combine!r} is not one of {COMBINES}")
+        if not members:
+            raise ForecastError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.config: LSTMConfig = members[0].config
+        self.combine, self.season = combine, int(season)
+        self.lookback, self.horizon = spec.lookback, spec.horizon
+        self.target_index = list(spec.target_index)
+        self.candidates = [f"member_{k}" for k in range(len(members))]
+        weight, linear_map = torch.zeros(0), torch.zeros(0)
+        if combine == "validation":  # zeros until fitted (or loaded from a model file)
+            self.candidates += ["naive", "linear"]
+            if self.season <= spec.lookback:
+                self.candidates.insert(len(members) + 1, "seasonal_naive")
+            weight = torch.zeros(len(self.candidates))
+            if weights is not None:
+                if len(weights) != len(self.candidates):
+                    raise ForecastError(f"weights {list(weights)} for {self.candidates}")
+                weight = torch.as_tensor(list(weights), dtype=torch.float32)
+            linear_map = torch.zeros(spec.lookback + 1, spec.horizon)
+            linear_map = linear_map if linear is None else linear.float()
+        self.register_buffer("weights", weight)
+        # (lookback + 1, horizon): LinearBaseline's map, fitted on the training windows
+        self.register_buffer("linear", linear_map)
+
+    def chosen(self) -> dict[str, float]:
+        """Each candidate's weight, for validation (the members' equal shares otherwise)."""
+        if self.combine != "validation":
+            return {c: 1 / len(self.members) for c in self.candidates}
+        return dict(zip(self.candidates, self.weights.tolist(), strict=True))
+
+    def describe(self) -> dict:
+        """The combination as plain values, for the model file (the tensors go with the
+        state dict)."""
+        return {"size": len(self.members), "combine": self.combine, "season": self.season}
+
+    def baselines(self, x: Tensor) -> list[Tensor]:
+        """The baselines among the candidates, each ``(batch, horizon, n_targets)``."""
+        forecasts = {
+            "naive": lambda: repeat_last(self.horizon, self.target_index)(x),
+            "seasonal_naive": lambda: seasonal_naive(self.horizon, self.target_index, self.season)(
+                x
+            ),
+            "linear": lambda: LinearBaseline(self.linear, self.target_index)(x),
+        }
+        return [forecasts[name]() for name in self.candidates if name in forecasts]
+
+    def member_forecasts(
+        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+    ) -> Forecast:
+        """Every member's forecast, stacked on a first axis: ``point (members, batch,
+        horizon, n_targets)``, ``quantiles (members, batch, horizon, n_targets, Q)``."""
+        outs = [member.forecast(x, future, static) for member in self.members]
+        return Forecast(
+            torch.stack([o.point for o in outs]), torch.stack([o.quantiles for o in outs])
+        )
+
+    def forecast(
+        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+    ) -> Forecast:
+        """The combined forecast, shaped as one member's (unbatched in, unbatched out)."""
+        if x.dim() == 2:
+            future, static = (None if t is None else t.unsqueeze(0) for t in (future, static))
+            combined = self.forecast(x.unsqueeze(0), future, static)
+            return Forecast(*(part[0] for part in combined))
+        return self.combined(x, self.member_forecasts(x, future, static))
+
+    def combined(self, x: Tensor, members: Forecast) -> Forecast:
+        """The combination of ``members`` (``member_forecasts`` of ``x``)."""
+        points, quantiles = members
+        if self.combine == "median":
+            return Forecast(_median(points), _median(quantiles))
+        n = len(self.members)
+        if self.combine == "mean":
+            return Forecast(points.mean(0), quantiles.mean(0))
+        weights = self.weights[:n]
+        point = torch.einsum("m,m...->...", weights, points)
+        point = point + torch.einsum(
+            "c,c...->...", self.weights[n:], torch.stack(self.baselines(x))
+        )
+        # the interval: the members' own, with their weights renormalized, moved to the point
+        share = weights.sum()
+        shares = weights / share if share > 0 else torch.full_like(weights, 1.0 / n)
+        members_point = torch.einsum("m,m...->...", shares, points)
+        spread = torch.einsum("m,m...->...", shares, quantiles)
+        return Forecast(point, spread + (point - members_point).unsqueeze(-1))
+
+    def candidates_of(self, x: Tensor, members: Forecast) -> Tensor:
+        """Every candidate's point forecast, ``(candidates, batch, horizon, n_targets)``."""
+        return torch.cat([members.point, torch.stack(self.baselines(x))])
+
+
+def _median(values: Tensor) -> Tensor:
+    """The median over the first axis, the mean of the middle two for an even count: by a
+    sort, which tracing and ONNX export take (``torch.quantile`` is not exported)."""
+    ordered, middle = values.sort(dim=0).values, len(values) // 2
+    return ordered[middle] if len(values) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def select_weights(gram: Tensor, cross: Tensor, rounds: int = SELECTION_ROUNDS) -> Tensor:
+    """Greedy ensemble selection with replacement, from the candidates' Gram matrix ``gram
+    (C, C)`` (``<P_c, P_d>`` over the validation values) and ``cross (C,)`` (``<P_c, y>``):
+    the squared error of any average of candidates follows from these, so they are summed
+    batch by batch and no forecast is kept. Returns each candidate's weight, a multiple of
+    ``1 / rounds``; ties go to the earlier candidate (the members, before the baselines)."""
+    gram, cross = gram.double(), cross.double()
+    counts = torch.zeros(len(cross), dtype=torch.float64)
+    for k in range(1, rounds + 1):
+        # ||(S + P_c) / k - y||^2 less ||y||^2, for S the sum of the picks so far
+        trial = counts.unsqueeze(0) + torch.eye(len(cross), dtype=torch.float64)
+        error = ((trial @ gram) * trial).sum(1) / k**2 - 2 * (trial @ cross) / k
+        counts[int(torch.argmin(error))] += 1
+    return (counts / rounds).float()
+
+
+@torch.no_grad()
+def fit_combination(
+    members: Sequence[LSTMNet],
+    spec: DataSpec,
+    combine: str,
+    season: int,
+    train: WindowDataset,
+    val: WindowDataset,
+    batch_size: int = 1024,
+) -> Ensemble:
+    """The ensemble of ``members``; with ``validation`` its weights chosen on ``val``'s
+    windows alone (the linear baseline is fitted on ``train``'s, as when it is scored)."""
+    linear = LinearBaseline.fit(train).weight if combine == "validation" else None
+    ensemble = Ensemble([m.eval() for m in members], spec, combine, season, linear=linear)
+    if combine != "validation":
+        return ensemble
+    size = len(ensemble.candidates)
+    gram, cross = (
+        torch.zeros(size, size, dtype=torch.float64),
+        torch.zeros(size, dtype=torch.float64),
+    )
+    for index in torch.arange(len(val)).split(batch_size):
+        x, y, future, static = val[index]
+        candidates = ensemble.candidates_of(x, ensemble.member_forecasts(x, future, static))
+        flat = candidates.reshape(size, -1).double()
+        gram += flat @ flat.T
+        cross += flat @ y.reshape(-1).double()
+    ensemble.weights.copy_(select_weights(gram, cross))
+    return ensemble
