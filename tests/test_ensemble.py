@@ -1,0 +1,152 @@
+"""Ensembles (issue #14): the combination's weights come from validation alone, a one-hot
+combination is its member exactly, the model file round-trips, the server runs it, and on a
+short noisy series where the LSTM loses, the validation combination stays with the baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from helpers import compose_config, sine_frame
+
+from forecast import Forecaster
+from forecast.checkpoint import load_checkpoint, save_checkpoint
+from forecast.ensemble import Ensemble, fit_combination, select_weights
+from forecast.model import LSTMConfig, LSTMNet
+from forecast.serve import create_app
+from forecast.windows import ForecastDataModule
+
+LOOKBACK, HORIZON = 24, 6
+
+
+def setup(path) -> ForecastDataModule:
+    datamodule = ForecastDataModule(str(path), lookback=LOOKBACK, horizon=HORIZON)
+    datamodule.setup()
+    return datamodule
+
+
+def members(datamodule: ForecastDataModule, n: int = 3, quantiles=()) -> list[LSTMNet]:
+    nets = []
+    for k in range(n):
+        torch.manual_seed(k)
+        config = LSTMConfig(hidden_size=8, num_layers=1, quantiles=quantiles)
+        nets.append(LSTMNet(config, datamodule.spec).eval())
+    return nets
+
+
+def combination(datamodule: ForecastDataModule, nets, combine: str = "validation") -> Ensemble:
+    return fit_combination(
+        nets, datamodule.spec, combine, 24, datamodule.datasets["train"], datamodule.datasets["val"]
+    )
+
+
+def test_weights_come_from_the_validation_split_alone(tmp_path):
+    frame = sine_frame(600)
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    noisy = frame.copy()
+    test_rows = noisy.index[int(600 * 0.8) :]  # the test split: the last 20%
+    noisy.loc[test_rows, ["load", "temp", "price"]] = np.random.default_rng(1).normal(
+        size=(len(test_rows), 3)
+    )
+    noisy.to_csv(tmp_path / "b.csv", index=False)
+    clean, changed = setup(tmp_path / "a.csv"), setup(tmp_path / "b.csv")
+    first = combination(clean, members(clean))
+    second = combination(changed, members(changed))
+    assert first.weights.sum().item() == pytest.approx(1.0)
+    torch.testing.assert_close(first.weights, second.weights, rtol=0, atol=0)
+
+
+def test_all_weight_on_one_member_is_that_member_exactly(tmp_path):
+    sine_frame(600).to_csv(tmp_path / "a.csv", index=False)
+    datamodule = setup(tmp_path / "a.csv")
+    nets = members(datamodule, quantiles=(0.1, 0.9))
+    ensemble = combination(datamodule, nets)
+    ensemble.weights.zero_()
+    ensemble.weights[1] = 1.0
+    x, _, future, static = datamodule.datasets["test"][torch.arange(8)]
+    combined, alone = ensemble.forecast(x, future, static), nets[1].forecast(x, future, static)
+    assert torch.equal(combined.point, alone.point)
+    assert torch.equal(combined.quantiles, alone.quantiles)
+
+
+def test_mean_and_median_of_members():
+    points = torch.tensor([1.0, 5.0, 2.0, 10.0]).view(4, 1, 1, 1)
+    from forecast.ensemble import _median
+
+    assert _median(points).item() == 3.5  # the middle two of 1, 2, 5, 10
+    assert _median(points[:3]).item() == 2.0
+
+
+def test_greedy_selection_finds_the_mix_that_fits():
+    """y is the average of candidates 0 and 2; candidate 1 is far off."""
+    rng = np.random.default_rng(0)
+    a, c = (torch.tensor(rng.normal(size=200)) for _ in range(2))
+    candidates = torch.stack([a, a + 5, c])
+    y = (a + c) / 2
+    flat = candidates.double()
+    weights = select_weights(flat @ flat.T, flat @ y.double())
+    assert weights.tolist() == pytest.approx([0.5, 0.0, 0.5])
+
+
+def test_an_ensemble_model_file_round_trips_and_serves(tmp_path):
+    sine_frame(600).to_csv(tmp_path / "a.csv", index=False)
+    datamodule = setup(tmp_path / "a.csv")
+    for combine in ("validation", "median"):
+        ensemble = combination(datamodule, members(datamodule), combine)
+        path = save_checkpoint(tmp_path / f"{combine}.pt", ensemble, datamodule.spec)
+        loaded, _ = load_checkpoint(path)
+        assert isinstance(loaded, Ensemble) and loaded.combine == combine
+        torch.testing.assert_close(loaded.weights, ensemble.weights, rtol=0, atol=0)
+        x, _, future, static = datamodule.datasets["test"][torch.arange(4)]
+        torch.testing.assert_close(
+            loaded.forecast(x, future, static).point, ensemble.forecast(x, future, static).point
+        )
+    forecaster = Forecaster.load(tmp_path / "validation.pt")
+    history = pd.read_csv(tmp_path / "a.csv").iloc[-48:]
+    expected = forecaster.predict(history)
+    rows = history.to_dict(orient="records")
+    answer = TestClient(create_app(forecaster, "m")).post(
+        "/forecast", json={"series": [{"id": "a", "data": rows}]}
+    )
+    assert answer.status_code == 200, answer.text
+    served = pd.DataFrame(answer.json()["forecasts"][0]["data"])
+    np.testing.assert_allclose(served["load"], expected["load"], rtol=1e-6)
+
+
+def short_noisy_series(path) -> None:
+    """300 hourly rows: a daily cycle under heavy noise, too little for an LSTM to learn in a
+    few epochs, enough for the seasonal and linear baselines."""
+    rng = np.random.default_rng(3)
+    t = np.arange(300)
+    y = 10 * np.sin(2 * np.pi * t / 24) + 3 * rng.standard_normal(300)
+    stamps = pd.date_range("2024-01-01", periods=300, freq="h")
+    pd.DataFrame({"date": stamps, "y": y}).to_csv(path, index=False)
+
+
+def test_validation_combination_stays_with_the_baselines_where_the_lstm_loses(tmp_path):
+    from forecast.train import train
+
+    short_noisy_series(tmp_path / "short.csv")
+    cfg = compose_config(
+        tmp_path,
+        [
+            f"data.path={tmp_path / 'short.csv'}",
+            "data.lookback=48",
+            "data.horizon=12",
+            "data.split_ratios=[0.5,0.25,0.25]",
+            "model.hidden_size=8",
+            "model.num_layers=1",
+            "trainer.max_epochs=1",
+            "ensemble.size=2",
+            "ensemble.combine=validation",
+        ],
+    )
+    metrics = train(cfg)
+    best = min(metrics["test_mse_linear"], metrics["test_mse_seasonal_naive"])
+    assert metrics["test_mse_member_0"] > best  # the plain LSTM loses on test
+    assert metrics["test_mse"] <= 1.02 * best
+    assert metrics["test_mse_members_mean"] == pytest.approx(
+        (metrics["test_mse_member_0"] + metrics["test_mse_member_1"]) / 2
+    )
