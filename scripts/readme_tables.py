@@ -20,6 +20,7 @@ from pathlib import Path
 
 import benchmark_check
 import benchmark_cpu
+import benchmark_ensemble
 import benchmark_inference
 import benchmark_memory
 import benchmark_serving
@@ -60,6 +61,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "serving": lambda: benchmark_serving.table(load("serving")),
     "timing_under_load": lambda: timing_under_load.table(load("timing_under_load")),
     "check": lambda: benchmark_check.table(load("check")),
+    "ensemble": lambda: benchmark_ensemble.table(load("ensemble")),
 }
 BLOCK = re.compile(
     r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S

@@ -117,3 +117,11 @@ def test_check_benchmark_smoke(tmp_path):
     assert "forecast-check" in stdout
     (row,) = report["rows"]
     assert row["check_exit"] == 1 and row["check_clean_exit"] == 0  # gaps found, then handled
+
+
+def test_ensemble_benchmark_smoke(tmp_path):
+    stdout, report = smoke("benchmark_ensemble.py", tmp_path)
+    assert "5 members vs 1 model" in stdout
+    assert report["training"]["sequential_s"] > 0 and report["training"]["parallel_s"] > 0
+    assert [r["batch_size"] for r in report["inference"]] == [1, 32]
+    assert report["serving"]["ensemble_p50_ms"] > 0

@@ -1,0 +1,190 @@
+"""What an ensemble costs: training its members one after the other or at once, and
+forecasting and serving with five members against one model.
+
+- ``training``: two members on ETTh1 (default model, ``--epochs`` epochs each), in one
+  ``forecast-train ensemble.size=2`` (one after the other, torch's threads on every core)
+  against two ``forecast-train`` processes started together (``threads=1`` each, seeds 42
+  and 43): the wall time of each way, and their ratio;
+- ``inference``: ``Forecaster.forecast`` windows/s on ETTh1 test windows for one default
+  model and for an ensemble of five (``mean``), per batch size, rounds alternating;
+- ``serving``: the p50 latency of ``POST /forecast`` (one series, in process through the
+  ASGI app) for the same two models.
+
+    python scripts/benchmark_ensemble.py
+    python scripts/benchmark_ensemble.py --smoke   # seconds: one epoch on a slice, tiny rounds
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from bench_setup import (
+    BENCHMARKS,
+    REPO,
+    etth1,
+    lit_module,
+    markdown_table,
+    median_round,
+    provenance,
+    run_meta,
+    write_results,
+)
+from fastapi.testclient import TestClient
+
+from forecast.ensemble import Ensemble
+from forecast.predict import Forecaster, SeriesInput
+from forecast.serve import create_app
+
+MEMBERS = 5
+BIN = Path(sys.executable).parent
+
+
+def train_command(workdir: Path, epochs: int, smoke: bool, *extra: str) -> list[str]:
+    data = ["data.split_borders=[1200,1600,2000]"] if smoke else []
+    return [
+        str(BIN / "forecast-train"), f"trainer.max_epochs={epochs}", "test=false",
+        "register_model=null", "trainer.enable_progress_bar=false",
+        f"logger.tracking_uri=sqlite:///{workdir / 'mlflow.db'}", f"paths.log_dir={workdir}",
+        *data, *extra,
+    ]  # fmt: skip
+
+
+def training(epochs: int, smoke: bool) -> dict:
+    """Wall seconds of two members one after the other, and of two processes at once."""
+    with tempfile.TemporaryDirectory() as folder:
+        workdir = Path(folder)
+        env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+        # the store and its schema first, so neither way pays for creating it
+        subprocess.run(train_command(workdir, 1, True, "trainer.limit_train_batches=1"),
+                       check=True, capture_output=True, env=env)  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(train_command(workdir, epochs, smoke, "ensemble.size=2"),
+                       check=True, capture_output=True, env=env)  # fmt: skip
+        sequential = time.perf_counter() - start
+        start = time.perf_counter()
+        runs = [
+            subprocess.Popen(train_command(workdir, epochs, smoke, f"seed={seed}", "threads=1"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+            for seed in (42, 43)
+        ]  # fmt: skip
+        if any(run.wait() for run in runs):
+            raise RuntimeError("a parallel member failed")
+        parallel = time.perf_counter() - start
+    return {
+        "epochs": epochs,
+        "sequential_s": sequential,
+        "parallel_s": parallel,
+        "parallel_over_sequential": parallel / sequential,
+    }
+
+
+def rate(fn, windows: int, seconds: float) -> float:
+    fn()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or calls == 0:
+        fn()
+        calls += 1
+    return calls * windows / elapsed
+
+
+def forecasters(dm) -> tuple[Forecaster, Forecaster]:
+    torch.manual_seed(0)
+    nets = [lit_module("lstm", dm.spec).net.eval() for _ in range(MEMBERS)]
+    return Forecaster(nets[0], dm.spec), Forecaster(Ensemble(nets, dm.spec, "mean"), dm.spec)
+
+
+def inference(dm, single: Forecaster, ensemble: Forecaster, batches, seconds, rounds) -> list:
+    rows = []
+    for batch in batches:
+        x = dm.datasets["test"][torch.arange(batch)].x
+        originals = dm.spec.scaler.inverse(x.double().numpy())
+        stamps = dm.timestamps[:1].repeat(dm.lookback)
+        inputs = [SeriesInput(f"series {k}", stamps, v) for k, v in enumerate(originals)]
+        pairs = [
+            (
+                rate(lambda i=inputs: single.forecast(i), batch, seconds),
+                rate(lambda i=inputs: ensemble.forecast(i), batch, seconds),
+            )
+            for _ in range(rounds)
+        ]
+        one, five, ratio = median_round(pairs)
+        rows.append({"batch_size": batch, "single_windows_per_s": one,
+                     "ensemble_windows_per_s": five, "ratio": ratio})  # fmt: skip
+    return rows
+
+
+def serving(single: Forecaster, ensemble: Forecaster, requests: int) -> dict:
+    history = single.spec
+    rows = [
+        {"date": f"2018-01-{1 + h // 24:02d} {h % 24:02d}:00:00"}
+        | {c: 1.0 + 0.01 * h for c in history.features}
+        for h in range(history.lookback)
+    ]
+    body = {"series": [{"id": "a", "data": rows}]}
+    latency = {}
+    for name, forecaster in (("single", single), ("ensemble", ensemble)):
+        client = TestClient(create_app(forecaster, name))
+        times = []
+        for _ in range(requests):
+            start = time.perf_counter()
+            assert client.post("/forecast", json=body).status_code == 200
+            times.append((time.perf_counter() - start) * 1e3)
+        latency[f"{name}_p50_ms"] = statistics.median(times[requests // 10 :])
+    latency["ratio"] = latency["ensemble_p50_ms"] / latency["single_p50_ms"]
+    return latency
+
+
+def table(results: dict) -> str:
+    train = results["training"]
+    rows = [
+        ("training 2 members, one after the other", f"{train['sequential_s']:.1f} s", "1.00"),
+        ("training 2 members at once (threads=1 each)", f"{train['parallel_s']:.1f} s",
+         f"{train['parallel_over_sequential']:.2f}"),
+    ]  # fmt: skip
+    rows += [
+        (f"forecast, batch {r['batch_size']}: 5 members vs 1 model (windows/s)",
+         f"{r['ensemble_windows_per_s']:,.0f} vs {r['single_windows_per_s']:,.0f}",
+         f"{r['ratio']:.2f}")
+        for r in results["inference"]
+    ]  # fmt: skip
+    serve = results["serving"]
+    rows.append(("POST /forecast p50, one series: 5 members vs 1 model",
+                 f"{serve['ensemble_p50_ms']:.2f} vs {serve['single_p50_ms']:.2f} ms",
+                 f"{serve['ratio']:.2f}"))  # fmt: skip
+    return markdown_table(
+        ["what", "measured", "ratio"],
+        rows,
+        f"Training: {train['epochs']} epochs per member, ETTh1, default model.",
+        provenance(results["meta"]),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "ensemble.json")
+    args = parser.parse_args()
+    os.chdir(REPO)  # forecast-train's default data path is the repository's data/
+    epochs = 1 if args.smoke else args.epochs
+    results = {"training": training(epochs, args.smoke)}
+    dm = etth1()
+    single, ensemble = forecasters(dm)
+    batches, seconds, rounds = ([1, 32], 0.2, 1) if args.smoke else ([1, 32, 256], 1.0, 3)
+    results["inference"] = inference(dm, single, ensemble, batches, seconds, rounds)
+    results["serving"] = serving(single, ensemble, 20 if args.smoke else 300)
+    results["meta"] = run_meta("benchmark_ensemble.py")
+    print(table(results))
+    write_results(args.out, results)
+
+
+if __name__ == "__main__":
+    main()
