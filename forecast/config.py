@@ -138,8 +138,9 @@ def check_config(cfg: DictConfig) -> None:
                 f"data.freq={data.freq!r} is not a pandas frequency (e.g. h, 15min, D, W-SUN, MS)"
             ) from None
     ensemble = cfg.get("ensemble") or {}
-    if not counting(ensemble.get("size", 1)):
-        raise ForecastError(f"ensemble.size={ensemble.get('size')!r} must be an integer >= 1")
+    for key in ("size", "parallel"):
+        if not counting(ensemble.get(key, 1)):
+            raise ForecastError(f"ensemble.{key}={ensemble.get(key)!r} must be an integer >= 1")
     combines = ("mean", "median", "validation")  # forecast.ensemble.COMBINES, without torch
     if ensemble.get("combine", "mean") not in combines:
         raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {combines}")

@@ -128,8 +128,20 @@ def short_noisy_series(path) -> None:
 def test_validation_combination_stays_with_the_baselines_where_the_lstm_loses(tmp_path):
     from forecast.train import train
 
+    cfg = ensemble_config(tmp_path, "ensemble.size=2", "ensemble.combine=validation")
+    metrics = train(cfg)
+    best = min(metrics["test_mse_linear"], metrics["test_mse_seasonal_naive"])
+    assert metrics["test_mse_member_0"] > best  # the plain LSTM loses on test
+    assert metrics["test_mse"] <= 1.02 * best
+    assert metrics["test_mse_members_mean"] == pytest.approx(
+        (metrics["test_mse_member_0"] + metrics["test_mse_member_1"]) / 2
+    )
+
+
+def ensemble_config(tmp_path, *overrides: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     short_noisy_series(tmp_path / "short.csv")
-    cfg = compose_config(
+    return compose_config(
         tmp_path,
         [
             f"data.path={tmp_path / 'short.csv'}",
@@ -139,14 +151,51 @@ def test_validation_combination_stays_with_the_baselines_where_the_lstm_loses(tm
             "model.hidden_size=8",
             "model.num_layers=1",
             "trainer.max_epochs=1",
-            "ensemble.size=2",
-            "ensemble.combine=validation",
+            "register_model=null",
+            *overrides,
         ],
     )
-    metrics = train(cfg)
-    best = min(metrics["test_mse_linear"], metrics["test_mse_seasonal_naive"])
-    assert metrics["test_mse_member_0"] > best  # the plain LSTM loses on test
-    assert metrics["test_mse"] <= 1.02 * best
-    assert metrics["test_mse_members_mean"] == pytest.approx(
-        (metrics["test_mse_member_0"] + metrics["test_mse_member_1"]) / 2
+
+
+def member_runs(tmp_path) -> list:
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs(client.search_experiments()[0].experiment_id)
+    return sorted(
+        (r for r in runs if "mlflow.parentRunId" in r.data.tags), key=lambda r: r.info.run_name
     )
+
+
+def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, caplog):
+    import forecast.train as training
+
+    real_fit, calls = training.fit, []
+
+    def fit_failing_once(trainer, model, datamodule):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        real_fit(trainer, model, datamodule)
+
+    monkeypatch.setattr(training, "fit", fit_failing_once)
+    metrics = training.train(ensemble_config(tmp_path, "ensemble.size=3"))
+    assert "ensemble member 1 (seed 43) failed, the others go on: out of memory" in caplog.text
+    assert {k for k in metrics if k.startswith("test_mse_member_")} == {
+        "test_mse_member_0",
+        "test_mse_member_1",
+    }  # fmt: skip  (the two members kept, renumbered in the model file)
+    statuses = [r.info.status for r in member_runs(tmp_path)]
+    assert statuses == ["FINISHED", "FAILED", "FINISHED"]
+
+
+def test_members_at_once_train_as_they_would_one_after_the_other(tmp_path):
+    from forecast.train import train
+
+    one_by_one = train(ensemble_config(tmp_path / "a", "ensemble.size=2"))
+    at_once = train(ensemble_config(tmp_path / "b", "ensemble.size=2", "ensemble.parallel=2"))
+    for k in (0, 1):  # same seeds, same windows; one thread each instead of two
+        key = f"test_mse_member_{k}"
+        assert at_once[key] == pytest.approx(one_by_one[key], rel=1e-3)
+    assert [r.info.status for r in member_runs(tmp_path / "b")] == ["FINISHED", "FINISHED"]
+    assert len(list((tmp_path / "b" / "run" / "checkpoints").glob("member_*/*.ckpt"))) == 2
