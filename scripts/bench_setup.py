@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,17 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *notes:
 def provenance(meta: dict[str, Any]) -> str:
     """The line under a README table: how to get it again, and where it was measured."""
     return f"`{meta['command']}`, {meta['date']}, {meta['machine']}, commit {meta['commit']}."
+
+
+def rate(fn: Callable[[], object], windows: int, seconds: float) -> float:
+    """Windows/s of ``fn`` (``windows`` per call), called until ``seconds`` have passed, after
+    one warm-up call."""
+    fn()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or calls == 0:
+        fn()
+        calls += 1
+    return calls * windows / elapsed
 
 
 def median_round(pairs: Sequence[tuple[float, float]]) -> tuple[float, float, float]:

@@ -34,6 +34,7 @@ from bench_setup import (
     markdown_table,
     median_round,
     provenance,
+    rate,
     run_meta,
     write_results,
 )
@@ -93,15 +94,6 @@ def training(epochs: int, smoke: bool, repeats: int) -> dict:
         "parallel_over_sequential": ratio,
         "round_ratios": [p / s for s, p in pairs],
     }
-
-
-def rate(fn, windows: int, seconds: float) -> float:
-    fn()
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds or calls == 0:
-        fn()
-        calls += 1
-    return calls * windows / elapsed
 
 
 def forecasters(dm) -> tuple[Forecaster, Forecaster]:

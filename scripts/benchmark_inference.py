@@ -12,7 +12,6 @@ test windows, at several batch sizes; the ratio is the share of the raw speed a 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import torch
@@ -23,6 +22,7 @@ from bench_setup import (
     markdown_table,
     median_round,
     provenance,
+    rate,
     run_meta,
     write_results,
 )
@@ -31,16 +31,6 @@ from forecast.predict import Forecaster, SeriesInput
 from forecast.windows import ForecastDataModule
 
 MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' model
-
-
-def rate(fn, windows: int, seconds: float) -> float:
-    """Windows/s of ``fn``, called until ``seconds`` have passed (after one warm-up call)."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds or calls == 0:
-        fn()
-        calls += 1
-    return calls * windows / elapsed
 
 
 def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, rounds: int) -> dict:

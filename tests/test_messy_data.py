@@ -3,6 +3,8 @@ round trip to the forecast output, and the default refusing the same problem by 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,7 +96,8 @@ def untrained(datamodule: ForecastDataModule) -> Forecaster:
     return Forecaster(torch_net, datamodule.spec)
 
 
-def test_composite_timestamp_and_id_round_trip_to_the_forecast(tmp_path):
+def composite_module(tmp_path, **options) -> tuple[ForecastDataModule, Path]:
+    """The composite file on disk and its DataModule (time in four columns, ids in two)."""
     path = tmp_path / "parts.csv"
     composite_frame().to_csv(path, index=False)
     datamodule = ForecastDataModule(
@@ -104,7 +107,13 @@ def test_composite_timestamp_and_id_round_trip_to_the_forecast(tmp_path):
         timestamp=["year", "month", "day", "hour"],
         series_id=["Region", "State"],
         split_ratios=[0.5, 0.25, 0.25],
+        **options,
     )
+    return datamodule, path
+
+
+def test_composite_timestamp_and_id_round_trip_to_the_forecast(tmp_path):
+    datamodule, path = composite_module(tmp_path)
     forecaster = untrained(datamodule)
     assert datamodule.series_ids == [("north", "NSW"), ("north", "QLD")]
     out = forecaster.predict(pd.read_csv(path))
@@ -297,18 +306,8 @@ def test_the_server_reads_and_writes_the_time_as_the_file_had_it(tmp_path):
 
     from forecast.serve import create_app
 
-    frame = composite_frame()
-    path = tmp_path / "parts.csv"
-    frame.to_csv(path, index=False)
-    datamodule = ForecastDataModule(
-        str(path),
-        lookback=8,
-        horizon=3,
-        timestamp=["year", "month", "day", "hour"],
-        series_id=["Region", "State"],
-        timezone="Europe/Berlin",
-        split_ratios=[0.5, 0.25, 0.25],
-    )
+    datamodule, path = composite_module(tmp_path, timezone="Europe/Berlin")
+    frame = pd.read_csv(path)
     client = TestClient(create_app(untrained(datamodule), "m"))
     rows = frame.iloc[:40].drop(columns=["Region", "State"]).to_dict(orient="records")
     answer = client.post("/forecast", json={"series": [{"id": "NSW", "data": rows}]})
