@@ -256,7 +256,8 @@ def member_process(
     text: str, k: int, run: tuple[str, str] | None, threads: int, folder: Path
 ) -> Path:
     """Member ``k`` trained in a process of its own (``fit_at_once``); its weights' file."""
-    logging.basicConfig(level=logging.INFO, format=f"[member {k}] %(message)s")
+    # force: a worker process trains one member after another, each under its own name
+    logging.basicConfig(level=logging.INFO, format=f"[member {k}] %(message)s", force=True)
     quiet_libraries()
     cfg = OmegaConf.create(text)
     torch.set_num_threads(threads)
