@@ -69,11 +69,12 @@ class LinearBaseline:
 
     def __call__(self, x: Tensor) -> Tensor:
         targets = x[..., self.target_index]
-        out = (_design(targets) @ self.weight).view(len(x), len(self.target_index), -1)
+        # x.shape[0], not len(x): a traced graph (an exported ensemble) keeps it dynamic
+        out = (_design(targets) @ self.weight).view(x.shape[0], len(self.target_index), -1)
         return out.transpose(1, 2) + targets[:, -1:]
 
 
 def _design(x: Tensor) -> Tensor:
     """``(batch * n_targets, lookback + 1)``: each input less its last value, then a 1."""
     relative = (x - x[:, -1:]).transpose(1, 2).reshape(-1, x.shape[1])
-    return torch.cat([relative, relative.new_ones(len(relative), 1)], dim=1)
+    return torch.cat([relative, relative.new_ones(relative.shape[0], 1)], dim=1)

@@ -199,3 +199,24 @@ def test_members_at_once_train_as_they_would_one_after_the_other(tmp_path):
         assert at_once[key] == pytest.approx(one_by_one[key], rel=1e-3)
     assert [r.info.status for r in member_runs(tmp_path / "b")] == ["FINISHED", "FINISHED"]
     assert len(list((tmp_path / "b" / "run" / "checkpoints").glob("member_*/*.ckpt"))) == 2
+
+
+@pytest.mark.parametrize("combine", ["validation", "median"])
+def test_an_exported_ensemble_runs_the_combination(tmp_path, combine):
+    import onnxruntime
+
+    from forecast.export import ScaledForecaster, export
+
+    sine_frame(600).to_csv(tmp_path / "a.csv", index=False)
+    datamodule = setup(tmp_path / "a.csv")
+    forecaster = Forecaster(combination(datamodule, members(datamodule), combine), datamodule.spec)
+    raw = torch.randn(3, LOOKBACK, 3) * 2 + 10
+    with torch.inference_mode():
+        expected = ScaledForecaster(forecaster).eval()(raw).numpy()
+    scripted = torch.jit.load(str(export(forecaster, "torchscript", tmp_path / "m.ts")))
+    with torch.inference_mode():
+        np.testing.assert_allclose(scripted(raw).numpy(), expected, rtol=1e-5, atol=1e-5)
+    session = onnxruntime.InferenceSession(str(export(forecaster, "onnx", tmp_path / "m.onnx")))
+    name = session.get_inputs()[0].name
+    got = session.run(None, {name: raw.numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
