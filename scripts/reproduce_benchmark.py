@@ -15,6 +15,7 @@ renders them into the README), runs (checkpoints, MLflow store) to ``bench/repro
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -122,9 +123,19 @@ def table(results: dict) -> str:
            " tuned lookback." if tuned else "")
         + (" An ensemble (" + " ".join(o for o in overrides if o.startswith("ensemble."))
            + "): ours is the combination, members' MSE the members' own average; the target"
-           " is SegRNN's." if ensemble else ""),
+           " is SegRNN's. " + shared_members(overrides, results) if ensemble else ""),
         provenance(meta),
     )  # fmt: skip
+
+
+def shared_members(overrides: list[str], runs: list[dict]) -> str:
+    """Whether the runs' ensembles are independent: members are seeded ``seed, seed + 1,
+    ...``, so runs whose seeds are closer than the ensemble's size share members."""
+    size = int(next(o for o in overrides if o.startswith("ensemble.size=")).split("=")[1])
+    seeds = sorted({r["seed"] for r in runs})
+    if all(b - a >= size for a, b in itertools.pairwise(seeds)):
+        return f"Runs seeded {seeds}: no member is shared."
+    return f"Runs seeded {seeds} share members, so the spread understates the runs' variance."
 
 
 def lookback_choice(reproductions: list[dict]) -> str:
