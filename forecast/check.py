@@ -65,9 +65,16 @@ def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
     one stable sort of their codes, when the file interleaves them), so neighbours in a series
     are neighbours in the arrays."""
     id_columns = as_list(data.series_id) or []
+    stamp_columns = as_list(data.timestamp) or []
+    missing = [c for c in [*stamp_columns, *id_columns] if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found (data.timestamp, data.series_id); "
+            f"available: {list(frame.columns)}"
+        )
     stamps = read_timestamps(
         frame,
-        as_list(data.timestamp) or [],
+        stamp_columns,
         data.get("timestamp_format"),
         data.get("timezone"),
         source,

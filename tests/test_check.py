@@ -91,3 +91,9 @@ def test_the_readme_shows_what_the_command_prints(messy, capsys, monkeypatch):
     overrides = [arg.strip("'") for arg in command.split()[2:]]
     assert run_check(Path("messy.csv"), overrides) == 1
     assert capsys.readouterr().out.rstrip("\n").split("\n") == shown
+
+
+def test_a_missing_time_column_is_one_problem_naming_the_keys(messy, capsys):
+    assert run_check(messy, ["data=csv"]) == 1  # data.timestamp: date, which it has not
+    out = capsys.readouterr().out
+    assert "problem: " in out and "column(s) ['date'] not found (data.timestamp" in out
