@@ -62,6 +62,10 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "timing_under_load": lambda: timing_under_load.table(load("timing_under_load")),
     "check": lambda: benchmark_check.table(load("check")),
     "ensemble": lambda: benchmark_ensemble.table(load("ensemble")),
+    **{
+        name: (lambda n=name: reproduce_benchmark.table(load(n)))
+        for name in ("reproduce_ensemble5", "reproduce_ensemble5_mean")
+    },
 }
 BLOCK = re.compile(
     r"<!-- results:(?P<name>[\w-]+) -->\n(?P<body>.*?)<!-- /results:(?P=name) -->", re.S
