@@ -326,15 +326,25 @@ def window_table(found: Profile, data: DictConfig) -> tuple[dict[str, int], list
 
 def report(found: Profile, data: DictConfig, source: str) -> list[str]:
     """The per-series and per-column tables."""
+    steps = not as_list(data.timestamp)  # rows numbered 0, 1, ... (held as nanoseconds)
+    frequency = "integer steps" if steps else found.freq or "not inferred"
     lines = [f"{source}: {int(found.rows.sum()):,} rows, {len(found.ids):,} series, "
-             f"frequency {found.freq or 'not inferred'}"]  # fmt: skip
+             f"frequency {frequency}"]  # fmt: skip
     ends = pd.DatetimeIndex(np.r_[found.first, found.last])
     stamp_format = "%Y-%m-%d" if (ends == ends.normalize()).all() else "%Y-%m-%d %H:%M:%S"
+    first, last = (
+        (found.first.view(np.int64), found.last.view(np.int64))
+        if steps
+        else (
+            ends[: len(found.ids)].strftime(stamp_format),
+            ends[len(found.ids) :].strftime(stamp_format),
+        )
+    )
     table = pd.DataFrame({
         "series": [str(k) for k in found.ids],
         "rows": found.rows,
-        "first": pd.DatetimeIndex(found.first).strftime(stamp_format),
-        "last": pd.DatetimeIndex(found.last).strftime(stamp_format),
+        "first": first,
+        "last": last,
         "missing steps": found.missing_steps,
         "duplicates": found.duplicates,
         "unsorted": found.unsorted,

@@ -97,3 +97,16 @@ def test_a_missing_time_column_is_one_problem_naming_the_keys(messy, capsys):
     assert run_check(messy, ["data=csv"]) == 1  # data.timestamp: date, which it has not
     out = capsys.readouterr().out
     assert "problem: " in out and "column(s) ['date'] not found (data.timestamp" in out
+
+
+def test_a_file_without_timestamps_is_profiled_in_steps(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    path = tmp_path / "steps.csv"
+    pd.DataFrame({"id": ["x"] * 200 + ["y"] * 300, "a": np.arange(500.0)}).to_csv(path, index=False)
+    overrides = ["data=csv", "data.timestamp=null", "data.series_id=id", "data.lookback=24"]
+    assert run_check(path, [*overrides, "data.horizon=6"]) == 0
+    out = capsys.readouterr().out
+    assert "500 rows, 2 series, frequency integer steps" in out
+    assert "     x   200      0   199" in out and "windows (lookback 24, horizon 6)" in out
