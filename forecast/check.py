@@ -5,8 +5,9 @@ refuses. The same config as ``forecast-train``; nothing is trained.
 
 Prints each series' rows, span, gaps, duplicates and missing values, each column's type and
 missing values, the windows of every split, then every problem with the config key that
-fixes it, and a lookback and horizon that fit every series. Exits 1 when training with this
-config would be refused (the loader itself is the judge), 0 when it would start.
+fixes it (for series too short: a lookback and horizon that fit every series). Exits 1 when
+training with this config would be refused (the loader itself is the judge), 0 when it
+would start.
 
 Built for large files: one pass of array operations over all rows, whatever the number of
 series, beside the read itself (README, "Bringing your own data", measures it).
@@ -14,7 +15,6 @@ series, beside the read itself (README, "Bringing your own data", measures it).
 
 from __future__ import annotations
 
-import logging
 import sys
 from dataclasses import dataclass, field
 
@@ -36,7 +36,6 @@ from forecast.data import (
 from forecast.errors import ForecastError
 from forecast.windows import SPLITS, ForecastDataModule, fitting_window, window_count
 
-log = logging.getLogger(__name__)
 SHOWN = 10  # series listed one by one; the rest are summed up
 
 
@@ -54,10 +53,10 @@ class Profile:
     off_grid: np.ndarray  # steps that are not a whole number of the frequency
     missing_values: np.ndarray  # NaN/inf among the features, per series
     freq: str | None
-    gaps: list[tuple] = field(default_factory=list)  # (series, after, missing steps), the first
-    columns: list[tuple[str, str, int, bool]] = field(
-        default_factory=list
-    )  # name, kind, NaN, constant
+    # the first gaps: (series, the timestamp before, steps missing)
+    gaps: list[tuple] = field(default_factory=list)
+    # each column: name, type, NaN count, whether constant
+    columns: list[tuple[str, str, int, bool]] = field(default_factory=list)
 
 
 def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
