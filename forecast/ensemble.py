@@ -34,17 +34,16 @@ from forecast.spec import DataSpec
 from forecast.windows import WindowDataset
 
 COMBINES = ("mean", "median", "validation")
-BASELINES = ("naive", "seasonal_naive", "linear")
 SELECTION_ROUNDS = 50  # Caruana et al.: weights in steps of 1/50
 
 
 class Ensemble(nn.Module):
     """Members of one configuration and their combination; see the module docstring.
 
-    ``weights`` (validation only) are over ``candidates``: the members, then the baselines
-    that exist for the data (no seasonal naive when the season exceeds the lookback); with
-    ``linear``, the linear baseline's map, they are zeros until ``fit_combination`` sets
-    them or a model file's state dict is loaded.
+    With ``validation``, the buffer ``weights`` is over ``candidates``: the members, then the
+    baselines that exist for the data (no seasonal naive when the season exceeds the
+    lookback). It is zeros until ``fit_combination`` sets it or a model file's state dict is
+    loaded; ``linear`` is the linear baseline's map (fitted on the training windows).
     """
 
     def __init__(
@@ -53,7 +52,6 @@ class Ensemble(nn.Module):
         spec: DataSpec,
         combine: str = "mean",
         season: int = 1,
-        weights: Sequence[float] | None = None,
         linear: Tensor | None = None,
     ) -> None:
         super().__init__()
@@ -73,10 +71,6 @@ class Ensemble(nn.Module):
             if self.season <= spec.lookback:
                 self.candidates.insert(len(members) + 1, "seasonal_naive")
             weight = torch.zeros(len(self.candidates))
-            if weights is not None:
-                if len(weights) != len(self.candidates):
-                    raise ForecastError(f"weights {list(weights)} for {self.candidates}")
-                weight = torch.as_tensor(list(weights), dtype=torch.float32)
             linear_map = torch.zeros(spec.lookback + 1, spec.horizon)
             linear_map = linear_map if linear is None else linear.float()
         self.register_buffer("weights", weight)
