@@ -64,7 +64,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "ensemble": lambda: benchmark_ensemble.table(load("ensemble")),
     **{
         name: (lambda n=name: reproduce_benchmark.table(load(n)))
-        for name in ("reproduce_ensemble5", "reproduce_ensemble5_mean")
+        for name in (
+            "reproduce_ensemble5",
+            "reproduce_ensemble5_mean",
+            "reproduce_ettm1_ensemble3_mean",
+        )
     },
 }
 BLOCK = re.compile(
