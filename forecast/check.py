@@ -28,13 +28,21 @@ from forecast.config import CONF_DIR, check_config, exit_on_error
 from forecast.data import (
     INFER_ROWS,
     as_list,
+    feature_columns,
+    head_frequency,
     read_table,
     read_timestamps,
     season_from_freq,
-    split_borders,
+    usual_step,
 )
 from forecast.errors import ForecastError
-from forecast.windows import SPLITS, ForecastDataModule, fitting_window, window_count
+from forecast.windows import (
+    SPLITS,
+    ForecastDataModule,
+    fitting_window,
+    split_ranges,
+    window_count,
+)
 
 SHOWN = 10  # series listed one by one; the rest are summed up
 
@@ -156,14 +164,12 @@ def profile(frame: pd.DataFrame, data: DictConfig, source: str) -> Profile:
 def _infer_freq(head: np.ndarray, steps: np.ndarray) -> str | None:
     """The first series' frequency as the loader infers it, else the most common of the first
     steps."""
-    ordered = np.unique(head)
-    if len(ordered) >= 3 and (inferred := pd.infer_freq(pd.DatetimeIndex(ordered))):
+    inferred = head_frequency(np.unique(head))  # in order, without repeats, as the loader
+    if inferred is not None:
         return inferred
-    forward = steps[: 100 * INFER_ROWS][steps[: 100 * INFER_ROWS] > 0]
-    if not len(forward):
-        return None
-    values, counts = np.unique(forward, return_counts=True)
-    return pd.tseries.frequencies.to_offset(pd.Timedelta(int(values[counts.argmax()]))).freqstr
+    first = steps[: 100 * INFER_ROWS]
+    step = usual_step(first[first > 0])
+    return None if step is None else pd.tseries.frequencies.to_offset(pd.Timedelta(step)).freqstr
 
 
 def _fixed_step(freq: str | None) -> int | None:
@@ -178,13 +184,8 @@ def _fixed_step(freq: str | None) -> int | None:
 
 def _features(frame: pd.DataFrame, data: DictConfig, id_columns: list[str]) -> list[str]:
     """The numeric columns the loader would take as features."""
-    named = as_list(data.get("features"))
-    covariates = [
-        *(as_list(data.get("future_covariates")) or []),
-        *(as_list(data.get("static_covariates")) or []),
-    ]
-    skip = {*(as_list(data.timestamp) or []), *id_columns, *covariates}
-    columns = named or [c for c in frame.columns if c not in skip]
+    skip = [*(as_list(data.timestamp) or []), *id_columns, *_covariates(data)]
+    columns = feature_columns(frame.columns, data.get("features"), skip)
     return [c for c in columns if c in frame.columns and _numeric(frame[c])]
 
 
@@ -299,16 +300,11 @@ def window_table(found: Profile, data: DictConfig) -> tuple[dict[str, int], list
     short, fits = [], []
     for key, n in zip(found.ids, found.rows - found.duplicates + found.missing_steps, strict=True):
         try:
-            train_end, val_end, test_end = split_borders(int(n), ratios, borders)
+            ranges = split_ranges(int(n), ratios, borders, lookback)
         except ForecastError:
             short.append(key)
             continue
-        rows = {
-            "train": train_end,
-            "val": val_end - max(0, train_end - lookback),
-            "test": test_end - max(0, val_end - lookback),
-        }
-        counts = {split: window_count(r, lookback, horizon) for split, r in rows.items()}
+        counts = {split: window_count(b - a, lookback, horizon) for split, (a, b) in ranges.items()}
         if min(counts.values()) < 1:
             short.append(key)
         else:

@@ -275,6 +275,14 @@ def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
     return list(columns)
 
 
+def feature_columns(
+    columns: Sequence[str], features: str | Sequence[str] | None, excluded: Sequence[str]
+) -> list[str]:
+    """The input columns: ``features`` (data.features) if named, else every column but the
+    ``excluded`` ones (timestamp, series id, covariates)."""
+    return as_list(features) or [c for c in columns if c not in excluded]
+
+
 @dataclass(frozen=True)
 class RowNames:
     """How messages name a row so that a user can find it: the line of a CSV file whose first
@@ -322,9 +330,7 @@ def prepare_series(
     """
     stamp_columns, id_columns = as_list(timestamp) or [], as_list(series_id) or []
     required = [*stamp_columns, *id_columns]
-    features = as_list(features) or [
-        c for c in frame.columns if c not in required and c not in exclude
-    ]
+    features = feature_columns(frame.columns, features, [*required, *exclude])
     missing = [c for c in [*required, *features] if c not in frame.columns]
     if missing:
         raise ForecastError(
@@ -359,7 +365,7 @@ def prepare_series(
     freqs, merged, inserted, filled = set(), 0, 0, 0
     for key, rows in series_groups(frame, id_columns, source, names):
         label = f"{source}, series {key!r}" if id_columns else source
-        positions = rows if id_columns else np.arange(len(frame))  # the frame's rows
+        positions = rows if id_columns else None  # the frame's rows; None: all, in order
         checked = check_series(
             all_stamps[rows],
             all_values[rows],
@@ -377,7 +383,7 @@ def prepare_series(
         filled += checked.filled
         values.append(checked.values)
         stamp_blocks.append(checked.stamps)
-        kept_rows.append(positions[checked.kept])
+        kept_rows.append(checked.kept if positions is None else positions[checked.kept])
         bounds.append((start, start + len(checked.values)))
         ids.append(key)
         start += len(checked.values)
@@ -464,7 +470,7 @@ def check_series(
         kept = kept[source]
         freq = offset.freqstr
     values, filled = check_values(values, features, fill_missing, label, name)
-    freq = check_timestamps(stamps, freq, label, name)
+    freq = check_timestamps(stamps, freq, label, name)  # in order since check_order
     return CheckedSeries(kept, stamps, values, freq, merged, inserted, filled)
 
 
@@ -517,16 +523,13 @@ def gap_frequency(stamps: np.ndarray, freq: str | None, label: str) -> pd.DateOf
     from the first rows, else the most common step. Seven days is a week anchored on the
     first row's weekday (``W-SUN``); a step of a month or more is refused without data.freq,
     because months and quarters are not a fixed number of days."""
+    freq = freq or head_frequency(stamps)
     if freq is not None:
         return pd.tseries.frequencies.to_offset(freq)
-    head = pd.DatetimeIndex(stamps[:INFER_ROWS])
-    inferred = pd.infer_freq(head) if len(head) >= 3 else None
-    if inferred is not None:
-        return pd.tseries.frequencies.to_offset(inferred)
-    steps, counts = np.unique(np.diff(stamps), return_counts=True)
-    if not len(steps):
+    step = usual_step(np.diff(stamps))
+    if step is None:
         raise ForecastError(f"{label}: one timestamp; data.fill_gaps needs data.freq to fill")
-    usual = pd.Timedelta(steps[counts.argmax()])
+    usual = pd.Timedelta(step)
     if usual == pd.Timedelta(days=7):
         return pd.tseries.frequencies.to_offset(f"W-{pd.Timestamp(stamps[0]):%a}".upper())
     if usual >= pd.Timedelta(days=28):
@@ -620,7 +623,7 @@ def read_timestamps(
     if len(columns) > 1:
         values = values.astype(str).str.cat([frame[c].astype(str) for c in columns[1:]], sep=" ")
     name = columns[0] if len(columns) == 1 else columns
-    stamps = parse_timestamps(values, fmt, source, name, timezone=timezone, naive=True)
+    stamps = parse_timestamps(values, fmt, source, name, timezone)
     return in_zone(stamps, timezone, source, name, frame[list(id_columns)])
 
 
@@ -630,39 +633,34 @@ def parse_timestamps(
     source: str,
     column: str | list[str],
     timezone: str | None = None,
-    naive: bool = False,
 ) -> pd.Series:
     """A timestamp column as datetimes: by ``fmt`` (``data.timestamp_format``, strftime codes)
     when given, else as pandas reads dates; quarterly labels become the quarter's first day.
-    Stamps with different UTC offsets (a daylight-saving change) need ``timezone``, the zone
-    they are converted to; naive stamps are then read as that zone's local time. With
-    ``naive``, the caller localizes naive stamps itself (knowing the series)."""
+    Stamps with different UTC offsets (a daylight-saving change) are read in UTC when
+    ``timezone`` is given, else refused; read_timestamps then puts them in that zone."""
     values = pd.Series(values)
     if fmt is None and (values.dtype == object or pd.api.types.is_string_dtype(values)):
         quarters = values.astype(str).str.extract(QUARTER)
         if quarters.notna().all(axis=None):
             months = 3 * quarters[1].astype(int) - 2
-            stamps = pd.to_datetime({"year": quarters[0].astype(int), "month": months, "day": 1})
-            return stamps if naive else in_zone(stamps, timezone, source, column)
+            return pd.to_datetime({"year": quarters[0].astype(int), "month": months, "day": 1})
     try:
         with warnings.catch_warnings():  # "could not infer format": our own message says more
             warnings.simplefilter("ignore", UserWarning)
-            stamps = pd.to_datetime(values, format=fmt)
+            return pd.to_datetime(values, format=fmt)
     except (ValueError, TypeError) as err:
         reason = str(err).splitlines()[0]  # pandas adds lines of advice for its own API
         if "Mixed timezones" in reason and timezone is not None:
-            stamps = pd.to_datetime(values, format=fmt, utc=True)
-        elif "Mixed timezones" in reason:
+            return pd.to_datetime(values, format=fmt, utc=True)
+        if "Mixed timezones" in reason:
             raise ForecastError(
                 f"{source}: column {column!r} mixes UTC offsets (a daylight-saving change?); "
                 "set data.timezone to the zone to hold them in (e.g. Europe/Berlin, or UTC)"
             ) from None
-        else:
-            hint = "" if fmt else "; set data.timestamp_format (e.g. %d.%m.%Y %H:%M) to read them"
-            raise ForecastError(
-                f"{source}: column {column!r} holds non-timestamps: {reason}{hint}"
-            ) from None
-    return stamps if naive else in_zone(stamps, timezone, source, column)
+        hint = "" if fmt else "; set data.timestamp_format (e.g. %d.%m.%Y %H:%M) to read them"
+        raise ForecastError(
+            f"{source}: column {column!r} holds non-timestamps: {reason}{hint}"
+        ) from None
 
 
 def in_zone(
@@ -759,18 +757,26 @@ def check_order(stamps: np.ndarray, label: str, name: Callable[[int], str] = Row
     )
 
 
+def head_frequency(stamps: np.ndarray) -> str | None:
+    """The frequency pandas infers from the first ``INFER_ROWS`` timestamps, if it can."""
+    head = pd.DatetimeIndex(stamps[:INFER_ROWS])
+    return pd.infer_freq(head) if len(head) >= 3 else None
+
+
+def usual_step(steps: np.ndarray) -> np.timedelta64 | None:
+    """The most common of ``steps`` (the first of equals), None without any."""
+    values, counts = np.unique(steps, return_counts=True)
+    return values[counts.argmax()] if len(values) else None
+
+
 def check_timestamps(
     stamps: np.ndarray, freq: str | None, label: str, name: Callable[[int], str] = RowNames()
 ) -> str:
-    """One series' frequency; raise on unsorted, duplicated or irregular timestamps."""
-    check_order(stamps, label, name)
+    """The frequency of one series in time order (check_order); raise on irregular steps."""
     steps = np.diff(stamps)
-    if freq is None:  # inferred from the first rows; every row is checked against it below
-        head = pd.DatetimeIndex(stamps[:INFER_ROWS])
-        freq = pd.infer_freq(head) if len(head) >= 3 else None
+    freq = freq or head_frequency(stamps)  # every row is checked against it below
     if freq is None:
-        values, counts = np.unique(steps, return_counts=True)
-        usual = values[counts.argmax()] if len(values) else None
+        usual = usual_step(steps)
         irregular = np.flatnonzero(steps != usual)
         where = ""
         if irregular.size:

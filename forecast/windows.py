@@ -130,6 +130,20 @@ def window_count(n_rows: int, lookback: int, horizon: int) -> int:
     return max(0, n_rows - lookback - horizon + 1)
 
 
+def split_ranges(
+    n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None, lookback: int
+) -> dict[str, tuple[int, int]]:
+    """Each split's rows in a series of ``n_rows``, counted from its first: validation and
+    test windows take their inputs from the ``lookback`` rows before their split, never from
+    before the series (nor from the series before it)."""
+    train_end, val_end, test_end = split_borders(n_rows, ratios, borders)
+    return {
+        "train": (0, train_end),
+        "val": (max(0, train_end - lookback), val_end),
+        "test": (max(0, val_end - lookback), test_end),
+    }
+
+
 def fitting_window(
     n_rows: int,
     ratios: Sequence[float] | None,
@@ -488,16 +502,8 @@ class ForecastDataModule(pl.LightningDataModule):
         segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
         kept = []
         for k, (start, end) in enumerate(self.bounds):
-            train_end, val_end, test_end = split_borders(
-                end - start, self.split_ratios, self.split_borders
-            )
-            ranges = {
-                "train": (start, start + train_end),
-                "val": (start + train_end - self.lookback, start + val_end),
-                "test": (start + val_end - self.lookback, start + test_end),
-            }
-            # a short series borrows no rows from the series before it
-            ranges = {split: (max(a, start), b) for split, (a, b) in ranges.items()}
+            ranges = split_ranges(end - start, self.split_ratios, self.split_borders, self.lookback)
+            ranges = {split: (start + a, start + b) for split, (a, b) in ranges.items()}
             short = [
                 (split, b - a)
                 for split, (a, b) in ranges.items()
