@@ -142,6 +142,15 @@ class RevIN(nn.Module):
         return out * std + mean
 
 
+def target_statistics(spec: DataSpec) -> tuple[Tensor, Tensor]:
+    """The targets' training mean and std, ``(n_targets,)`` float32: what takes scaled
+    forecasts to the data's units (0 and 1 for a spec without a scaler)."""
+    if spec.scaler is None:
+        return torch.zeros(spec.n_targets), torch.ones(spec.n_targets)
+    scaler = spec.target_scaler
+    return torch.tensor(scaler.mean).float(), torch.tensor(scaler.std).float()
+
+
 class CountLink(nn.Module):
     """Keeps a count model's forecasts non-negative in the data's units: the network's output
     (scaled, after instance normalization is undone) is mapped to the data's units, through a
@@ -150,12 +159,10 @@ class CountLink(nn.Module):
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
-        scaler = spec.target_scaler if spec.scaler is not None else None
-        mean = torch.zeros(spec.n_targets) if scaler is None else torch.tensor(scaler.mean)
-        std = torch.ones(spec.n_targets) if scaler is None else torch.tensor(scaler.std)
+        mean, std = target_statistics(spec)
         # (n_targets, 1): broadcast over (batch, horizon, n_targets, 1 + n_quantiles)
-        self.register_buffer("mean", mean.float()[:, None], persistent=False)
-        self.register_buffer("std", std.float()[:, None], persistent=False)
+        self.register_buffer("mean", mean[:, None], persistent=False)
+        self.register_buffer("std", std[:, None], persistent=False)
 
     def forward(self, out: Tensor) -> Tensor:
         return (nn.functional.softplus(out * self.std + self.mean) - self.mean) / self.std
@@ -504,14 +511,8 @@ class LSTMLitModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"], logger=False)
         self.net = LSTMNet(LSTMConfig(**net), spec)
         config = self.net.config
-        scaler = spec.target_scaler if spec.scaler is not None else None
-        mean, std = (None, None) if scaler is None else (scaler.mean, scaler.std)
         self.loss = ForecastLoss(
-            config.loss,
-            config.quantiles,
-            None if mean is None else torch.tensor(mean),
-            None if std is None else torch.tensor(std),
-            config.tweedie_power,
+            config.loss, config.quantiles, *target_statistics(spec), config.tweedie_power
         )
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_metrics = MetricCollection(

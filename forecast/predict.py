@@ -160,10 +160,9 @@ class Forecaster:
         stamps, forecast = self.forecast(inputs)
         frames = []
         for k, future_stamps in enumerate(stamps):
-            frame = pd.DataFrame(spec.stamp_columns(future_stamps))
-            ids = spec.id_values(series.series_ids[k])
-            for position, (column, key) in enumerate(zip(spec.id_columns, ids, strict=True)):
-                frame.insert(position, column, key)
+            frame = spec.insert_ids(
+                pd.DataFrame(spec.stamp_columns(future_stamps)), series.series_ids[k]
+            )
             frame[self.columns] = forecast[k]
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)

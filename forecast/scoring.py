@@ -135,7 +135,7 @@ def seasonal_mae(datamodule: ForecastDataModule, season: int) -> Tensor:
 
 @torch.no_grad()
 def evaluate_windows(
-    net: LSTMNet,
+    net: LSTMNet | Ensemble,
     datamodule: ForecastDataModule,
     dataset: WindowDataset,
     season: int | None = None,
@@ -196,6 +196,20 @@ def evaluate_windows(
     )
 
 
+@torch.no_grad()
+def mean_loss(
+    net: LSTMNet | Ensemble, dataset: WindowDataset, loss: ForecastLoss, batch_size: int = 1024
+) -> float:
+    """``loss`` over every window of ``dataset``, as validation measures it: an ensemble's
+    ``best_val_loss``, without the baselines and members evaluate_windows scores beside it."""
+    net.eval()
+    total = 0.0
+    for index in torch.arange(len(dataset)).split(batch_size):
+        x, y, future, static = dataset[index]
+        total += loss(net.forecast(x, future, static), y).item() * len(y)
+    return total / len(dataset)
+
+
 @dataclass
 class Examples:
     """A few windows of the last target in original units, for a figure."""
@@ -210,7 +224,10 @@ class Examples:
 
 @torch.no_grad()
 def forecast_examples(
-    net: LSTMNet, datamodule: ForecastDataModule, dataset: WindowDataset, n_windows: int = 4
+    net: LSTMNet | Ensemble,
+    datamodule: ForecastDataModule,
+    dataset: WindowDataset,
+    n_windows: int = 4,
 ) -> Examples:
     """Windows spread evenly over ``dataset``. The last target is the one shown because by
     convention it is the main one (``OT`` in the ETT files)."""

@@ -172,6 +172,14 @@ class DataSpec:
             return []
         return list(key) if len(self.id_columns) > 1 else [key]
 
+    def insert_ids(self, frame: pd.DataFrame, key: Any) -> pd.DataFrame:
+        """``frame`` (one series' rows) with the series' id columns first, holding ``key``."""
+        for position, (column, value) in enumerate(
+            zip(self.id_columns, self.id_values(key), strict=True)
+        ):
+            frame.insert(position, column, value)
+        return frame
+
     def stamp_columns(self, stamps: np.ndarray) -> dict[str, Any]:
         """Timestamps as forecasts show them, in the columns the data had them in: one column
         of datetimes; or the parts of a composite timestamp (``year``, ..., ``hour`` as

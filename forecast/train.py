@@ -38,7 +38,7 @@ from forecast.errors import ForecastError
 from forecast.evaluate import log_evaluation
 from forecast.mlflow_model import log_pyfunc
 from forecast.model import LSTMLitModule, LSTMNet
-from forecast.scoring import Evaluation, evaluate_windows
+from forecast.scoring import Evaluation, evaluate_windows, mean_loss
 from forecast.spec import DataSpec
 from forecast.sweep import PARENT_RUN_ENV, sqlite_lock
 from forecast.windows import ForecastDataModule
@@ -149,9 +149,7 @@ def fit_and_score(
             datamodule.datasets["val"],
         )
         # the sweeper's objective: the combination's loss on the validation windows
-        val = evaluate_windows(ensemble, datamodule, datamodule.datasets["val"], cfg.season,
-                               loss=model.loss)  # fmt: skip
-        metrics = {"best_val_loss": val.loss}
+        metrics = {"best_val_loss": mean_loss(ensemble, datamodule.datasets["val"], model.loss)}
     if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
         return metrics
     model_path = save_checkpoint(Path(cfg.paths.output_dir) / "model.pt", net, datamodule.spec)

@@ -593,9 +593,7 @@ class ForecastDataModule(pl.LightningDataModule):
             if isinstance(values, pd.DatetimeIndex):  # as text, which JSON and CSV both keep
                 values = values.strftime(self.spec.timestamp_format or STAMP_TEXT)
             frame.insert(position, column, values)
-        first = self.spec.id_values(self.series_ids[0])
-        for position, (column, key) in enumerate(zip(self.spec.id_columns, first, strict=True)):
-            frame.insert(position, column, key)
+        self.spec.insert_ids(frame, self.series_ids[0])
         if ahead:
             frame[FUTURE_FLAG] = np.arange(len(frame)) >= len(frame) - ahead
             frame.loc[frame[FUTURE_FLAG], self.spec.features] = np.nan
