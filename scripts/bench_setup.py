@@ -82,12 +82,19 @@ def preset_config(
 
 
 def run_meta(script: str) -> dict[str, str]:
-    """What a result file records of its run: the command, date, machine and commit."""
+    """What a result file records of its run: the command, date, machine and commit (and
+    whether code under forecast/, scripts/ or conf/ differed from it)."""
     import torch
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout.strip()
+    # Code not yet committed would make the commit a false witness of what ran.
+    edited = subprocess.run(
+        ["git", "status", "--porcelain", "--", "forecast", "scripts", "conf"],
+        cwd=REPO, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    commit += " with uncommitted changes" if edited else ""
     return {
         "command": shlex.join(["python", f"scripts/{script}", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d"),

@@ -8,7 +8,7 @@ forecasting and serving with five members against one model.
 - ``inference``: ``Forecaster.forecast`` windows/s on ETTh1 test windows for one default
   model and for an ensemble of five (``mean``), per batch size, rounds alternating;
 - ``serving``: the p50 latency of ``POST /forecast`` (one series, in process through the
-  ASGI app) for the same two models;
+  ASGI app) for the same two models, their requests alternating;
 - ``fusion``: whether the members' LSTMs would run faster as one batched forward: the five
   members' ``nn.LSTM`` modules one after the other against one ``nn.LSTM`` holding all five
   (hidden size ``5 * H``, the members' weights on the block diagonal, so it computes the same
@@ -129,6 +129,8 @@ def inference(dm, single: Forecaster, ensemble: Forecaster, batches, seconds, ro
 
 
 def serving(single: Forecaster, ensemble: Forecaster, requests: int) -> dict:
+    """p50 latency of each model's ``POST /forecast``, the two models' requests alternating so
+    both see the same load on a shared machine; the first tenth of each is warm-up."""
     history = single.spec
     rows = [
         {"date": f"2018-01-{1 + h // 24:02d} {h % 24:02d}:00:00"}
@@ -136,15 +138,17 @@ def serving(single: Forecaster, ensemble: Forecaster, requests: int) -> dict:
         for h in range(history.lookback)
     ]
     body = {"series": [{"id": "a", "data": rows}]}
-    latency = {}
-    for name, forecaster in (("single", single), ("ensemble", ensemble)):
-        client = TestClient(create_app(forecaster, name))
-        times = []
-        for _ in range(requests):
+    clients = {
+        name: TestClient(create_app(forecaster, name))
+        for name, forecaster in (("single", single), ("ensemble", ensemble))
+    }
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(requests):
+        for name, client in clients.items():
             start = time.perf_counter()
             assert client.post("/forecast", json=body).status_code == 200
-            times.append((time.perf_counter() - start) * 1e3)
-        latency[f"{name}_p50_ms"] = statistics.median(times[requests // 10 :])
+            times[name].append((time.perf_counter() - start) * 1e3)
+    latency = {f"{n}_p50_ms": statistics.median(t[requests // 10 :]) for n, t in times.items()}
     latency["ratio"] = latency["ensemble_p50_ms"] / latency["single_p50_ms"]
     return latency
 
