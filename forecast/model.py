@@ -278,9 +278,9 @@ class FutureEffect(nn.Module):
         )
 
     def forward(self, future: Tensor, last: Tensor) -> Tensor:
-        # The first layer of the MLP on [future, last], as the sum of its two parts: the
-        # state's part once per sequence, not once per horizon step: with a wide state and a
-        # long horizon, concatenating first made that product most of a training step.
+        # The MLP's first layer on [future, last] as the sum of its two parts, the state's
+        # computed once per sequence rather than once per horizon step: with a wide state
+        # and a long horizon, that product was most of a training step.
         first, relu, second = self.mlp
         width = future.shape[-1]
         own = nn.functional.linear(future, first.weight[:, :width])

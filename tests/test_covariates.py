@@ -12,7 +12,7 @@ from helpers import compose_config
 from forecast import Forecaster
 from forecast.covariates import calendar_features
 from forecast.errors import ForecastError
-from forecast.model import LSTMConfig, LSTMNet
+from forecast.model import FutureEffect, LSTMConfig, LSTMNet
 from forecast.spec import DataSpec
 from forecast.windows import ForecastDataModule
 
@@ -156,8 +156,6 @@ def test_covariates_reach_the_forecast_in_every_mode(tmp_path, options):
 def test_the_future_effect_is_its_mlp_of_each_step_covariates_and_the_state():
     """The state's part of the first layer is computed once per sequence; the result is the
     MLP of [step covariates, state] at every horizon step, as written."""
-    from forecast.model import FutureEffect
-
     torch.manual_seed(0)
     effect = FutureEffect(LSTMConfig(hidden_size=16, num_layers=1), width=3, outputs=2)
     future, last = torch.randn(5, 7, 3), torch.randn(5, 16)
