@@ -141,9 +141,10 @@ def check_config(cfg: DictConfig) -> None:
     for key in ("size", "parallel"):
         if not counting(ensemble.get(key, 1)):
             raise ForecastError(f"ensemble.{key}={ensemble.get(key)!r} must be an integer >= 1")
-    combines = ("mean", "median", "validation")  # forecast.ensemble.COMBINES, without torch
-    if ensemble.get("combine", "mean") not in combines:
-        raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {combines}")
+    from forecast.ensemble import COMBINES
+
+    if ensemble.get("combine", "mean") not in COMBINES:
+        raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {COMBINES}")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and (not isinstance(lr, int | float) or lr < 0):
         raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")

@@ -142,9 +142,11 @@ def evaluate_windows(
     stride: int = 1,
     batch_size: int = 1024,
     loss: ForecastLoss | None = None,
+    linear: Tensor | None = None,
 ) -> Evaluation:
     """Score ``net`` and the baselines on ``dataset``'s windows, every ``stride``-th origin;
-    with ``loss``, its mean over the windows too (``test_loss``)."""
+    with ``loss``, its mean over the windows too (``test_loss``). ``linear`` is the linear
+    baseline's map when it was fitted on ``datamodule``'s training windows already."""
     spec = datamodule.spec
     horizon, targets = spec.horizon, spec.target_index
     season = season or season_from_freq(spec.freq)
@@ -153,8 +155,12 @@ def evaluate_windows(
         baselines["seasonal_naive"] = seasonal_naive(horizon, targets, season)
     else:
         log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
-    baselines["linear"] = LinearBaseline.fit(datamodule.datasets["train"])
-    members = [f"member_{k}" for k in range(len(net.members))] if isinstance(net, Ensemble) else []
+    baselines["linear"] = (
+        LinearBaseline.fit(datamodule.datasets["train"])
+        if linear is None
+        else LinearBaseline(linear, targets)
+    )
+    members = net.candidates[: len(net.members)] if isinstance(net, Ensemble) else []
     names = ["model", *members, *baselines]
     scores = {name: Scores.empty(horizon, len(targets)) for name in names}
     levels = list(net.config.quantiles)

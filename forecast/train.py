@@ -156,7 +156,12 @@ def fit_and_score(
     outputs = RunOutputs(model_path, metrics, data_changes=datamodule.changes(), ensemble=ensemble)
     if cfg.test:  # the model and the baselines on every test window
         test = datamodule.datasets["test"]
-        outputs.evaluation = evaluate_windows(net, datamodule, test, cfg.season, loss=model.loss)
+        linear = None  # a validation ensemble fitted the linear map on these windows already
+        if ensemble is not None and ensemble.combine == "validation":
+            linear = ensemble.linear
+        outputs.evaluation = evaluate_windows(
+            net, datamodule, test, cfg.season, loss=model.loss, linear=linear
+        )
         outputs.metrics |= outputs.evaluation.metrics("test")
     if isinstance(trainer.logger, MLFlowLogger):
         log_outputs(trainer.logger, cfg, net, datamodule, outputs)
@@ -306,13 +311,8 @@ def log_outputs(
         folder = outputs.model_path.parent
         log_evaluation(logger, outputs.evaluation, "test", net, datamodule, folder)
     if outputs.ensemble is not None and outputs.ensemble.combine == "validation":
-        weights = outputs.ensemble.weights.tolist()
-        logger.log_hyperparams(
-            {
-                f"ensemble.weight.{c}": w
-                for c, w in zip(outputs.ensemble.candidates, weights, strict=True)
-            }
-        )
+        chosen = outputs.ensemble.chosen()
+        logger.log_hyperparams({f"ensemble.weight.{c}": w for c, w in chosen.items()})
     changes = {metric: count for metric, count, _ in outputs.data_changes}
     logger.log_metrics({"best_val_loss": outputs.metrics["best_val_loss"], **changes})
     # A sweep registers its best trial alone, at its end (forecast.sweep.SweepTracker).
@@ -333,11 +333,7 @@ def report(cfg: DictConfig, logger: object, outputs: RunOutputs) -> None:
             f"ensemble of {len(ensemble.members)} members, ensemble.combine={ensemble.combine}"
         )
         if ensemble.combine == "validation":
-            chosen = [
-                f"{c} {w:.2f}"
-                for c, w in zip(ensemble.candidates, ensemble.weights.tolist(), strict=True)
-                if w
-            ]
+            chosen = [f"{c} {w:.2f}" for c, w in ensemble.chosen().items() if w]
             lines.append(f"weights chosen on the validation split: {', '.join(chosen)}")
         lines.append(f"the combination's val_loss {metrics['best_val_loss']:.4f}")
     elif "best_val_loss" in metrics:

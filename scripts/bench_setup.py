@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.config import CONF_DIR
 from forecast.model import LSTMLitModule
+from forecast.predict import SeriesInput
 from forecast.spec import DataSpec
 from forecast.windows import ForecastDataModule
 
@@ -45,6 +47,15 @@ def etth1(lookback: int = 96, horizon: int = 96, batch_size: int = 32) -> Foreca
     )
     dm.setup()
     return dm
+
+
+def test_inputs(dm: ForecastDataModule, batch: int) -> tuple[torch.Tensor, list[SeriesInput]]:
+    """The first ``batch`` test windows of ``dm``: their scaled inputs, as the network takes
+    them, and the same histories in original units, as ``Forecaster.forecast`` takes them."""
+    x = dm.datasets["test"][torch.arange(batch)].x
+    originals = dm.spec.scaler.inverse(x.double().numpy())
+    stamps = dm.timestamps[:1].repeat(dm.lookback)  # only the last one is used
+    return x, [SeriesInput(f"series {k}", stamps, values) for k, values in enumerate(originals)]
 
 
 def lit_module(model: str, spec: DataSpec, **overrides: Any) -> LSTMLitModule:

@@ -41,13 +41,14 @@ from bench_setup import (
     provenance,
     rate,
     run_meta,
+    test_inputs,
     write_results,
 )
 from fastapi.testclient import TestClient
 from torch import nn
 
 from forecast.ensemble import Ensemble
-from forecast.predict import Forecaster, SeriesInput
+from forecast.predict import Forecaster
 from forecast.serve import create_app
 
 MEMBERS = 5
@@ -111,10 +112,7 @@ def forecasters(dm) -> tuple[Forecaster, Forecaster]:
 def inference(dm, single: Forecaster, ensemble: Forecaster, batches, seconds, rounds) -> list:
     rows = []
     for batch in batches:
-        x = dm.datasets["test"][torch.arange(batch)].x
-        originals = dm.spec.scaler.inverse(x.double().numpy())
-        stamps = dm.timestamps[:1].repeat(dm.lookback)
-        inputs = [SeriesInput(f"series {k}", stamps, v) for k, v in enumerate(originals)]
+        _, inputs = test_inputs(dm, batch)
         pairs = [
             (
                 rate(lambda i=inputs: single.forecast(i), batch, seconds),

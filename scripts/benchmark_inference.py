@@ -24,10 +24,11 @@ from bench_setup import (
     provenance,
     rate,
     run_meta,
+    test_inputs,
     write_results,
 )
 
-from forecast.predict import Forecaster, SeriesInput
+from forecast.predict import Forecaster
 from forecast.windows import ForecastDataModule
 
 MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' model
@@ -37,10 +38,7 @@ def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, round
     torch.manual_seed(0)
     net = lit_module(name, dm.spec).net.eval()
     forecaster = Forecaster(net, dm.spec)
-    x = dm.datasets["test"][torch.arange(batch)].x  # scaled inputs
-    originals = dm.spec.scaler.inverse(x.double().numpy())
-    stamps = dm.timestamps[:1].repeat(dm.lookback)  # only the last one is used
-    inputs = [SeriesInput(f"series {k}", stamps, values) for k, values in enumerate(originals)]
+    x, inputs = test_inputs(dm, batch)
 
     def raw() -> None:
         with torch.inference_mode():
