@@ -70,3 +70,25 @@ def test_model_files_with_bad_contents_are_refused_by_name(trained, tmp_path, br
     torch.save(payload, tmp_path / "bad.pt")
     with pytest.raises(ForecastError, match=message):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize(
+    ("variant", "history", "future"),
+    [
+        ("ensemble", "history_v2.csv", "future_v2.csv"),
+        ("counts", "history_v2_counts.csv", None),
+    ],
+)
+def test_version_2_files_still_load_and_forecast_the_same(variant, history, future):
+    """Written by forecast at commit 3298673 (checkpoint version 2, before the stages became
+    packages): ``ensemble`` is two members combined by validation weights, with numeric and
+    categorical future covariates, a categorical and a numeric static covariate, an hour
+    calendar and quantiles, over two series; ``counts`` a Poisson model on integer steps with
+    segments, the recurrent decoder, channel independence, a projection and a static."""
+    forecaster = Forecaster.load(OLD / f"model_v2_{variant}.pt")
+    future_rows = None if future is None else pd.read_csv(OLD / future)
+    got = forecaster.predict(pd.read_csv(OLD / history), future_rows)
+    expected = pd.read_csv(OLD / f"forecast_v2_{variant}.csv")
+    if "date" in expected:
+        got = got.assign(date=got.date.astype(str))
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-6, atol=1e-6)
