@@ -1,5 +1,5 @@
-"""Where the Hydra configs live, how a config becomes MLflow parameters, and the CLI boundary
-that turns a ForecastError into one line and an exit code."""
+"""Where the Hydra configs live, the checks a config passes before any work starts, and the
+CLI boundary that turns a ForecastError into one line and an exit code."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.console import quiet_libraries
+from forecast.data.options import DataOptions, counting
 from forecast.errors import ForecastError
+from forecast.model.ensemble import COMBINES
 
 _HERE = Path(__file__).resolve().parent
 # conf/ of a source checkout (editable install), else the copy a wheel packs into forecast/.
@@ -27,21 +29,6 @@ CONF_DIR = str(next((p for p in (_HERE.parent / "conf", _HERE / "conf") if p.is_
 OmegaConf.register_new_resolver("stem", lambda path: Path(str(path)).stem, replace=True)
 # Using a model has its own configs: there `model=` names a model file, not the config group.
 SERVING_CONF_DIR = str(Path(CONF_DIR) / "serving")
-
-
-def flat_params(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as MLflow params, keys dotted like overrides: ``model.hidden_size``."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            flat[prefix[:-1]] = node
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    return flat
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,51 +92,21 @@ def make_output_dir(folder: str) -> None:
 
 def check_config(cfg: DictConfig) -> None:
     """One pass over the values Hydra lets through that would fail late or as a traceback:
-    before any data is read, so a bad key costs seconds, not a training run."""
-    data = cfg.get("data") or {}
-    for key in ("lookback", "horizon", "batch_size"):
-        if key in data and not counting(data.get(key)):
-            raise ForecastError(f"data.{key}={data.get(key)!r} must be an integer >= 1")
-    optional = {  # null means something: what, in the message
-        "threads": (cfg.get("threads"), "for one per core"),
-        "data.max_rows": (data.get("max_rows"), "for no limit"),
-        "season": (cfg.get("season"), "to infer it"),
-    }
-    for key, (value, null) in optional.items():
+    before any data is read, so a bad key costs seconds, not a training run. The data keys are
+    DataOptions' to check."""
+    if cfg.get("data") is not None:
+        data = OmegaConf.to_container(cfg.data, resolve=True, throw_on_missing=False)
+        DataOptions(**{k: v for k, v in data.items() if k != "_target_"})
+    for key, null in (("threads", "for one per core"), ("season", "to infer it")):
+        value = cfg.get(key)
         if value is not None and not counting(value):
             raise ForecastError(f"{key}={value!r} must be an integer >= 1, or null {null}")
-    from forecast.data import DUPLICATE_RULES, FILL_METHODS, GAP_METHODS, SHORT_SERIES_RULES
-
-    if data.get("duplicates", "error") not in DUPLICATE_RULES:
-        raise ForecastError(f"data.duplicates={data.duplicates!r} must be one of {DUPLICATE_RULES}")
-    if data.get("short_series", "error") not in SHORT_SERIES_RULES:
-        rules = " or ".join(SHORT_SERIES_RULES)
-        raise ForecastError(f"data.short_series={data.short_series!r} must be {rules}")
-    for key, methods in (("fill_gaps", GAP_METHODS), ("fill_missing", FILL_METHODS)):
-        if data.get(key) is not None and data.get(key) not in methods:
-            raise ForecastError(f"data.{key}={data.get(key)!r} must be one of {methods}, or null")
-    if data.get("freq") is not None:
-        import pandas as pd
-
-        try:
-            pd.tseries.frequencies.to_offset(data.freq)
-        except ValueError:
-            raise ForecastError(
-                f"data.freq={data.freq!r} is not a pandas frequency (e.g. h, 15min, D, W-SUN, MS)"
-            ) from None
     ensemble = cfg.get("ensemble") or {}
     for key in ("size", "parallel"):
         if not counting(ensemble.get(key, 1)):
             raise ForecastError(f"ensemble.{key}={ensemble.get(key)!r} must be an integer >= 1")
-    from forecast.ensemble import COMBINES
-
     if ensemble.get("combine", "mean") not in COMBINES:
         raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {COMBINES}")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and (not isinstance(lr, int | float) or lr < 0):
         raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")
-
-
-def counting(value: Any) -> bool:
-    """An integer >= 1 (YAML's true is not one)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

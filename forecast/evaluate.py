@@ -1,5 +1,5 @@
 """``forecast-eval``: test metrics or a rolling-origin backtest of a saved model, from its
-model file alone, next to the baselines (scored by ``forecast.scoring``).
+model file alone, next to the baselines (scored by ``forecast.evaluation.scoring``).
 
     forecast-eval ckpt_path=logs/runs/<run>/model.pt
     forecast-eval ckpt_path=runs:/<mlflow run id> data_path=other.csv
@@ -13,60 +13,21 @@ linear baseline is fitted on the training split.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import hydra
-import matplotlib.pyplot as plt
 from hydra.utils import instantiate
-from mlflow.entities import Metric
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import MLFlowLogger
 
-from forecast.checkpoint import load_checkpoint
-from forecast.config import CONF_DIR, check_config, exit_on_error, flat_params
-from forecast.model import LSTMNet
-from forecast.plots import error_by_step_figure, forecast_figure
-from forecast.scoring import Evaluation, evaluate_windows, forecast_examples
-from forecast.windows import ForecastDataModule
+from forecast.config import CONF_DIR, check_config, exit_on_error
+from forecast.data.datamodule import ForecastDataModule
+from forecast.evaluation.scoring import evaluate_windows
+from forecast.evaluation.spans import span
+from forecast.evaluation.tracking import log_evaluation
+from forecast.serving.checkpoint import load_checkpoint
+from forecast.training.setup import flat_params
 
 log = logging.getLogger(__name__)
-
-
-def log_evaluation(
-    logger: MLFlowLogger,
-    evaluation: Evaluation,
-    prefix: str,
-    net: LSTMNet,
-    datamodule: ForecastDataModule,
-    output_dir: Path,
-) -> None:
-    """The per-step error curve (as metric history and CSV), per-window errors and the two
-    figures, into the run and ``output_dir``; the summary metrics are the caller's to log."""
-    client, run_id = logger.experiment, logger.run_id
-    by_step = evaluation.by_step()
-    now = int(time.time() * 1000)
-    curves = [  # MLflow's metric history, one point per horizon step, sent in one call
-        Metric(f"{prefix}_mse_by_step_{name}", float(value), now, int(step))
-        for name, curve in by_step.items()
-        for step, value in curve.items()
-    ]
-    client.log_batch(run_id, metrics=curves)
-    folder = output_dir / "evaluation"
-    folder.mkdir(parents=True, exist_ok=True)
-    by_step.to_csv(folder / f"{prefix}_mse_by_step.csv")
-    evaluation.windows.to_csv(folder / f"{prefix}_windows.csv", index=False)
-    client.log_artifacts(run_id, str(folder), "evaluation")
-    examples = forecast_examples(net, datamodule, datamodule.datasets["test"])
-    figures = {
-        f"plots/{prefix}_forecasts.png": forecast_figure(
-            examples, datamodule.spec.targets[-1], net.config.quantiles
-        ),
-        f"plots/{prefix}_mse_by_step.png": error_by_step_figure(by_step),
-    }
-    for name, figure in figures.items():
-        client.log_figure(run_id, figure, name)
-        plt.close(figure)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -77,7 +38,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("test")
     backtest = cfg.backtest
     spanned = backtest.start is not None or backtest.end is not None
-    dataset = datamodule.span(backtest.start, backtest.end) if spanned else None
+    dataset = span(datamodule, backtest.start, backtest.end) if spanned else None
     prefix = "backtest" if spanned or backtest.stride != 1 else "test"
     evaluation = evaluate_windows(
         net, datamodule, dataset or datamodule.datasets["test"], cfg.season, backtest.stride

@@ -3,117 +3,21 @@
     forecast-export ckpt_path=logs/runs/<run>/model.pt format=torchscript output=model.ts
     forecast-export ckpt_path=models:/forecast/3 format=onnx output=model.onnx
 
-The exported graph includes the scaler: it takes raw values ``(batch, lookback, n_features)``
-in the column order of ``features`` and returns ``(batch, horizon, n_targets)`` in original
-units. A model with covariates takes them as further inputs, encoded as
-``DataSpec.encode_future`` and ``encode_static`` encode them (numeric ones standardized,
-categories as codes, the calendar's sines and cosines): ``future (batch, lookback + horizon,
-n_future)`` and ``static (batch, n_static)``. The checkpoint's data description (columns,
-targets, frequency, covariates, vocabularies, scalers) travels with it: as ``forecast.json``
-among a TorchScript file's extra files, as ONNX metadata otherwise.
+What the exported graph takes and returns: ``forecast.serving.export``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import warnings
-from pathlib import Path
 
 import hydra
-import torch
 from omegaconf import DictConfig
-from torch import Tensor, nn
 
 from forecast.config import SERVING_CONF_DIR, exit_on_error
-from forecast.errors import ForecastError
-from forecast.predict import Forecaster
-from forecast.spec import DataSpec
+from forecast.serving.export import export
+from forecast.serving.forecaster import Forecaster
 
 log = logging.getLogger(__name__)
-FORMATS = ("torchscript", "onnx")
-
-
-class ScaledForecaster(nn.Module):
-    """The network between the training scaler and its inverse, all in one graph."""
-
-    def __init__(self, forecaster: Forecaster) -> None:
-        super().__init__()
-        self.net = forecaster.net
-        spec = forecaster.spec
-        as_tensor = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-        self.register_buffer("mean", as_tensor(spec.scaler.mean))
-        self.register_buffer("std", as_tensor(spec.scaler.std))
-        self.register_buffer("target_mean", as_tensor(spec.target_scaler.mean))
-        self.register_buffer("target_std", as_tensor(spec.target_scaler.std))
-        self.covariates = [bool(spec.future_columns), bool(spec.static_columns)]
-
-    def forward(self, x: Tensor, *covariates: Tensor) -> Tensor:
-        """``x`` raw; ``covariates``: ``future`` and/or ``static``, those the model has."""
-        given = iter(covariates)
-        future, static = (next(given) if has else None for has in self.covariates)
-        point = self.net.forecast((x - self.mean) / self.std, future, static).point
-        return point * self.target_std + self.target_mean  # (batch, horizon, n_targets)
-
-
-def example_inputs(spec: DataSpec, batch: int = 2) -> tuple[Tensor, ...]:
-    """Zeros shaped as the exported graph's inputs: history, then the covariates it takes."""
-    inputs = [torch.zeros(batch, spec.lookback, spec.n_features)]
-    if spec.future_columns:
-        inputs.append(torch.zeros(batch, spec.lookback + spec.horizon, len(spec.future_columns)))
-    if spec.static_columns:
-        inputs.append(torch.zeros(batch, len(spec.static_columns)))
-    return tuple(inputs)
-
-
-def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
-    """Trace the scaled model with an example batch and write it in ``fmt``."""
-    if fmt not in FORMATS:
-        raise ForecastError(f"format={fmt!r} is not one of {FORMATS}")
-    proj_size = forecaster.net.config.proj_size
-    if fmt == "onnx" and proj_size:
-        raise ForecastError(
-            f"ONNX's LSTM has no projection (the model has proj_size={proj_size}); "
-            "export it with format=torchscript"
-        )
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    module = ScaledForecaster(forecaster).eval().requires_grad_(False)  # plain outputs
-    example = example_inputs(forecaster.spec)
-    spec = json.dumps({k: v for k, v in forecaster.spec.to_dict().items() if k != "path"})
-    with warnings.catch_warnings():
-        # Our shape checks run once on the example while tracing; the graph keeps batch dynamic.
-        warnings.simplefilter("ignore")
-        if fmt == "torchscript":
-            traced = torch.jit.trace(module, example)
-            torch.jit.save(traced, str(output), _extra_files={"forecast.json": spec})
-        else:
-            _export_onnx(module, example, output, spec)
-    return output
-
-
-def _export_onnx(
-    module: ScaledForecaster, example: tuple[Tensor, ...], output: Path, spec: str
-) -> None:
-    import onnx
-
-    names = ["history"] + [
-        name for name, has in zip(("future", "static"), module.covariates, strict=True) if has
-    ]
-    # The TorchScript-based exporter handles nn.LSTM with a dynamic batch; the dynamo one
-    # (torch 2.13) emits a graph that onnxruntime refuses for this model.
-    torch.onnx.export(
-        module,
-        example,
-        str(output),
-        dynamo=False,
-        input_names=names,
-        output_names=["forecast"],
-        dynamic_axes={name: {0: "batch"} for name in [*names, "forecast"]},
-    )
-    model = onnx.load(str(output))
-    model.metadata_props.add(key="forecast.json", value=spec)
-    onnx.save(model, str(output))
 
 
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="export")

@@ -9,7 +9,7 @@ search-space syntax of Hydra's override grammar (``choice(...)``, ``interval(...
   SQLAlchemy URL such as PostgreSQL for many machines); several workers started with the
   same command share the study and stop when it holds ``n_trials`` trials;
 - each job gets ``+optuna.trial_id=<id>`` so training can report per-epoch validation loss
-  and be pruned (forecast.callbacks.OptunaPruning);
+  and be pruned (forecast.training.callbacks.OptunaPruning);
 - a crashed job is told as FAIL and the sweep goes on; a pruned one as PRUNED.
 """
 
@@ -42,7 +42,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from forecast.sweep import sqlite_lock
+from forecast.training.sweep import sqlite_lock
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,19 @@ import matplotlib
 matplotlib.use("Agg")  # headless: training runs on servers and in CI
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
+from torch import Tensor
 
-if TYPE_CHECKING:
-    from forecast.scoring import Examples
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.windows import WindowDataset
+from forecast.model.ensemble import Ensemble
+from forecast.model.net import LSTMNet
 
 
 def forecast_figure(examples: Examples, target: str, quantiles: Sequence[float]) -> Figure:
@@ -50,3 +54,44 @@ def error_by_step_figure(by_step: pd.DataFrame) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class Examples:
+    """A few windows of the last target in original units, for a figure."""
+
+    index: np.ndarray  # (n_windows,) window numbers in the dataset
+    history: np.ndarray  # (n_windows, lookback)
+    actual: np.ndarray  # (n_windows, horizon)
+    point: np.ndarray  # (n_windows, horizon)
+    low: np.ndarray | None  # (n_windows, horizon): the lowest quantile, if any
+    high: np.ndarray | None  # the highest
+
+
+@torch.no_grad()
+def forecast_examples(
+    net: LSTMNet | Ensemble,
+    datamodule: ForecastDataModule,
+    dataset: WindowDataset,
+    n_windows: int = 4,
+) -> Examples:
+    """Windows spread evenly over ``dataset``. The last target is the one shown because by
+    convention it is the main one (``OT`` in the ETT files)."""
+    spec = datamodule.spec
+    index = torch.linspace(0, len(dataset) - 1, n_windows).long()
+    x, y, future, static = dataset[index]  # x (n_windows, lookback, n_features)
+    forecast = net.eval().forecast(x, future, static)
+    target = spec.scaler.select([spec.target_index[-1]])
+
+    def unscale(values: Tensor) -> np.ndarray:  # (n_windows, steps) of the last target
+        return target.inverse(values.double().numpy()[..., None])[..., 0]
+
+    levels = net.config.quantiles
+    return Examples(
+        index=index.numpy(),
+        history=unscale(x[..., spec.target_index[-1]]),
+        actual=unscale(y[..., -1]),
+        point=unscale(forecast.point[..., -1]),
+        low=unscale(forecast.quantiles[..., -1, 0]) if levels else None,
+        high=unscale(forecast.quantiles[..., -1, -1]) if levels else None,
+    )

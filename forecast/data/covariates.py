@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.data import check_values
 from forecast.errors import ForecastError
 
 # Calendar features: (value of a timestamp, period). Each becomes a sine and a cosine, so the
@@ -76,16 +75,6 @@ def encode_categories(
             f"the training rows do not have (known: {categories[:20]})"
         )
     return codes.astype(np.float64)
-
-
-def fill_numeric(values: np.ndarray, method: str | None, column: str, where: str) -> np.ndarray:
-    """One series' numeric covariate with NaN/inf filled by ``data.fill_missing`` (as the
-    features are; prices are often missing before an item is first sold). Text and
-    categorical columns pass as they are."""
-    if method is None or values.dtype.kind not in "iuf":
-        return values
-    filled, _ = check_values(values.astype(np.float64)[:, None], [column], method, where)
-    return filled[:, 0]
 
 
 def static_value(values: np.ndarray, column: str, where: str) -> np.ndarray:

@@ -15,59 +15,50 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.covariates import (
+from forecast.data.covariates import (
     calendar_columns,
     calendar_features,
     check_calendar,
     check_numeric,
     encode_categories,
 )
-from forecast.data import DATE_PARTS, Scaler, as_list
+from forecast.data.options import DataOptions, as_list
+from forecast.data.scaling import Scaler
+from forecast.data.timestamps import local_index, stamp_columns
 from forecast.errors import ForecastError
 
 SCALERS = ("scaler", "future_scaler", "static_scaler")
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    features: list[str]  # input columns, in the order of the input's last axis
-    targets: list[str]  # forecast columns, a subset of the features
-    lookback: int
-    horizon: int
-    freq: str | None = None  # pandas frequency of the timestamps
-    # data.timezone, or the zone the timestamps had; they are held in UTC inside
-    timezone: str | None = None
-    timestamp: str | list[str] | None = "date"  # one column, several to combine, None: steps
-    timestamp_format: str | None = None  # data.timestamp_format: how the column is read
-    series_id: str | list[str] | None = None  # one column, or several naming a series together
-    fill_missing: str | None = None
-    fill_gaps: str | None = None  # data.fill_gaps: how missing timestamps are filled
-    duplicates: str = "error"  # data.duplicates: how rows repeating a timestamp merge
-    short_series: str = "error"  # data.short_series: drop series too short for a split
-    split_ratios: list[float] | None = None
-    split_borders: list[int] | None = None
-    path: str | None = None  # the training file, for forecast-eval's default
-    header: bool = True  # data.header: whether that file's first line names its columns
-    columns: list[str] | None = None  # data.columns: the names it is read with
+class DataSpec(DataOptions):
+    """The options as the training file resolved them (its feature and target columns, its
+    frequency and zone, its absolute path), plus what was fitted on its training rows."""
+
     scaler: Scaler | None = None  # training statistics of every feature
-    future_covariates: list[str] = field(default_factory=list)  # known for lookback + horizon
-    static_covariates: list[str] = field(default_factory=list)  # constant within a series
-    calendar: list[str] = field(default_factory=list)  # features of the timestamps
     categories: dict[str, list] = field(default_factory=dict)  # categorical column: vocabulary
     future_scaler: Scaler | None = None  # of the numeric future covariates, in order
     static_scaler: Scaler | None = None  # of the numeric static covariates, in order
 
     def __post_init__(self) -> None:
-        for name in ("lookback", "horizon"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ForecastError(f"{name} must be an integer >= 1, got {value!r}")
+        super().__post_init__()
+        if not self.features or not self.targets:
+            raise ForecastError("no feature or target columns")
         unknown = [t for t in self.targets if t not in self.features]
         if unknown:
             raise ForecastError(f"targets {unknown} are not among the features {self.features}")
-        if not self.targets:
-            raise ForecastError("no target columns")
         check_calendar(self.calendar)
+        self._check_scalers()
+        if self.timestamp is None and (self.calendar or self.future_covariates):
+            raise ForecastError(
+                "data.timestamp=null numbers the rows 0, 1, ...: data.calendar and "
+                "data.future_covariates need real timestamps to line up with"
+            )
+        both = set(self.targets) & {*self.future_covariates, *self.static_covariates}
+        if both:
+            raise ForecastError(f"{sorted(both)} cannot be both targets and covariates")
+
+    def _check_scalers(self) -> None:
         sizes = {
             "scaler": self.n_features,
             "future_scaler": len(self.future_numeric),
@@ -86,14 +77,6 @@ class DataSpec:
                 raise ForecastError(f"{name} statistics are not all finite")
             if (np.asarray(scaler.std) <= 0).any():
                 raise ForecastError(f"{name} has a standard deviation <= 0")
-        if self.timestamp is None and (self.calendar or self.future_covariates):
-            raise ForecastError(
-                "data.timestamp=null numbers the rows 0, 1, ...: data.calendar and "
-                "data.future_covariates need real timestamps to line up with"
-            )
-        both = set(self.targets) & {*self.future_covariates, *self.static_covariates}
-        if both:
-            raise ForecastError(f"{sorted(both)} cannot be both targets and covariates")
 
     @property
     def future_numeric(self) -> list[str]:
@@ -136,7 +119,7 @@ class DataSpec:
             if c in self.categories
         ]
         if self.calendar:  # in local time
-            parts.append(calendar_features(self.stamps_out(stamps), self.calendar))
+            parts.append(calendar_features(local_index(stamps, self.timezone), self.calendar))
         return np.concatenate(parts, axis=1) if parts else np.zeros((len(stamps), 0))
 
     def encode_static(
@@ -181,33 +164,8 @@ class DataSpec:
         return frame
 
     def stamp_columns(self, stamps: np.ndarray) -> dict[str, Any]:
-        """Timestamps as forecasts show them, in the columns the data had them in: one column
-        of datetimes; or the parts of a composite timestamp (``year``, ..., ``hour`` as
-        numbers; other columns as the text the format writes, split at its spaces)."""
-        if self.timestamp is None:
-            return {"step": np.asarray(stamps).astype(np.int64)}
-        index = self.stamps_out(stamps)
-        columns = self.timestamp_columns
-        if len(columns) == 1:
-            return {columns[0]: index}
-        if all(c.lower() in DATE_PARTS for c in columns):
-            return {c: getattr(index, c.lower()).to_numpy() for c in columns}
-        text = index.strftime(self.timestamp_format or "%Y-%m-%d %H:%M:%S")
-        parts = [t.split(" ", len(columns) - 1) for t in text]
-        if any(len(p) != len(columns) for p in parts[:1]):
-            raise ForecastError(
-                f"data.timestamp {columns}: the timestamps written by "
-                f"{self.timestamp_format or '%Y-%m-%d %H:%M:%S'!r} have no {len(columns)} parts "
-                "separated by spaces; set data.timestamp_format to one that has"
-            )
-        return {c: [p[j] for p in parts] for j, c in enumerate(columns)}
-
-    def stamps_out(self, stamps: np.ndarray) -> pd.DatetimeIndex:
-        """Timestamps as forecasts show them: in the data's timezone, if it had one."""
-        index = pd.DatetimeIndex(stamps)
-        return (
-            index if self.timezone is None else index.tz_localize("UTC").tz_convert(self.timezone)
-        )
+        """Timestamps as forecasts show them, in the data's columns, zone and format."""
+        return stamp_columns(stamps, self.timestamp, self.timestamp_format, self.timezone)
 
     @property
     def n_features(self) -> int:
@@ -236,8 +194,9 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DataSpec:
-        """Older files lack the covariate fields: they take their empty defaults."""
-        values = dict(values)
+        """Older files lack the later fields: they take their defaults, and the categorical
+        columns are those with a vocabulary."""
+        values = {"categorical": list(values.get("categories") or {}), **values}
         for name in SCALERS:
             if values.get(name) is not None:
                 values[name] = Scaler.from_dict(values[name])

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from forecast.windows import WindowDataset
+from forecast.data.windows import WindowDataset
 
 Baseline = Callable[[Tensor], Tensor]
 
@@ -36,6 +36,18 @@ def seasonal_naive(horizon: int, target_index: Sequence[int], period: int) -> Ba
         return x[:, rows][..., target_index]
 
     return forecast
+
+
+def reference_baselines(
+    horizon: int, target_index: Sequence[int], lookback: int, season: int, linear: Baseline
+) -> dict[str, Baseline]:
+    """The baselines every model is scored against (and an ensemble may weigh), by name:
+    naive, seasonal naive where a season fits in the lookback, and ``linear``."""
+    baselines = {"naive": repeat_last(horizon, target_index)}
+    if season <= lookback:
+        baselines["seasonal_naive"] = seasonal_naive(horizon, target_index, season)
+    baselines["linear"] = linear
+    return baselines
 
 
 class LinearBaseline:

@@ -1,31 +1,56 @@
-"""Training losses and the quantile figures built from the same formulas: pure torch, so the
-network, the LightningModule and the scorer all import them from below.
-
-A forecast is a point ``(..., horizon, n_targets)`` and, for each configured level, a quantile
-``(..., horizon, n_targets, n_quantiles)``; see ``forecast.model.Forecast``.
+"""What a network forecasts (``Forecast``: the output layout), the training losses, and the
+quantile figures built from the same formulas: pure torch, so the network, the
+LightningModule and the scorer all import them from below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from forecast.data.scaling import Standardize
 from forecast.errors import ForecastError
+from forecast.model.config import COUNT_LOSSES
 
-if TYPE_CHECKING:
-    from forecast.model import Forecast
+
+class Forecast(NamedTuple):
+    """What the network forecasts: the point forecast and, per configured level, a quantile."""
+
+    point: Tensor  # (batch, horizon, n_targets)
+    quantiles: Tensor  # (batch, horizon, n_targets, n_quantiles); n_quantiles may be 0
+
+    @classmethod
+    def split(cls, values: Tensor) -> Forecast:
+        """From the head's layout ``(..., 1 + n_quantiles)``: the point first."""
+        return cls(values[..., 0], values[..., 1:])
+
+    def flat(self) -> Tensor:
+        """``(batch, horizon, n_targets * (1 + n_quantiles))``: every target's point, then
+        each target's quantiles in level order (the output columns of forecast-predict)."""
+        return torch.cat([self.point, self.quantiles.flatten(2)], dim=2)
+
+
+ForecastFn = Callable[[Tensor, Tensor | None, Tensor | None], Forecast]
+
+
+def forecast_unbatched(
+    forecast: ForecastFn, x: Tensor, future: Tensor | None, static: Tensor | None
+) -> Forecast:
+    """``forecast`` of one unbatched window ``x (lookback, n_features)`` (covariates
+    ``future (lookback + horizon, n_future)``, ``static (n_static,)``) as a batch of one, the
+    answer unbatched again: ``(horizon, n_targets)``."""
+    future, static = (None if t is None else t.unsqueeze(0) for t in (future, static))
+    return Forecast(*(part[0] for part in forecast(x.unsqueeze(0), future, static)))
+
 
 POINT_LOSSES: dict[str, Callable[[], nn.Module]] = {
     "mse": nn.MSELoss,
     "mae": nn.L1Loss,
     "huber": nn.HuberLoss,
 }
-# Negative log-likelihoods of counts: the network's forecast is then a non-negative mean (see
-# forecast.model.CountLink) and these compare it with the targets in the data's units.
-COUNT_LOSSES = ("poisson", "tweedie")
 LOSSES = (*POINT_LOSSES, *COUNT_LOSSES)
 
 
@@ -63,16 +88,15 @@ class ForecastLoss(nn.Module):
     """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any.
 
     Forecasts and targets come scaled; a count loss takes them back to the data's units with
-    the targets' ``mean`` and ``std`` (training statistics, ``(n_targets,)``), since a Poisson
-    or Tweedie rate is a rate of the counts themselves.
+    ``scale`` (the targets' training statistics; none: they are the data's units), since a
+    Poisson or Tweedie rate is a rate of the counts themselves.
     """
 
     def __init__(
         self,
         loss: str,
         levels: Sequence[float] = (),
-        mean: Tensor | None = None,
-        std: Tensor | None = None,
+        scale: Standardize | None = None,
         power: float = 1.5,
     ) -> None:
         super().__init__()
@@ -81,15 +105,13 @@ class ForecastLoss(nn.Module):
         self.name, self.power = loss, power
         self.point = POINT_LOSSES[loss]() if loss in POINT_LOSSES else None
         self.levels = list(levels)
-        n = 0 if mean is None else len(mean)
-        self.register_buffer("mean", torch.zeros(n) if mean is None else mean.float())
-        self.register_buffer("std", torch.ones(n) if std is None else std.float())
+        self.scale = scale or Standardize(torch.zeros(()), torch.ones(()))
 
     def forward(self, forecast: Forecast, y: Tensor) -> Tensor:
         if self.point is not None:
             loss = self.point(forecast.point, y)
         else:
-            rate, counts = (t * self.std + self.mean for t in (forecast.point, y))
+            rate, counts = (self.scale.inverse(t) for t in (forecast.point, y))
             rate = rate.clamp_min(0)  # float rounding of a mean the network keeps >= 0
             if self.name == "poisson":
                 loss = poisson_loss(rate, counts)

@@ -15,13 +15,16 @@ from typing import Any
 
 import torch
 
-from forecast.ensemble import Ensemble
+from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
-from forecast.model import LSTMConfig, LSTMNet
-from forecast.spec import DataSpec
+from forecast.model.config import LSTMConfig
+from forecast.model.ensemble import Ensemble
+from forecast.model.net import LSTMNet
 
 FORMAT = "forecast.lstm"
-VERSION = 2
+# 3: the data description holds every data option (batch_size, max_rows, categorical too);
+# version 2 files, which lack those, are read as they are.
+VERSION = 3
 ARTIFACT_PATH = "checkpoint/model.pt"  # where training logs the file in an MLflow run
 
 
@@ -139,7 +142,7 @@ def read_payload(uri: str | Path) -> dict[str, Any]:
         )
     if payload.get("version") == 1:
         return _from_version_1(payload)
-    if payload.get("version") != VERSION:
+    if payload.get("version") not in (2, VERSION):
         raise ForecastError(
             f"{path} has checkpoint version {payload.get('version')}, this forecast reads "
             f"versions 1 to {VERSION}"
@@ -161,4 +164,4 @@ def _from_version_1(payload: dict[str, Any]) -> dict[str, Any]:
         old = next((old for old, _ in _V1_RENAMES if key.startswith(old)), None)
         new = key if old is None else dict(_V1_RENAMES)[old] + key[len(old) :]
         state_dict[new] = value
-    return {**payload, "version": VERSION, "net": net, "state_dict": state_dict}
+    return {**payload, "version": 2, "net": net, "state_dict": state_dict}

@@ -18,13 +18,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
-from forecast.data import season_from_freq
-from forecast.ensemble import Ensemble
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.timestamps import season_from_freq
+from forecast.data.windows import Batch, WindowDataset
 from forecast.errors import ForecastError
-from forecast.losses import ForecastLoss, interval_hits, pinball_loss
-from forecast.model import LSTMNet
-from forecast.windows import ForecastDataModule, WindowDataset
+from forecast.model.baselines import Baseline, LinearBaseline, reference_baselines
+from forecast.model.ensemble import Ensemble
+from forecast.model.losses import ForecastLoss, interval_hits, pinball_loss
+from forecast.model.net import LSTMNet
 
 log = logging.getLogger(__name__)
 
@@ -148,58 +149,91 @@ def evaluate_windows(
     with ``loss``, its mean over the windows too (``test_loss``). ``linear`` is the linear
     baseline's map when it was fitted on ``datamodule``'s training windows already."""
     spec = datamodule.spec
-    horizon, targets = spec.horizon, spec.target_index
     season = season or season_from_freq(spec.freq)
-    baselines = {"naive": repeat_last(horizon, targets)}
-    if season <= spec.lookback:
-        baselines["seasonal_naive"] = seasonal_naive(horizon, targets, season)
-    else:
+    if season > spec.lookback:
         log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
-    baselines["linear"] = (
+    fitted = (
         LinearBaseline.fit(datamodule.datasets["train"])
         if linear is None
-        else LinearBaseline(linear, targets)
+        else LinearBaseline(linear, spec.target_index)
     )
+    baselines = reference_baselines(spec.horizon, spec.target_index, spec.lookback, season, fitted)
     members = net.candidates[: len(net.members)] if isinstance(net, Ensemble) else []
-    names = ["model", *members, *baselines]
-    scores = {name: Scores.empty(horizon, len(targets)) for name in names}
+    scores = {
+        name: Scores.empty(spec.horizon, spec.n_targets) for name in ["model", *members, *baselines]
+    }
     levels = list(net.config.quantiles)
-    pinball = covered = total_loss = 0.0
     index = dataset.strided(stride)
-    window_errors = []
     net.eval()
+    errors, sums = [], torch.zeros(3, dtype=torch.float64)  # pinball, hits, loss
     for batch in index.split(batch_size):
-        x, y, future, static = dataset[batch]
-        if members:  # each member scored on the same windows, from the same forward passes
-            each = net.member_forecasts(x, future, static)
-            forecast = net.combined(x, each)
-            for name, point in zip(members, each.point, strict=True):
-                scores[name].update(point, y)
-        else:
-            forecast = net.forecast(x, future, static)
-        scores["model"].update(forecast.point, y)
-        for name, baseline in baselines.items():
-            scores[name].update(baseline(x), y)
-        if levels:
-            pinball += pinball_loss(forecast.quantiles, y, levels).item() * y.numel()
-            covered += interval_hits(forecast.quantiles, y).sum().item()
-        if loss is not None:
-            total_loss += loss(forecast, y).item() * len(y)
-        error = forecast.point - y
-        window_errors.append(torch.stack([error.square().mean((1, 2)), error.abs().mean((1, 2))]))
-    errors = torch.cat(window_errors, dim=1).numpy()
-    values = len(index) * horizon * len(targets)
+        window_errors, batch_sums = score_batch(
+            net, dataset[batch], scores, members, baselines, levels, loss
+        )
+        errors.append(window_errors)
+        sums += batch_sums
+    each = torch.cat(errors, dim=1).numpy()
+    values = len(index) * spec.horizon * spec.n_targets
     return Evaluation(
         scores=scores,
         target_std=torch.tensor(spec.target_scaler.std, dtype=torch.float64),
         seasonal_mae=seasonal_mae(datamodule, season),
         season=season,
-        windows=datamodule.describe_windows(dataset, index).assign(mse=errors[0], mae=errors[1]),
+        windows=window_origins(datamodule, dataset, index).assign(mse=each[0], mae=each[1]),
         quantiles=levels,
-        pinball=pinball / values if levels else float("nan"),
-        coverage=covered / values if levels else float("nan"),
-        loss=None if loss is None else total_loss / len(index),
+        pinball=sums[0].item() / values if levels else float("nan"),
+        coverage=sums[1].item() / values if levels else float("nan"),
+        loss=None if loss is None else sums[2].item() / len(index),
     )
+
+
+def score_batch(
+    net: LSTMNet | Ensemble,
+    batch: Batch,
+    scores: dict[str, Scores],
+    members: list[str],
+    baselines: dict[str, Baseline],
+    levels: list[float],
+    loss: ForecastLoss | None,
+) -> tuple[Tensor, Tensor]:
+    """Add one batch's errors to ``scores``: the model's, each member's (from the same forward
+    passes) and each baseline's. Returns each window's MSE and MAE ``(2, batch)`` and the
+    batch's sums of pinball loss, interval hits and loss."""
+    x, y, future, static = batch
+    if members:
+        each = net.member_forecasts(x, future, static)
+        forecast = net.combined(x, each)
+        for name, point in zip(members, each.point, strict=True):
+            scores[name].update(point, y)
+    else:
+        forecast = net.forecast(x, future, static)
+    scores["model"].update(forecast.point, y)
+    for name, baseline in baselines.items():
+        scores[name].update(baseline(x), y)
+    sums = torch.zeros(3, dtype=torch.float64)
+    if levels:
+        sums[0] = pinball_loss(forecast.quantiles, y, levels).item() * y.numel()
+        sums[1] = interval_hits(forecast.quantiles, y).sum().item()
+    if loss is not None:
+        sums[2] = loss(forecast, y).item() * len(y)
+    error = forecast.point - y
+    return torch.stack([error.square().mean((1, 2)), error.abs().mean((1, 2))]), sums
+
+
+def window_origins(
+    datamodule: ForecastDataModule, dataset: WindowDataset, index: Tensor
+) -> pd.DataFrame:
+    """Series and forecast origin (first target timestamp) of each window in ``index``."""
+    spec = datamodule.spec
+    rows = (dataset.starts(index) + spec.lookback).numpy()
+    frame = pd.DataFrame({"origin": datamodule.timestamps[rows]})
+    if spec.series_id:
+        starts = [a for a, _ in datamodule.bounds]
+        series = np.searchsorted(starts, rows, side="right") - 1
+        ids = [spec.id_values(datamodule.series_ids[k]) for k in series]
+        for position, column in enumerate(spec.id_columns):
+            frame.insert(position, column, [key[position] for key in ids])
+    return frame
 
 
 @torch.no_grad()
@@ -214,44 +248,3 @@ def mean_loss(
         x, y, future, static = dataset[index]
         total += loss(net.forecast(x, future, static), y).item() * len(y)
     return total / len(dataset)
-
-
-@dataclass
-class Examples:
-    """A few windows of the last target in original units, for a figure."""
-
-    index: np.ndarray  # (n_windows,) window numbers in the dataset
-    history: np.ndarray  # (n_windows, lookback)
-    actual: np.ndarray  # (n_windows, horizon)
-    point: np.ndarray  # (n_windows, horizon)
-    low: np.ndarray | None  # (n_windows, horizon): the lowest quantile, if any
-    high: np.ndarray | None  # the highest
-
-
-@torch.no_grad()
-def forecast_examples(
-    net: LSTMNet | Ensemble,
-    datamodule: ForecastDataModule,
-    dataset: WindowDataset,
-    n_windows: int = 4,
-) -> Examples:
-    """Windows spread evenly over ``dataset``. The last target is the one shown because by
-    convention it is the main one (``OT`` in the ETT files)."""
-    spec = datamodule.spec
-    index = torch.linspace(0, len(dataset) - 1, n_windows).long()
-    x, y, future, static = dataset[index]  # x (n_windows, lookback, n_features)
-    forecast = net.eval().forecast(x, future, static)
-    target = spec.scaler.select([spec.target_index[-1]])
-
-    def unscale(values: Tensor) -> np.ndarray:  # (n_windows, steps) of the last target
-        return target.inverse(values.double().numpy()[..., None])[..., 0]
-
-    levels = net.config.quantiles
-    return Examples(
-        index=index.numpy(),
-        history=unscale(x[..., spec.target_index[-1]]),
-        actual=unscale(y[..., -1]),
-        point=unscale(forecast.point[..., -1]),
-        low=unscale(forecast.quantiles[..., -1, 0]) if levels else None,
-        high=unscale(forecast.quantiles[..., -1, -1]) if levels else None,
-    )

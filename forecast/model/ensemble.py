@@ -22,23 +22,24 @@ move an interval, they do not narrow it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
+from forecast.data.spec import DataSpec
+from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
-from forecast.model import Forecast, LSTMConfig, LSTMNet
-from forecast.spec import DataSpec
-from forecast.windows import WindowDataset
+from forecast.model.baselines import LinearBaseline, reference_baselines
+from forecast.model.config import LSTMConfig
+from forecast.model.losses import Forecast, forecast_unbatched
 
 COMBINES = ("mean", "median", "validation")
 SELECTION_ROUNDS = 50  # Caruana et al.: weights in steps of 1/50
 
 
 class Ensemble(nn.Module):
-    """Members of one configuration and their combination; see the module docstring.
+    """Members (``LSTMNet``s) of one configuration and their combination; see the module docstring.
 
     With ``validation``, the buffer ``weights`` is over ``candidates``: the members, then the
     baselines that exist for the data (no seasonal naive when the season exceeds the
@@ -48,7 +49,7 @@ class Ensemble(nn.Module):
 
     def __init__(
         self,
-        members: Sequence[LSTMNet],
+        members: Sequence[nn.Module],
         spec: DataSpec,
         combine: str = "mean",
         season: int = 1,
@@ -65,17 +66,17 @@ class Ensemble(nn.Module):
         self.lookback, self.horizon = spec.lookback, spec.horizon
         self.target_index = list(spec.target_index)
         self.candidates = [f"member_{k}" for k in range(len(members))]
-        weight, linear_map = torch.zeros(0), torch.zeros(0)
+        linear_map = torch.zeros(0)
         if combine == "validation":  # zeros until fitted (or loaded from a model file)
-            self.candidates += ["naive", "linear"]
-            if self.season <= spec.lookback:
-                self.candidates.insert(len(members) + 1, "seasonal_naive")
-            weight = torch.zeros(len(self.candidates))
             linear_map = torch.zeros(spec.lookback + 1, spec.horizon)
             linear_map = linear_map if linear is None else linear.float()
-        self.register_buffer("weights", weight)
         # (lookback + 1, horizon): LinearBaseline's map, fitted on the training windows
         self.register_buffer("linear", linear_map)
+        if combine == "validation":
+            self.candidates += list(self._baselines())
+        self.register_buffer(
+            "weights", torch.zeros(len(self.candidates) * (combine == "validation"))
+        )
 
     def chosen(self) -> dict[str, float]:
         """Each candidate's weight, for validation (the members' equal shares otherwise)."""
@@ -88,16 +89,15 @@ class Ensemble(nn.Module):
         state dict)."""
         return {"size": len(self.members), "combine": self.combine, "season": self.season}
 
+    def _baselines(self) -> dict[str, Callable[[Tensor], Tensor]]:
+        linear = LinearBaseline(self.linear, self.target_index)
+        return reference_baselines(
+            self.horizon, self.target_index, self.lookback, self.season, linear
+        )
+
     def baselines(self, x: Tensor) -> list[Tensor]:
         """The baselines among the candidates, each ``(batch, horizon, n_targets)``."""
-        forecasts = {
-            "naive": lambda: repeat_last(self.horizon, self.target_index)(x),
-            "seasonal_naive": lambda: seasonal_naive(self.horizon, self.target_index, self.season)(
-                x
-            ),
-            "linear": lambda: LinearBaseline(self.linear, self.target_index)(x),
-        }
-        return [forecasts[name]() for name in self.candidates if name in forecasts]
+        return [b(x) for name, b in self._baselines().items() if name in self.candidates]
 
     def member_forecasts(
         self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
@@ -114,9 +114,7 @@ class Ensemble(nn.Module):
     ) -> Forecast:
         """The combined forecast, shaped as one member's (unbatched in, unbatched out)."""
         if x.dim() == 2:
-            future, static = (None if t is None else t.unsqueeze(0) for t in (future, static))
-            combined = self.forecast(x.unsqueeze(0), future, static)
-            return Forecast(*(part[0] for part in combined))
+            return forecast_unbatched(self.forecast, x, future, static)
         return self.combined(x, self.member_forecasts(x, future, static))
 
     def combined(self, x: Tensor, members: Forecast) -> Forecast:
@@ -169,7 +167,7 @@ def select_weights(gram: Tensor, cross: Tensor, rounds: int = SELECTION_ROUNDS) 
 
 @torch.no_grad()
 def fit_combination(
-    members: Sequence[LSTMNet],
+    members: Sequence[nn.Module],
     spec: DataSpec,
     combine: str,
     season: int,

@@ -1,0 +1,237 @@
+"""The DataModule: reads a table, splits each series by time, scales it with training
+statistics and serves its windows to Lightning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from forecast.data.covariates import check_numeric, static_value, vocabulary
+from forecast.data.options import DataOptions
+from forecast.data.reading import file_rows, read_table, table_columns
+from forecast.data.rules import fill_numeric
+from forecast.data.scaling import Scaler
+from forecast.data.series import SeriesFrame, prepare_series
+from forecast.data.spec import DataSpec
+from forecast.data.splits import SPLITS, fitting_window, split_ranges
+from forecast.data.timestamps import season_from_freq
+from forecast.data.windows import WindowDataset, batch_loader, window_count
+from forecast.errors import ForecastError
+
+log = logging.getLogger(__name__)
+
+
+class ForecastDataModule(pl.LightningDataModule):
+    """Reads a table, splits each series by time, scales with training statistics, windows it.
+
+    Built from the data keys (``ForecastDataModule(**options)``, as ``conf/data`` gives them),
+    held as one ``DataOptions``. Validation and test windows may take their inputs from the
+    last ``lookback`` rows of the split before (the standard ETT protocol), but their targets
+    always lie inside the split. After ``setup``, ``spec`` is the data contract a saved model
+    keeps.
+    """
+
+    def __init__(self, fitted: DataSpec | None = None, **options: Any) -> None:
+        """``fitted`` is given only to score a saved model: its training statistics and
+        vocabularies are reused, nothing is fitted again."""
+        super().__init__()
+        self.options = DataOptions(**options)
+        if self.options.path is None:
+            raise ForecastError("data.path is required: the CSV or Parquet file to train on")
+        self.fitted = fitted
+        self.datasets: dict[str, WindowDataset] = {}
+        self.short_series_dropped: list = []  # ids of the series left out, set by setup
+
+    @classmethod
+    def from_spec(cls, spec: DataSpec, path: str | None = None) -> ForecastDataModule:
+        """The data of a saved model (or ``path`` read its way), scaled with its statistics."""
+        return cls(fitted=spec, **(spec.values() | {"path": path or spec.path}))
+
+    @property
+    def path(self) -> str:
+        return str(self.options.path)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load, check, split and scale once; every user error surfaces here, before training."""
+        if self.datasets:
+            return
+        options = self.options
+        frame = read_table(self.path, options.max_rows, options.header, options.columns)
+        covariates = [*options.future_covariates, *options.static_covariates]
+        series = prepare_series(
+            frame, options, source=self.path, dtype=np.float64,  # scaled in float64
+            exclude=covariates, names=file_rows(self.path, options.header),
+        )  # fmt: skip
+        self.timestamps, self.bounds, self.series_ids = (
+            series.timestamps, series.bounds, series.series_ids
+        )  # fmt: skip
+        self.segments, self.kept_series = self._segments(series.freq)
+        kept = set(self.kept_series)
+        self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
+        self._changes = (series.merged, series.inserted, series.filled)
+        self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
+        self.spec = self.fitted or self._fit(series, raw)
+        self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
+        # Scaled from float64 into the float32 table the windows view; the float64 one goes.
+        values = self.spec.scaler.transform(series.values, np.float32)
+        rows = series.rows
+        del series, frame
+        self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
+        future = self.spec.encode_future(raw, self.timestamps, self.path, rows)
+        self.future = torch.from_numpy(future.astype(np.float32))  # (n_rows, n_future)
+        statics = {c: raw[c][[a for a, _ in self.bounds]] for c in options.static_covariates}
+        static = self.spec.encode_static(statics, self.path, len(self.bounds))
+        self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
+        self.datasets = {
+            split: self.windows(self.segments[split], self.kept_series) for split in SPLITS
+        }
+
+    def changes(self) -> list[tuple[str, int, str]]:
+        """What each data option changed in the file, after setup (DataOptions.changes)."""
+        return self.options.changes(*self._changes, self.short_series_dropped)
+
+    def windows(self, segments: list[tuple[int, int]], series: Sequence[int]) -> WindowDataset:
+        """The windows inside row ``segments``, the ``k``-th of series ``series[k]``."""
+        spec = self.spec
+        return WindowDataset(
+            self.values, segments, spec.lookback, spec.horizon, spec.target_index,
+            self.future, self.static, series,
+        )  # fmt: skip
+
+    def _covariate_columns(
+        self, frame: pd.DataFrame, rows: np.ndarray | None, columns: list[str]
+    ) -> dict[str, np.ndarray]:
+        """Raw values of each covariate in the stacked rows' order; statics checked constant."""
+        options = self.options
+        raw = table_columns(frame, columns, self.path, rows)
+        for column in options.future_covariates:
+            if column not in options.categorical and options.fill_missing:
+                raw[column] = np.concatenate([
+                    fill_numeric(raw[column][a:b], options.fill_missing, column, self._name(k))
+                    for k, (a, b) in enumerate(self.bounds)
+                ])  # fmt: skip
+        for column in options.static_covariates:
+            for k, (a, b) in enumerate(self.bounds):
+                static_value(raw[column][a:b], column, self._name(k))
+        return raw
+
+    def _name(self, k: int) -> str:
+        """How messages name series ``k``."""
+        return f"series {self.series_ids[k]!r}" if self.options.series_id else self.path
+
+    def _fit(self, series: SeriesFrame, raw: dict[str, np.ndarray]) -> DataSpec:
+        """The data contract: the options resolved against the file, every statistic and
+        vocabulary from training rows only."""
+        options, where = self.options, self.path
+        unknown = [c for c in options.categorical if c not in raw]
+        if unknown:
+            raise ForecastError(
+                f"data.categorical: {unknown} are not among the future or static covariates"
+            )
+        train = [series.values[a:b] for a, b in self.segments["train"]]
+        train_values = train[0] if len(train) == 1 else np.concatenate(train)
+        spread = np.ptp(train_values, axis=0)
+        constant = [f for f, width in zip(series.features, spread, strict=True) if width == 0]
+        if constant:  # kept (centred, unscaled), but they can teach the model nothing
+            log.warning("%s: column(s) %s are constant over the training rows", where, constant)
+        train_rows = (  # an index only where covariates need one: it is 8 bytes a row
+            np.concatenate([np.arange(a, b) for a, b in self.segments["train"]])
+            if options.future_covariates
+            else None
+        )
+        firsts = [a for a, _ in self.bounds]
+
+        def rows_of(column: str) -> np.ndarray:  # a static's value per series, else train rows
+            return raw[column][firsts if column in options.static_covariates else train_rows]
+
+        categories = {c: vocabulary(rows_of(c)) for c in options.categorical}
+        future = [c for c in options.future_covariates if c not in categories]
+        static = [c for c in options.static_covariates if c not in categories]
+        return DataSpec(
+            **replace(
+                options, path=str(Path(where).resolve()), features=list(series.features),
+                targets=options.targets or list(series.features), freq=series.freq,
+                timezone=series.timezone,
+            ).values(),
+            scaler=Scaler.fit(train_values),
+            categories=categories,
+            future_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in future]),
+            static_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in static]),
+        )  # fmt: skip
+
+    def _segments(self, freq: str) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
+        """Row ranges of every split of every series, checked to hold at least one window,
+        and the indices of the series kept: a series too short for a split is an error, or
+        with ``short_series="drop"`` left out of every split."""
+        options = self.options
+        segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
+        kept = []
+        for k, (start, end) in enumerate(self.bounds):
+            ranges = split_ranges(
+                end - start, options.split_ratios, options.split_borders, options.lookback
+            )
+            ranges = {split: (start + a, start + b) for split, (a, b) in ranges.items()}
+            short = [
+                (split, b - a)
+                for split, (a, b) in ranges.items()
+                if window_count(b - a, options.lookback, options.horizon) < 1
+            ]
+            if short and options.short_series == "drop":
+                continue
+            if short:
+                raise self._too_short(k, *short[0], freq)
+            kept.append(k)
+            for split, segment in ranges.items():
+                segments[split].append(segment)
+        if not kept:
+            longest = max(end - start for start, end in self.bounds)
+            hints = self._fitting_hint(longest, "the longest series", freq)
+            raise ForecastError(
+                f"{self.path}: every series is shorter than its splits need "
+                f"(lookback + horizon = {options.lookback + options.horizon} rows per split)"
+                + "".join(f"; {hint}" for hint in hints)
+            )
+        return segments, kept
+
+    def _too_short(self, k: int, split: str, rows: int, freq: str) -> ForecastError:
+        options = self.options
+        start, end = self.bounds[k]
+        hints = self._fitting_hint(end - start, "it", freq)
+        if options.series_id:
+            hints.append("data.short_series=drop leaves such series out")
+        return ForecastError(
+            f"{self._name(k)}: the {split} split has {rows} rows (with the lookback it may "
+            f"borrow), fewer than lookback + horizon = {options.lookback + options.horizon}"
+            + "".join(f"; {hint}" for hint in hints)
+        )
+
+    def _fitting_hint(self, n_rows: int, which: str, freq: str) -> list[str]:
+        """A lookback and horizon that fit a series of ``n_rows`` rows, as a hint, if any do."""
+        o = self.options
+        fit = fitting_window(
+            n_rows, o.split_ratios, o.split_borders, o.lookback, o.horizon, season_from_freq(freq)
+        )
+        return [f"data.lookback={fit[0]} data.horizon={fit[1]} fit {which}"] if fit else []
+
+    def train_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["train"], self.options.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["val"], self.options.batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return batch_loader(self.datasets["test"], self.options.batch_size, shuffle=False)
+
+
+def fitted_scaler(columns: list[np.ndarray]) -> Scaler | None:
+    """The scaler of numeric covariate columns, each ``(rows,)``; None without any."""
+    return Scaler.fit(np.stack(columns, 1)) if columns else None

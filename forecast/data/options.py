@@ -1,0 +1,145 @@
+"""How a table is read and windowed: the keys of ``conf/data/csv.yaml``, declared and checked
+once.
+
+``DataOptions`` is what the user chose; a ``DataSpec`` (``forecast.data.spec``) is the same
+options resolved against the training file (its columns, frequency, zone) plus what was fitted
+on it. Every part of the data path takes the one object, so a new option is one field here,
+its use, its check and its yaml line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+# data.fill_missing: NaN/inf are refused (null), or filled by one of these
+FILL_METHODS = ("ffill", "interpolate")
+# data.fill_gaps: missing timestamps are refused (null), or inserted and filled by one of these
+GAP_METHODS = ("ffill", "interpolate", "zero")
+# data.duplicates: rows repeating the previous row's timestamp are refused, or merged into one
+DUPLICATE_RULES = ("error", "first", "last", "mean")
+# data.short_series: a series too short for a split is refused, or left out of every split
+SHORT_SERIES_RULES = ("error", "drop")
+
+
+def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
+    """Accept one column name where a list is expected (``data.targets=OT``)."""
+    if columns is None or isinstance(columns, str):
+        return None if columns is None else [columns]
+    return list(columns)
+
+
+def feature_columns(
+    columns: Sequence[str], features: str | Sequence[str] | None, excluded: Sequence[str]
+) -> list[str]:
+    """The input columns: ``features`` (data.features) if named, else every column but the
+    ``excluded`` ones (timestamp, series id, covariates)."""
+    return as_list(features) or [c for c in columns if c not in excluded]
+
+
+def one_or_many(columns: str | Sequence[str] | None) -> str | list[str] | None:
+    """A column, or a list of columns that act together (a composite timestamp or id)."""
+    return columns if columns is None or isinstance(columns, str) else list(columns)
+
+
+def counting(value: Any) -> bool:
+    """An integer >= 1 (YAML's true is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The data keys, one field each; see ``conf/data/csv.yaml`` for what each one does."""
+
+    path: str | None = None
+    lookback: int = 96
+    horizon: int = 96
+    batch_size: int = 32
+    timestamp: str | list[str] | None = "date"  # one column, several to combine, None: steps
+    timestamp_format: str | None = None
+    timezone: str | None = None
+    header: bool = True
+    columns: list[str] | None = None
+    features: list[str] | None = None  # None: every column but timestamp, ids, covariates
+    targets: list[str] | None = None  # None: every feature
+    series_id: str | list[str] | None = None
+    split_ratios: list[float] | None = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    split_borders: list[int] | None = None
+    fill_gaps: str | None = None
+    fill_missing: str | None = None
+    duplicates: str = "error"
+    short_series: str = "error"
+    freq: str | None = None
+    future_covariates: list[str] = field(default_factory=list)
+    static_covariates: list[str] = field(default_factory=list)
+    calendar: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    max_rows: int | None = 50_000_000
+
+    def __post_init__(self) -> None:
+        normal = {
+            "timestamp": one_or_many(self.timestamp),
+            "series_id": one_or_many(self.series_id),
+            "features": as_list(self.features),
+            "targets": as_list(self.targets),
+            "columns": None if self.columns is None else [str(c) for c in self.columns],
+            "split_ratios": None if self.split_ratios is None else list(self.split_ratios),
+            "split_borders": None if self.split_borders is None else list(self.split_borders),
+        }
+        for name in ("future_covariates", "static_covariates", "calendar", "categorical"):
+            normal[name] = as_list(getattr(self, name)) or []
+        for name, value in normal.items():
+            object.__setattr__(self, name, value)
+        self._check()
+
+    def _check(self) -> None:
+        for name in ("lookback", "horizon", "batch_size"):
+            if not counting(getattr(self, name)):
+                raise ForecastError(f"data.{name}={getattr(self, name)!r} must be an integer >= 1")
+        if self.max_rows is not None and not counting(self.max_rows):
+            raise ForecastError(
+                f"data.max_rows={self.max_rows!r} must be an integer >= 1, or null for no limit"
+            )
+        rules = {
+            "duplicates": (self.duplicates, DUPLICATE_RULES, False),
+            "short_series": (self.short_series, SHORT_SERIES_RULES, False),
+            "fill_gaps": (self.fill_gaps, GAP_METHODS, True),
+            "fill_missing": (self.fill_missing, FILL_METHODS, True),
+        }
+        for name, (value, allowed, nullable) in rules.items():
+            if value not in allowed and not (nullable and value is None):
+                null = ", or null" if nullable else ""
+                raise ForecastError(f"data.{name}={value!r} must be one of {allowed}{null}")
+        if self.freq is not None:
+            try:
+                pd.tseries.frequencies.to_offset(self.freq)
+            except ValueError:
+                raise ForecastError(
+                    f"data.freq={self.freq!r} is not a pandas frequency "
+                    "(e.g. h, 15min, D, W-SUN, MS)"
+                ) from None
+
+    def values(self) -> dict[str, Any]:
+        """The options as keywords (of a DataSpec too: its options, without what was fitted)."""
+        return {f.name: getattr(self, f.name) for f in fields(DataOptions)}
+
+    def changes(self, merged: int, inserted: int, filled: int, dropped: list) -> list:
+        """What each option changed in the file: ``(metric, count, line)`` each, the metric
+        logged to MLflow (0 when nothing changed) and the line the report prints when
+        something did."""
+        shown = ", ".join(repr(k) for k in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+        return [
+            ("data_duplicates_merged", merged,
+             f"rows with a repeated timestamp merged (data.duplicates={self.duplicates})"),
+            ("data_gaps_inserted", inserted,
+             f"rows inserted at missing timestamps (data.fill_gaps={self.fill_gaps})"),
+            ("data_values_filled", filled,
+             f"missing values filled (data.fill_missing={self.fill_missing})"),
+            ("data_series_dropped", len(dropped),
+             f"series too short for a split left out (data.short_series=drop): {shown}"),
+        ]  # fmt: skip

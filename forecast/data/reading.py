@@ -1,0 +1,198 @@
+"""Tables in: CSV (plain or compressed) and Parquet files read into pandas, every way a file
+can be unreadable refused by name before it costs memory."""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import csv
+import functools
+import gzip
+import io
+import lzma
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+
+def read_table(
+    path: str | Path,
+    max_rows: int | None = None,
+    header: bool = True,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file; a missing or unreadable file is a ForecastError.
+
+    ``max_rows`` bounds the work before it is done: a file with more data rows is refused
+    after reading at most that many, rather than after exhausting memory. A CSV file without
+    a header line (``header=False``) is read with ``columns`` as its names; with a header,
+    ``columns`` replace the names it has.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ForecastError(f"{path} is a folder; give the data file inside it")
+    if not path.is_file():
+        raise ForecastError(f"data file not found: {path}")
+    kind, compression = table_kind(path)
+    names = None if columns is None else [str(c) for c in columns]
+    if kind == "parquet" and (names is not None or not header):
+        raise ForecastError(f"{path}: data.header and data.columns are for CSV files only")
+    if not header and names is None:
+        raise ForecastError(f"{path}: data.header=false needs data.columns, a name per column")
+    if kind == "csv":
+        _check_header(path, compression, names)
+    try:
+        if kind == "csv":
+            # pandas takes the codec from the same suffix
+            frame = pd.read_csv(
+                path,
+                nrows=None if max_rows is None else max_rows + 1,
+                header=0 if header else None,
+                names=names,
+            )
+        else:
+            frame = _read_parquet(path, max_rows)
+    except (ValueError, OSError, EOFError, pd.errors.ParserError) as err:
+        raise ForecastError(f"cannot read {path}: {err}") from None
+    if frame.empty:
+        raise ForecastError(f"{path} has no data rows (columns: {list(frame.columns)})")
+    if max_rows is not None and len(frame) > max_rows:
+        raise ForecastError(_too_many_rows(path, max_rows))
+    return frame
+
+
+# A header line longer than this is not a table's header: a binary file, or one line of text.
+HEADER_BYTES = 1 << 20
+
+
+# CSV files as they come, compressed: the suffix after .csv names the codec (pandas' own names).
+COMPRESSIONS: dict[str, Callable[[Path], AbstractContextManager[IO[bytes]]]] = {
+    ".gz": functools.partial(gzip.open, mode="rb"),
+    ".bz2": functools.partial(bz2.open, mode="rb"),
+    ".xz": functools.partial(lzma.open, mode="rb"),
+    ".zip": lambda path: _zip_member(path),  # the archive's one file
+}
+
+
+def table_kind(path: Path) -> tuple[str, str | None]:
+    """``("csv" | "parquet", compression)`` from the file's suffixes (``.csv.gz``)."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    compression = suffixes.pop().lstrip(".") if suffixes and suffixes[-1] in COMPRESSIONS else None
+    table = suffixes[-1] if suffixes else ""
+    if table == ".csv":
+        return "csv", compression
+    if table in (".parquet", ".pq") and compression is None:
+        return "parquet", None
+    raise ForecastError(
+        f"{path}: unsupported file type {''.join(path.suffixes) or 'without a suffix'!r}, "
+        f"expected .csv (also {', '.join('.csv' + c for c in COMPRESSIONS)}) or .parquet"
+    )
+
+
+@contextlib.contextmanager
+def _zip_member(path: Path) -> Iterator[IO[bytes]]:
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        if len(names) != 1:
+            raise ForecastError(f"{path}: a zip archive must hold one file, it holds {names}")
+        with archive.open(names[0]) as member:
+            yield member
+
+
+def _check_header(
+    path: Path, compression: str | None = None, names: list[str] | None = None
+) -> None:
+    """Look at the first line before pandas reads the file: a binary file or one without line
+    breaks would otherwise be parsed whole as a single field, at many times its size in
+    memory. pandas renames a repeated column name to ``name.1``: refuse it instead, by name.
+    Given ``names`` (data.columns), there must be one per field of the first line: pandas
+    would make the extra fields an index, silently."""
+    opener = COMPRESSIONS[f".{compression}"] if compression else functools.partial(open, mode="rb")
+    try:
+        with opener(path) as file:
+            start = file.read(HEADER_BYTES + 1)
+    except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
+        raise ForecastError(f"cannot read {path} as a .{compression} file: {err}") from None
+    if (nul := start.find(b"\0")) >= 0:
+        raise ForecastError(f"{path} is not a text CSV file: NUL byte at offset {nul}")
+    if len(start) > HEADER_BYTES and b"\n" not in start and b"\r" not in start:
+        raise ForecastError(
+            f"{path}: no line break in the first {HEADER_BYTES} bytes; a CSV file starts with "
+            "a header line of column names"
+        )
+    try:
+        text = start.decode("utf-8")
+    except UnicodeDecodeError as err:  # cut mid-character at the end, or not UTF-8 at all
+        if len(start) <= HEADER_BYTES or err.start < len(start) - 4:
+            raise ForecastError(f"{path} is not UTF-8 text (byte {err.start})") from None
+        text = start[: err.start].decode("utf-8")
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    if names is not None and len(names) != len(header):
+        raise ForecastError(
+            f"{path}: data.columns names {len(names)} columns, the file's first line has "
+            f"{len(header)} fields"
+        )
+    header = header if names is None else names
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ForecastError(f"{path}: column name(s) {repeated} appear more than once")
+
+
+def _too_many_rows(path: Path, max_rows: int) -> str:
+    return (
+        f"{path} has more than data.max_rows={max_rows} rows; raise data.max_rows if memory "
+        "allows (about 40 bytes per value at the peak of setup)"
+    )
+
+
+def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
+    """Column by column: pd.read_parquet decodes the whole file into Arrow first and then
+    copies it into pandas, about three times the table's size at its peak."""
+    import pyarrow.parquet as pq
+
+    file = pq.ParquetFile(path)
+    if max_rows is not None and file.metadata.num_rows > max_rows:
+        raise ForecastError(_too_many_rows(path, max_rows))
+    columns = {
+        name: file.read(columns=[name]).column(0).to_pandas() for name in file.schema_arrow.names
+    }
+    return pd.DataFrame(columns, copy=False)
+
+
+def table_columns(
+    frame: pd.DataFrame, columns: Sequence[str], source: str, rows: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The named columns' values (in ``rows`` order); a missing column is a ForecastError."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
+        )
+    return {c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns}
+
+
+@dataclass(frozen=True)
+class RowNames:
+    """How messages name a row so that a user can find it: the line of a CSV file whose first
+    data row is line ``first_line``, else the 0-based data row (Parquet, tables in memory)."""
+
+    first_line: int | None = None
+
+    def __call__(self, row: int) -> str:
+        if self.first_line is None:
+            return f"data row {row} (0-based)"
+        return f"file line {row + self.first_line}"
+
+
+def file_rows(path: str | Path, header: bool = True) -> RowNames:
+    """Rows of ``path`` as read_table reads it: data row 0 is line 2 of a CSV with a header."""
+    kind, _ = table_kind(Path(path))
+    return RowNames(first_line=(2 if header else 1) if kind == "csv" else None)

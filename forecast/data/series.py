@@ -1,0 +1,166 @@
+"""A long table of one or many series, checked by the data's rules and stacked: one
+contiguous array of all series in time order, plus the row range of each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.options import DataOptions, as_list, feature_columns
+from forecast.data.reading import RowNames
+from forecast.data.rules import CheckedSeries, check_series
+from forecast.data.timestamps import utc_stamps
+from forecast.errors import ForecastError
+
+
+@dataclass(frozen=True)
+class SeriesFrame:
+    """Validated series, stacked: rows of series k are ``bounds[k][0]:bounds[k][1]``."""
+
+    values: np.ndarray  # (n_rows, n_features), original units
+    timestamps: np.ndarray  # (n_rows,) datetime64[ns]
+    bounds: list[tuple[int, int]]
+    series_ids: list[Any]  # the series-id column's values, in order of first appearance
+    features: list[str]
+    freq: str
+    rows: np.ndarray | None = None  # the frame's row of each stacked row; None: the same order
+    timezone: str | None = None  # of timezone-aware timestamps, which are held in UTC
+    merged: int = 0  # rows merged into the row before them by data.duplicates
+    inserted: int = 0  # rows inserted at missing timestamps (the gap rule)
+    filled: int = 0  # missing values filled by data.fill_missing
+
+    def series_values(self, k: int) -> np.ndarray:
+        start, end = self.bounds[k]
+        return self.values[start:end]
+
+
+def prepare_series(
+    frame: pd.DataFrame,
+    options: DataOptions,
+    *,
+    source: str = "input",
+    dtype: type = np.float64,
+    exclude: Sequence[str] = (),
+    names: RowNames = RowNames(),
+) -> SeriesFrame:
+    """Check a long-format table and stack its series, values in ``dtype``.
+
+    ``options.features=None`` takes every column but the timestamp, the series id and
+    ``exclude`` (the covariates, which are not past inputs unless named as features). Rows of
+    one series must be strictly increasing in time at one regular frequency: a gap, a
+    duplicate or an out-of-order row would make a window silently span the wrong stretch of
+    time. The timestamp and the series id may each be several columns (``[year, month, day,
+    hour]``, ``[Region, State]``); a series is then named by the tuple of its id values.
+    """
+    features = numeric_features(frame, options, source, exclude)
+    id_columns = as_list(options.series_id) or []
+    stamps, zone = utc_stamps(
+        frame, as_list(options.timestamp) or [], options.timestamp_format, options.timezone,
+        source, id_columns, names,
+    )  # fmt: skip
+    # One copy of the values, filled column by column (frame[features] would copy the table
+    # once more); series are cut from it by row positions, so a single series is never
+    # copied again.
+    values = np.empty((len(frame), len(features)), dtype)
+    for j, column in enumerate(features):
+        values[:, j] = frame[column].to_numpy()
+    checked = [
+        (key, rows if id_columns else None, check_series(
+            stamps[rows], values[rows], features,
+            f"{source}, series {key!r}" if id_columns else source, options,
+            rows if id_columns else None, names,
+        ))
+        for key, rows in series_groups(frame, id_columns, source, names)
+    ]  # fmt: skip
+    freqs = {series.freq for _, _, series in checked}
+    if len(freqs) > 1:
+        raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
+    return stacked(checked, features, freqs.pop(), zone, bool(id_columns))
+
+
+def numeric_features(
+    frame: pd.DataFrame, options: DataOptions, source: str, exclude: Sequence[str]
+) -> list[str]:
+    """The feature columns, each present and numeric, or a ForecastError naming the column."""
+    required = [*(as_list(options.timestamp) or []), *(as_list(options.series_id) or [])]
+    features = feature_columns(frame.columns, options.features, [*required, *exclude])
+    missing = [c for c in [*required, *features] if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
+        )
+    if not features:
+        raise ForecastError(f"{source}: no feature columns besides {required}")
+    for column in features:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].dtype == bool:
+            raise ForecastError(
+                f"{source}: column {column!r} is not numeric (dtype {frame[column].dtype}); "
+                "to use it as categories name it in data.static_covariates or "
+                "data.future_covariates and in data.categorical, or leave it out of data.features"
+            )
+    return features
+
+
+def stacked(
+    checked: list[tuple[Any, np.ndarray | None, CheckedSeries]],
+    features: list[str],
+    freq: str,
+    zone: str | None,
+    has_ids: bool,
+) -> SeriesFrame:
+    """Checked series ``(id, the frame's rows or None for all, series)`` as one SeriesFrame."""
+    values = [series.values for _, _, series in checked]
+    stamps = [series.stamps for _, _, series in checked]
+    ends = np.cumsum([len(v) for v in values])
+    merged = sum(series.merged for _, _, series in checked)
+    inserted = sum(series.inserted for _, _, series in checked)
+    kept = [series.kept if rows is None else rows[series.kept] for _, rows, series in checked]
+    return SeriesFrame(
+        values=values[0] if len(values) == 1 else np.concatenate(values),
+        timestamps=stamps[0] if len(stamps) == 1 else np.concatenate(stamps),
+        bounds=[(int(end - len(v)), int(end)) for v, end in zip(values, ends, strict=True)],
+        series_ids=[key for key, _, _ in checked],
+        features=features,
+        freq=freq,
+        rows=np.concatenate(kept) if has_ids or merged or inserted else None,
+        timezone=zone,
+        merged=merged,
+        inserted=inserted,
+        filled=sum(series.filled for _, _, series in checked),
+    )
+
+
+def series_groups(
+    frame: pd.DataFrame, id_columns: list[str], source: str, names: RowNames
+) -> list[tuple[Any, np.ndarray | slice]]:
+    """Each series' id (a value, or a tuple of values for several id columns) and rows, in
+    order of first appearance; one series of every row without id columns."""
+    if not id_columns:
+        return [("", slice(None))]
+    for column in id_columns:
+        empty = frame[column].isna().to_numpy()
+        if empty.any():  # pandas' groupby would leave these rows out silently
+            where = names(int(np.flatnonzero(empty)[0]))
+            raise ForecastError(f"{source}: series id column {column!r} is empty at {where}")
+    if len(id_columns) == 1:
+        positions = frame.groupby(id_columns[0], sort=False).indices
+        return [(key, positions[key]) for key in pd.unique(frame[id_columns[0]])]
+    positions = frame.groupby(id_columns, sort=False).indices
+    order = frame[id_columns].drop_duplicates().itertuples(index=False, name=None)
+    return [(key, positions[key]) for key in order]
+
+
+@dataclass
+class SeriesInput:
+    """One series to forecast, as read from a file or a request (values in original units)."""
+
+    label: str  # how messages name it
+    stamps: np.ndarray  # (rows,) datetime64[ns], checked
+    values: np.ndarray  # (rows, n_features), checked
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)  # raw, over the rows
+    # The future covariates' rows: (timestamps, {column: values}); None without.
+    future: tuple[np.ndarray, dict[str, np.ndarray]] | None = None

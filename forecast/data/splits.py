@@ -1,0 +1,73 @@
+"""Chronological splits of each series, and how many windows each split holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from forecast.errors import ForecastError
+
+SPLITS = ("train", "val", "test")
+
+
+def split_borders(
+    n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None
+) -> tuple[int, int, int]:
+    """End rows (exclusive) of train, val and test for one series of ``n_rows`` rows.
+
+    Explicit ``borders`` win over ``ratios``; rows after the test border are never used
+    (the ETT protocol leaves the last 4 months out).
+    """
+    if borders is not None:
+        train_end, val_end, test_end = (int(b) for b in borders)
+        if not 0 < train_end < val_end < test_end <= n_rows:
+            raise ForecastError(
+                f"split_borders {list(borders)} must be increasing and at most the series "
+                f"length {n_rows}; for your own file start from data=csv, which splits by "
+                "data.split_ratios"
+            )
+        return train_end, val_end, test_end
+    if ratios is None or len(ratios) != 3 or min(ratios) <= 0 or sum(ratios) > 1 + 1e-9:
+        raise ForecastError(f"split_ratios {ratios} must be 3 positive numbers summing to <= 1")
+    train_end = int(n_rows * ratios[0])
+    val_end = train_end + int(n_rows * ratios[1])
+    return train_end, val_end, min(n_rows, val_end + int(n_rows * ratios[2]))
+
+
+def split_ranges(
+    n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None, lookback: int
+) -> dict[str, tuple[int, int]]:
+    """Each split's rows in a series of ``n_rows``, counted from its first: validation and
+    test windows take their inputs from the ``lookback`` rows before their split, never from
+    before the series (nor from the series before it)."""
+    train_end, val_end, test_end = split_borders(n_rows, ratios, borders)
+    return {
+        "train": (0, train_end),
+        "val": (max(0, train_end - lookback), val_end),
+        "test": (max(0, val_end - lookback), test_end),
+    }
+
+
+def fitting_window(
+    n_rows: int,
+    ratios: Sequence[float] | None,
+    borders: Sequence[int] | None,
+    lookback: int,
+    horizon: int,
+    season: int = 1,
+) -> tuple[int, int] | None:
+    """The largest lookback and horizon, at most the given ones, for which every split of a
+    series of ``n_rows`` rows holds a window: the horizon fits the validation and test rows
+    (their windows borrow the lookback from the split before), lookback plus horizon the
+    training rows; the lookback a whole number of seasons where it holds one. None when not
+    even a lookback and horizon of 1 fit."""
+    try:
+        train_end, val_end, test_end = split_borders(n_rows, ratios, borders)
+    except ForecastError:
+        return None
+    horizon = min(horizon, val_end - train_end, test_end - val_end)
+    lookback = min(lookback, train_end - horizon)
+    if horizon < 1 or lookback < 1:
+        return None
+    if season > 1 and lookback >= season:
+        lookback -= lookback % season
+    return lookback, horizon

@@ -1,0 +1,150 @@
+"""Sliding windows as index arithmetic over one array, and the batches that gather them.
+
+A window starting at row ``s`` is input rows ``[s, s + lookback)`` and target rows
+``[s + lookback, s + lookback + horizon)``. ``Tensor.unfold`` exposes every such window as a
+view of the scaled array, so the dataset holds O(rows) memory, never O(rows x lookback); a
+batch is gathered from that view in one indexing operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import distributed as dist
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from forecast.errors import ForecastError
+
+
+def window_count(n_rows: int, lookback: int, horizon: int) -> int:
+    return max(0, n_rows - lookback - horizon + 1)
+
+
+class Batch(NamedTuple):
+    """Windows of the data: what a model reads and what it must forecast. Without
+    covariates, ``future`` and ``static`` have a last axis of 0."""
+
+    x: torch.Tensor  # (batch, lookback, n_features): past inputs, scaled
+    y: torch.Tensor  # (batch, horizon, n_targets)
+    future: torch.Tensor  # (batch, lookback + horizon, n_future): known in advance
+    static: torch.Tensor  # (batch, n_static)
+
+
+class WindowDataset(Dataset):
+    """Windows inside row segments of ``values``; no window crosses a segment's end.
+
+    ``values`` is ``(n_rows, n_features)`` and ``future`` ``(n_rows, n_future)``, row for row;
+    ``segments`` are ``(start, end)`` row ranges, one per series and split, and ``series``
+    the row of ``static (n_series, n_static)`` of each (segment ``k`` is series ``k`` by
+    default). Indexing with an int gives one window, unbatched; with a 1-D tensor of indices
+    a ``Batch`` of them, gathered from views in one operation per array.
+    """
+
+    def __init__(
+        self,
+        values: torch.Tensor,
+        segments: Sequence[tuple[int, int]],
+        lookback: int,
+        horizon: int,
+        target_index: Sequence[int],
+        future: torch.Tensor | None = None,
+        static: torch.Tensor | None = None,
+        series: Sequence[int] | None = None,
+    ) -> None:
+        self.lookback, self.horizon = lookback, horizon
+        self.target_index = torch.as_tensor(list(target_index))
+        # (n_rows - lookback - horizon + 1, lookback + horizon, n_features), a view
+        self.windows = values.unfold(0, lookback + horizon, 1).transpose(1, 2)
+        future = values.new_zeros(len(values), 0) if future is None else future
+        self.future_windows = future.unfold(0, lookback + horizon, 1).transpose(1, 2)
+        counts = [window_count(end - start, lookback, horizon) for start, end in segments]
+        if min(counts, default=0) < 1:
+            raise ValueError(f"every segment needs lookback + horizon rows; window counts {counts}")
+        self.first_row = torch.as_tensor([start for start, _ in segments])
+        self.ends = torch.as_tensor(np.cumsum(counts))  # window index where each segment ends
+        self.series = torch.as_tensor(range(len(segments)) if series is None else list(series))
+        n_series = int(self.series.max()) + 1
+        self.static = values.new_zeros(n_series, 0) if static is None else static
+
+    def __len__(self) -> int:
+        return int(self.ends[-1])
+
+    def _locate(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Segment of each window and its offset inside that segment."""
+        segment = torch.searchsorted(self.ends, index, right=True)
+        before = torch.where(segment > 0, self.ends[segment - 1], 0)
+        return segment, index - before
+
+    def starts(self, index: torch.Tensor) -> torch.Tensor:
+        """First row of each window: segment start plus offset inside the segment."""
+        segment, offset = self._locate(index)
+        return self.first_row[segment] + offset
+
+    def strided(self, stride: int) -> torch.Tensor:
+        """Indices of every ``stride``-th window of each segment, counting from its first."""
+        if stride < 1:
+            raise ForecastError(f"stride must be >= 1, got {stride}")
+        index = torch.arange(len(self))
+        return index[self._locate(index)[1] % stride == 0]
+
+    def __getitem__(self, index: int | torch.Tensor) -> Batch:
+        index = torch.as_tensor(index)
+        if index.ndim == 0 and not -len(self) <= int(index) < len(self):
+            raise IndexError(f"window {int(index)} out of range for {len(self)} windows")
+        segment, offset = self._locate(index % len(self))
+        start = self.first_row[segment] + offset
+        window = self.windows[start]
+        return Batch(
+            x=window[..., : self.lookback, :],
+            y=window[..., self.lookback :, self.target_index],
+            future=self.future_windows[start],
+            static=self.static[self.series[segment]],
+        )
+
+
+class ShardedBatches(Sampler[torch.Tensor]):
+    """Index batches, split across DDP ranks.
+
+    Training: rank ``r`` of ``w`` takes shuffled batches ``r, r + w, ...``, all ranks the same
+    number (gradient all-reduce needs it), dropping at most ``w - 1`` batches of an epoch; the
+    shuffle is seeded by seed and epoch, so ranks agree on it. Evaluation: rank ``r`` takes
+    the ``r``-th of ``w`` contiguous slices of the windows, so every window is scored exactly
+    once (no padding, unlike DistributedSampler: distributed test scores are exact) and
+    every rank has at least one batch.
+    """
+
+    def __init__(self, n_windows: int, batch_size: int, shuffle: bool) -> None:
+        self.n_windows, self.batch_size, self.shuffle = n_windows, batch_size, shuffle
+        self.seed, self.epoch = torch.initial_seed(), 0
+        distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if distributed else 0
+        self.world = dist.get_world_size() if distributed else 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[torch.Tensor]:
+        if not self.shuffle:
+            start, end = (self.n_windows * k // self.world for k in (self.rank, self.rank + 1))
+            return list(torch.arange(start, end).split(self.batch_size))
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        batches = list(torch.randperm(self.n_windows, generator=generator).split(self.batch_size))
+        return batches[self.rank :: self.world][: len(batches) // self.world]
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return iter(self._batches())
+
+    def __len__(self) -> int:
+        return len(self._batches())
+
+
+def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool) -> DataLoader:
+    """Hand whole index batches to the dataset so a batch is one gather, not ``batch`` copies.
+
+    Every window is used: the last, smaller batch is kept (dropping it skews test scores).
+    """
+    batches = ShardedBatches(len(dataset), batch_size, shuffle)
+    return DataLoader(dataset, sampler=batches, batch_size=None)

@@ -1,0 +1,55 @@
+"""What a finished training run prints: the model next to the baselines, and where the run,
+checkpoint and config went. Every metric is in the MLflow run; the console shows the ones a
+reader compares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from forecast.evaluation.scoring import Evaluation
+from forecast.model.ensemble import Ensemble
+
+
+@dataclass
+class RunOutputs:
+    """What a finished run produced, for logging and the report."""
+
+    model_path: Path
+    metrics: dict[str, float]
+    evaluation: Evaluation | None = None
+    data_changes: list[tuple[str, int, str]] = field(default_factory=list)
+    ensemble: Ensemble | None = None
+
+
+def report(outputs: RunOutputs, run: str | None, config_path: Path) -> str:
+    """The report's lines; ``run`` says where the MLflow run is, if there is one."""
+    metrics = outputs.metrics
+    lines = [""]
+    lines += [f"data: {count} {line}" for _, count, line in outputs.data_changes if count]
+    if outputs.ensemble is not None:
+        lines += ensemble_lines(outputs.ensemble, metrics["best_val_loss"])
+    elif "best_val_loss" in metrics:
+        lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")
+    if outputs.evaluation is not None:
+        evaluation = outputs.evaluation
+        lines += [f"test split, season {evaluation.season}:", evaluation.table()]
+        if "test_mae_orig" in metrics:
+            lines.append(
+                f"model in the data's units: MAE {metrics['test_mae_orig']:.4g}, "
+                f"RMSE {metrics['test_rmse_orig']:.4g}"
+            )
+    lines.append("")
+    if run is not None:
+        lines.append(f"MLflow run   {run}")
+    lines += [f"checkpoint   {outputs.model_path}", f"config       {config_path}"]
+    return "\n".join(lines)
+
+
+def ensemble_lines(ensemble: Ensemble, val_loss: float) -> list[str]:
+    lines = [f"ensemble of {len(ensemble.members)} members, ensemble.combine={ensemble.combine}"]
+    if ensemble.combine == "validation":
+        chosen = [f"{c} {w:.2f}" for c, w in ensemble.chosen().items() if w]
+        lines.append(f"weights chosen on the validation split: {', '.join(chosen)}")
+    lines.append(f"the combination's val_loss {val_loss:.4f}")
+    return lines

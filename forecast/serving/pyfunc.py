@@ -1,0 +1,96 @@
+"""The model as an MLflow pyfunc, so MLflow's own tools load and serve it.
+
+    mlflow models serve -m models:/forecast/1 --env-manager local
+    curl localhost:5000/invocations -H 'content-type: application/json' \
+         -d '{"dataframe_records": [{"date": "2018-06-26 19:00:00", "OT": 1.0, ...}, ...]}'
+
+The pyfunc wraps ``Forecaster``: same checkpoint, same checks, same numbers. The package's
+own code travels inside the logged model (``code_paths``), so loading it needs the training
+stack but not an installed ``forecast``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+
+from forecast.data.datamodule import ForecastDataModule
+from forecast.serving.forecaster import Forecaster
+
+ARTIFACT_NAME = "model"
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # forecast/, which travels with the model
+# Marks the future covariates' rows in a table that holds a history too (the model's input).
+FUTURE_FLAG = "is_future"
+# Timestamps as example inputs write them: with the UTC offset, if they have a zone.
+STAMP_TEXT = "%Y-%m-%d %H:%M:%S%z"
+
+
+class ForecastModel(mlflow.pyfunc.PythonModel):
+    """History rows in (``DataFrame``), forecast rows out, as ``Forecaster.predict``.
+
+    A model with future covariates takes their ``horizon`` rows in the same table, after each
+    series' history, marked by a true ``is_future`` column (their feature columns empty).
+    """
+
+    def load_context(self, context: Any) -> None:
+        self.forecaster = Forecaster.load(context.artifacts["checkpoint"])
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        return forecast_table(self.forecaster, model_input)
+
+
+def forecast_table(forecaster: Forecaster, table: pd.DataFrame) -> pd.DataFrame:
+    """Forecasts for a table of histories and, flagged ``is_future``, future covariates."""
+    if FUTURE_FLAG not in table.columns:
+        return forecaster.predict(table)
+    future = table[FUTURE_FLAG].astype(bool)
+    history = table[~future].drop(columns=FUTURE_FLAG)
+    return forecaster.predict(history, table[future].drop(columns=FUTURE_FLAG))
+
+
+def log_pyfunc(
+    model_path: Path, example: pd.DataFrame, registered_model_name: str | None
+) -> ModelInfo:
+    """Log (and register, given a name) the pyfunc in the active run, with a signature."""
+    output = forecast_table(Forecaster.load(model_path), example)
+    return mlflow.pyfunc.log_model(
+        name=ARTIFACT_NAME,
+        python_model=ForecastModel(),
+        artifacts={"checkpoint": str(model_path)},
+        code_paths=[str(PACKAGE_DIR)],
+        signature=infer_signature(example, output),
+        input_example=example,
+        # Listed, not inferred: inference imports and profiles the model, costing seconds.
+        pip_requirements=["torch", "pytorch-lightning", "hydra-core", "pandas", "mlflow"],
+        registered_model_name=registered_model_name,
+    )
+
+
+def example_input(datamodule: ForecastDataModule) -> pd.DataFrame:
+    """The first series as a user would send it to the model: its last ``lookback`` rows, and
+    with future covariates the ``horizon`` rows after them, marked ``is_future`` (their
+    feature columns empty). Logged as the model's input example and signature."""
+    spec = datamodule.spec
+    start, end = datamodule.bounds[0]
+    ahead = spec.horizon if spec.future_covariates else 0
+    rows = slice(max(start, end - ahead - spec.lookback), end)
+    original = spec.scaler.inverse(datamodule.values[rows].double().numpy())
+    frame = pd.DataFrame(original, columns=spec.features)
+    for column, values in datamodule.covariates.items():
+        frame[column] = values[rows]
+    stamps = spec.stamp_columns(datamodule.timestamps[rows])
+    for position, (column, values) in enumerate(stamps.items()):
+        if isinstance(values, pd.DatetimeIndex):  # as text, which JSON and CSV both keep
+            values = values.strftime(spec.timestamp_format or STAMP_TEXT)
+        frame.insert(position, column, values)
+    spec.insert_ids(frame, datamodule.series_ids[0])
+    if ahead:
+        frame[FUTURE_FLAG] = np.arange(len(frame)) >= len(frame) - ahead
+        frame.loc[frame[FUTURE_FLAG], spec.features] = np.nan
+    return frame

@@ -1,0 +1,109 @@
+"""From a config to the objects of a run, and fitting them: the DataModule (read and checked
+first), the LightningModule sized from its spec, the logger and the Trainer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import MLFlowLogger
+
+from forecast.console import progress_bar
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.spec import DataSpec
+from forecast.errors import ForecastError
+from forecast.model.module import LSTMLitModule
+from forecast.training.callbacks import GracefulInterrupt
+from forecast.training.sweep import PARENT_RUN_ENV, sqlite_lock
+
+
+def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Trainer]:
+    """Instantiate data, model and trainer; the data is read and checked before anything else,
+    and the model is sized from its DataSpec."""
+    try:
+        datamodule: ForecastDataModule = instantiate(cfg.data)
+        datamodule.setup("fit")
+        model = build_model(cfg.model, datamodule.spec)
+        parent = os.environ.get(PARENT_RUN_ENV)
+        logger = build_logger(cfg, {"mlflow.parentRunId": parent} if parent else None)
+        trainer = build_trainer(cfg, logger)
+    except InstantiationException as err:
+        raise ForecastError(str(err).strip()) from None
+    return datamodule, model, trainer
+
+
+def build_logger(cfg: DictConfig, tags: dict[str, str] | None, **overrides: Any) -> Any:
+    """The run's logger. Runs started together on a new SQLite store would race through its
+    schema migrations and all but one fail: the first to get here creates the store, the
+    experiment and its run while the others wait."""
+    with sqlite_lock(str(cfg.logger.get("tracking_uri") or "")):
+        logger = instantiate(cfg.logger, tags=tags, **overrides)
+        if isinstance(logger, MLFlowLogger):
+            logger.run_id  # noqa: B018
+    return logger
+
+
+def build_trainer(cfg: DictConfig, logger: Any, checkpoints: Path | None = None) -> pl.Trainer:
+    """A Trainer with the configured callbacks; ``checkpoints`` moves the best-epoch
+    checkpoint's folder (each ensemble member keeps its own)."""
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    for callback in callbacks:
+        if checkpoints is not None and isinstance(callback, ModelCheckpoint):
+            callback.dirpath = str(checkpoints)
+    return instantiate(
+        cfg.trainer,
+        logger=logger,
+        callbacks=callbacks,
+        enable_progress_bar=progress_bar(cfg.trainer.get("enable_progress_bar")),
+    )
+
+
+def build_model(cfg: DictConfig, spec: DataSpec) -> LSTMLitModule:
+    """``conf/model`` completed with the data's spec; the network refuses bad sizes here."""
+    partial = instantiate(cfg, _convert_="all")  # plain lists in hparams, not ListConfig
+    try:
+        return partial(spec=spec)
+    except ForecastError:
+        raise
+    except (TypeError, ValueError) as err:  # nn.LSTM's own checks (dropout, sizes)
+        raise ForecastError(f"model: {err}") from None
+
+
+def fit(trainer: pl.Trainer, model: LSTMLitModule, datamodule: ForecastDataModule) -> None:
+    trainer.fit(model, datamodule=datamodule)
+    if any(isinstance(c, GracefulInterrupt) and c.interrupted for c in trainer.callbacks):
+        raise KeyboardInterrupt("training stopped by Ctrl-C")
+
+
+def load_best(trainer: pl.Trainer, model: LSTMLitModule) -> dict[str, float]:
+    """Put the best epoch's weights (by validation loss) into ``model``; its score."""
+    checkpoint = trainer.checkpoint_callback
+    if not checkpoint:
+        return {}
+    if checkpoint.best_model_path:
+        # Our own Lightning checkpoint from this run, so unpickling it is safe.
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(best["state_dict"])
+    return {"best_val_loss": float(checkpoint.best_model_score)}
+
+
+def flat_params(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as MLflow params, keys dotted like overrides: ``model.hidden_size``."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            flat[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return flat
