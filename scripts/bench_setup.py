@@ -21,10 +21,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.config import CONF_DIR
-from forecast.model import LSTMLitModule
-from forecast.predict import SeriesInput
-from forecast.spec import DataSpec
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.series import SeriesInput
+from forecast.data.spec import DataSpec
+from forecast.model.module import LSTMLitModule
 
 REPO = Path(__file__).resolve().parents[1]
 ETTH1 = REPO / "data" / "ETTh1.csv"
@@ -43,7 +43,12 @@ def etth1(lookback: int = 96, horizon: int = 96, batch_size: int = 32) -> Foreca
     """The ETTh1 DataModule with conf/data/etth1.yaml's borders, set up."""
     borders = OmegaConf.load(Path(CONF_DIR) / "data" / "etth1.yaml").split_borders
     dm = ForecastDataModule(
-        str(ETTH1), lookback, horizon, batch_size, split_ratios=None, split_borders=list(borders)
+        str(ETTH1),
+        lookback=lookback,
+        horizon=horizon,
+        batch_size=batch_size,
+        split_ratios=None,
+        split_borders=list(borders),
     )
     dm.setup()
     return dm
@@ -54,7 +59,7 @@ def test_inputs(dm: ForecastDataModule, batch: int) -> tuple[torch.Tensor, list[
     them, and the same histories in original units, as ``Forecaster.forecast`` takes them."""
     x = dm.datasets["test"][torch.arange(batch)].x
     originals = dm.spec.scaler.inverse(x.double().numpy())
-    stamps = dm.timestamps[:1].repeat(dm.lookback)  # only the last one is used
+    stamps = dm.timestamps[:1].repeat(dm.spec.lookback)  # only the last one is used
     return x, [SeriesInput(f"series {k}", stamps, values) for k, values in enumerate(originals)]
 
 

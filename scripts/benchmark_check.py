@@ -31,7 +31,7 @@ from hydra import compose, initialize_config_dir
 
 from forecast.check import check
 from forecast.config import CONF_DIR
-from forecast.data import read_table
+from forecast.data.reading import read_table
 
 SERIES = 1000  # fewer in the smoke run: 1,000 rows each at least
 FIXES = ["data.fill_gaps=interpolate", "data.fill_missing=interpolate"]

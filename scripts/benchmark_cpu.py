@@ -30,7 +30,7 @@ from bench_setup import (
 )
 from torch import nn
 
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
 
 PRESET = "segment_lstm"  # the presets' network, as conf/model/ sets it
 VARIANTS = {

@@ -47,9 +47,9 @@ from bench_setup import (
 from fastapi.testclient import TestClient
 from torch import nn
 
-from forecast.ensemble import Ensemble
-from forecast.predict import Forecaster
-from forecast.serve import create_app
+from forecast.model.ensemble import Ensemble
+from forecast.serving.app import create_app
+from forecast.serving.forecaster import Forecaster
 
 MEMBERS = 5
 BIN = Path(sys.executable).parent

@@ -28,8 +28,8 @@ from bench_setup import (
     write_results,
 )
 
-from forecast.predict import Forecaster
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
+from forecast.serving.forecaster import Forecaster
 
 MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' model
 

@@ -55,8 +55,12 @@ def child(kind: str, rows: int, workdir: str) -> None:
     import pandas as pd
     import torch
 
-    from forecast.data import Scaler, prepare_series, read_table
-    from forecast.windows import ForecastDataModule, WindowDataset
+    from forecast.data.datamodule import ForecastDataModule
+    from forecast.data.options import DataOptions
+    from forecast.data.reading import read_table
+    from forecast.data.scaling import Scaler
+    from forecast.data.series import prepare_series
+    from forecast.data.windows import WindowDataset
 
     path = Path(workdir) / f"{rows}.parquet"
     base = reset_peak()
@@ -69,7 +73,7 @@ def child(kind: str, rows: int, workdir: str) -> None:
         stages = {}
         frame = read_table(path)
         stages["read_table"] = status_mb("VmHWM") - base
-        series = prepare_series(frame, timestamp="date", features=None, dtype=np.float64)
+        series = prepare_series(frame, DataOptions(), dtype=np.float64)
         stages["prepare_series"] = status_mb("VmHWM") - base
         del frame
         # as the DataModule: statistics and subtraction in float64, into the float32 table
@@ -81,8 +85,8 @@ def child(kind: str, rows: int, workdir: str) -> None:
         covariates = {"future_covariates": ["x5", "x6"], "calendar": ["hour"]}
         dm = ForecastDataModule(
             str(path),
-            LOOKBACK,
-            HORIZON,
+            lookback=LOOKBACK,
+            horizon=HORIZON,
             batch_size=64,
             **(covariates if kind != "datamodule" else {}),
         )

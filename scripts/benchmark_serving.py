@@ -42,10 +42,11 @@ from bench_setup import (
     write_results,
 )
 
-from forecast.checkpoint import save_checkpoint
-from forecast.mlflow_model import log_pyfunc
-from forecast.model import LSTMConfig, LSTMNet
-from forecast.predict import Forecaster
+from forecast.model.config import LSTMConfig
+from forecast.model.net import LSTMNet
+from forecast.serving.checkpoint import save_checkpoint
+from forecast.serving.forecaster import Forecaster
+from forecast.serving.pyfunc import example_input, log_pyfunc
 
 BIN = Path(sys.executable).parent
 
@@ -56,7 +57,7 @@ def make_model(workdir: Path) -> tuple[Path, str]:
     path = save_checkpoint(workdir / "model.pt", LSTMNet(LSTMConfig(), dm.spec), dm.spec)
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     with mlflow.start_run():
-        info = log_pyfunc(path, dm.example_input(), registered_model_name=None)
+        info = log_pyfunc(path, example_input(dm), registered_model_name=None)
     return path, info.model_uri
 
 

@@ -38,8 +38,10 @@ from bench_setup import (
 from torch import nn
 from torch.utils.data import DataLoader
 
-from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
+from forecast.model.config import LSTMConfig
+from forecast.model.module import LSTMLitModule
+from forecast.model.net import LSTMNet
 
 
 def batches_of(dm: ForecastDataModule, n: int) -> tuple[list, float]:
@@ -47,7 +49,7 @@ def batches_of(dm: ForecastDataModule, n: int) -> tuple[list, float]:
     loader = dm.train_dataloader()
     start = time.perf_counter()
     batches = list(itertools.islice(itertools.cycle(loader), n))
-    loader_rate = n * dm.batch_size / (time.perf_counter() - start)
+    loader_rate = n * dm.options.batch_size / (time.perf_counter() - start)
     return batches, loader_rate
 
 

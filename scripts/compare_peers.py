@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from bench_setup import markdown_table, preset_config, provenance, run_meta  # noqa: E402
 
-from forecast.covariates import calendar_columns, calendar_features  # noqa: E402
+from forecast.data.covariates import calendar_columns, calendar_features  # noqa: E402
 from forecast.train import train  # noqa: E402
 
 

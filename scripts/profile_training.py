@@ -20,7 +20,9 @@ import torch
 from bench_setup import BENCHMARKS, etth1, markdown_table, provenance, run_meta, write_results
 from benchmark_training import batches_of, lightning_loop, raw_loop
 
-from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
+from forecast.model.config import LSTMConfig
+from forecast.model.module import LSTMLitModule
+from forecast.model.net import LSTMNet
 
 PACKAGES = ("pytorch_lightning", "lightning_fabric", "lightning_utilities", "torchmetrics",
             "torch", "forecast")  # fmt: skip

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from forecast.spec import DataSpec
+from forecast.data.spec import DataSpec
 
 REPO = Path(__file__).resolve().parents[1]
 ETTH1 = REPO / "data" / "ETTh1.csv"
@@ -79,7 +79,8 @@ def spec_for(
     """A DataSpec of features ``f0, f1, ...`` forecasting those at ``target_index`` (all)."""
     features = [f"f{j}" for j in range(n_features)]
     index = range(n_features) if target_index is None else target_index
-    return DataSpec(features, [features[j] for j in index], lookback, horizon)
+    targets = [features[j] for j in index]
+    return DataSpec(features=features, targets=targets, lookback=lookback, horizon=horizon)
 
 
 def wait_until_up(url: str, process: subprocess.Popen, seconds: float = 90) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forecast.baselines import LinearBaseline, repeat_last, seasonal_naive
-from forecast.data import season_from_freq
-from forecast.windows import WindowDataset
+from forecast.data.timestamps import season_from_freq
+from forecast.data.windows import WindowDataset
+from forecast.model.baselines import LinearBaseline, repeat_last, seasonal_naive
 
 
 def test_repeat_last_and_seasonal_naive_are_exact():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from forecast import Forecaster
-from forecast.checkpoint import VERSION, load_checkpoint, save_checkpoint
 from forecast.errors import ForecastError
+from forecast.serving.checkpoint import VERSION, load_checkpoint, save_checkpoint
 
 OLD = Path(__file__).resolve().parent / "data"
 
@@ -55,7 +55,7 @@ def test_an_incomplete_description_is_refused(trained, tmp_path):
         (lambda p: p["net"].update(hidden_size=10**7), r"model\.hidden_size=10000000 must be"),
         (lambda p: p["net"].update(num_layers=-2), r"model\.num_layers=-2 must be"),
         (lambda p: p["net"].update(hidden_size="64"), r"model\.hidden_size='64' must be"),
-        (lambda p: p["data"].update(lookback=-5), "lookback must be an integer >= 1"),
+        (lambda p: p["data"].update(lookback=-5), "lookback=-5 must be an integer >= 1"),
         (lambda p: p["data"]["scaler"]["std"].pop(), "3 means and 2 standard deviations for 3"),
         (lambda p: p["data"]["scaler"].update(std=[0.0, 1.0, 1.0]), "standard deviation <= 0"),
         (lambda p: p["data"].pop("features"), "description is incomplete"),

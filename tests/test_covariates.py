@@ -10,11 +10,14 @@ import torch
 from helpers import compose_config
 
 from forecast import Forecaster
-from forecast.covariates import calendar_features
+from forecast.data.covariates import calendar_features
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
-from forecast.model import FutureEffect, LSTMConfig, LSTMNet
-from forecast.spec import DataSpec
-from forecast.windows import ForecastDataModule
+from forecast.evaluation.spans import span
+from forecast.model.config import LSTMConfig
+from forecast.model.net import LSTMNet
+from forecast.model.parts import FutureEffect
 
 LOOKBACK, HORIZON = 8, 4
 
@@ -67,7 +70,14 @@ def test_calendar_features_are_sines_and_cosines_of_the_phase():
     np.testing.assert_allclose(out[:, 1], [1, 0, 0], atol=1e-12)  # hour cosine
     np.testing.assert_allclose(out[2, 2:], [np.sin(np.pi / 3), np.cos(np.pi / 3)])  # March
     # a zoned model's stamps are held in UTC; its calendar is local: 00:00 UTC is 02:00 there
-    zoned = DataSpec(["y"], ["y"], 4, 2, calendar=["hour"], timezone="UTC+02:00")
+    zoned = DataSpec(
+        features=["y"],
+        targets=["y"],
+        lookback=4,
+        horizon=2,
+        calendar=["hour"],
+        timezone="UTC+02:00",
+    )
     local = zoned.encode_future({}, stamps.to_numpy()[:1], "x")
     np.testing.assert_allclose(local[0], [np.sin(np.pi / 6), np.cos(np.pi / 6)])
 
@@ -202,7 +212,7 @@ def test_a_covariate_model_trains_saves_and_forecasts(covariate_model):
     # the same numbers straight from the network on the DataModule's windows of that data
     dm = ForecastDataModule.from_spec(spec)
     dm.setup()
-    windows = dm.span("2024-01-03 22:00", "2024-01-04 01:00")
+    windows = span(dm, "2024-01-03 22:00", "2024-01-04 01:00")
     batch = windows[torch.arange(len(windows))]
     with torch.no_grad():
         point = forecaster.net.forecast(batch.x, batch.future, batch.static).point
@@ -237,7 +247,7 @@ def test_bad_covariates_at_forecast_time(covariate_model, history_change, future
 def test_serving_takes_future_records(covariate_model):
     from fastapi.testclient import TestClient
 
-    from forecast.serve import create_app
+    from forecast.serving.app import create_app
 
     forecaster = Forecaster.load(covariate_model["model"])
     frame = covariate_model["frame"].assign(date=lambda f: f.date.dt.strftime("%Y-%m-%d %H:%M:%S"))
@@ -278,7 +288,7 @@ def test_serving_takes_future_records(covariate_model):
 def test_export_takes_the_encoded_covariates_as_inputs(covariate_model, fmt, tmp_path):
     """Fed what DataSpec.encode_future/encode_static make, the exported graph forecasts what
     Forecaster.predict does."""
-    from forecast.export import export
+    from forecast.serving.export import export
 
     forecaster = Forecaster.load(covariate_model["model"])
     spec = forecaster.spec
@@ -335,7 +345,7 @@ def test_timezone_aware_timestamps_keep_their_offset(tmp_path):
     assert str(out.date.iloc[0]) == "2024-01-03 14:00:00+02:00"  # one hour after the last row
     from fastapi.testclient import TestClient
 
-    from forecast.serve import create_app
+    from forecast.serving.app import create_app
 
     rows = history[history.id == "a"].drop(columns="id").to_dict(orient="records")
     answer = TestClient(create_app(forecaster, "zoned")).post(

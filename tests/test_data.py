@@ -5,12 +5,21 @@ import pandas as pd
 import pytest
 from helpers import ETTH1, coded_frame
 
-from forecast.data import Scaler, prepare_series, read_table, split_borders
+from forecast.data.options import DataOptions
+from forecast.data.reading import read_table
+from forecast.data.scaling import Scaler
+from forecast.data.series import prepare_series
+from forecast.data.splits import split_borders
 from forecast.errors import ForecastError
 
 
 def prepare(frame: pd.DataFrame, **kwargs):
-    return prepare_series(frame, timestamp="date", features=kwargs.pop("features", None), **kwargs)
+    """prepare_series with the data options among ``kwargs``, the rest its own keywords."""
+    fields = set(DataOptions.__dataclass_fields__)
+    options = DataOptions(
+        features=kwargs.pop("features", None), **{k: v for k, v in kwargs.items() if k in fields}
+    )
+    return prepare_series(frame, options, **{k: v for k, v in kwargs.items() if k not in fields})
 
 
 def test_read_table_reads_csv_and_parquet(tmp_path):

@@ -12,11 +12,12 @@ from fastapi.testclient import TestClient
 from helpers import compose_config, sine_frame
 
 from forecast import Forecaster
-from forecast.checkpoint import load_checkpoint, save_checkpoint
-from forecast.ensemble import Ensemble, fit_combination, select_weights
-from forecast.model import LSTMConfig, LSTMNet
-from forecast.serve import create_app
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
+from forecast.model.config import LSTMConfig
+from forecast.model.ensemble import Ensemble, fit_combination, select_weights
+from forecast.model.net import LSTMNet
+from forecast.serving.app import create_app
+from forecast.serving.checkpoint import load_checkpoint, save_checkpoint
 
 LOOKBACK, HORIZON = 24, 6
 
@@ -73,7 +74,7 @@ def test_all_weight_on_one_member_is_that_member_exactly(tmp_path):
 
 def test_mean_and_median_of_members():
     points = torch.tensor([1.0, 5.0, 2.0, 10.0]).view(4, 1, 1, 1)
-    from forecast.ensemble import _median
+    from forecast.model.ensemble import _median
 
     assert _median(points).item() == 3.5  # the middle two of 1, 2, 5, 10
     assert _median(points[:3]).item() == 2.0
@@ -168,9 +169,10 @@ def member_runs(tmp_path) -> list:
 
 
 def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, caplog):
-    import forecast.train as training
+    import forecast.training.members as members
+    from forecast.train import train
 
-    real_fit, calls = training.fit, []
+    real_fit, calls = members.fit, []
 
     def fit_failing_once(trainer, model, datamodule):
         calls.append(1)
@@ -178,8 +180,8 @@ def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, 
             raise RuntimeError("out of memory")
         real_fit(trainer, model, datamodule)
 
-    monkeypatch.setattr(training, "fit", fit_failing_once)
-    metrics = training.train(ensemble_config(tmp_path, "ensemble.size=3"))
+    monkeypatch.setattr(members, "fit", fit_failing_once)
+    metrics = train(ensemble_config(tmp_path, "ensemble.size=3"))
     assert "ensemble member 1 (seed 43) failed, the others go on: out of memory" in caplog.text
     assert {k for k in metrics if k.startswith("test_mse_member_")} == {
         "test_mse_member_0",
@@ -205,7 +207,7 @@ def test_members_at_once_train_as_they_would_one_after_the_other(tmp_path):
 def test_an_exported_ensemble_runs_the_combination(tmp_path, combine):
     import onnxruntime
 
-    from forecast.export import ScaledForecaster, export
+    from forecast.serving.export import ScaledForecaster, export
 
     sine_frame(600).to_csv(tmp_path / "a.csv", index=False)
     datamodule = setup(tmp_path / "a.csv")

@@ -11,8 +11,9 @@ import torch
 from helpers import REPO
 
 from forecast import Forecaster, ForecastError
-from forecast.export import export
-from forecast.model import LSTMConfig, LSTMNet
+from forecast.model.config import LSTMConfig
+from forecast.model.net import LSTMNet
+from forecast.serving.export import export
 
 
 @pytest.fixture(scope="module")

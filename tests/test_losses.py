@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
+from forecast.data.scaling import Standardize
 from forecast.errors import ForecastError
-from forecast.losses import ForecastLoss, interval_hits, pinball_loss
-from forecast.model import Forecast
+from forecast.model.losses import Forecast, ForecastLoss, interval_hits, pinball_loss
 
 
 def test_pinball_loss_is_exact():
@@ -41,10 +41,12 @@ def test_count_losses_are_the_likelihoods_in_the_data_units():
     rate = torch.tensor([[[1.0]], [[3.0]]])  # (batch, horizon, targets), counts
     counts = torch.tensor([[[0.0]], [[5.0]]])
     scaled = Forecast((rate - 2) / 4, torch.zeros(2, 1, 1, 0))
-    poisson = ForecastLoss("poisson", mean=mean, std=std)(scaled, (counts - 2) / 4)
+    poisson = ForecastLoss("poisson", scale=Standardize(mean, std))(scaled, (counts - 2) / 4)
     expected = ((1 - 0) + (3 - 5 * math.log(3))) / 2
     assert poisson.item() == pytest.approx(expected, rel=1e-5)
-    tweedie = ForecastLoss("tweedie", mean=mean, std=std, power=1.5)(scaled, (counts - 2) / 4)
+    tweedie = ForecastLoss("tweedie", scale=Standardize(mean, std), power=1.5)(
+        scaled, (counts - 2) / 4
+    )
     p = 1.5
     terms = [-y * r ** (1 - p) / (1 - p) + r ** (2 - p) / (2 - p) for r, y in ((1, 0), (3, 5))]
     assert tweedie.item() == pytest.approx(sum(terms) / 2, rel=1e-5)

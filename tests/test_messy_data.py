@@ -11,13 +11,20 @@ import pytest
 from helpers import coded_frame
 
 from forecast import Forecaster, ForecastError
-from forecast.data import prepare_series
-from forecast.model import LSTMConfig, LSTMNet
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.options import DataOptions
+from forecast.data.series import prepare_series
+from forecast.model.config import LSTMConfig
+from forecast.model.net import LSTMNet
 
 
 def prepare(frame: pd.DataFrame, **kwargs):
-    return prepare_series(frame, timestamp="date", features=["a"], **kwargs)
+    """prepare_series with the data options among ``kwargs``, the rest its own keywords."""
+    fields = set(DataOptions.__dataclass_fields__)
+    options = DataOptions(
+        features=kwargs.pop("features", ["a"]), **{k: v for k, v in kwargs.items() if k in fields}
+    )
+    return prepare_series(frame, options, **{k: v for k, v in kwargs.items() if k not in fields})
 
 
 def gap_of_three() -> pd.DataFrame:
@@ -304,7 +311,7 @@ def test_the_server_reads_and_writes_the_time_as_the_file_had_it(tmp_path):
     """Composite timestamps in a request, in local time across a daylight-saving change."""
     from fastapi.testclient import TestClient
 
-    from forecast.serve import create_app
+    from forecast.serving.app import create_app
 
     datamodule, path = composite_module(tmp_path, timezone="Europe/Berlin")
     frame = pd.read_csv(path)
@@ -332,6 +339,6 @@ def test_months_parse_without_a_format_and_their_gaps_need_the_frequency():
 
 @pytest.mark.parametrize(("freq", "season"), [("10min", 144), ("W-SUN", 52), ("MS", 12), ("QS", 4)])
 def test_seasonal_periods_of_the_usual_frequencies(freq, season):
-    from forecast.data import season_from_freq
+    from forecast.data.timestamps import season_from_freq
 
     assert season_from_freq(freq) == season

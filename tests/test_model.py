@@ -8,9 +8,11 @@ import torch
 from helpers import spec_for
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
+from forecast.data.windows import Batch
 from forecast.errors import ForecastError
-from forecast.model import LSTMConfig, LSTMLitModule, LSTMNet
-from forecast.windows import Batch
+from forecast.model.config import LSTMConfig
+from forecast.model.module import LSTMLitModule
+from forecast.model.net import LSTMNet
 
 LOOKBACK, HORIZON, FEATURES, TARGETS, HIDDEN = 12, 5, 4, 2, 16
 

@@ -11,7 +11,7 @@ import torch
 from helpers import sine_frame
 
 from forecast import Forecaster, ForecastError
-from forecast.checkpoint import load_checkpoint
+from forecast.serving.checkpoint import load_checkpoint
 
 
 def test_predict_returns_future_timestamps_in_original_units(trained):

@@ -8,9 +8,10 @@ import pytest
 import torch
 from helpers import coded_frame
 
-from forecast.model import LSTMConfig, LSTMNet
-from forecast.scoring import Scores, evaluate_windows, seasonal_mae
-from forecast.windows import ForecastDataModule
+from forecast.data.datamodule import ForecastDataModule
+from forecast.evaluation.scoring import Scores, evaluate_windows, seasonal_mae
+from forecast.model.config import LSTMConfig
+from forecast.model.net import LSTMNet
 
 
 def test_seasonal_mae_is_the_in_sample_seasonal_error(tmp_path):

@@ -26,8 +26,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from forecast import Forecaster
-from forecast.model import LSTMConfig, LSTMNet
-from forecast.serve import create_app
+from forecast.model.config import LSTMConfig
+from forecast.model.net import LSTMNet
+from forecast.serving.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from helpers import compose_config, sine_frame
 from omegaconf import OmegaConf
 
 from forecast import Forecaster
+from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.evaluate import evaluate
-from forecast.model import LSTMLitModule
-from forecast.spec import DataSpec
+from forecast.model.module import LSTMLitModule
 from forecast.train import train
 
 
@@ -179,7 +179,7 @@ def test_a_quarterly_file_trains_and_forecasts_quarters(tmp_path):
     """Time column `1998 Q1` style, season 4, through training, predict and serve."""
     from fastapi.testclient import TestClient
 
-    from forecast.serve import create_app
+    from forecast.serving.app import create_app
 
     frame = sine_frame(160).assign(date=[f"{1900 + k // 4} Q{k % 4 + 1}" for k in range(160)])
     frame.to_csv(tmp_path / "quarters.csv", index=False)
@@ -268,9 +268,9 @@ def test_experiment_presets_compose(dataset, horizon, tmp_path):
 
 def test_model_keys_are_the_networks_fields(tmp_path):
     from forecast.errors import ForecastError
-    from forecast.train import build_model
+    from forecast.training.setup import build_model
 
-    spec = DataSpec(["a", "b"], ["b"], lookback=24, horizon=6)
+    spec = DataSpec(features=["a", "b"], targets=["b"], lookback=24, horizon=6)
     cfg = compose_config(tmp_path, ["+model.hidden=32"])
     with pytest.raises(ForecastError, match=r"unknown key\(s\) \['hidden'\].*'hidden_size'"):
         build_model(cfg.model, spec)
@@ -294,7 +294,7 @@ def test_model_keys_are_the_networks_fields(tmp_path):
         ("data.max_rows=0", r"data\.max_rows=0 must be an integer >= 1, or null"),
         ("threads=0", r"threads=0 must be an integer >= 1, or null"),
         ("data.duplicates=drop", r"data\.duplicates='drop' must be one of \('error', 'first'"),
-        ("data.short_series=skip", r"data\.short_series='skip' must be error or drop"),
+        ("data.short_series=skip", r"data\.short_series='skip' must be one of \('error', 'drop'\)"),
     ],
 )
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, message):

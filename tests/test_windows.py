@@ -6,8 +6,11 @@ import pytest
 import torch
 from helpers import ETTH1, coded_frame
 
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
-from forecast.windows import ForecastDataModule, WindowDataset
+from forecast.evaluation.scoring import window_origins
+from forecast.evaluation.spans import span
 
 
 def datamodule(tmp_path, frame: pd.DataFrame, **kwargs) -> ForecastDataModule:
@@ -166,7 +169,7 @@ def test_short_series_dropped_leave_the_others_windowed_as_alone(tmp_path):
 
 @pytest.mark.parametrize("world", [2, 3])
 def test_sharded_batches_split_work_across_ranks(world):
-    from forecast.windows import ShardedBatches
+    from forecast.data.windows import ShardedBatches
 
     def shards(shuffle: bool) -> list[list[torch.Tensor]]:
         out = []
@@ -199,14 +202,14 @@ def test_span_windows_keep_their_targets_inside_the_span(tmp_path):
     coded_frame(200).to_csv(path, index=False)
     dm = ForecastDataModule(str(path), lookback=10, horizon=5)
     dm.setup()
-    dataset = dm.span("2024-01-03 00:00", "2024-01-04 23:00")  # rows 48 .. 95
+    dataset = span(dm, "2024-01-03 00:00", "2024-01-04 23:00")  # rows 48 .. 95
     index = torch.arange(len(dataset))
-    described = dm.describe_windows(dataset, index)
+    described = window_origins(dm, dataset, index)
     assert described.origin.iloc[0] == pd.Timestamp("2024-01-03 00:00")
     assert described.origin.iloc[-1] == pd.Timestamp("2024-01-04 19:00")  # + 4 h = 23:00
     assert len(dataset) == 96 - 48 - 5 + 1
     with pytest.raises(ForecastError, match="targets between"):
-        dm.span("2030-01-01", None)
+        span(dm, "2030-01-01", None)
 
 
 @pytest.mark.parametrize(("method", "filled"), [("ffill", 400.0), ("interpolate", 500.0)])

@@ -40,13 +40,11 @@ class ForecastDataModule(pl.LightningDataModule):
     keeps.
     """
 
-    def __init__(self, fitted: DataSpec | None = None, **options: Any) -> None:
-        """``fitted`` is given only to score a saved model: its training statistics and
-        vocabularies are reused, nothing is fitted again."""
+    def __init__(self, path: str, fitted: DataSpec | None = None, **options: Any) -> None:
+        """``options`` are the other data keys; ``fitted`` is given only to score a saved
+        model: its training statistics and vocabularies are reused, nothing is fitted again."""
         super().__init__()
-        self.options = DataOptions(**options)
-        if self.options.path is None:
-            raise ForecastError("data.path is required: the CSV or Parquet file to train on")
+        self.options = DataOptions(path=path, **options)
         self.fitted = fitted
         self.datasets: dict[str, WindowDataset] = {}
         self.short_series_dropped: list = []  # ids of the series left out, set by setup

@@ -196,6 +196,9 @@ class DataSpec(DataOptions):
     def from_dict(cls, values: dict[str, Any]) -> DataSpec:
         """Older files lack the later fields: they take their defaults, and the categorical
         columns are those with a vocabulary."""
+        missing = [k for k in ("features", "targets", "lookback", "horizon") if k not in values]
+        if missing:  # what every file has held: no default stands in for them
+            raise KeyError(f"no {missing}")
         values = {"categorical": list(values.get("categories") or {}), **values}
         for name in SCALERS:
             if values.get(name) is not None:
