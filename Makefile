@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PYTHON := $(VENV)/bin/python
 
-.PHONY: install train test lint format bench reproduce
+.PHONY: install train test test-fast lint docs format bench reproduce
 
 $(PYTHON):
 	$(BASE_PYTHON) -m venv $(VENV)
@@ -20,8 +20,18 @@ install: $(PYTHON)
 train: install
 	$(VENV)/bin/forecast-train
 
-test: install lint
+test: install lint docs
 	$(PYTHON) -m pytest
+
+# The edit loop: everything but the tests that start whole processes (marked slow).
+test-fast: install lint
+	$(PYTHON) -m pytest -m "not slow"
+
+# The config reference from conf/ and the figures from benchmarks/, checked; then the site.
+docs: install
+	$(PYTHON) scripts/config_reference.py --check
+	$(PYTHON) scripts/readme_tables.py --check
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 lint:
 	$(PYTHON) -m ruff check .

@@ -1,7 +1,7 @@
 """The commands' entry points (``[project.scripts]``): each imports its module with the cyclic
 garbage collector paused, then runs it.
 
-Measured on the default run (README, Benchmarks, "Whole runs"): the collector rescans every
+Measured on the default run (docs/benchmarks/index.md, "Whole runs"): the collector rescans every
 object of torch, Lightning and MLflow as they import, about a third of the import time, and
 once more at interpreter exit, over a second. Paused during the imports and with the imported
 objects frozen out of later passes (``gc.freeze``: they live as long as the process anyway),

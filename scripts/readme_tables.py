@@ -1,12 +1,14 @@
-"""The README's measured figures, rendered from the committed results in ``benchmarks/``.
+"""The measured figures of the README and the docs, rendered from the committed results in
+``benchmarks/``; and the docs' front page, which is the README with its links made the
+site's.
 
-Every figure in the README sits in a block between ``<!-- results:NAME -->`` and
-``<!-- /results:NAME -->``, written by the renderer below from the JSON a script in
-``scripts/`` wrote (with the command, date, machine and commit inside). Figures are never
-typed by hand: rerun the script, then this.
+Every figure sits in a block between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``,
+written by the renderer below from the JSON a script in ``scripts/`` wrote (with the command,
+date, machine and commit inside). Figures are never typed by hand: rerun the script, then
+this.
 
     python scripts/readme_tables.py          # rewrite every block from its JSON
-    python scripts/readme_tables.py --check  # exit 1 naming each block that differs (a test)
+    python scripts/readme_tables.py --check  # exit 1 naming each page that differs (a test)
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import timing_under_load
 from bench_setup import BENCHMARKS, REPO
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+FRONT_PAGE = DOCS / "index.md"
 LOOKBACKS = ("reproduce_lookback96", "reproduce_lookback336", "reproduce_lookback720")
 
 
@@ -92,17 +96,39 @@ def render(text: str) -> tuple[str, list[str]]:
     return BLOCK.sub(block, text), changed
 
 
+def pages() -> dict[Path, str]:
+    """Every page with its blocks rendered: the README, the docs' pages, and the front page
+    made from the README."""
+    out = {}
+    for path in [README, *sorted(DOCS.rglob("*.md"))]:
+        if path != FRONT_PAGE:
+            out[path] = render(path.read_text())[0]
+    out[FRONT_PAGE] = front_page(out[README])
+    return out
+
+
+def front_page(readme: str) -> str:
+    """The README as the site's index: its links into ``docs/`` made relative to it."""
+    note = "<!-- made from README.md by scripts/readme_tables.py: edit the README -->\n"
+    return note + readme.replace("](docs/", "](")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 on a diff")
-    parser.add_argument("--readme", type=Path, default=README)
     args = parser.parse_args()
-    text, changed = render(args.readme.read_text())
+    rendered = pages()
+    changed = [
+        str(path.relative_to(REPO))
+        for path, text in rendered.items()
+        if not path.is_file() or path.read_text() != text
+    ]
     if args.check:
         if changed:
-            sys.exit(f"README blocks that differ from benchmarks/*.json: {changed}")
+            sys.exit(f"pages that differ from benchmarks/*.json: {changed}")
         return
-    args.readme.write_text(text)
+    for path, text in rendered.items():
+        path.write_text(text)
     print(f"rewrote {changed or 'nothing'}")
 
 

@@ -9,6 +9,9 @@ import sys
 import pytest
 from helpers import REPO
 
+# Every test here starts whole processes: make test-fast leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def smoke(script: str, tmp_path, *args: str) -> tuple[str, dict]:
     out = tmp_path / "result.json"

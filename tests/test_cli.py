@@ -16,6 +16,9 @@ from helpers import TINY, free_port, server_process, sine_frame
 
 from forecast import Forecaster
 
+# Every test here starts whole processes: make test-fast leaves them out.
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent  # where pip put the console scripts
 
 

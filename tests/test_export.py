@@ -67,13 +67,14 @@ def test_projection_cannot_go_to_onnx(forecaster, tmp_path):
 
 
 @pytest.mark.parametrize(("fmt", "name"), [("torchscript", "model.ts"), ("onnx", "model.onnx")])
-def test_the_readme_examples_run(forecaster, tmp_path, monkeypatch, fmt, name):
-    """The README's example for each format, run as written, in a folder with the file."""
-    readme = (REPO / "README.md").read_text()
-    code = readme.split(f"<!-- example:{fmt} -->\n```python\n", 1)[1].split("```", 1)[0]
+def test_the_guide_examples_run(forecaster, tmp_path, monkeypatch, fmt, name):
+    """docs/guides/serving.md's example for each format, run as written, in a folder with the
+    file."""
+    guide = (REPO / "docs" / "guides" / "serving.md").read_text()
+    code = guide.split(f"<!-- example:{fmt} -->\n```python\n", 1)[1].split("```", 1)[0]
     export(forecaster, fmt, tmp_path / name)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(code, f"README {fmt} example", "exec"), namespace)
+    exec(compile(code, f"serving guide {fmt} example", "exec"), namespace)
     assert namespace["forecast"].shape == (1, 6, 3)
     assert np.isfinite(namespace["forecast"]).all()

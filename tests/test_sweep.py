@@ -50,6 +50,7 @@ def cwd(tmp_path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
     code, output = train(cwd, "-m", "model.hidden_size=8,16")
     assert code == 0, output[-3000:]
@@ -83,6 +84,7 @@ def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
     assert f"hidden_size: {winner}" in shown.stdout and "path: sines.csv" in shown.stdout
 
 
+@pytest.mark.slow
 def test_optuna_sweep_with_a_failing_trial_goes_on(cwd):
     _, output = train(
         cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=5", "hydra.sweeper.seed=1",
@@ -104,6 +106,7 @@ def test_optuna_sweep_with_a_failing_trial_goes_on(cwd):
     assert "FAILED" in output or "failed" in output
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study(cwd):
     args = [
         "-m",
@@ -131,6 +134,7 @@ def test_two_workers_share_one_study(cwd):
     assert f"best_val_loss={study.best_value:.5f}" in last.read_text()
 
 
+@pytest.mark.slow
 def test_pruning_reports_every_epoch(cwd):
     code, output = train(
         cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=2", SPACE,
@@ -142,6 +146,7 @@ def test_pruning_reports_every_epoch(cwd):
     assert [sorted(t.intermediate_values) for t in study.trials] == [[0, 1, 2], [0, 1, 2]]
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_run_running(cwd):
     process = train(
         cwd, "-m", "model.hidden_size=16,32", "trainer.max_epochs=200",
@@ -158,6 +163,7 @@ def test_ctrl_c_leaves_no_run_running(cwd):
     assert "RUNNING" not in statuses and "KILLED" in statuses
 
 
+@pytest.mark.slow
 def test_ddp_on_cpu_logs_once(cwd):
     code, output = train(cwd, "trainer=ddp", "register_model=null")
     assert code == 0, output[-3000:]
@@ -170,6 +176,7 @@ def test_ddp_on_cpu_logs_once(cwd):
     assert 0 < run.data.metrics["test_mse"] < 2
 
 
+@pytest.mark.slow
 def test_training_against_a_real_mlflow_server(cwd):
     port = free_port()
     argv = [
@@ -213,6 +220,7 @@ def interrupted(cwd: Path, sign: signal.Signals, *overrides: str) -> tuple[int, 
     return process.returncode, output
 
 
+@pytest.mark.slow
 def test_sigterm_exits_143_and_marks_the_run_killed(cwd):
     """A scheduler (SLURM, Kubernetes) stops a job with SIGTERM and reads its exit status."""
     code, output = interrupted(cwd, signal.SIGTERM)
@@ -220,6 +228,7 @@ def test_sigterm_exits_143_and_marks_the_run_killed(cwd):
     assert [r.info.status for r in runs(cwd)] == ["KILLED"]
 
 
+@pytest.mark.slow
 def test_trainings_started_together_on_a_new_store_all_finish(cwd):
     processes = [train(cwd, "register_model=null", wait=False) for _ in range(3)]
     for process in processes:
@@ -228,6 +237,7 @@ def test_trainings_started_together_on_a_new_store_all_finish(cwd):
     assert [r.info.status for r in runs(cwd)] == ["FINISHED"] * 3
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(cwd):
     code, output = interrupted(cwd, signal.SIGINT)
     assert code == 130, output[-3000:]
@@ -235,6 +245,7 @@ def test_ctrl_c_stops_a_run_with_one_line_and_exit_130(cwd):
     assert [r.info.status for r in runs(cwd)] == ["KILLED"]
 
 
+@pytest.mark.slow
 def test_the_same_sweep_command_twice_runs_two_fresh_studies(cwd):
     args = ["-m", "hparams_search=lstm_optuna", "hydra.sweeper.n_trials=2", SPACE,
             "hydra.sweeper.pruner=none", "register_model=null"]  # fmt: skip
@@ -257,6 +268,7 @@ def test_the_same_sweep_command_twice_runs_two_fresh_studies(cwd):
     assert f"hidden_size: {study.best_params['model.hidden_size']}" in best
 
 
+@pytest.mark.slow
 def test_an_interrupted_optuna_sweep_leaves_no_trial_running(cwd):
     interrupted(
         cwd, signal.SIGINT, "-m", "hparams_search=lstm_optuna",
@@ -268,6 +280,7 @@ def test_an_interrupted_optuna_sweep_leaves_no_trial_running(cwd):
     assert states[-1] == optuna.trial.TrialState.FAIL
 
 
+@pytest.mark.slow
 def test_a_range_on_the_command_line_replaces_the_presets(cwd):
     code, output = train(
         cwd, "-m", "hparams_search=lstm_optuna", "hydra.sweeper.study_name=cli",

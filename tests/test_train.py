@@ -305,6 +305,7 @@ def test_bad_values_are_refused_before_any_data_is_read(tmp_path, override, mess
         train(cfg)  # the missing file is never reached
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [[], ["-m", "seed=1,2"]])
 def test_an_unwritable_log_folder_is_one_line(tmp_path, flags):
     """Hydra makes the run's folder before our code runs; below a file it cannot."""

@@ -59,6 +59,19 @@ def create_app(
     app.add_exception_handler(ForecastError, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ValidationError, invalid_request)
+    add_routes(app, forecaster, model_uri, max_body_bytes, large_body_bytes)
+    app.openapi = lambda: app.openapi_schema or _openapi(app)
+    return app
+
+
+def add_routes(
+    app: FastAPI,
+    forecaster: Forecaster,
+    model_uri: str,
+    max_body_bytes: int,
+    large_body_bytes: int,
+) -> None:
+    """``/health``, ``/metadata`` and ``POST /forecast``."""
     metadata = describe(forecaster, model_uri)
 
     def get_metadata() -> dict[str, Any]:
@@ -89,8 +102,6 @@ def create_app(
             422: {"description": "The request is malformed; `detail` names the problem."},
         },
     )(post_forecast)
-    app.openapi = lambda: app.openapi_schema or _openapi(app)
-    return app
 
 
 def health() -> dict[str, str]:

@@ -38,7 +38,7 @@ def fit_members(
 ) -> list[LSTMLitModule]:
     """``ensemble.size`` members, seeded ``seed, seed + 1, ...``: one after the other, or
     ``ensemble.parallel`` at a time in processes of their own (on 2 cores two at once take
-    less time: README, "Ensembles"). Each has its own MLflow run, a child of the
+    less time: docs/benchmarks/ensembles.md). Each has its own MLflow run, a child of the
     ensemble's, and its own best-epoch checkpoint; a member that fails is reported and left
     out, the others go on. The first member is the model a plain run trains."""
     run = parent_run(parent)
