@@ -35,7 +35,7 @@ def check(cfg: DictConfig) -> int:
     values = OmegaConf.to_container(cfg.data, resolve=True)
     options = DataOptions(**{k: v for k, v in values.items() if k != "_target_"})
     source = str(options.path)
-    frame = read_table(options.path, options.max_rows, options.header, options.columns)
+    frame = read_table(options.path, options)
     try:
         found = profile(frame, options, source)
     except ForecastError as err:  # the timestamps themselves: nothing else can be measured

@@ -9,6 +9,7 @@ from forecast.data.options import DataOptions
 from forecast.data.reading import read_table
 from forecast.data.scaling import Scaler
 from forecast.data.series import prepare_series
+from forecast.data.spec import DataSpec
 from forecast.data.splits import split_borders
 from forecast.errors import ForecastError
 
@@ -28,6 +29,37 @@ def test_read_table_reads_csv_and_parquet(tmp_path):
     frame.to_parquet(tmp_path / "t.parquet")
     assert read_table(tmp_path / "t.csv").shape == (5, 4)
     pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), frame)
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_a_file_with_another_delimiter_reads_as_a_comma_file(tmp_path, delimiter):
+    """Detected from the first line, or named by data.delimiter: the same table either way;
+    a comma file is read as before, and a comma inside a semicolon file's values stays text."""
+    frame = coded_frame(5).assign(note="a,b")
+    frame.to_csv(tmp_path / "comma.csv", index=False)
+    frame.to_csv(tmp_path / "other.csv", index=False, sep=delimiter)
+    expected = read_table(tmp_path / "comma.csv")
+    assert expected.shape == (5, 5) and list(expected.note) == ["a,b"] * 5
+    pd.testing.assert_frame_equal(read_table(tmp_path / "other.csv"), expected)
+    named = DataOptions(max_rows=None, delimiter="\\t" if delimiter == "\t" else delimiter)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "other.csv", named), expected)
+
+
+def test_a_delimiter_of_more_than_one_character_is_refused_by_name():
+    with pytest.raises(ForecastError, match=r"data\.delimiter=';;' must be one character"):
+        DataOptions(delimiter=";;")
+
+
+def test_a_semicolon_file_trains_through_the_datamodule(tmp_path):
+    """The option travels: the DataModule reads the file its way, and the model file keeps it
+    for forecast-eval on another file."""
+    from forecast.data.datamodule import ForecastDataModule
+
+    coded_frame(60).to_csv(tmp_path / "t.csv", index=False, sep=";")
+    dm = ForecastDataModule(str(tmp_path / "t.csv"), lookback=4, horizon=2, delimiter=";")
+    dm.setup()
+    assert dm.spec.features == ["a", "b", "c"] and dm.spec.delimiter == ";"
+    assert DataSpec.from_dict(dm.spec.to_dict()).delimiter == ";"
 
 
 @pytest.mark.parametrize(
@@ -93,9 +125,9 @@ def test_max_rows_refuses_a_larger_file(tmp_path, suffix):
     frame = coded_frame(50)
     path = tmp_path / f"t.{suffix}"
     frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
-    assert len(read_table(path, max_rows=50)) == 50
+    assert len(read_table(path, DataOptions(max_rows=50))) == 50
     with pytest.raises(ForecastError, match=r"more than data\.max_rows=49 rows"):
-        read_table(path, max_rows=49)
+        read_table(path, DataOptions(max_rows=49))
 
 
 def with_repeats(frame: pd.DataFrame, repeated: dict[int, list[float]]) -> pd.DataFrame:

@@ -63,7 +63,7 @@ class ForecastDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         options = self.options
-        frame = read_table(self.path, options.max_rows, options.header, options.columns)
+        frame = read_table(self.path, options)
         covariates = [*options.future_covariates, *options.static_covariates]
         series = prepare_series(
             frame, options, source=self.path, dtype=np.float64,  # scaled in float64

@@ -65,6 +65,7 @@ class DataOptions:
     timezone: str | None = None
     header: bool = True
     columns: list[str] | None = None
+    delimiter: str | None = None  # None: detected from the first line
     features: list[str] | None = None  # None: every column but timestamp, ids, covariates
     targets: list[str] | None = None  # None: every feature
     series_id: str | list[str] | None = None
@@ -91,6 +92,7 @@ class DataOptions:
             "split_ratios": None if self.split_ratios is None else list(self.split_ratios),
             "split_borders": None if self.split_borders is None else list(self.split_borders),
         }
+        normal["delimiter"] = "\t" if self.delimiter == "\\t" else self.delimiter  # from a shell
         for name in ("future_covariates", "static_covariates", "calendar", "categorical"):
             normal[name] = as_list(getattr(self, name)) or []
         for name, value in normal.items():
@@ -115,6 +117,11 @@ class DataOptions:
             if value not in allowed and not (nullable and value is None):
                 null = ", or null" if nullable else ""
                 raise ForecastError(f"data.{name}={value!r} must be one of {allowed}{null}")
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
+            raise ForecastError(
+                f"data.delimiter={self.delimiter!r} must be one character (',', ';', '\\t', '|'), "
+                "or null to detect it from the file's first line"
+            )
         if self.freq is not None:
             try:
                 pd.tseries.frequencies.to_offset(self.freq)

@@ -13,29 +13,29 @@ import lzma
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 import pandas as pd
 
+from forecast.data.options import DataOptions
+from forecast.data.rules import RowNames
 from forecast.errors import ForecastError
 
 
-def read_table(
-    path: str | Path,
-    max_rows: int | None = None,
-    header: bool = True,
-    columns: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Read a CSV or Parquet file; a missing or unreadable file is a ForecastError.
+def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file as ``options`` say (``data.max_rows``, ``data.header``,
+    ``data.columns``, ``data.delimiter``); without options, a file with a header line, of
+    any size, its delimiter detected. A missing or unreadable file is a ForecastError.
 
     ``max_rows`` bounds the work before it is done: a file with more data rows is refused
     after reading at most that many, rather than after exhausting memory. A CSV file without
     a header line (``header=False``) is read with ``columns`` as its names; with a header,
     ``columns`` replace the names it has.
     """
+    options = options or DataOptions(max_rows=None)
+    max_rows, header, columns = options.max_rows, options.header, options.columns
     path = Path(path)
     if path.is_dir():
         raise ForecastError(f"{path} is a folder; give the data file inside it")
@@ -48,12 +48,13 @@ def read_table(
     if not header and names is None:
         raise ForecastError(f"{path}: data.header=false needs data.columns, a name per column")
     if kind == "csv":
-        _check_header(path, compression, names)
+        delimiter = _check_header(path, compression, names, options.delimiter)
     try:
         if kind == "csv":
             # pandas takes the codec from the same suffix
             frame = pd.read_csv(
                 path,
+                sep=delimiter,
                 nrows=None if max_rows is None else max_rows + 1,
                 header=0 if header else None,
                 names=names,
@@ -69,6 +70,8 @@ def read_table(
     return frame
 
 
+# The field separators a CSV file's first line is searched for, the usual one first.
+DELIMITERS = (",", ";", "\t", "|")
 # A header line longer than this is not a table's header: a binary file, or one line of text.
 HEADER_BYTES = 1 << 20
 
@@ -108,13 +111,15 @@ def _zip_member(path: Path) -> Iterator[IO[bytes]]:
 
 
 def _check_header(
-    path: Path, compression: str | None = None, names: list[str] | None = None
-) -> None:
+    path: Path, compression: str | None, names: list[str] | None, delimiter: str | None
+) -> str:
     """Look at the first line before pandas reads the file: a binary file or one without line
     breaks would otherwise be parsed whole as a single field, at many times its size in
     memory. pandas renames a repeated column name to ``name.1``: refuse it instead, by name.
     Given ``names`` (data.columns), there must be one per field of the first line: pandas
-    would make the extra fields an index, silently."""
+    would make the extra fields an index, silently. Returns the delimiter: ``delimiter``
+    (data.delimiter), else the one of ``DELIMITERS`` the first line holds most of (a comma
+    on a tie, or where it holds none)."""
     opener = COMPRESSIONS[f".{compression}"] if compression else functools.partial(open, mode="rb")
     try:
         with opener(path) as file:
@@ -134,7 +139,9 @@ def _check_header(
         if len(start) <= HEADER_BYTES or err.start < len(start) - 4:
             raise ForecastError(f"{path} is not UTF-8 text (byte {err.start})") from None
         text = start[: err.start].decode("utf-8")
-    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    first = text.splitlines()[0] if text else ""
+    delimiter = delimiter or max(DELIMITERS, key=first.count)
+    header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
     if names is not None and len(names) != len(header):
         raise ForecastError(
             f"{path}: data.columns names {len(names)} columns, the file's first line has "
@@ -144,6 +151,7 @@ def _check_header(
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ForecastError(f"{path}: column name(s) {repeated} appear more than once")
+    return delimiter
 
 
 def _too_many_rows(path: Path, max_rows: int) -> str:
@@ -177,19 +185,6 @@ def table_columns(
             f"{source}: column(s) {missing} not found; available: {list(frame.columns)}"
         )
     return {c: frame[c].to_numpy() if rows is None else frame[c].to_numpy()[rows] for c in columns}
-
-
-@dataclass(frozen=True)
-class RowNames:
-    """How messages name a row so that a user can find it: the line of a CSV file whose first
-    data row is line ``first_line``, else the 0-based data row (Parquet, tables in memory)."""
-
-    first_line: int | None = None
-
-    def __call__(self, row: int) -> str:
-        if self.first_line is None:
-            return f"data row {row} (0-based)"
-        return f"file line {row + self.first_line}"
 
 
 def file_rows(path: str | Path, header: bool = True) -> RowNames:

@@ -6,17 +6,30 @@ inserted and filled (``data.fill_gaps``), missing values filled or refused
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from forecast.data.reading import RowNames
 from forecast.data.timestamps import head_frequency, usual_step
 from forecast.errors import ForecastError
 
 if TYPE_CHECKING:
     from forecast.data.options import DataOptions
+
+
+@dataclass(frozen=True)
+class RowNames:
+    """How messages name a row so that a user can find it: the line of a CSV file whose first
+    data row is line ``first_line``, else the 0-based data row (Parquet, tables in memory)."""
+
+    first_line: int | None = None
+
+    def __call__(self, row: int) -> str:
+        if self.first_line is None:
+            return f"data row {row} (0-based)"
+        return f"file line {row + self.first_line}"
 
 
 class CheckedSeries(NamedTuple):

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.options import DataOptions, as_list, feature_columns
-from forecast.data.reading import RowNames
-from forecast.data.rules import CheckedSeries, check_series
+from forecast.data.rules import CheckedSeries, RowNames, check_series
 from forecast.data.timestamps import utc_stamps
 from forecast.errors import ForecastError
 
