@@ -67,14 +67,14 @@ def prepare_series(
     values = np.empty((len(frame), len(features)), dtype)
     for j, column in enumerate(features):
         values[:, j] = frame[column].to_numpy()
-    checked = [
-        (key, rows if id_columns else None, check_series(
-            stamps[rows], values[rows], features,
-            f"{source}, series {key!r}" if id_columns else source, options,
-            rows if id_columns else None, names,
-        ))
-        for key, rows in series_groups(frame, id_columns, source, names)
-    ]  # fmt: skip
+    checked = []
+    for key, rows in series_groups(frame, id_columns, source, names):
+        positions = rows if id_columns else None  # the frame's rows; None: all, in order
+        label = f"{source}, series {key!r}" if id_columns else source
+        series = check_series(
+            stamps[rows], values[rows], features, label, options, positions, names
+        )
+        checked.append((key, positions, series))
     freqs = {series.freq for _, _, series in checked}
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
