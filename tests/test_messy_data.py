@@ -66,6 +66,24 @@ def test_a_timestamp_off_the_frequency_cannot_be_filled_around():
         prepare(frame, fill_gaps="ffill", freq="h")
 
 
+@pytest.mark.parametrize(
+    ("stamps", "freq"),
+    [
+        (["2024-01-01", "2024-01-02", "2115-09-01"], "D"),  # calendar days: about 33,000 rows
+        (["2024-01-01", "2024-01-08", "2250-01-05"], "W-MON"),
+        (["2024-01-01", "2024-02-01", "2250-01-01"], "MS"),
+        # minutes over 550 years: their nanoseconds' difference wraps around int64
+        (["1700-01-01 00:00", "1700-01-01 00:01", "2250-01-01 00:00"], "min"),
+    ],
+)
+def test_gap_filling_is_refused_before_the_grid_is_built(stamps, freq):
+    """A wrong far-away timestamp would make millions of rows (gigabytes, then a traceback):
+    every frequency is bounded, calendar ones and spans past 292 years included."""
+    frame = pd.DataFrame({"date": pd.to_datetime(stamps), "a": [1.0, 2.0, 3.0]})
+    with pytest.raises(ForecastError, match=r"would make about \d+ rows out of 3"):
+        prepare(frame, fill_gaps="ffill", freq=freq)
+
+
 def test_nan_at_the_start_says_which_rule_fills_it():
     frame = coded_frame(6)
     frame.loc[:1, "a"] = np.nan

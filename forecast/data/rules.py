@@ -133,14 +133,13 @@ def insert_gaps(
     the rows either side (by step), ``zero`` inserts zeros (sales that did not happen). Returns
     each row's source (the given row at or before it), the timestamps, values and the number
     of rows inserted. Gaps lie between given rows, so the series' edges never need them."""
-    if isinstance(offset, pd.offsets.Tick):  # the grid's size before it is built
-        steps = int((stamps[-1] - stamps[0]).astype(np.int64)) // offset.nanos + 1
-        if steps > MAX_GAP_GROWTH * len(stamps) + 1000:
-            raise ForecastError(
-                f"{label}: filling the steps of {offset.freqstr} from {pd.Timestamp(stamps[0])} "
-                f"to {pd.Timestamp(stamps[-1])} would make {steps} rows out of {len(stamps)}; "
-                "check the timestamps, or data.freq"
-            )
+    steps = grid_size(stamps[0], stamps[-1], offset)  # before the grid is built
+    if steps > MAX_GAP_GROWTH * len(stamps) + 1000:
+        raise ForecastError(
+            f"{label}: filling the steps of {offset.freqstr} from {pd.Timestamp(stamps[0])} "
+            f"to {pd.Timestamp(stamps[-1])} would make about {steps} rows out of "
+            f"{len(stamps)}; check the timestamps, or data.freq"
+        )
     grid = pd.date_range(stamps[0], stamps[-1], freq=offset).to_numpy("datetime64[ns]")
     position = np.searchsorted(grid, stamps)
     off = (position >= len(grid)) | (grid[np.minimum(position, len(grid) - 1)] != stamps)
@@ -164,6 +163,15 @@ def insert_gaps(
         for j in range(values.shape[1]):
             filled[at, j] = np.interp(at, position, values[:, j])
     return source, grid, filled, int(new.sum())
+
+
+def grid_size(first: np.datetime64, last: np.datetime64, offset: pd.DateOffset) -> int:
+    """About how many steps of ``offset`` lie from ``first`` to ``last``, in Python integers
+    (a difference of int64 nanoseconds wraps around past 292 years): exact for fixed steps,
+    by the first step's length for calendar ones (days, business days, weeks, months)."""
+    start = pd.Timestamp(first)
+    step = (start + offset).value - start.value
+    return (pd.Timestamp(last).value - start.value) // max(step, 1) + 1
 
 
 def check_values(
@@ -206,13 +214,13 @@ def check_values(
 
 
 def check_order(stamps: np.ndarray, label: str, name: Callable[[int], str] = RowNames()) -> None:
-    """Raise on timestamps that repeat or go back: each series is in time order."""
-    steps = np.diff(stamps)
-    wrong = np.flatnonzero(steps <= np.timedelta64(0))
+    """Raise on timestamps that repeat or go back: each series is in time order. Compared,
+    not subtracted: a difference of over 292 years wraps around in int64 nanoseconds."""
+    wrong = np.flatnonzero(stamps[1:] <= stamps[:-1])
     if not wrong.size:
         return
     row = int(wrong[0]) + 1
-    duplicated = steps[row - 1] == np.timedelta64(0)
+    duplicated = stamps[row] == stamps[row - 1]
     hint = (
         "; set data.duplicates=first, last or mean to merge them (or data.timezone, if these "
         "are local times where the clock went back an hour)"
