@@ -55,7 +55,7 @@ def test_an_incomplete_description_is_refused(trained, tmp_path):
         (lambda p: p["net"].update(hidden_size=10**7), r"model\.hidden_size=10000000 must be"),
         (lambda p: p["net"].update(num_layers=-2), r"model\.num_layers=-2 must be"),
         (lambda p: p["net"].update(hidden_size="64"), r"model\.hidden_size='64' must be"),
-        (lambda p: p["data"].update(lookback=-5), "lookback=-5 must be an integer >= 1"),
+        (lambda p: p["data"].update(lookback=-5), r"lookback=-5 must be an integer in \[1, "),
         (lambda p: p["data"]["scaler"]["std"].pop(), "3 means and 2 standard deviations for 3"),
         (lambda p: p["data"]["scaler"].update(std=[0.0, 1.0, 1.0]), "standard deviation <= 0"),
         (lambda p: p["data"].pop("features"), "description is incomplete"),
@@ -92,3 +92,30 @@ def test_version_2_files_still_load_and_forecast_the_same(variant, history, futu
     if "date" in expected:
         got = got.assign(date=got.date.astype(str))
     pd.testing.assert_frame_equal(got, expected, check_dtype=False, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        (lambda p: p["ensemble"].update(size=10**7), r"ensemble\.size=10000000 must be in"),
+        (lambda p: p["ensemble"].update(size=float("inf")), r"ensemble\.size=inf must be in"),
+        (lambda p: p["ensemble"].update(season=0), "season=0 must be an integer >= 1"),
+        (lambda p: p["ensemble"].update(season=float("inf")), "season=inf must be an integer"),
+        (lambda p: p["data"].update(horizon=10**9), r"data\.horizon=1000000000 must be"),
+        (lambda p: p["data"].update(freq="bogus"), r"data\.freq='bogus' is not a pandas"),
+        (lambda p: p["data"].update(freq=5), r"data\.freq=5 is not a pandas"),
+        (lambda p: p["data"].update(freq=None), r"data\.freq is missing"),
+        (lambda p: p["data"].update(timezone=""), r"data\.timezone='' must name a time zone"),
+        (lambda p: p["data"]["categories"].update(event=["a", "a"]), "categories of 'event'"),
+        (lambda p: p["data"]["categories"].update(event=[["a"], "b"]), "categories of 'event'"),
+        (lambda p: p["data"]["categories"].update(event=[None, "b"]), "categories of 'event'"),
+    ],
+)
+def test_a_file_that_would_load_but_not_serve_is_refused_at_load(tmp_path, breaks, message):
+    """Each of these loaded before and then answered every forecast with a 500, or took
+    minutes and gigabytes first: now one error at load names the field."""
+    payload = torch.load(OLD / "model_v2_ensemble.pt", weights_only=True)
+    breaks(payload)
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ForecastError, match=message):
+        load_checkpoint(tmp_path / "bad.pt")

@@ -284,9 +284,9 @@ def test_model_keys_are_the_networks_fields(tmp_path):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("data.batch_size=0", r"data\.batch_size=0 must be an integer >= 1"),
-        ("data.lookback=abc", r"data\.lookback='abc' must be an integer >= 1"),
-        ("data.lookback=2.5", r"data\.lookback=2\.5 must be an integer >= 1"),
+        ("data.batch_size=0", r"data\.batch_size=0 must be an integer in \[1, "),
+        ("data.lookback=abc", r"data\.lookback='abc' must be an integer in \[1, "),
+        ("data.lookback=2.5", r"data\.lookback=2\.5 must be an integer in \[1, "),
         ("data.freq=bogus", r"data\.freq='bogus' is not a pandas frequency"),
         ("model.optimizer.lr=-0.1", r"model\.optimizer\.lr=-0\.1 must be a number >= 0"),
         ("season=-1", r"season=-1 must be an integer >= 1, or null"),

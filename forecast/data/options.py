@@ -25,6 +25,7 @@ GAP_METHODS = ("ffill", "interpolate", "zero")
 DUPLICATE_RULES = ("error", "first", "last", "mean")
 # data.short_series: a series too short for a split is refused, or left out of every split
 SHORT_SERIES_RULES = ("error", "drop")
+MAX_STEPS = 1 << 20  # lookback, horizon and batch size: a million steps, a year of minutes
 
 
 def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
@@ -101,8 +102,15 @@ class DataOptions:
 
     def _check(self) -> None:
         for name in ("lookback", "horizon", "batch_size"):
-            if not counting(getattr(self, name)):
-                raise ForecastError(f"data.{name}={getattr(self, name)!r} must be an integer >= 1")
+            value = getattr(self, name)
+            if not counting(value) or value > MAX_STEPS:
+                # the bound keeps a mistyped size from asking for terabytes of windows
+                raise ForecastError(f"data.{name}={value!r} must be an integer in [1, {MAX_STEPS}]")
+        if self.timezone is not None and (not isinstance(self.timezone, str) or not self.timezone):
+            raise ForecastError(
+                f"data.timezone={self.timezone!r} must name a time zone (e.g. Europe/Berlin, "
+                "UTC), or be null"
+            )
         if self.max_rows is not None and not counting(self.max_rows):
             raise ForecastError(
                 f"data.max_rows={self.max_rows!r} must be an integer >= 1, or null for no limit"
@@ -124,6 +132,8 @@ class DataOptions:
             )
         if self.freq is not None:
             try:
+                if not isinstance(self.freq, str):
+                    raise ValueError
                 pd.tseries.frequencies.to_offset(self.freq)
             except ValueError:
                 raise ForecastError(

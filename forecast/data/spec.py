@@ -30,6 +30,15 @@ from forecast.errors import ForecastError
 SCALERS = ("scaler", "future_scaler", "static_scaler")
 
 
+def distinct_values(vocabulary: Any) -> bool:
+    """A list of distinct numbers or texts: what a category vocabulary is (a model file's too)."""
+    return (
+        isinstance(vocabulary, list)
+        and all(isinstance(v, str | int | float | bool) for v in vocabulary)
+        and len(set(vocabulary)) == len(vocabulary)
+    )
+
+
 @dataclass(frozen=True)
 class DataSpec(DataOptions):
     """The options as the training file resolved them (its feature and target columns, its
@@ -49,6 +58,12 @@ class DataSpec(DataOptions):
             raise ForecastError(f"targets {unknown} are not among the features {self.features}")
         check_calendar(self.calendar)
         self._check_scalers()
+        for column, vocabulary in self.categories.items():
+            if not distinct_values(vocabulary):
+                raise ForecastError(
+                    f"the categories of {column!r} must be distinct numbers or texts, got "
+                    f"{vocabulary!r}"[:200]
+                )
         if self.timestamp is None and (self.calendar or self.future_covariates):
             raise ForecastError(
                 "data.timestamp=null numbers the rows 0, 1, ...: data.calendar and "

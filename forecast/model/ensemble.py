@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from forecast.data.options import counting
 from forecast.data.spec import DataSpec
 from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
@@ -60,6 +61,8 @@ class Ensemble(nn.Module):
             raise ForecastError(f"ensemble.combine={combine!r} is not one of {COMBINES}")
         if not members:
             raise ForecastError("an ensemble needs at least one member")
+        if not counting(season):
+            raise ForecastError(f"the ensemble's season={season!r} must be an integer >= 1")
         self.members = nn.ModuleList(members)
         self.config: LSTMConfig = members[0].config
         self.combine, self.season = combine, int(season)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from forecast.data.options import counting
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.model.config import LSTMConfig
@@ -26,6 +27,7 @@ FORMAT = "forecast.lstm"
 # version 2 files, which lack those, are read as they are.
 VERSION = 3
 ARTIFACT_PATH = "checkpoint/model.pt"  # where training logs the file in an MLflow run
+MAX_MEMBERS = 1024  # an ensemble of more is a damaged file, not a model
 
 
 def save_checkpoint(path: str | Path, net: LSTMNet | Ensemble, spec: DataSpec) -> Path:
@@ -96,17 +98,22 @@ def load_checkpoint(uri: str | Path) -> tuple[LSTMNet | Ensemble, DataSpec]:
     payload = read_payload(uri)
     try:
         spec = DataSpec.from_dict(payload["data"])
+        if spec.freq is None:  # every file training writes has one; forecasts need it
+            raise ForecastError("data.freq is missing")
         config = LSTMConfig(**payload["net"])
         ensemble = payload.get("ensemble")
         if ensemble is None:
             net = LSTMNet(config, spec)
         else:
-            members = [LSTMNet(config, spec) for _ in range(int(ensemble["size"]))]
+            size = ensemble["size"]
+            if not counting(size) or size > MAX_MEMBERS:  # before building them
+                raise ForecastError(f"ensemble.size={size!r} must be in [1, {MAX_MEMBERS}]")
+            members = [LSTMNet(config, spec) for _ in range(size)]
             net = Ensemble(members, spec, ensemble["combine"], ensemble["season"])
-    except (KeyError, TypeError, AttributeError, ValueError) as err:
-        raise ForecastError(f"{uri}: the model file's description is incomplete: {err}") from None
     except ForecastError as err:
         raise ForecastError(f"{uri}: the model file's description is invalid: {err}") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise ForecastError(f"{uri}: the model file's description is incomplete: {err}") from None
     state_dict = payload.get("state_dict")
     if not isinstance(state_dict, dict) or not all(
         isinstance(v, torch.Tensor) for v in state_dict.values()
