@@ -112,3 +112,15 @@ def test_a_file_without_timestamps_is_profiled_in_steps(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "500 rows, 2 series, frequency integer steps" in out
     assert "     x   200      0   199" in out and "windows (lookback 24, horizon 6)" in out
+
+
+def test_split_borders_past_the_file_are_a_problem_not_a_traceback(tmp_path, capsys):
+    """Without data=csv the ETTh1 borders stay, far past a small file's rows."""
+    import numpy as np
+    import pandas as pd
+
+    path = tmp_path / "small.csv"
+    stamps = pd.date_range("2024-01-01", periods=300, freq="h")
+    pd.DataFrame({"ds": stamps, "y": np.arange(300.0)}).to_csv(path, index=False)
+    assert run_check(path, ["data.timestamp=ds"]) == 1
+    assert "problem: 1 series too short for lookback + horizon" in capsys.readouterr().out

@@ -98,6 +98,7 @@ def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], 
     windows = dict.fromkeys(SPLITS, 0)
     short, fits = [], []
     for key, n in zip(found.ids, found.rows - found.duplicates + found.missing_steps, strict=True):
+        fits.append(fitting_window(int(n), ratios, borders, lookback, horizon, season))
         try:
             ranges = split_ranges(int(n), ratios, borders, lookback)
         except ForecastError:
@@ -109,7 +110,6 @@ def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], 
         else:
             for split, c in counts.items():
                 windows[split] += c
-        fits.append(fitting_window(int(n), ratios, borders, lookback, horizon, season))
     fit = None
     if all(fits):
         fit = (min(f[0] for f in fits), min(f[1] for f in fits))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,6 +54,17 @@ def check_finite(
             f"{inputs[k].label}: column {columns[column]!r} at step {step} {problem} "
             "(check the input for values of extreme size)"
         )
+
+
+def future_rows(
+    columns: dict[str, np.ndarray], id_columns: list[str], n_rows: int
+) -> dict[Any, np.ndarray]:
+    """The future table's rows of each series id (a tuple for several id columns), found in
+    one grouping pass: matching each series against every row took quadratic time."""
+    if not id_columns:
+        return {"": np.arange(n_rows)}
+    ids = pd.DataFrame({c: columns[c] for c in id_columns})
+    return ids.groupby(id_columns[0] if len(id_columns) == 1 else id_columns, sort=False).indices
 
 
 class Forecaster:
@@ -133,11 +145,10 @@ class Forecaster:
             pd.DataFrame(columns), spec.timestamp_columns, spec.timestamp_format, spec.timezone,
             "future",
         )  # fmt: skip
+        rows_of = future_rows(columns, spec.id_columns, len(stamps))
         out = []
         for key in series_ids:
-            rows = np.ones(len(stamps), dtype=bool)
-            for column, part in zip(spec.id_columns, spec.id_values(key), strict=True):
-                rows &= columns[column] == part
+            rows = rows_of.get(key, np.zeros(0, dtype=np.int64))
             out.append((stamps[rows], {c: columns[c][rows] for c in spec.future_covariates}))
         return out
 
