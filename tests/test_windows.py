@@ -255,3 +255,14 @@ def test_when_every_series_is_short_the_longest_one_sets_the_hint(tmp_path):
     )
     with pytest.raises(ForecastError, match=r"every series.*lookback=48 data\.horizon=8 fit the"):
         datamodule(tmp_path, frame, series_id="id", short_series="drop")
+
+
+def test_values_past_float32_once_scaled_are_refused_naming_the_column(tmp_path):
+    """In the test rows, which the training statistics never saw (1e40 in the training rows
+    would scale itself down; the training std is about 1e3)."""
+    frame = coded_frame(60)
+    frame.loc[55, "b"] = 1e42
+    frame.to_csv(tmp_path / "huge.csv", index=False)
+    dm = ForecastDataModule(str(tmp_path / "huge.csv"), lookback=4, horizon=2)
+    with pytest.raises(ForecastError, match="column 'b' holds values too large for the model"):
+        dm.setup()

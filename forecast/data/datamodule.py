@@ -89,6 +89,10 @@ class ForecastDataModule(pl.LightningDataModule):
         statics = {c: raw[c][[a for a, _ in self.bounds]] for c in options.static_covariates}
         static = self.spec.encode_static(statics, self.path, len(self.bounds))
         self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
+        for table, columns in ((self.values, self.spec.features),
+                               (self.future, self.spec.future_columns),
+                               (self.static, self.spec.static_columns)):  # fmt: skip
+            refuse_overflow(table, columns, self.path)
         self.datasets = {
             split: self.windows(self.segments[split], self.kept_series) for split in SPLITS
         }
@@ -228,6 +232,18 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["test"], self.options.batch_size, shuffle=False)
+
+
+def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:
+    """Values finite in the file but past float32's range once scaled (1e40) would train as
+    infinities: refused, naming the column."""
+    bad = ~torch.isfinite(table)
+    if bad.any():
+        column = int(torch.nonzero(bad)[0, -1])
+        raise ForecastError(
+            f"{where}: column {columns[column]!r} holds values too large for the model once "
+            "scaled (past float32's range); check the file for values of extreme size"
+        )
 
 
 def fitted_scaler(columns: list[np.ndarray]) -> Scaler | None:

@@ -171,9 +171,12 @@ class Forecaster:
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
         x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
         x = spec.scaler.transform(x, np.float32)
-        check_finite(x, inputs, spec.features, "is too large for the model once scaled")
-        x = torch.from_numpy(x)
-        future, static = (torch.from_numpy(t.astype(np.float32)) for t in (future, static))
+        future, static = future.astype(np.float32), static.astype(np.float32)
+        too_large = "is too large for the model once scaled"
+        check_finite(x, inputs, spec.features, too_large)
+        check_finite(future, inputs, spec.future_columns, too_large)
+        check_finite(static[:, None], inputs, spec.static_columns, too_large)
+        x, future, static = (torch.from_numpy(t) for t in (x, future, static))
         with torch.inference_mode():
             forecast = self.net.forecast(x, future, static).flat().numpy()  # scaled
         forecast = self.output_scaler.inverse(forecast)

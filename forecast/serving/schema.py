@@ -7,14 +7,15 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from forecast.data.series import SeriesInput
 from forecast.data.spec import DataSpec
 from forecast.data.timestamps import parse_iso, utc_stamps
 from forecast.errors import ForecastError
 
-Value = StrictFloat | StrictInt | str | None
+# true/false: a boolean category (a CSV's True/False column read by pandas)
+Value = StrictFloat | StrictInt | StrictBool | str | None
 
 
 # Echoed back in the answer, so an integer id must fit the 64 bits JSON encoders write.
@@ -67,7 +68,7 @@ def parse_rows(
         missing = [c for c in [*stamp_columns, *numeric, *other] if c not in row]
         if missing:
             raise ForecastError(f"{label}, row {i}: missing column(s) {missing}")
-        texts = [c for c in numeric if isinstance(row[c], str)]
+        texts = [c for c in numeric if isinstance(row[c], str | bool)]
         if texts:
             raise ForecastError(f"{label}, row {i}: column {texts[0]!r} is not a number")
     try:
@@ -77,8 +78,19 @@ def parse_rows(
         ).reshape(len(rows), len(numeric))
     except OverflowError:  # JSON integers have no size limit, float64 has
         raise ForecastError(f"{label}: a value is too large for a 64-bit float") from None
-    columns = {c: np.array([row[c] for row in rows]) for c in other}
+    columns = {c: covariate_column([row[c] for row in rows]) for c in other}
     return request_stamps(rows, spec, label), values, columns
+
+
+def covariate_column(values: list[Value]) -> np.ndarray:
+    """A covariate's values as a file's column would hold them: numbers (a null among them
+    missing, NaN, for data.fill_missing to fill or the checks to refuse) as float64; texts and
+    booleans as they came."""
+    numbers = all(v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                  for v in values)  # fmt: skip
+    if numbers and any(v is not None for v in values):
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return np.array(values)
 
 
 def request_stamps(rows: list[dict[str, Value]], spec: DataSpec, label: str) -> np.ndarray:
