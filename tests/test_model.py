@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -212,3 +213,32 @@ def test_quantile_head_shapes_and_point_forecast():
     torch.testing.assert_close(flat[..., 2:5], forecast.quantiles[..., 0, :])
     with pytest.raises(ForecastError, match="quantiles"):
         LSTMConfig(quantiles=[0.9, 0.1])
+
+
+def test_nonnegative_keeps_the_point_and_the_quantiles_at_or_above_zero(tmp_path):
+    """Windows far below zero: the plain network follows them down, the nonnegative one stays
+    at or above zero in every value, quantiles included, and its model file says so."""
+    from forecast import Forecaster
+    from forecast.data.scaling import Scaler
+    from forecast.serving.checkpoint import load_checkpoint, save_checkpoint
+
+    spec = spec_for(1, LOOKBACK, HORIZON)
+    spec = type(spec)(
+        **(spec.values() | {"freq": "h"}), scaler=Scaler(np.array([5.0]), np.array([2.0]))
+    )
+    x = torch.linspace(-50, -40, LOOKBACK).view(1, LOOKBACK, 1).expand(8, -1, -1)
+    for nonnegative in (False, True):
+        torch.manual_seed(0)
+        config = LSTMConfig(hidden_size=8, num_layers=1, quantiles=(0.1, 0.9),
+                            nonnegative=nonnegative)  # fmt: skip
+        forecast = LSTMNet(config, spec).eval().forecast(x)
+        units = torch.cat([forecast.point[..., None], forecast.quantiles], -1) * 2.0 + 5.0
+        assert (units.min() >= 0) == nonnegative
+    path = save_checkpoint(tmp_path / "model.pt", LSTMNet(config, spec), spec)
+    net, _ = load_checkpoint(path)
+    assert net.config.nonnegative and Forecaster(net, spec).net.link is not None
+
+
+def test_nonnegative_must_be_a_boolean():
+    with pytest.raises(ForecastError, match=r"model\.nonnegative='yes' must be true or false"):
+        LSTMConfig(nonnegative="yes")

@@ -292,3 +292,11 @@ def test_a_range_on_the_command_line_replaces_the_presets(cwd):
     assert len(study.trials) == 2
     for trial in study.trials:  # the preset's range is 32 to 256
         assert str(trial.params["model.hidden_size"]) in {"8", "12"}
+
+
+def test_the_store_lock_leaves_no_file_beside_the_store(tmp_path):
+    from forecast.training.sweep import sqlite_lock
+
+    with sqlite_lock(f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}"):
+        pass
+    assert [p.name for p in tmp_path.rglob("*")] == ["runs"]  # the store's folder, made

@@ -29,6 +29,7 @@ class LSTMConfig:
     quantiles: tuple[float, ...] = ()
     loss: str = "mse"  # a count loss (poisson, tweedie) makes the forecast a non-negative mean
     tweedie_power: float = 1.5  # the Tweedie variance power, in (1, 2)
+    nonnegative: bool = False  # forecasts and quantiles kept >= 0 in the data's units
 
     def __post_init__(self) -> None:
         for name, top in (("hidden_size", 1 << 16), ("num_layers", 64), ("segment_len", 1 << 16)):
@@ -48,6 +49,8 @@ class LSTMConfig:
         object.__setattr__(self, "quantiles", quantiles)
         if not isinstance(self.tweedie_power, int | float) or not 1 < self.tweedie_power < 2:
             raise ForecastError(f"model.tweedie_power={self.tweedie_power!r} must be in (1, 2)")
+        if not isinstance(self.nonnegative, bool):
+            raise ForecastError(f"model.nonnegative={self.nonnegative!r} must be true or false")
         if not 0 <= self.proj_size < self.hidden_size:
             raise ForecastError(
                 "proj_size has to be smaller than hidden_size and >= 0 "
@@ -55,9 +58,10 @@ class LSTMConfig:
             )
 
     @property
-    def counts(self) -> bool:
-        """Whether the forecast is a non-negative mean, for a count loss."""
-        return self.loss in COUNT_LOSSES
+    def floored(self) -> bool:
+        """Whether forecasts are kept at or above zero in the data's units: asked for
+        (``nonnegative``: sales, loads, concentrations), or a count loss's mean."""
+        return self.nonnegative or self.loss in COUNT_LOSSES
 
     @property
     def h_out(self) -> int:

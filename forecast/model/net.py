@@ -68,7 +68,7 @@ class LSTMNet(nn.Module):
         self.register_buffer("target_index", torch.tensor(spec.target_index), persistent=False)
         self.n_future, self.n_static = len(spec.future_columns), len(spec.static_columns)
         self.norm = RevIN(spec.target_index, config.instance_norm)
-        self.link = CountLink(target_scale(spec)) if config.counts else None
+        self.link = CountLink(target_scale(spec)) if config.floored else None
         self.skip = LinearSkip(self.lookback, self.horizon) if config.linear_skip else None
         self.future = None  # encoders of the covariates, if the data has any
         if self.n_future:

@@ -40,7 +40,8 @@ class RevIN(nn.Module):
 
 
 class CountLink(nn.Module):
-    """Keeps a count model's forecasts non-negative in the data's units: the network's output
+    """Keeps forecasts non-negative in the data's units (a count loss's mean, or
+    ``model.nonnegative``): the network's output
     (scaled, after instance normalization is undone) is mapped to the data's units by the
     targets' ``scale``, through a softplus, and scaled back. Softplus is the identity for
     large values, so the network learns levels as any other model does, and bends smoothly

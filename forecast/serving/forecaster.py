@@ -180,7 +180,7 @@ class Forecaster:
         with torch.inference_mode():
             forecast = self.net.forecast(x, future, static).flat().numpy()  # scaled
         forecast = self.output_scaler.inverse(forecast)
-        if self.net.config.counts:  # >= 0 in the network; float rounding of the scaling aside
+        if self.net.config.floored:  # >= 0 in the network; float rounding of the scaling aside
             forecast = np.maximum(forecast, 0.0)
         # Never serve or write what is not a number: say which series instead.
         check_finite(forecast, inputs, self.columns, "of the forecast is not finite")

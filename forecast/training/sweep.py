@@ -10,8 +10,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,13 +36,18 @@ def sqlite_lock(uri: str) -> Iterator[None]:
     """Serialize first use of a SQLite store across the processes of one machine.
 
     Two sweep workers starting together would both create the schema of a new MLflow or
-    Optuna database, and one of them fails halfway through its migrations.
+    Optuna database, and one of them fails halfway through its migrations. The lock file lies
+    in the system's temporary folder, named by the database's absolute path, so no
+    ``mlflow.db.lock`` is left beside the user's files (deleting it after use would race with
+    a process that is opening it).
     """
     if not uri.startswith("sqlite:///"):
         yield
         return
-    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    database = Path(uri.removeprefix("sqlite:///")).resolve()
+    database.parent.mkdir(parents=True, exist_ok=True)  # where the store is about to be made
+    digest = hashlib.sha256(str(database).encode()).hexdigest()[:16]
+    lock_path = Path(tempfile.gettempdir()) / f"forecast-{database.name}-{digest}.lock"
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
