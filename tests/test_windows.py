@@ -167,6 +167,20 @@ def test_short_series_dropped_leave_the_others_windowed_as_alone(tmp_path):
         datamodule(tmp_path, short, lookback=4, horizon=2, series_id="id", short_series="drop")
 
 
+@pytest.mark.parametrize("rows", [1, 2])
+def test_a_series_too_short_to_show_a_frequency_is_dropped_not_refused(tmp_path, rows):
+    """One or two rows infer no frequency: they are checked at the other series' and left out
+    by data.short_series=drop, where the frequency check refused the whole file."""
+    frame = pd.concat([coded_frame(40).assign(id="a"), coded_frame(rows).assign(id="tiny")])
+    dm = datamodule(tmp_path, frame, lookback=4, horizon=2, series_id="id", short_series="drop")
+    assert dm.short_series_dropped == ["tiny"] and dm.spec.freq == "h"
+    off_grid = frame.copy()
+    off_grid.loc[off_grid.id == "tiny", "date"] += pd.Timedelta(minutes=30) * np.arange(rows)
+    if rows == 2:  # half an hour apart: not the others' frequency, named
+        with pytest.raises(ForecastError, match=r"series 'tiny': timestamp at .* at frequency h"):
+            datamodule(tmp_path, off_grid, lookback=4, horizon=2, series_id="id")
+
+
 @pytest.mark.parametrize("world", [2, 3])
 def test_sharded_batches_split_work_across_ranks(world):
     from forecast.data.windows import ShardedBatches

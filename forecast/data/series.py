@@ -4,7 +4,7 @@ contiguous array of all series in time order, plus the row range of each."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -67,18 +67,45 @@ def prepare_series(
     values = np.empty((len(frame), len(features)), dtype)
     for j, column in enumerate(features):
         values[:, j] = frame[column].to_numpy()
-    checked = []
-    for key, rows in series_groups(frame, id_columns, source, names):
-        positions = rows if id_columns else None  # the frame's rows; None: all, in order
-        label = f"{source}, series {key!r}" if id_columns else source
-        series = check_series(
-            stamps[rows], values[rows], features, label, options, positions, names
-        )
-        checked.append((key, positions, series))
+    groups = [
+        (key, rows if id_columns else None)  # the frame's rows; None: all, in order
+        for key, rows in series_groups(frame, id_columns, source, names)
+    ]
+    checked = check_groups(groups, stamps, values, features, options, source, names)
     freqs = {series.freq for _, _, series in checked}
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
     return stacked(checked, features, freqs.pop(), zone, bool(id_columns))
+
+
+def check_groups(
+    groups: list[tuple[Any, np.ndarray | None]],
+    stamps: np.ndarray,
+    values: np.ndarray,
+    features: list[str],
+    options: DataOptions,
+    source: str,
+    names: RowNames,
+) -> list[tuple[Any, np.ndarray | None, CheckedSeries]]:
+    """Each series ``(id, rows)`` under the data's rules. Without data.freq, a series of
+    fewer than 3 rows shows no frequency of its own: it is checked at the others', so that
+    data.short_series=drop can leave it out rather than the frequency check refuse the file."""
+
+    def check(key: Any, rows: np.ndarray | None, rules: DataOptions) -> tuple:
+        label = source if rows is None else f"{source}, series {key!r}"
+        part = slice(None) if rows is None else rows
+        series = check_series(stamps[part], values[part], features, label, rules, rows, names)
+        return key, rows, series
+
+    small = {
+        k for k, (_, rows) in enumerate(groups)
+        if options.freq is None and rows is not None and len(rows) < 3
+    }  # fmt: skip
+    done = {k: check(*groups[k], options) for k in range(len(groups)) if k not in small}
+    freqs = {series.freq for _, _, series in done.values()}
+    at_theirs = replace(options, freq=freqs.pop()) if len(freqs) == 1 else options
+    done |= {k: check(*groups[k], at_theirs) for k in small}
+    return [done[k] for k in range(len(groups))]
 
 
 def numeric_features(
