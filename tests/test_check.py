@@ -124,3 +124,55 @@ def test_split_borders_past_the_file_are_a_problem_not_a_traceback(tmp_path, cap
     pd.DataFrame({"ds": stamps, "y": np.arange(300.0)}).to_csv(path, index=False)
     assert run_check(path, ["data.timestamp=ds"]) == 1
     assert "problem: 1 series too short for lookback + horizon" in capsys.readouterr().out
+
+
+def test_a_table_of_several_series_without_their_id_is_told_the_id_column(tmp_path, capsys):
+    """Four markets in one long table, data.series_id not set: every timestamp repeats four
+    times, once per value of unique_id."""
+    import numpy as np
+    import pandas as pd
+
+    stamps = pd.date_range("2024-01-01", periods=200, freq="h")
+    frame = pd.concat(
+        pd.DataFrame({"unique_id": m, "ds": stamps, "y": np.arange(200.0)}) for m in "ABCD"
+    )
+    frame.to_csv(tmp_path / "markets.csv", index=False)
+    assert run_check(tmp_path / "markets.csv", ["data=csv", "data.timestamp=ds"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "problem: the timestamps repeat once per value of column 'unique_id': a table of 4 " in out
+    )
+    assert "fix: data.series_id=unique_id" in out
+
+
+def test_a_row_counter_is_named_and_left_out_of_the_suggested_features(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    stamps = pd.date_range("2024-01-01", periods=2000, freq="h")
+    frame = pd.DataFrame({"No": np.arange(1, 2001), "date": stamps, "pm": np.sin(np.arange(2e3))})
+    frame.to_csv(tmp_path / "counted.csv", index=False)
+    assert run_check(tmp_path / "counted.csv", ["data=csv"]) == 0
+    out = capsys.readouterr().out
+    assert "note: column(s) ['No'] count the rows (1, 2, 3, ...)" in out
+    assert "fix: data.features=[pm] leaves them out" in out
+    frame.assign(wind="NE").to_csv(tmp_path / "text.csv", index=False)
+    assert run_check(tmp_path / "text.csv", ["data=csv"]) == 1
+    assert "data.features=[pm] leaves them out (and the row counter(s) ['No'])" in (
+        capsys.readouterr().out
+    )
+
+
+def test_unsorted_rows_are_named_by_their_first_file_line(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    stamps = pd.date_range("2024-01-01", periods=200, freq="h")
+    frame = pd.DataFrame({"date": stamps, "y": np.arange(200.0)})
+    frame = pd.concat([frame.iloc[:50], frame.iloc[[60]], frame.iloc[50:60], frame.iloc[61:]])
+    frame.to_csv(tmp_path / "unsorted.csv", index=False)
+    assert run_check(tmp_path / "unsorted.csv", ["data=csv"]) == 1
+    # data row 51 (0-based) is file line 53: the header is line 1
+    assert "1 row(s) are earlier than the row before, the first at file line 53" in (
+        capsys.readouterr().out
+    )

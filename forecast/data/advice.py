@@ -10,6 +10,7 @@ import pandas as pd
 
 from forecast.data.options import DataOptions, as_list
 from forecast.data.profile import Profile, covariate_columns, feature_candidates, is_numeric
+from forecast.data.reading import file_rows
 from forecast.data.splits import SPLITS, fitting_window, split_ranges
 from forecast.data.timestamps import season_from_freq
 from forecast.data.windows import window_count
@@ -28,7 +29,15 @@ class Problem:
 
 def problems(found: Profile, frame: pd.DataFrame, options: DataOptions) -> list[Problem]:
     """Each problem the profile shows, in the order the loader meets them."""
-    out = text_columns(frame, options)
+    out = [*series_of(found, frame, options), *text_columns(frame, options)]
+    counting = counters(frame, options)
+    if counting and not any(p.text.startswith("non-numeric") for p in out):
+        features = feature_candidates(frame, options, as_list(options.series_id) or [])
+        out.append(Problem(
+            f"column(s) {counting} count the rows (1, 2, 3, ...): a row number, not a measurement",
+            f"data.features={_listed([c for c in features if c not in counting])} leaves them out",
+            False,
+        ))  # fmt: skip
     if found.duplicates.sum():
         out.append(Problem(
             f"{int(found.duplicates.sum())} row(s) repeat the timestamp of the row before",
@@ -37,8 +46,10 @@ def problems(found: Profile, frame: pd.DataFrame, options: DataOptions) -> list[
             "duplicates",
         ))  # fmt: skip
     if found.unsorted.sum():
+        first = file_rows(str(options.path), options.header)(found.first_unsorted)
         out.append(Problem(
-            f"{int(found.unsorted.sum())} row(s) are earlier than the row before",
+            f"{int(found.unsorted.sum())} row(s) are earlier than the row before, the first "
+            f"at {first}",
             "no key: sort the rows of each series by time",
             True,
         ))  # fmt: skip
@@ -66,6 +77,37 @@ def problems(found: Profile, frame: pd.DataFrame, options: DataOptions) -> list[
     return out
 
 
+def series_of(found: Profile, frame: pd.DataFrame, options: DataOptions) -> list[Problem]:
+    """A table without data.series_id whose timestamps repeat once per value of a text or
+    integer column holds several series: that column names them."""
+    stamps = as_list(options.timestamp) or []
+    if options.series_id or not stamps or not (found.duplicates.sum() or found.unsorted.sum()):
+        return []
+    for column in frame.columns:
+        kind = frame[column].dtype.kind
+        if column in stamps or (is_numeric(frame[column]) and kind not in "iu"):
+            continue
+        groups = frame[column].nunique()
+        if 1 < groups <= len(frame) // 2 and not frame.duplicated([column, *stamps]).any():
+            return [Problem(
+                f"the timestamps repeat once per value of column {column!r}: a table of "
+                f"{groups} series",
+                f"data.series_id={column}",
+                True,
+            )]  # fmt: skip
+    return []
+
+
+def counters(frame: pd.DataFrame, options: DataOptions) -> list[str]:
+    """Feature columns that count the rows (1, 2, 3, ...): a row number, not a measurement."""
+    out = []
+    for column in feature_candidates(frame, options, as_list(options.series_id) or []):
+        values = frame[column].to_numpy()
+        if values.dtype.kind in "iu" and len(values) > 2 and (np.diff(values) == 1).all():
+            out.append(column)
+    return out
+
+
 def text_columns(frame: pd.DataFrame, options: DataOptions) -> list[Problem]:
     """Text columns among the features: the loader refuses them."""
     id_columns = as_list(options.series_id) or []
@@ -76,10 +118,12 @@ def text_columns(frame: pd.DataFrame, options: DataOptions) -> list[Problem]:
     text = [c for c in named if c in frame.columns and not is_numeric(frame[c]) and c not in skip]
     if not text:
         return []
-    kept = _listed([c for c in features if c not in covariates])
+    counting = counters(frame, options)
+    kept = _listed([c for c in features if c not in covariates and c not in counting])
+    why = f" (and the row counter(s) {counting})" if counting else ""
     return [Problem(
         f"non-numeric column(s) {text}",
-        f"data.features={kept} leaves them out; data.static_covariates or "
+        f"data.features={kept} leaves them out{why}; data.static_covariates or "
         "data.future_covariates with data.categorical uses them as categories",
         True,
     )]  # fmt: skip
@@ -190,7 +234,9 @@ def verdict(listed: list[Problem], options: DataOptions) -> list[str]:
     start."""
     lines = []
     for problem in listed:
-        if not problem.stops:
+        if not problem.stops and problem.key is None:  # training would go on, unhelped
+            lines.append(f"note: {problem.text}\n    fix: {problem.fix}")
+        elif not problem.stops:
             value = getattr(options, problem.key)
             lines.append(f"handled: {problem.text} (data.{problem.key}={value})")
         else:

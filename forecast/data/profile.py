@@ -29,6 +29,7 @@ class Profile:
     off_grid: np.ndarray  # steps that are not a whole number of the frequency
     missing_values: np.ndarray  # NaN/inf among the features, per series
     freq: str | None
+    first_unsorted: int | None = None  # the data row (0-based) of the first unsorted row
     # the first gaps: (series, the timestamp before, steps missing)
     gaps: list[tuple] = field(default_factory=list)
     # each column: name, type, NaN count, whether constant
@@ -72,6 +73,7 @@ def profile(frame: pd.DataFrame, options: DataOptions, source: str) -> Profile:
         off_grid=np.zeros(len(ids), dtype=np.int64),
         missing_values=missing_values(frame, options, id_columns, codes, order, len(ids)),
         freq=freq,
+        first_unsorted=first_back(steps, order, len(frame)),
         columns=_columns(frame),
     )
     if step:
@@ -83,6 +85,13 @@ def profile(frame: pd.DataFrame, options: DataOptions, source: str) -> Profile:
             found.missing_steps[k] = max(0, len(calendar) - len(block))
             found.off_grid[k] = len(np.setdiff1d(block, calendar.to_numpy("datetime64[ns]")))
     return found
+
+
+def first_back(steps: np.ndarray, order: Any, n_rows: int) -> int | None:
+    """The data row of the first row earlier than the one before it, in the file's order (the
+    contiguous layout's row, mapped back through ``order``); None if every row is in order."""
+    back = np.flatnonzero(steps < 0)
+    return int(np.arange(n_rows)[order][back[0] + 1]) if back.size else None
 
 
 def series_codes(frame: pd.DataFrame, id_columns: list[str]) -> tuple[np.ndarray, list, Any]:
