@@ -252,8 +252,11 @@ def test_a_file_without_header_reads_with_data_columns(tmp_path):
     assert datamodule.spec.features == ["a", "b", "c"] and len(datamodule.timestamps) == 20
     with pytest.raises(ForecastError, match=r"data\.columns names 3 columns, the file's first"):
         ForecastDataModule(str(path), header=False, columns=["date", "a", "b"]).setup()
-    with pytest.raises(ForecastError, match=r"data\.header=false needs data\.columns"):
-        ForecastDataModule(str(path), header=False).setup()
+    # without data.columns the columns are 0, 1, 2, ...: the time column is named by position
+    by_position = ForecastDataModule(str(path), lookback=2, horizon=1, header=False,
+                                     timestamp="0", split_ratios=[0.5, 0.25, 0.25])  # fmt: skip
+    by_position.setup()
+    assert by_position.spec.features == ["1", "2", "3"]
 
 
 def test_without_timestamps_rows_are_steps_and_forecasts_go_on_from_the_last(tmp_path):

@@ -29,10 +29,11 @@ MAX_STEPS = 1 << 20  # lookback, horizon and batch size: a million steps, a year
 
 
 def as_list(columns: str | Sequence[str] | None) -> list[str] | None:
-    """Accept one column name where a list is expected (``data.targets=OT``)."""
-    if columns is None or isinstance(columns, str):
-        return None if columns is None else [columns]
-    return list(columns)
+    """Accept one column name where a list is expected (``data.targets=OT``); names as text,
+    as files have them (``data.features=[1,2]`` for columns named by position)."""
+    if columns is None or isinstance(columns, str | int):
+        return None if columns is None else [str(columns)]
+    return [str(c) for c in columns]
 
 
 def feature_columns(
@@ -45,7 +46,9 @@ def feature_columns(
 
 def one_or_many(columns: str | Sequence[str] | None) -> str | list[str] | None:
     """A column, or a list of columns that act together (a composite timestamp or id)."""
-    return columns if columns is None or isinstance(columns, str) else list(columns)
+    if columns is None or isinstance(columns, str | int):
+        return None if columns is None else str(columns)
+    return [str(c) for c in columns]
 
 
 def counting(value: Any) -> bool:

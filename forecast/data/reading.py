@@ -9,6 +9,7 @@ import csv
 import functools
 import gzip
 import io
+import logging
 import lzma
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -22,6 +23,8 @@ import pandas as pd
 from forecast.data.options import DataOptions
 from forecast.data.rules import RowNames
 from forecast.errors import ForecastError
+
+log = logging.getLogger(__name__)
 
 
 def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataFrame:
@@ -45,15 +48,13 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
     names = None if columns is None else [str(c) for c in columns]
     if kind == "parquet" and (names is not None or not header):
         raise ForecastError(f"{path}: data.header and data.columns are for CSV files only")
-    if not header and names is None:
-        raise ForecastError(f"{path}: data.header=false needs data.columns, a name per column")
     if kind == "csv":
         delimiter = _check_header(path, compression, names, options.delimiter)
     try:
         if kind == "csv":
-            # pandas takes the codec from the same suffix
             frame = pd.read_csv(
                 path,
+                compression=PANDAS_CODECS.get(compression),  # None: plain text
                 sep=delimiter,
                 nrows=None if max_rows is None else max_rows + 1,
                 header=0 if header else None,
@@ -65,6 +66,12 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
         raise ForecastError(f"cannot read {path}: {err}") from None
     if frame.empty:
         raise ForecastError(f"{path} has no data rows (columns: {list(frame.columns)})")
+    if not header and names is None:  # as pandas does: by position, as text
+        frame.columns = [str(c) for c in frame.columns]
+        log.warning(
+            "%s has no header line (data.header=false): its columns are named by position, "
+            "0 to %d; data.columns=[...] names them", path, len(frame.columns) - 1,
+        )  # fmt: skip
     if max_rows is not None and len(frame) > max_rows:
         raise ForecastError(_too_many_rows(path, max_rows))
     return frame
@@ -72,6 +79,10 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
 
 # The field separators a CSV file's first line is searched for, the usual one first.
 DELIMITERS = (",", ";", "\t", "|")
+# Text tables by name; a compressed file is known by its first bytes, whatever its name.
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
+MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+PANDAS_CODECS = {"gz": "gzip", "bz2": "bz2", "xz": "xz", "zip": "zip"}
 # A header line longer than this is not a table's header: a binary file, or one line of text.
 HEADER_BYTES = 1 << 20
 
@@ -86,17 +97,24 @@ COMPRESSIONS: dict[str, Callable[[Path], AbstractContextManager[IO[bytes]]]] = {
 
 
 def table_kind(path: Path) -> tuple[str, str | None]:
-    """``("csv" | "parquet", compression)`` from the file's suffixes (``.csv.gz``)."""
+    """``("csv" | "parquet", compression)``: by the file's first bytes, which name a Parquet
+    file and a compressed one whatever the file is called (``exchange_rate.txt.gz``, a ``.csv``
+    that is gzip inside); by its suffixes otherwise (text: .csv, .txt, .tsv, .dat)."""
+    with path.open("rb") as file:
+        head = file.read(8)
+    compression = next((codec for magic, codec in MAGIC.items() if head.startswith(magic)), None)
     suffixes = [suffix.lower() for suffix in path.suffixes]
-    compression = suffixes.pop().lstrip(".") if suffixes and suffixes[-1] in COMPRESSIONS else None
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes.pop()
     table = suffixes[-1] if suffixes else ""
-    if table == ".csv":
-        return "csv", compression
-    if table in (".parquet", ".pq") and compression is None:
+    if head.startswith(b"PAR1") or (table in (".parquet", ".pq") and compression is None):
         return "parquet", None
+    if table in TEXT_SUFFIXES or compression is not None:
+        return "csv", compression
     raise ForecastError(
         f"{path}: unsupported file type {''.join(path.suffixes) or 'without a suffix'!r}, "
-        f"expected .csv (also {', '.join('.csv' + c for c in COMPRESSIONS)}) or .parquet"
+        f"expected text ({', '.join(TEXT_SUFFIXES)}, plain or compressed: "
+        f"{', '.join(COMPRESSIONS)}) or .parquet"
     )
 
 
