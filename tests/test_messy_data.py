@@ -272,6 +272,30 @@ def test_without_timestamps_rows_are_steps_and_forecasts_go_on_from_the_last(tmp
     assert out["step"].tolist() == [20, 21, 30, 31]
 
 
+def test_an_integer_time_column_is_steps_written_back_as_integers(tmp_path):
+    """``t`` of 100, 105, ...: steps of 5, not nanoseconds since 1970; forecasts go on from the
+    last step, in a file and over HTTP alike."""
+    from fastapi.testclient import TestClient
+
+    from forecast.serving.app import create_app
+
+    path = tmp_path / "periods.csv"
+    frame = pd.DataFrame({"t": 100 + 5 * np.arange(40), "a": np.sin(np.arange(40.0))})
+    frame.to_csv(path, index=False)
+    datamodule = ForecastDataModule(str(path), lookback=4, horizon=2, timestamp="t",
+                                    split_ratios=[0.5, 0.25, 0.25])  # fmt: skip
+    forecaster = untrained(datamodule)
+    assert forecaster.spec.integer_time and forecaster.spec.freq == "5ns"
+    out = forecaster.predict(frame)
+    assert list(out.columns) == ["t", "a"] and out["t"].tolist() == [300, 305]
+    rows = frame.tail(4).to_dict(orient="records")
+    answer = TestClient(create_app(forecaster, "periods")).post(
+        "/forecast", json={"series": [{"data": rows}]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert [r["t"] for r in answer.json()["forecasts"][0]["data"]] == [300, 305]
+
+
 def test_row_numbers_are_file_lines(tmp_path):
     path = tmp_path / "nan.csv"
     frame = coded_frame(30)

@@ -168,6 +168,7 @@ class ForecastDataModule(pl.LightningDataModule):
             categories=categories,
             future_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in future]),
             static_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in static]),
+            integer_time=series.integer_time,
         )  # fmt: skip
 
     def _segments(self, freq: str) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:

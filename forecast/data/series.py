@@ -12,7 +12,7 @@ import pandas as pd
 
 from forecast.data.options import DataOptions, as_list, feature_columns
 from forecast.data.rules import CheckedSeries, RowNames, check_series
-from forecast.data.timestamps import utc_stamps
+from forecast.data.timestamps import integer_time, utc_stamps
 from forecast.errors import ForecastError
 
 
@@ -31,6 +31,7 @@ class SeriesFrame:
     merged: int = 0  # rows merged into the row before them by data.duplicates
     inserted: int = 0  # rows inserted at missing timestamps (the gap rule)
     filled: int = 0  # missing values filled by data.fill_missing
+    integer_time: bool = False  # the time column holds integer steps (timestamps.integer_time)
 
     def series_values(self, k: int) -> np.ndarray:
         start, end = self.bounds[k]
@@ -75,7 +76,10 @@ def prepare_series(
     freqs = {series.freq for _, _, series in checked}
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
-    return stacked(checked, features, freqs.pop(), zone, bool(id_columns))
+    integer = integer_time(frame, as_list(options.timestamp) or [], options.timestamp_format)
+    return replace(
+        stacked(checked, features, freqs.pop(), zone, bool(id_columns)), integer_time=integer
+    )
 
 
 def check_groups(

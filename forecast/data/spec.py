@@ -48,6 +48,7 @@ class DataSpec(DataOptions):
     categories: dict[str, list] = field(default_factory=dict)  # categorical column: vocabulary
     future_scaler: Scaler | None = None  # of the numeric future covariates, in order
     static_scaler: Scaler | None = None  # of the numeric static covariates, in order
+    integer_time: bool = False  # the time column holds integer steps, written back as such
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -180,7 +181,9 @@ class DataSpec(DataOptions):
 
     def stamp_columns(self, stamps: np.ndarray) -> dict[str, Any]:
         """Timestamps as forecasts show them, in the data's columns, zone and format."""
-        return stamp_columns(stamps, self.timestamp, self.timestamp_format, self.timezone)
+        return stamp_columns(
+            stamps, self.timestamp, self.timestamp_format, self.timezone, self.integer_time
+        )
 
     @property
     def n_features(self) -> int:

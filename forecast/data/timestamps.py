@@ -45,6 +45,8 @@ def read_timestamps(
             else np.arange(len(frame))
         )
         return pd.Series(steps.astype("datetime64[ns]"))
+    if integer_time(frame, columns, fmt):  # t, step, period: the steps themselves
+        return pd.Series(frame[columns[0]].to_numpy().astype(np.int64).astype("datetime64[ns]"))
     if len(columns) > 1 and all(c.lower() in DATE_PARTS for c in columns):
         parts = frame[columns].rename(columns=str.lower)
         try:
@@ -59,6 +61,16 @@ def read_timestamps(
     name = columns[0] if len(columns) == 1 else columns
     stamps = parse_timestamps(values, fmt, source, name, timezone)
     return in_zone(stamps, timezone, source, name, frame[list(id_columns)])
+
+
+def integer_time(frame: pd.DataFrame, columns: list[str], fmt: str | None) -> bool:
+    """Whether the time is one column of integers (``t``, ``step``, ``period``): steps, held
+    as that many nanoseconds after the epoch like rows without a time column, and written
+    back as integers. pandas would read them as nanoseconds since 1970, every one printing as
+    ``1970-01-01 00:00:00``."""
+    if len(columns) != 1 or fmt is not None or columns[0] not in frame:
+        return False
+    return frame[columns[0]].dtype.kind in "iu"
 
 
 def parse_timestamps(
@@ -226,13 +238,18 @@ def local_index(stamps: np.ndarray, timezone: str | None) -> pd.DatetimeIndex:
 
 
 def stamp_columns(
-    stamps: np.ndarray, timestamp: str | list[str] | None, fmt: str | None, timezone: str | None
+    stamps: np.ndarray,
+    timestamp: str | list[str] | None,
+    fmt: str | None,
+    timezone: str | None,
+    integer: bool = False,
 ) -> dict[str, Any]:
-    """Timestamps written back in the columns the data had them in: one column of datetimes;
-    or the parts of a composite timestamp (``year``, ..., ``hour`` as numbers; other columns
-    as the text ``fmt`` writes, split at its spaces); or, without timestamps, the steps."""
-    if timestamp is None:
-        return {"step": np.asarray(stamps).astype(np.int64)}
+    """Timestamps written back in the columns the data had them in: one column of datetimes,
+    or of ``integer`` steps; or the parts of a composite timestamp (``year``, ..., ``hour`` as
+    numbers; other columns as the text ``fmt`` writes, split at its spaces); or, without
+    timestamps, the steps in a ``step`` column."""
+    if timestamp is None or integer:
+        return {timestamp or "step": np.asarray(stamps).astype(np.int64)}
     index = local_index(stamps, timezone)
     columns = [timestamp] if isinstance(timestamp, str) else timestamp
     if len(columns) == 1:
@@ -251,16 +268,20 @@ def stamp_columns(
 
 
 def stamp_rows(
-    stamps: np.ndarray, timestamp: str | list[str] | None, fmt: str | None, timezone: str | None
+    stamps: np.ndarray,
+    timestamp: str | list[str] | None,
+    fmt: str | None,
+    timezone: str | None,
+    integer: bool = False,
 ) -> list[tuple]:
     """Each timestamp as the values of its columns, datetimes as text: what a JSON answer
     holds. The common case, one naive column, is formatted by numpy, many times faster than
     strftime (a serving answer's budget is milliseconds)."""
-    if isinstance(timestamp, str) and timezone is None:
+    if isinstance(timestamp, str) and timezone is None and not integer:
         text = np.char.replace(np.datetime_as_string(stamps, unit="s"), "T", " ")
         return [(str(stamp),) for stamp in text]
-    columns = stamp_columns(stamps, timestamp, fmt, timezone)
-    if isinstance(timestamp, str):  # with the data's UTC offset, as its rows came in
+    columns = stamp_columns(stamps, timestamp, fmt, timezone, integer)
+    if isinstance(timestamp, str) and not integer:  # with the UTC offset its rows came in
         return [(str(stamp),) for stamp in columns[timestamp].astype(str)]
     parts = [np.asarray(v).tolist() for v in columns.values()]
     return list(zip(*parts, strict=True))

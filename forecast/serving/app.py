@@ -175,7 +175,9 @@ def answerer(forecaster: Forecaster) -> Callable[[bytes], bytes]:
         futures, forecast = forecaster.forecast(inputs)
         answer = []
         for series, future, values in zip(request.series, futures, forecast, strict=True):
-            stamps = stamp_rows(future, spec.timestamp, spec.timestamp_format, spec.timezone)
+            stamps = stamp_rows(
+                future, spec.timestamp, spec.timestamp_format, spec.timezone, spec.integer_time
+            )
             rows = [
                 dict(zip(output_columns, (*stamp, *row), strict=True))
                 for stamp, row in zip(stamps, values.tolist(), strict=True)

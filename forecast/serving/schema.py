@@ -101,6 +101,13 @@ def request_stamps(rows: list[dict[str, Value]], spec: DataSpec, label: str) -> 
     if not columns:
         return np.arange(len(rows)).astype("datetime64[ns]")
     raw = {c: [row[c] for row in rows] for c in columns}
+    if spec.integer_time:  # steps, as the training file had them
+        steps = raw[columns[0]]
+        if not all(
+            isinstance(s, int) and not isinstance(s, bool) and abs(s) < 2**63 for s in steps
+        ):
+            raise ForecastError(f"{label}: column {columns[0]!r} must hold integer steps")
+        return np.array(steps, dtype=np.int64).astype("datetime64[ns]")
     if len(columns) == 1:
         if not all(isinstance(s, str) for s in raw[columns[0]]):
             raise ForecastError(f"{label}: column {columns[0]!r} must hold timestamp strings")
