@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 import hydra
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score the checkpoint on its test split, or on a backtest span; log and return metrics."""
     check_config(cfg)
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
     net, spec = load_checkpoint(cfg.ckpt_path)
     datamodule = ForecastDataModule.from_spec(spec, path=cfg.data_path)
     datamodule.setup("test")

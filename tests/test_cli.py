@@ -73,7 +73,8 @@ def test_train_cli_reports_and_writes_a_run(workdir):
 
 def test_eval_cli(workdir):
     (model,) = workdir.glob("logs/runs/*/model.pt")
-    result = run("forecast-eval", workdir, f"ckpt_path={model}")
+    # threads= as forecast-train takes it
+    result = run("forecast-eval", workdir, f"ckpt_path={model}", "threads=1")
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert "MASE" in output and "seasonal_naive" in output and "windows" in output

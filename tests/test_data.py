@@ -352,3 +352,16 @@ def test_a_text_column_names_the_keys_that_take_it(tmp_path):
     )
     with pytest.raises(ForecastError, match=r"'store' is not numeric.*data\.categorical"):
         prepare(frame)
+
+
+def test_a_zip_of_many_files_is_refused_in_one_short_line(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "many.csv.zip", "w") as archive:
+        for k in range(2000):
+            archive.writestr(f"part-{k:05d}.csv", "a\n1\n")
+    with pytest.raises(
+        ForecastError, match=r"holds part-00000\.csv, .*\.\.\. \(2000 in all\)$"
+    ) as err:
+        read_table(tmp_path / "many.csv.zip")
+    assert len(str(err.value)) < 300

@@ -123,7 +123,10 @@ def _zip_member(path: Path) -> Iterator[IO[bytes]]:
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         if len(names) != 1:
-            raise ForecastError(f"{path}: a zip archive must hold one file, it holds {names}")
+            shown = ", ".join(names[:5]) + (
+                f", ... ({len(names)} in all)" if len(names) > 5 else ""
+            )
+            raise ForecastError(f"{path}: a zip archive must hold one file, it holds {shown}")
         with archive.open(names[0]) as member:
             yield member
 
