@@ -22,7 +22,9 @@ from forecast.model.ensemble import Ensemble
 from forecast.model.net import LSTMNet
 
 
-def forecast_figure(examples: Examples, target: str, quantiles: Sequence[float]) -> Figure:
+def forecast_figure(
+    examples: Examples, target: str, quantiles: Sequence[float], titles: Sequence[str]
+) -> Figure:
     """History, actual future and forecast of each example window, in original units, with
     the interval between the outermost quantiles if the model has any."""
     n_windows, lookback = examples.history.shape
@@ -36,7 +38,7 @@ def forecast_figure(examples: Examples, target: str, quantiles: Sequence[float])
             label = f"q{quantiles[0]:g} to q{quantiles[-1]:g}"
             band = (examples.low[i], examples.high[i])
             ax.fill_between(future, *band, color="tab:blue", alpha=0.2, label=label)
-        ax.set_title(f"test window {int(examples.index[i])}", fontsize=9)
+        ax.set_title(titles[i], fontsize=9)
         ax.set_ylabel(target)
     axes[0, 0].legend(loc="upper left", fontsize=8)
     axes[-1, 0].set_xlabel("steps from forecast origin")

@@ -7,12 +7,14 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
+import torch
 from mlflow.entities import Metric
 from pytorch_lightning.loggers import MLFlowLogger
 
 from forecast.data.datamodule import ForecastDataModule
 from forecast.evaluation.plots import error_by_step_figure, forecast_examples, forecast_figure
-from forecast.evaluation.scoring import Evaluation
+from forecast.evaluation.scoring import Evaluation, window_origins
 from forecast.model.net import LSTMNet
 
 
@@ -40,13 +42,25 @@ def log_evaluation(
     by_step.to_csv(folder / f"{prefix}_mse_by_step.csv")
     evaluation.windows.to_csv(folder / f"{prefix}_windows.csv", index=False)
     client.log_artifacts(run_id, str(folder), "evaluation")
-    examples = forecast_examples(net, datamodule, datamodule.datasets["test"])
+    test = datamodule.datasets["test"]
+    examples = forecast_examples(net, datamodule, test)
+    titles = window_titles(window_origins(datamodule, test, torch.as_tensor(examples.index)))
     figures = {
         f"plots/{prefix}_forecasts.png": forecast_figure(
-            examples, datamodule.spec.targets[-1], net.config.quantiles
+            examples, datamodule.spec.targets[-1], net.config.quantiles, titles
         ),
         f"plots/{prefix}_mse_by_step.png": error_by_step_figure(by_step),
     }
     for name, figure in figures.items():
         client.log_figure(run_id, figure, name)
         plt.close(figure)
+
+
+def window_titles(origins: pd.DataFrame) -> list[str]:
+    """A figure's title per window: its series (if the data has several) and the time of its
+    first forecast step, from ``window_origins``."""
+    ids = origins.drop(columns="origin")
+    return [
+        ", ".join([*(str(v) for v in ids.iloc[k]), f"forecast from {origins.origin.iloc[k]}"])
+        for k in range(len(origins))
+    ]
