@@ -22,10 +22,11 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.config import CONF_DIR, check_config, exit_on_error, in_multirun
 from forecast.data.datamodule import ForecastDataModule
+from forecast.data.spec import DataSpec
 from forecast.data.timestamps import season_from_freq
 from forecast.evaluation.report import RunOutputs, report
 from forecast.evaluation.scoring import evaluate_windows, mean_loss
-from forecast.evaluation.tracking import log_evaluation
+from forecast.evaluation.tracking import log_evaluation, log_provenance
 from forecast.model.ensemble import Ensemble, fit_combination
 from forecast.model.module import LSTMLitModule
 from forecast.model.net import LSTMNet
@@ -63,7 +64,7 @@ def fit_and_score(
 ) -> dict[str, float]:
     """Fit (one model or the ensemble's members), then on rank 0: save, score the test split
     next to the baselines, log and report."""
-    log_config(trainer.logger, cfg)
+    log_config(trainer.logger, cfg, datamodule.spec)
     net, ensemble, metrics = fit_network(cfg, datamodule, model, trainer)
     if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
         return metrics
@@ -112,13 +113,15 @@ def fit_network(
     )
 
 
-def log_config(logger: object, cfg: DictConfig) -> None:
-    """Every key as an MLflow param, and the resolved config as an artifact."""
+def log_config(logger: object, cfg: DictConfig, spec: DataSpec) -> None:
+    """Every key as an MLflow param, the resolved config as an artifact, the data file as the
+    run's dataset input and the git commit."""
     logger.log_hyperparams(flat_params(cfg))
     if isinstance(logger, MLFlowLogger):
         logger.experiment.log_text(
             logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml"
         )
+        log_provenance(logger, spec)
 
 
 def log_outputs(

@@ -81,7 +81,9 @@ def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
     ]
     shown = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
-    assert f"hidden_size: {winner}" in shown.stdout and "path: sines.csv" in shown.stdout
+    # the data path resolved: the experiment reruns from any folder (issue #24, item 6)
+    assert f"hidden_size: {winner}" in shown.stdout
+    assert f"path: {(cwd / 'sines.csv').resolve()}" in shown.stdout
 
 
 @pytest.mark.slow

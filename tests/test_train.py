@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -337,3 +338,25 @@ def test_runs_of_one_seed_get_distinct_names_after_their_data(trained, tmp_path)
     logged = {r.info.run_name for r in client.search_runs([experiment.experiment_id])}
     assert logged == set(names) and len(logged) == 2
     assert all(name.startswith("sines_h6_") for name in names)
+
+
+def test_a_run_records_its_data_file_and_commit(trained, trained_store):
+    """The training file as the run's dataset input (path, fingerprint, columns) and the
+    git commit of the folder it ran in (this checkout), as MLflow records them."""
+    import subprocess
+
+    from forecast.evaluation.tracking import fingerprint
+
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(trained["cfg"].logger.experiment_name)
+    (run,) = client.search_runs([experiment.experiment_id])
+    (data,) = run.inputs.dataset_inputs
+    assert data.dataset.name == "sines.csv"
+    assert data.dataset.digest == fingerprint(trained["csv"])
+    assert '"uri": "' + str(trained["csv"].resolve()) in data.dataset.source
+    assert [c["name"] for c in json.loads(data.dataset.schema)["mlflow_colspec"]] == [
+        "load", "temp", "price",
+    ]  # fmt: skip
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    commit = head.stdout.strip() if head.returncode == 0 else None  # a copy outside git: none
+    assert run.data.tags.get("mlflow.source.git.commit") == commit

@@ -1,18 +1,27 @@
-"""What an evaluation leaves in its MLflow run and output folder: the per-step error curve,
-per-window errors and the figures."""
+"""What a run leaves in MLflow and its output folder: the per-step error curve, per-window
+errors and the figures of an evaluation, and where the run's inputs came from."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import mlflow
 import pandas as pd
 import torch
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.data.sources import LocalArtifactDatasetSource
 from mlflow.entities import Metric
+from mlflow.types import ColSpec, Schema
+from mlflow.utils.git_utils import get_git_commit
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities import rank_zero_only
 
 from forecast.data.datamodule import ForecastDataModule
+from forecast.data.spec import DataSpec
 from forecast.evaluation.plots import error_by_step_figure, forecast_examples, forecast_figure
 from forecast.evaluation.scoring import Evaluation, window_origins
 from forecast.model.net import LSTMNet
@@ -64,3 +73,30 @@ def window_titles(origins: pd.DataFrame) -> list[str]:
         ", ".join([*(str(v) for v in ids.iloc[k]), f"forecast from {origins.origin.iloc[k]}"])
         for k in range(len(origins))
     ]
+
+
+@rank_zero_only  # one run, one input: under DDP the other ranks have no run of their own
+def log_provenance(logger: MLFlowLogger, spec: DataSpec) -> None:
+    """Where a run's inputs came from: the data file as an MLflow dataset input (its path, a
+    fingerprint and its columns), and the git commit of the working folder, as MLflow records
+    one for its projects."""
+    client, run_id = logger.experiment, logger.run_id
+    commit = get_git_commit(os.getcwd())
+    if commit:
+        client.set_tag(run_id, "mlflow.source.git.commit", commit)
+    schema = Schema([ColSpec("double", column) for column in spec.features])
+    source = LocalArtifactDatasetSource(str(spec.path))
+    dataset = MetaDataset(source, Path(str(spec.path)).name, fingerprint(Path(spec.path)), schema)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_input(dataset, context="training")
+
+
+def fingerprint(path: Path, edge: int = 1 << 20) -> str:
+    """A digest of a data file from its size and its first and last MiB: it changes when the
+    file does, in milliseconds whatever the file's size."""
+    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    with path.open("rb") as file:
+        digest.update(file.read(edge))
+        file.seek(max(0, path.stat().st_size - edge))
+        digest.update(file.read(edge))
+    return digest.hexdigest()[:16]

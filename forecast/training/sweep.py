@@ -179,6 +179,8 @@ class SweepTracker(Callback):
                 defaults.append(f"/experiment/{override.value()}")
             elif key in groups:
                 defaults.append({f"override /{key}": override.value()})
+            elif key == "data.path":  # resolved: the experiment reruns from any folder
+                values.append(f"{key}={Path(override.get_value_element_as_str()).resolve()}")
             else:
                 values.append(f"{key}={override.get_value_element_as_str()}")
         body = OmegaConf.to_container(OmegaConf.from_dotlist(values))
