@@ -59,6 +59,11 @@ def test_grid_sweep_groups_trials_and_saves_the_best(cwd):
     trials = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(trials) == 2 and len(all_runs) == 3
     assert {r.data.params["model.hidden_size"] for r in trials} == {"8", "16"}
+    # each trial named by its overrides, what it tries among them
+    for trial in trials:
+        assert f"model.hidden_size={trial.data.params['model.hidden_size']}" in (
+            trial.info.run_name.split()
+        )
     assert parent.info.status == "FINISHED"
     best_value = min(r.data.metrics["val_loss"] for r in trials)
     assert parent.data.metrics["best_best_val_loss"] == pytest.approx(best_value, rel=1e-5)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -32,7 +33,11 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
         datamodule.setup("fit")
         model = build_model(cfg.model, datamodule.spec)
         parent = os.environ.get(PARENT_RUN_ENV)
-        logger = build_logger(cfg, {"mlflow.parentRunId": parent} if parent else None)
+        if parent:  # a sweep's trial, named by what it tries rather than alike
+            trial = " ".join(HydraConfig.get().overrides.task)
+            logger = build_logger(cfg, {"mlflow.parentRunId": parent}, run_name=trial)
+        else:
+            logger = build_logger(cfg, None)
         trainer = build_trainer(cfg, logger)
     except InstantiationException as err:
         raise ForecastError(str(err).strip()) from None
