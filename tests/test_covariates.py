@@ -375,3 +375,19 @@ def test_the_mlflow_model_takes_future_rows_flagged_in_the_same_table(covariate_
     got = pyfunc.predict(table)
     np.testing.assert_allclose(got.y.to_numpy(), expected.y.to_numpy(), rtol=1e-6)
     assert list(got.date) == list(expected.date)
+
+
+def test_a_parquet_date_column_as_a_category_is_refused_at_setup(tmp_path):
+    """Dates (or decimals) would be stored in the model file as objects it cannot load: the
+    run would train to the end and leave a model nobody can read."""
+    import datetime
+
+    frame = panel().assign(opened=lambda f: [datetime.date(2020, 1, 1 + (i == "b")) for i in f.id])
+    frame.to_parquet(tmp_path / "panel.parquet")
+    dm = ForecastDataModule(
+        str(tmp_path / "panel.parquet"), lookback=LOOKBACK, horizon=HORIZON, series_id="id",
+        features=["y"], static_covariates=["opened"], categorical=["opened"],
+        split_ratios=[0.5, 0.25, 0.25],
+    )  # fmt: skip
+    with pytest.raises(ForecastError, match="categories of 'opened' must be distinct numbers or"):
+        dm.setup()

@@ -62,8 +62,8 @@ class DataSpec(DataOptions):
         for column, vocabulary in self.categories.items():
             if not distinct_values(vocabulary):
                 raise ForecastError(
-                    f"the categories of {column!r} must be distinct numbers or texts, got "
-                    f"{vocabulary!r}"[:200]
+                    f"the categories of {column!r} must be distinct numbers or texts (a model "
+                    f"file holds nothing else), got {vocabulary!r}"[:300]
                 )
         if self.timestamp is None and (self.calendar or self.future_covariates):
             raise ForecastError(
