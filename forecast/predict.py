@@ -8,6 +8,7 @@ In Python, ``forecast.Forecaster`` does the same: ``Forecaster.load(uri).predict
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
             frame.to_parquet(tmp, index=False)
         tmp.replace(path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)  # no stray temp file; an existing output stays as it was
+        with contextlib.suppress(OSError):  # a name too long cannot be unlinked either
+            tmp.unlink(missing_ok=True)  # no stray temp file; an existing output stays as it was
         raise ForecastError(f"cannot write {path}: {err.strerror or err}") from None
     return path
 

@@ -158,6 +158,8 @@ def test_an_unwritable_output_is_one_error_and_leaves_no_temp_file(tmp_path):
     with pytest.raises(ForecastError, match="cannot write"):
         write_table(frame, tmp_path / "f.csv")
     assert (tmp_path / "f.csv").is_dir() and not list(tmp_path.glob(".*.tmp"))
+    with pytest.raises(ForecastError, match=r"cannot write .*: File name too long"):
+        write_table(frame, tmp_path / ("x" * 300 + ".csv"))  # the system's limit is 255 bytes
 
 
 def test_a_forecast_past_the_last_representable_timestamp_is_refused(trained):
