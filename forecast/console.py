@@ -37,5 +37,5 @@ def drop(logger: str, text: str) -> None:
 def progress_bar(setting: bool | None) -> bool:
     """``trainer.enable_progress_bar: null`` draws the bar on a terminal only: redrawn into a
     file or a pipe it is hundreds of kilobytes of carriage returns (a line per epoch is logged
-    instead, forecast.callbacks.EpochLog)."""
+    instead, forecast.training.callbacks.EpochLog)."""
     return sys.stderr.isatty() if setting is None else setting

@@ -121,14 +121,14 @@ def run_meta(script: str) -> dict[str, str]:
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
-    """``results`` (with their ``meta``) as JSON: what the README renders."""
+    """``results`` (with their ``meta``) as JSON: what the README and the docs render."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {path}")
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *notes: str) -> str:
-    """A README results block: a Markdown table, a blank line, then ``notes`` (the last one
+    """A results block of the README or the docs: a Markdown table, a blank line, then ``notes`` (the last one
     usually the provenance line)."""
 
     def line(cells: Sequence[Any]) -> str:

@@ -10,7 +10,7 @@ The DataLoader alone is timed too: if it is far faster than a step, the model ne
     python scripts/benchmark_training.py --device cuda --precision bf16-mixed   # cuDNN, bf16
 
 Prints a table and writes JSON (``benchmarks/training.json``, ``training_grid.json`` with
---grid; the README renders them). Ratios are the figure to quote: absolute numbers on a shared
+--grid; the docs render them). Ratios are the figure to quote: absolute numbers on a shared
 machine drift from run to run. Each round times both loops back to back; a row reports the
 round with the median ratio.
 """

@@ -1,4 +1,4 @@
-"""Train and score the benchmark presets; their results table for the README.
+"""Train and score the benchmark presets; their results table for the docs.
 
     python scripts/reproduce_benchmark.py                         # ETTh1 x 3 seeds, ETTm1 x 1
     python scripts/reproduce_benchmark.py --datasets etth1 --horizons 96 --seeds 42
@@ -9,7 +9,7 @@ validation split (best epoch by val_loss), then scored once on every test window
 baselines fitted or computed by the same evaluation code. The table gives the mean and the
 spread (sample standard deviation) over seeds, with the published figures at lookback 96.
 Results go to ``benchmarks/reproduce_<label>.json`` (committed; ``scripts/readme_tables.py``
-renders them into the README), runs (checkpoints, MLflow store) to ``bench/reproduce/``.
+renders them into the docs), runs (checkpoints, MLflow store) to ``bench/reproduce/``.
 """
 
 from __future__ import annotations

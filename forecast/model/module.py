@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 class LSTMLitModule(pl.LightningModule):
     """Trains an ``LSTMNet`` on scaled windows; validation is scored here, the test split by
-    ``forecast.scoring`` (next to the baselines, from the same sums).
+    ``forecast.evaluation.scoring`` (next to the baselines, from the same sums).
 
     ``net`` are the fields of ``LSTMConfig`` (the other keys of ``conf/model/lstm.yaml``).
     ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_: true``) taking the

@@ -2,7 +2,7 @@
 
 ``SweepTracker`` is a Hydra callback (``hydra.callbacks`` in conf/config.yaml): it only acts
 in multirun mode, for the grid sweeper and the Optuna sweeper alike. The Lightning callback
-a trial uses to be pruned is ``forecast.callbacks.OptunaPruning``.
+a trial uses to be pruned is ``forecast.training.callbacks.OptunaPruning``.
 """
 
 from __future__ import annotations
