@@ -128,8 +128,8 @@ def write_results(path: Path, results: dict[str, Any]) -> None:
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]], *notes: str) -> str:
-    """A results block of the README or the docs: a Markdown table, a blank line, then ``notes`` (the last one
-    usually the provenance line)."""
+    """A results block of the README or the docs: a Markdown table, a blank line, then
+    ``notes`` (the last one usually the provenance line)."""
 
     def line(cells: Sequence[Any]) -> str:
         return "| " + " | ".join(str(cell) for cell in cells) + " |"
