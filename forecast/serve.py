@@ -29,6 +29,7 @@ def main(cfg: DictConfig) -> None:
         cfg.large_body_bytes,
         cfg.max_large_requests,
         cfg.body_timeout_s,
+        cfg.body_deadline_s,
     )
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level)
 

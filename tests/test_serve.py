@@ -415,6 +415,25 @@ def test_a_stalled_body_is_answered_408(forecaster):
         assert httpx.get(f"{url}/health").status_code == 200
 
 
+def test_a_body_trickling_in_just_in_time_is_answered_408_at_the_deadline(forecaster):
+    """A byte every 0.2 s never stalls 0.5 s, and 1,000 bytes would take 200 s: the whole
+    body's deadline frees the connection and its slot after 1 s."""
+    app = create_app(forecaster, "test-model", 200_000, body_timeout_s=0.5, body_deadline_s=1.0)
+    with running(app) as url:
+        sock = raw_post(url, "content-type: application/json\r\ncontent-length: 1000\r\n", b"{")
+        with sock:
+            sock.settimeout(0.2)
+            answer = b""
+            for _ in range(50):  # at most 10 s of trickling
+                try:
+                    answer = sock.recv(4096)
+                    break
+                except TimeoutError:
+                    sock.sendall(b" ")
+        assert answer.split(b"\r\n")[0] == b"HTTP/1.1 408 Request Timeout"
+        assert b"body not whole after 1 s" in answer
+
+
 def test_a_client_leaving_mid_body_is_one_log_line(forecaster, caplog):
     caplog.set_level(logging.INFO)
     with running(create_app(forecaster, "test-model", 200_000)) as url:

@@ -42,6 +42,7 @@ def create_app(
     large_body_bytes: int = 1 << 20,
     max_large_requests: int = 2,
     body_timeout_s: float = 30.0,
+    body_deadline_s: float = 120.0,
 ) -> FastAPI:
     """The app: ``/forecast``, ``/metadata``, ``/health`` and ``/docs``, each body bounded by
     ``BodyLimit`` (its arguments are those of ``conf/serve.yaml``)."""
@@ -55,6 +56,7 @@ def create_app(
         large_bytes=large_body_bytes,
         max_large=max_large_requests,
         timeout_s=body_timeout_s,
+        deadline_s=body_deadline_s,
     )
     app.add_exception_handler(ForecastError, bad_request)
     app.add_exception_handler(RequestValidationError, invalid_request)

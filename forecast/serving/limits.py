@@ -18,8 +18,9 @@ class BodyLimit:
     """Bounds what a request costs before the route reads it.
 
     A body over ``max_bytes`` is refused with 413 (by header, and while streaming when chunked);
-    a body that stalls for ``timeout_s`` between chunks gets 408, so a half-sent body does not
-    hold its connection and memory forever; at most ``max_large`` bodies over ``large_bytes``
+    a body that stalls for ``timeout_s`` between chunks, or is not whole after ``deadline_s``
+    (a byte at a time, each just in time), gets 408, so a half-sent body does not hold its
+    connection, its slot and memory forever; at most ``max_large`` bodies over ``large_bytes``
     (or of unknown length) are read and forecast at once, the rest wait their turn, so memory
     stays under about ``max_large * max_bytes`` whatever the clients do. A client that leaves
     before its body is read is one log line, not a traceback.
@@ -35,9 +36,10 @@ class BodyLimit:
         large_bytes: int,
         max_large: int,
         timeout_s: float,
+        deadline_s: float,
     ) -> None:
         self.app, self.max_bytes, self.large_bytes = app, max_bytes, large_bytes
-        self.timeout_s = timeout_s
+        self.timeout_s, self.deadline_s = timeout_s, deadline_s
         self.large = asyncio.Semaphore(max_large)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -50,14 +52,20 @@ class BodyLimit:
         large = int(length) > self.large_bytes or b"transfer-encoding" in headers
         seen = 0
         done = False
+        deadline = asyncio.get_running_loop().time() + self.deadline_s
 
         async def bounded() -> dict:
             nonlocal seen, done
             if done:  # past the body: Starlette listens for a disconnect, with no deadline
                 return await receive()
+            left = deadline - asyncio.get_running_loop().time()
             try:
-                message = await asyncio.wait_for(receive(), self.timeout_s)
+                message = await asyncio.wait_for(receive(), max(0.0, min(self.timeout_s, left)))
             except TimeoutError:
+                if left <= self.timeout_s:
+                    raise HTTPException(
+                        408, f"body not whole after {self.deadline_s:g} s"
+                    ) from None
                 raise HTTPException(408, f"no body data for {self.timeout_s:g} s") from None
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
