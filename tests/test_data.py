@@ -48,6 +48,8 @@ def test_a_file_with_another_delimiter_reads_as_a_comma_file(tmp_path, delimiter
 def test_a_delimiter_of_more_than_one_character_is_refused_by_name():
     with pytest.raises(ForecastError, match=r"data\.delimiter=';;' must be one character"):
         DataOptions(delimiter=";;")
+    with pytest.raises(ForecastError, match=r"data\.delimiter=1 must be one character"):
+        DataOptions(delimiter=1)
 
 
 def test_a_semicolon_file_trains_through_the_datamodule(tmp_path):

@@ -128,7 +128,10 @@ class DataOptions:
             if value not in allowed and not (nullable and value is None):
                 null = ", or null" if nullable else ""
                 raise ForecastError(f"data.{name}={value!r} must be one of {allowed}{null}")
-        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '"\r\n'):
+        delimiter = self.delimiter
+        if delimiter is not None and (
+            not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n'
+        ):
             raise ForecastError(
                 f"data.delimiter={self.delimiter!r} must be one character (',', ';', '\\t', '|'), "
                 "or null to detect it from the file's first line"
