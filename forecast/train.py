@@ -21,9 +21,9 @@ from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.config import CONF_DIR, check_config, exit_on_error, in_multirun
+from forecast.data.clock import season_from_freq
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.spec import DataSpec
-from forecast.data.timestamps import season_from_freq
 from forecast.evaluation.report import RunOutputs, report
 from forecast.evaluation.scoring import evaluate_windows, mean_loss
 from forecast.evaluation.tracking import log_evaluation, log_provenance

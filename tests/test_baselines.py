@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from forecast.data.timestamps import season_from_freq
+from forecast.data.clock import season_from_freq
 from forecast.data.windows import WindowDataset
 from forecast.model.baselines import LinearBaseline, repeat_last, seasonal_naive
 

@@ -176,3 +176,16 @@ def test_unsorted_rows_are_named_by_their_first_file_line(tmp_path, capsys):
     assert "1 row(s) are earlier than the row before, the first at file line 53" in (
         capsys.readouterr().out
     )
+
+
+def test_daily_data_in_a_zone_with_daylight_saving_has_no_gap(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2024-03-01", periods=400, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "a": np.sin(np.arange(400.0))})
+    frame.to_csv(tmp_path / "daily.csv", index=False)
+    overrides = ["data=csv", "data.timezone=Europe/Berlin", "data.freq=D", "data.horizon=7"]
+    assert run_check(tmp_path / "daily.csv", overrides) == 0
+    out = capsys.readouterr().out
+    assert "gap:" not in out and "training would start" in out

@@ -384,6 +384,26 @@ def test_months_parse_without_a_format_and_their_gaps_need_the_frequency():
 
 @pytest.mark.parametrize(("freq", "season"), [("10min", 144), ("W-SUN", 52), ("MS", 12), ("QS", 4)])
 def test_seasonal_periods_of_the_usual_frequencies(freq, season):
-    from forecast.data.timestamps import season_from_freq
+    from forecast.data.clock import season_from_freq
 
     assert season_from_freq(freq) == season
+
+
+@pytest.mark.parametrize("freq", ["D", None])
+def test_daily_data_in_a_zone_with_daylight_saving_steps_in_local_days(tmp_path, freq):
+    """Local midnights across the end of March in Berlin are 23 hours apart once in UTC: the
+    steps are checked, and forecasts made, in local days (issue #24, probe 6)."""
+    path = tmp_path / "daily.csv"
+    days = pd.date_range("2024-03-01", periods=60, freq="D", tz="Europe/Berlin")
+    frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "a": np.sin(np.arange(60.0))})
+    frame.to_csv(path, index=False)
+    datamodule = ForecastDataModule(
+        str(path), lookback=7, horizon=3, timezone="Europe/Berlin", freq=freq,
+        split_ratios=[0.6, 0.2, 0.2],
+    )  # fmt: skip
+    forecaster = untrained(datamodule)
+    assert forecaster.spec.freq == "D"
+    out = forecaster.predict(frame.head(29))  # to 2024-03-29: the forecast spans the change
+    assert out["date"].astype(str).tolist() == [
+        "2024-03-30 00:00:00+01:00", "2024-03-31 00:00:00+01:00", "2024-04-01 00:00:00+02:00",
+    ]  # fmt: skip

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forecast.data.clock import season_from_freq
 from forecast.data.options import DataOptions, as_list
 from forecast.data.profile import Profile, covariate_columns, feature_candidates, is_numeric
 from forecast.data.reading import file_rows
 from forecast.data.splits import SPLITS, fitting_window, split_ranges
-from forecast.data.timestamps import season_from_freq
 from forecast.data.windows import window_count
 from forecast.errors import ForecastError
 

@@ -15,6 +15,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from forecast.data.clock import season_from_freq
 from forecast.data.covariates import check_numeric, static_value, vocabulary
 from forecast.data.options import DataOptions
 from forecast.data.reading import file_rows, read_table, table_columns
@@ -23,7 +24,6 @@ from forecast.data.scaling import Scaler
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
 from forecast.data.splits import SPLITS, fitting_window, split_ranges
-from forecast.data.timestamps import season_from_freq
 from forecast.data.windows import WindowDataset, batch_loader, window_count
 from forecast.errors import ForecastError
 

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.clock import INFER_ROWS, head_frequency, usual_step, wall_time
 from forecast.data.options import DataOptions, as_list, feature_columns
-from forecast.data.timestamps import INFER_ROWS, head_frequency, usual_step, utc_stamps
+from forecast.data.timestamps import utc_stamps
 from forecast.errors import ForecastError
 
 
@@ -41,16 +42,7 @@ def profile(frame: pd.DataFrame, options: DataOptions, source: str) -> Profile:
     one stable sort of their codes, when the file interleaves them), so neighbours in a series
     are neighbours in the arrays."""
     id_columns = as_list(options.series_id) or []
-    stamp_columns = as_list(options.timestamp) or []
-    missing = [c for c in [*stamp_columns, *id_columns] if c not in frame.columns]
-    if missing:
-        raise ForecastError(
-            f"{source}: column(s) {missing} not found (data.timestamp, data.series_id); "
-            f"available: {list(frame.columns)}"
-        )
-    stamps, _ = utc_stamps(
-        frame, stamp_columns, options.timestamp_format, options.timezone, source, id_columns
-    )
+    stamps = profile_stamps(frame, options, source, id_columns)
     codes, ids, order = series_codes(frame, id_columns)
     codes, stamps = codes[order], stamps[order]
     rows = np.bincount(codes, minlength=len(ids))
@@ -85,6 +77,25 @@ def profile(frame: pd.DataFrame, options: DataOptions, source: str) -> Profile:
             found.missing_steps[k] = max(0, len(calendar) - len(block))
             found.off_grid[k] = len(np.setdiff1d(block, calendar.to_numpy("datetime64[ns]")))
     return found
+
+
+def profile_stamps(
+    frame: pd.DataFrame, options: DataOptions, source: str, id_columns: list[str]
+) -> np.ndarray:
+    """Each row's timestamp as the loader reads it: UTC, or for days, weeks and months in a
+    zone, its wall time (``clock.wall_time``)."""
+    stamp_columns = as_list(options.timestamp) or []
+    missing = [c for c in [*stamp_columns, *id_columns] if c not in frame.columns]
+    if missing:
+        raise ForecastError(
+            f"{source}: column(s) {missing} not found (data.timestamp, data.series_id); "
+            f"available: {list(frame.columns)}"
+        )
+    stamps, _ = utc_stamps(
+        frame, stamp_columns, options.timestamp_format, options.timezone, source, id_columns
+    )
+    local = wall_time(stamps, options.timezone, options.freq)
+    return stamps if local is None else local
 
 
 def first_back(steps: np.ndarray, order: Any, n_rows: int) -> int | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
-from forecast.data.timestamps import head_frequency, usual_step
+from forecast.data.clock import from_wall_time, head_frequency, usual_step, wall_time
 from forecast.errors import ForecastError
 
 if TYPE_CHECKING:
@@ -64,17 +64,20 @@ def check_series(
         return names(position if rows is None else int(rows[position]))
 
     check_order(stamps, label, name)
+    local = wall_time(stamps, options.timezone, options.freq)
+    steps = stamps if local is None else local  # what the frequency is checked on
     inserted = 0
     freq = options.freq
     if options.fill_gaps is not None:
-        offset = gap_frequency(stamps, freq, label)
-        source, stamps, values, inserted = insert_gaps(
-            stamps, values, options.fill_gaps, offset, label
+        offset = gap_frequency(steps, freq, label)
+        source, steps, values, inserted = insert_gaps(
+            steps, values, options.fill_gaps, offset, label
         )
         kept = kept[source]
         freq = offset.freqstr
     values, filled = check_values(values, features, options.fill_missing, label, name)
-    freq = check_timestamps(stamps, freq, label, name)  # in order since check_order
+    freq = check_timestamps(steps, freq, label, name)  # in order since check_order
+    stamps = steps if local is None else from_wall_time(steps, options.timezone)
     return CheckedSeries(kept, stamps, values, freq, merged, inserted, filled)
 
 

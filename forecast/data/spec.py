@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecast.data.clock import local_index, stamp_columns
 from forecast.data.covariates import (
     calendar_columns,
     calendar_features,
@@ -24,7 +25,6 @@ from forecast.data.covariates import (
 )
 from forecast.data.options import DataOptions, as_list
 from forecast.data.scaling import Scaler
-from forecast.data.timestamps import local_index, stamp_columns
 from forecast.errors import ForecastError
 
 SCALERS = ("scaler", "future_scaler", "static_scaler")

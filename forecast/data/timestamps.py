@@ -1,25 +1,18 @@
-"""Timestamps in and out: read from one column or several (formats, quarters, zones) into
-UTC nanoseconds, the frequency and season they follow, and written back in the columns, zone
-and format the data had them in."""
+"""Timestamps in: read from one column or several (formats, quarters, zones, integer steps)
+into UTC nanoseconds, for training files, histories and requests alike. Their frequency,
+zone and how they are written back: ``forecast.data.clock``."""
 
 from __future__ import annotations
 
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from forecast.data.clock import DATE_PARTS
 from forecast.errors import ForecastError
-
-INFER_ROWS = 1000  # rows a frequency is inferred from
-
-
-# A composite data.timestamp of these columns is assembled by pandas; others are joined by spaces.
-DATE_PARTS = ("year", "month", "day", "hour", "minute", "second")
-
 
 # "1998 Q1", "1998Q1", "1998-Q1": quarterly labels, which pandas does not parse as dates
 QUARTER = re.compile(r"^\s*(\d{4})\s*-?\s*Q([1-4])\s*$", re.IGNORECASE)
@@ -64,10 +57,8 @@ def read_timestamps(
 
 
 def integer_time(frame: pd.DataFrame, columns: list[str], fmt: str | None) -> bool:
-    """Whether the time is one column of integers (``t``, ``step``, ``period``): steps, held
-    as that many nanoseconds after the epoch like rows without a time column, and written
-    back as integers. pandas would read them as nanoseconds since 1970, every one printing as
-    ``1970-01-01 00:00:00``."""
+    """Whether the time is one column of integers (``t``, ``step``): steps, held as that many
+    nanoseconds after the epoch (pandas would print every one as ``1970-01-01``)."""
     if len(columns) != 1 or fmt is not None or columns[0] not in frame:
         return False
     return frame[columns[0]].dtype.kind in "iu"
@@ -163,38 +154,6 @@ def to_nanoseconds(stamps: np.ndarray, source: str, column: str) -> np.ndarray:
     return wide.astype("datetime64[ns]")
 
 
-def head_frequency(stamps: np.ndarray) -> str | None:
-    """The frequency pandas infers from the first ``INFER_ROWS`` timestamps, if it can."""
-    head = pd.DatetimeIndex(stamps[:INFER_ROWS])
-    return pd.infer_freq(head) if len(head) >= 3 else None
-
-
-def usual_step(steps: np.ndarray) -> np.timedelta64 | None:
-    """The most common of ``steps`` (the first of equals), None without any."""
-    values, counts = np.unique(steps, return_counts=True)
-    return values[counts.argmax()] if len(values) else None
-
-
-# Seasonal period of sub-daily data: one day; of (business) days: one week; else one year.
-# By the offset's name, longest prefixes first: "BMS" is a business month, not a business day.
-_PERIODS = {"SM": 24, "BM": 12, "BQ": 4, "M": 12, "Q": 4, "W": 52, "B": 5, "D": 7}
-
-
-def season_from_freq(freq: str) -> int:
-    """The usual seasonal period in steps of ``freq``: a day of hours is 24, of 15 min 96."""
-    offset = pd.tseries.frequencies.to_offset(freq)
-    if isinstance(offset, pd.offsets.Tick):
-        step, day = offset.nanos, pd.Timedelta(days=1).value
-        if step < pd.Timedelta(seconds=1).value:  # integer steps (data.timestamp=null), ns
-            return 1
-        if step < day and day % step == 0:
-            return day // step
-        return 7 if step == day else 1
-    name = offset.rule_code
-    period = next((p for prefix, p in _PERIODS.items() if name.startswith(prefix)), 1)
-    return period // offset.n if period % offset.n == 0 else 1  # 2MS: half a year, 6 steps
-
-
 def utc_stamps(
     frame: pd.DataFrame,
     columns: list[str],
@@ -229,59 +188,3 @@ def parse_iso(texts: Sequence[str], source: str, column: str) -> np.ndarray | No
     except (ValueError, UserWarning):
         return None
     return to_nanoseconds(parsed, source, column)
-
-
-def local_index(stamps: np.ndarray, timezone: str | None) -> pd.DatetimeIndex:
-    """UTC ``stamps`` as forecasts show them: in the data's zone, if it had one."""
-    index = pd.DatetimeIndex(stamps)
-    return index if timezone is None else index.tz_localize("UTC").tz_convert(timezone)
-
-
-def stamp_columns(
-    stamps: np.ndarray,
-    timestamp: str | list[str] | None,
-    fmt: str | None,
-    timezone: str | None,
-    integer: bool = False,
-) -> dict[str, Any]:
-    """Timestamps written back in the columns the data had them in: one column of datetimes,
-    or of ``integer`` steps; or the parts of a composite timestamp (``year``, ..., ``hour`` as
-    numbers; other columns as the text ``fmt`` writes, split at its spaces); or, without
-    timestamps, the steps in a ``step`` column."""
-    if timestamp is None or integer:
-        return {timestamp or "step": np.asarray(stamps).astype(np.int64)}
-    index = local_index(stamps, timezone)
-    columns = [timestamp] if isinstance(timestamp, str) else timestamp
-    if len(columns) == 1:
-        return {columns[0]: index}
-    if all(c.lower() in DATE_PARTS for c in columns):
-        return {c: getattr(index, c.lower()).to_numpy() for c in columns}
-    text = index.strftime(fmt or "%Y-%m-%d %H:%M:%S")
-    parts = [t.split(" ", len(columns) - 1) for t in text]
-    if any(len(p) != len(columns) for p in parts[:1]):
-        raise ForecastError(
-            f"data.timestamp {columns}: the timestamps written by "
-            f"{fmt or '%Y-%m-%d %H:%M:%S'!r} have no {len(columns)} parts "
-            "separated by spaces; set data.timestamp_format to one that has"
-        )
-    return {c: [p[j] for p in parts] for j, c in enumerate(columns)}
-
-
-def stamp_rows(
-    stamps: np.ndarray,
-    timestamp: str | list[str] | None,
-    fmt: str | None,
-    timezone: str | None,
-    integer: bool = False,
-) -> list[tuple]:
-    """Each timestamp as the values of its columns, datetimes as text: what a JSON answer
-    holds. The common case, one naive column, is formatted by numpy, many times faster than
-    strftime (a serving answer's budget is milliseconds)."""
-    if isinstance(timestamp, str) and timezone is None and not integer:
-        text = np.char.replace(np.datetime_as_string(stamps, unit="s"), "T", " ")
-        return [(str(stamp),) for stamp in text]
-    columns = stamp_columns(stamps, timestamp, fmt, timezone, integer)
-    if isinstance(timestamp, str) and not integer:  # with the UTC offset its rows came in
-        return [(str(stamp),) for stamp in columns[timestamp].astype(str)]
-    parts = [np.asarray(v).tolist() for v in columns.values()]
-    return list(zip(*parts, strict=True))

@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from forecast.data.clock import season_from_freq
 from forecast.data.datamodule import ForecastDataModule
-from forecast.data.timestamps import season_from_freq
 from forecast.data.windows import Batch, WindowDataset
 from forecast.errors import ForecastError
 from forecast.model.baselines import Baseline, LinearBaseline, reference_baselines

@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from forecast.data.timestamps import stamp_rows
+from forecast.data.clock import stamp_rows
 from forecast.errors import ForecastError
 from forecast.serving.api_docs import add_docs
 from forecast.serving.checkpoint import VERSION

@@ -219,8 +219,10 @@ class Forecaster:
                     raise OverflowError
                 step = np.timedelta64(self.offset.nanos, "ns")
                 return last + step * np.arange(1, horizon + 1)
-            start = pd.Timestamp(last) + self.offset
-            return pd.date_range(start, periods=horizon, freq=self.offset).to_numpy()
+            zone = self.spec.timezone  # calendar steps are steps of the zone's wall time
+            start = pd.Timestamp(last, tz="UTC").tz_convert(zone) if zone else pd.Timestamp(last)
+            steps = pd.date_range(start + self.offset, periods=horizon, freq=self.offset)
+            return (steps.tz_convert(None) if zone else steps).to_numpy("datetime64[ns]")
         except (OverflowError, pd.errors.OutOfBoundsDatetime):
             raise ForecastError(
                 f"{label}: {horizon} steps after {pd.Timestamp(last)} reach past 2262-04-11, "
