@@ -65,7 +65,8 @@ def fit_and_score(
     """Fit (one model or the ensemble's members), then on rank 0: save, score the test split
     next to the baselines, log and report."""
     log_config(trainer.logger, cfg, datamodule.spec)
-    net, ensemble, metrics = fit_network(cfg, datamodule, model, trainer)
+    net, metrics = fit_network(cfg, datamodule, model, trainer)
+    ensemble = net if isinstance(net, Ensemble) else None
     if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
         return metrics
     model_path = save_checkpoint(Path(cfg.paths.output_dir) / "model.pt", net, datamodule.spec)
@@ -90,12 +91,12 @@ def fit_and_score(
 
 def fit_network(
     cfg: DictConfig, datamodule: ForecastDataModule, model: LSTMLitModule, trainer: pl.Trainer
-) -> tuple[LSTMNet | Ensemble, Ensemble | None, dict[str, float]]:
-    """The trained network (the model's, or the ensemble of ``ensemble.size`` members), the
-    ensemble if it is one, and the sweeper's objective ``best_val_loss``."""
+) -> tuple[LSTMNet | Ensemble, dict[str, float]]:
+    """The trained network (the model's, or the ensemble of ``ensemble.size`` members) and
+    the sweeper's objective ``best_val_loss``."""
     if cfg.get("ensemble", {}).get("size", 1) == 1:
         fit(trainer, model, datamodule)
-        return model.net, None, load_best(trainer, model)
+        return model.net, load_best(trainer, model)
     members = fit_members(cfg, datamodule, model, trainer.logger)
     ensemble = fit_combination(
         [m.net for m in members],
@@ -106,11 +107,7 @@ def fit_network(
         datamodule.datasets["val"],
     )
     # the sweeper's objective: the combination's loss on the validation windows
-    return (
-        ensemble,
-        ensemble,
-        {"best_val_loss": mean_loss(ensemble, datamodule.datasets["val"], model.loss)},
-    )
+    return ensemble, {"best_val_loss": mean_loss(ensemble, datamodule.datasets["val"], model.loss)}
 
 
 def log_config(logger: object, cfg: DictConfig, spec: DataSpec) -> None:

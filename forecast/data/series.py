@@ -77,9 +77,7 @@ def prepare_series(
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
     integer = integer_time(frame, as_list(options.timestamp) or [], options.timestamp_format)
-    return replace(
-        stacked(checked, features, freqs.pop(), zone, bool(id_columns)), integer_time=integer
-    )
+    return stacked(checked, features, freqs.pop(), zone, bool(id_columns), integer)
 
 
 def check_groups(
@@ -141,6 +139,7 @@ def stacked(
     freq: str,
     zone: str | None,
     has_ids: bool,
+    integer: bool,
 ) -> SeriesFrame:
     """Checked series ``(id, the frame's rows or None for all, series)`` as one SeriesFrame."""
     values = [series.values for _, _, series in checked]
@@ -161,6 +160,7 @@ def stacked(
         merged=merged,
         inserted=inserted,
         filled=sum(series.filled for _, _, series in checked),
+        integer_time=integer,
     )
 
 

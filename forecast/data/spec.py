@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.data.clock import local_index, stamp_columns
+from forecast.data.clock import local_index, stamp_columns, stamp_rows
 from forecast.data.covariates import (
     calendar_columns,
     calendar_features,
@@ -182,6 +182,12 @@ class DataSpec(DataOptions):
     def stamp_columns(self, stamps: np.ndarray) -> dict[str, Any]:
         """Timestamps as forecasts show them, in the data's columns, zone and format."""
         return stamp_columns(
+            stamps, self.timestamp, self.timestamp_format, self.timezone, self.integer_time
+        )
+
+    def stamp_rows(self, stamps: np.ndarray) -> list[tuple]:
+        """The same timestamps as a JSON answer's row values (clock.stamp_rows)."""
+        return stamp_rows(
             stamps, self.timestamp, self.timestamp_format, self.timezone, self.integer_time
         )
 

@@ -94,9 +94,10 @@ def log_provenance(logger: MLFlowLogger, spec: DataSpec) -> None:
 def fingerprint(path: Path, edge: int = 1 << 20) -> str:
     """A digest of a data file from its size and its first and last MiB: it changes when the
     file does, in milliseconds whatever the file's size."""
-    digest = hashlib.sha256(str(path.stat().st_size).encode())
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
     with path.open("rb") as file:
         digest.update(file.read(edge))
-        file.seek(max(0, path.stat().st_size - edge))
+        file.seek(max(0, size - edge))
         digest.update(file.read(edge))
     return digest.hexdigest()[:16]

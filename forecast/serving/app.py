@@ -21,7 +21,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from forecast.data.clock import stamp_rows
 from forecast.errors import ForecastError
 from forecast.serving.api_docs import add_docs
 from forecast.serving.checkpoint import VERSION
@@ -177,9 +176,7 @@ def answerer(forecaster: Forecaster) -> Callable[[bytes], bytes]:
         futures, forecast = forecaster.forecast(inputs)
         answer = []
         for series, future, values in zip(request.series, futures, forecast, strict=True):
-            stamps = stamp_rows(
-                future, spec.timestamp, spec.timestamp_format, spec.timezone, spec.integer_time
-            )
+            stamps = spec.stamp_rows(future)
             rows = [
                 dict(zip(output_columns, (*stamp, *row), strict=True))
                 for stamp, row in zip(stamps, values.tolist(), strict=True)
