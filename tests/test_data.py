@@ -160,6 +160,61 @@ def test_max_rows_refuses_a_larger_file(tmp_path, suffix):
         read_table(path, DataOptions(max_rows=49))
 
 
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_max_values_counts_rows_times_columns(tmp_path, suffix):
+    frame = coded_frame(50)  # 4 columns: 200 values
+    path = tmp_path / f"t.{suffix}"
+    frame.to_csv(path, index=False) if suffix == "csv" else frame.to_parquet(path)
+    assert len(read_table(path, DataOptions(max_values=200))) == 50
+    with pytest.raises(
+        ForecastError,
+        match=r"more than data\.max_values=199 values|"
+        r"200 values \(4 columns x 50 rows\), more than data\.max_values=199",
+    ):
+        read_table(path, DataOptions(max_values=199))
+
+
+@pytest.mark.parametrize("codec", ["bz2", "gz", "zip"])
+def test_a_decompression_bomb_is_refused_while_it_is_read(tmp_path, codec):
+    """Probe 2 of issue #24: a few KB of compressed zeros in 2,000 columns, 400 million values
+    if read; refused after at most max_values // 2,000 rows, with the bound named."""
+    import bz2
+    import gzip
+    import zipfile
+
+    text = ",".join(f"c{i}" for i in range(2000)).encode() + b"\n"
+    text += (",".join(["0"] * 2000).encode() + b"\n") * 20_000
+    path = tmp_path / f"zeros.csv.{codec}"
+    if codec == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("zeros.csv", text)
+    else:
+        path.write_bytes(bz2.compress(text) if codec == "bz2" else gzip.compress(text))
+    assert path.stat().st_size < len(text) / 100
+    with pytest.raises(
+        ForecastError,
+        match=r"more than data\.max_values=1000000 values "
+        r"\(2000 columns, more than 500 rows\)",
+    ):
+        read_table(path, DataOptions(max_values=1_000_000))
+
+
+def test_a_file_expanding_past_its_text_bound_is_refused(tmp_path):
+    """One field of 10 MB in a gzip of a few KB: the byte bound (32 a value) stops the read
+    before pandas holds the field."""
+    import gzip
+
+    path = tmp_path / "field.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n1," + b"x" * 10_000_000 + b"\n"))
+    with pytest.raises(
+        ForecastError,
+        match=r"holds more than 32000 bytes of text \(32 a value "
+        r"for data\.max_values=1000\)",
+    ):
+        read_table(path, DataOptions(max_values=1000))
+    assert read_table(path, DataOptions(max_values=None)).shape == (1, 2)
+
+
 def with_repeats(frame: pd.DataFrame, repeated: dict[int, list[float]]) -> pd.DataFrame:
     """``frame`` with extra rows after row i, at row i's timestamp, column a set to each value."""
     parts = []

@@ -85,6 +85,7 @@ class DataOptions:
     calendar: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
     max_rows: int | None = 50_000_000
+    max_values: int | None = 200_000_000  # rows x columns: about 8 GB at the peak of setup
 
     def __post_init__(self) -> None:
         normal = {
@@ -114,10 +115,12 @@ class DataOptions:
                 f"data.timezone={self.timezone!r} must name a time zone (e.g. Europe/Berlin, "
                 "UTC), or be null"
             )
-        if self.max_rows is not None and not counting(self.max_rows):
-            raise ForecastError(
-                f"data.max_rows={self.max_rows!r} must be an integer >= 1, or null for no limit"
-            )
+        for name in ("max_rows", "max_values"):
+            value = getattr(self, name)
+            if value is not None and not counting(value):
+                raise ForecastError(
+                    f"data.{name}={value!r} must be an integer >= 1, or null for no limit"
+                )
         rules = {
             "duplicates": (self.duplicates, DUPLICATE_RULES, False),
             "short_series": (self.short_series, SHORT_SERIES_RULES, False),

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -28,17 +28,20 @@ log = logging.getLogger(__name__)
 
 
 def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file as ``options`` say (``data.max_rows``, ``data.header``,
-    ``data.columns``, ``data.delimiter``); without options, a file with a header line, of
-    any size, its delimiter detected. A missing or unreadable file is a ForecastError.
+    """Read a CSV or Parquet file as ``options`` say (``data.max_rows``, ``data.max_values``,
+    ``data.header``, ``data.columns``, ``data.delimiter``); without options, a file with a
+    header line, of any number of rows, its delimiter detected. A missing or unreadable file
+    is a ForecastError.
 
-    ``max_rows`` bounds the work before it is done: a file with more data rows is refused
-    after reading at most that many, rather than after exhausting memory. A CSV file without
-    a header line (``header=False``) is read with ``columns`` as its names; with a header,
-    ``columns`` replace the names it has.
+    ``max_rows`` and ``max_values`` bound the work before it is done: a file with more data
+    rows, or more values (rows x columns), is refused after reading at most that many, and a
+    compressed file as soon as it expands past ``TEXT_BYTES_PER_VALUE`` bytes a value, rather
+    than after exhausting memory (a 137 KB bz2 of zeros is gigabytes of values). A CSV file
+    without a header line (``header=False``) is read with ``columns`` as its names; with a
+    header, ``columns`` replace the names it has.
     """
     options = options or DataOptions(max_rows=None)
-    max_rows, header, columns = options.max_rows, options.header, options.columns
+    header, columns = options.header, options.columns
     path = Path(path)
     if path.is_dir():
         raise ForecastError(f"{path} is a folder; give the data file inside it")
@@ -48,20 +51,22 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
     names = None if columns is None else [str(c) for c in columns]
     if kind == "parquet" and (names is not None or not header):
         raise ForecastError(f"{path}: data.header and data.columns are for CSV files only")
-    if kind == "csv":
-        delimiter = _check_header(path, compression, names, options.delimiter)
     try:
         if kind == "csv":
-            frame = pd.read_csv(
-                path,
-                compression=PANDAS_CODECS.get(compression),  # None: plain text
-                sep=delimiter,
-                nrows=None if max_rows is None else max_rows + 1,
-                header=0 if header else None,
-                names=names,
-            )
+            delimiter, width = _check_header(path, compression, names, options.delimiter)
+            bound = _Bound(path, options, width)
+            with _opened(path, compression) as raw, bound.stream(raw) as text:
+                frame = pd.read_csv(
+                    text,
+                    sep=delimiter,
+                    nrows=None if bound.rows is None else bound.rows + 1,
+                    header=0 if header else None,
+                    names=names,
+                )
         else:
-            frame = _read_parquet(path, max_rows)
+            frame = _read_parquet(path, options)
+    except ForecastError:
+        raise
     except (ValueError, OSError, EOFError, pd.errors.ParserError) as err:
         raise ForecastError(f"cannot read {path}: {err}") from None
     if frame.empty:
@@ -72,8 +77,8 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
             "%s has no header line (data.header=false): its columns are named by position, "
             "0 to %d; data.columns=[...] names them", path, len(frame.columns) - 1,
         )  # fmt: skip
-    if max_rows is not None and len(frame) > max_rows:
-        raise ForecastError(_too_many_rows(path, max_rows))
+    if kind == "csv":
+        bound.check_rows(len(frame))
     return frame
 
 
@@ -82,7 +87,9 @@ DELIMITERS = (",", ";", "\t", "|")
 # Text tables by name; a compressed file is known by its first bytes, whatever its name.
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
 MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
-PANDAS_CODECS = {"gz": "gzip", "bz2": "bz2", "xz": "xz", "zip": "zip"}
+# A compressed table may expand to this many bytes a value (data.max_values) before it is
+# refused: numbers and timestamps as text take 2 to 25; a bomb expands by a thousand or more.
+TEXT_BYTES_PER_VALUE = 32
 # A header line longer than this is not a table's header: a binary file, or one line of text.
 HEADER_BYTES = 1 << 20
 
@@ -131,19 +138,78 @@ def _zip_member(path: Path) -> Iterator[IO[bytes]]:
             yield member
 
 
+def _opened(path: Path, compression: str | None) -> AbstractContextManager[IO[bytes]]:
+    return COMPRESSIONS[f".{compression}"](path) if compression else path.open("rb")
+
+
+class _Bound:
+    """The most of a text table read_table reads: rows (``data.max_rows``, and
+    ``data.max_values`` over the header's ``width`` columns) and bytes of text
+    (``TEXT_BYTES_PER_VALUE`` a value), so that a file too large for memory is refused while
+    it is read, whatever its compressed size."""
+
+    def __init__(self, path: Path, options: DataOptions, width: int) -> None:
+        self.path, self.options, self.width = path, options, width
+        values = options.max_values
+        by_values = None if values is None else values // width
+        bounds = [b for b in (options.max_rows, by_values) if b is not None]
+        self.rows = min(bounds) if bounds else None
+        self.by_values = by_values is not None and by_values == self.rows
+        self.bytes = None if values is None else values * TEXT_BYTES_PER_VALUE
+
+    def check_rows(self, rows: int) -> None:
+        if self.rows is None or rows <= self.rows:
+            return
+        if not self.by_values:
+            raise ForecastError(_too_many_rows(self.path, self.rows))
+        raise ForecastError(
+            f"{self.path} has more than data.max_values={self.options.max_values} values "
+            f"({self.width} columns, more than {self.rows} rows); raise data.max_values if "
+            f"memory allows (about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
+        )
+
+    @contextlib.contextmanager
+    def stream(self, raw: IO[bytes]) -> Iterator[IO[bytes]]:
+        yield io.BufferedReader(_CountedBytes(raw, self.bytes, self._too_large))
+
+    def _too_large(self) -> ForecastError:
+        return ForecastError(
+            f"{self.path} holds more than {self.bytes} bytes of text ({TEXT_BYTES_PER_VALUE} a "
+            f"value for data.max_values={self.options.max_values}): a file that expands this "
+            "far is refused before it fills memory; raise data.max_values if it is a real table"
+        )
+
+
+class _CountedBytes(io.RawIOBase):
+    """A binary stream that raises once more than ``limit`` bytes have been read from it."""
+
+    def __init__(self, raw: IO[bytes], limit: int | None, error: Callable[[], Exception]):
+        self.raw, self.limit, self.error, self.count = raw, limit, error, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.count += len(data)
+        if self.limit is not None and self.count > self.limit:
+            raise self.error()
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _check_header(
     path: Path, compression: str | None, names: list[str] | None, delimiter: str | None
-) -> str:
+) -> tuple[str, int]:
     """Look at the first line before pandas reads the file: a binary file or one without line
     breaks would otherwise be parsed whole as a single field, at many times its size in
     memory. pandas renames a repeated column name to ``name.1``: refuse it instead, by name.
     Given ``names`` (data.columns), there must be one per field of the first line: pandas
     would make the extra fields an index, silently. Returns the delimiter: ``delimiter``
     (data.delimiter), else the one of ``DELIMITERS`` the first line holds most of (a comma
-    on a tie, or where it holds none)."""
-    opener = COMPRESSIONS[f".{compression}"] if compression else functools.partial(open, mode="rb")
+    on a tie, or where it holds none); and the number of fields of the first line."""
     try:
-        with opener(path) as file:
+        with _opened(path, compression) as file:
             start = file.read(HEADER_BYTES + 1)
     except (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError) as err:
         raise ForecastError(f"cannot read {path} as a .{compression} file: {err}") from None
@@ -172,24 +238,35 @@ def _check_header(
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ForecastError(f"{path}: column name(s) {repeated} appear more than once")
-    return delimiter
+    return delimiter, max(len(header), 1)
+
+
+BYTES_AT_PEAK = 40  # a value's bytes at the peak of setup: the message's hint
 
 
 def _too_many_rows(path: Path, max_rows: int) -> str:
     return (
         f"{path} has more than data.max_rows={max_rows} rows; raise data.max_rows if memory "
-        "allows (about 40 bytes per value at the peak of setup)"
+        f"allows (about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
     )
 
 
-def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
+def _read_parquet(path: Path, options: DataOptions) -> pd.DataFrame:
     """Column by column: pd.read_parquet decodes the whole file into Arrow first and then
-    copies it into pandas, about three times the table's size at its peak."""
+    copies it into pandas, about three times the table's size at its peak. The bounds are
+    checked on the file's metadata, before any column is decoded."""
     import pyarrow.parquet as pq
 
     file = pq.ParquetFile(path)
-    if max_rows is not None and file.metadata.num_rows > max_rows:
-        raise ForecastError(_too_many_rows(path, max_rows))
+    rows, width = file.metadata.num_rows, max(file.metadata.num_columns, 1)
+    if options.max_rows is not None and rows > options.max_rows:
+        raise ForecastError(_too_many_rows(path, options.max_rows))
+    if options.max_values is not None and rows * width > options.max_values:
+        raise ForecastError(
+            f"{path} has {rows * width} values ({width} columns x {rows} rows), more than "
+            f"data.max_values={options.max_values}; raise data.max_values if memory allows "
+            f"(about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
+        )
     columns = {
         name: file.read(columns=[name]).column(0).to_pandas() for name in file.schema_arrow.names
     }
