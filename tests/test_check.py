@@ -19,7 +19,7 @@ from messy_data import messy_sensors  # noqa: E402
 
 MESSY = ["data=csv", "data.timestamp=[year,month,day,hour]", "data.series_id=station"]
 FIXES = [
-    "data.features=[pm2.5,DEWP,TEMP,PRES,Iws]",
+    "data.categorical=[wd]",
     "data.duplicates=last",
     "data.fill_gaps=interpolate",
     "data.fill_missing=interpolate",
@@ -47,7 +47,8 @@ def test_every_problem_is_counted_with_the_key_that_fixes_it(messy, capsys):
     assert "Aotizhongxin  1441" in out and "Huairou   120" in out
     assert "gap: series 'Gucheng': 3 step(s) missing after 2014-01-09 07:00:00" in out
     assert "problem: non-numeric column(s) ['wd']" in out
-    assert "fix: data.features=[pm2.5,DEWP,TEMP,PRES,Iws] leaves them out" in out
+    assert "fix: data.categorical=[wd] takes them as categories observed" in out
+    assert "data.features=[pm2.5,DEWP,TEMP,PRES,Iws] leaves them out" in out
     assert "problem: 1 row(s) repeat the timestamp" in out and "data.duplicates=first" in out
     assert "problem: 3 timestamp(s) missing at h in 1 series" in out
     assert "problem: 25 NaN/inf value(s) in the features" in out

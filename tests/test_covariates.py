@@ -391,3 +391,75 @@ def test_a_parquet_date_column_as_a_category_is_refused_at_setup(tmp_path):
     )  # fmt: skip
     with pytest.raises(ForecastError, match="categories of 'opened' must be distinct numbers or"):
         dm.setup()
+
+
+def with_wind(frame: pd.DataFrame) -> pd.DataFrame:
+    """``panel`` with ``wind``: a text input measured with the series, not known ahead."""
+    return frame.assign(wind=np.array(["N", "E", "S", "W", "NE"])[np.arange(len(frame)) % 5])
+
+
+PAST_ONLY = {
+    "features": ["y", "wind"], "categorical": ["wind"], "future_covariates": [],
+    "static_covariates": [], "calendar": [],
+}  # fmt: skip
+
+
+def test_a_categorical_past_input_is_embedded_over_the_lookback_only(tmp_path):
+    """Issue #24, friction 1: data.categorical on a column of data.features. Its codes travel
+    with the covariates, and the model hides them past the lookback: the horizon rows'
+    values cannot reach the forecast (no leak in training, nothing needed to forecast)."""
+    torch.manual_seed(0)
+    dm = datamodule(tmp_path, with_wind(panel()), **PAST_ONLY)
+    spec = dm.spec
+    assert spec.features == ["y"] and spec.past_categorical == ["wind"]
+    assert spec.future_columns == ["wind"] and spec.categories["wind"] == ["E", "N", "NE", "S", "W"]
+    assert spec.hidden_columns == {0: 5}  # one code past the vocabulary
+    batch = dm.datasets["train"][torch.arange(4)]
+    codes = [1, 0, 3, 4, 2]  # N, E, S, W, NE as codes into the sorted vocabulary
+    np.testing.assert_array_equal(batch.future[1, :, 0], np.array(codes * 3)[1 : 1 + 12])
+    net = LSTMNet(LSTMConfig(hidden_size=8, num_layers=1), spec).eval()
+    assert net.future.embeddings[0].num_embeddings == 6
+    x = torch.randn_like(batch.x)
+    point = net.forecast(x, batch.future).point
+    changed = batch.future.clone()
+    changed[:, LOOKBACK:, 0] = (changed[:, LOOKBACK:, 0] + 1) % 5  # other observed winds later
+    torch.testing.assert_close(net.forecast(x, changed).point, point)
+    changed[:, :LOOKBACK, 0] = (changed[:, :LOOKBACK, 0] + 1) % 5  # ... and within the lookback
+    assert not torch.allclose(net.forecast(x, changed).point, point)
+
+    forecaster = Forecaster(net, spec)
+    history = with_wind(panel())
+    out = forecaster.predict(history)  # no future table: the history is all a forecast needs
+    assert out.shape == (2 * HORIZON, 3) and list(out.columns) == ["id", "date", "y"]
+    calm = forecaster.predict(history.assign(wind="N"))
+    assert not np.allclose(calm["y"], out["y"])
+    with pytest.raises(ForecastError, match=r"category 'SW' at row"):
+        forecaster.predict(history.assign(wind="SW"))
+
+    from fastapi.testclient import TestClient
+
+    from forecast.serving.app import create_app
+
+    client = TestClient(create_app(forecaster, "past"))
+    meta = client.get("/metadata").json()
+    assert meta["covariates"] == [
+        {"name": "wind", "role": "past", "categories": ["E", "N", "NE", "S", "W"]}
+    ]
+    rows = history.assign(date=history.date.dt.strftime("%Y-%m-%d %H:%M:%S"))
+    body = {"series": [
+        {"id": name, "data": rows[rows.id == name][["date", "y", "wind"]].to_dict("records")}
+        for name in ("a", "b")
+    ]}  # fmt: skip
+    answer = client.post("/forecast", json=body)
+    assert answer.status_code == 200, answer.text
+    got = [row["y"] for s in answer.json()["forecasts"] for row in s["data"]]
+    np.testing.assert_allclose(got, out.y.to_numpy(), rtol=1e-6)
+
+
+def test_a_categorical_column_outside_the_inputs_is_refused_by_name(tmp_path):
+    with pytest.raises(
+        ForecastError,
+        match=r"data\.categorical: \['wind'\] are not among "
+        r"data\.features, data\.future_covariates or data\.static_covariates",
+    ):
+        datamodule(tmp_path, with_wind(panel()), **(PAST_ONLY | {"features": ["y"]}))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -46,8 +47,10 @@ def test_torchscript_matches_predict(forecaster, histories, tmp_path):
     assert spec["features"] == ["load", "temp", "price"] and spec["freq"] == "h"
 
 
-def test_onnx_matches_predict(forecaster, histories, tmp_path):
-    path = export(forecaster, "onnx", tmp_path / "model.onnx")
+def test_onnx_matches_predict(forecaster, histories, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = export(forecaster, "onnx")  # named by its format when no name is given
+    assert path == Path("model.onnx") and onnx.load(str(path)) is not None
     session = onnxruntime.InferenceSession(str(path))
     raw, expected = histories
     (got,) = session.run(None, {"history": raw})

@@ -123,8 +123,9 @@ def text_columns(frame: pd.DataFrame, options: DataOptions) -> list[Problem]:
     why = f" (and the row counter(s) {counting})" if counting else ""
     return [Problem(
         f"non-numeric column(s) {text}",
-        f"data.features={kept} leaves them out{why}; data.static_covariates or "
-        "data.future_covariates with data.categorical uses them as categories",
+        f"data.categorical={_listed(text)} takes them as categories observed with the "
+        "series (name them in data.future_covariates or data.static_covariates too if known "
+        f"ahead or fixed per series); data.features={kept} leaves them out{why}",
         True,
     )]  # fmt: skip
 

@@ -64,7 +64,7 @@ class ForecastDataModule(pl.LightningDataModule):
             return
         options = self.options
         frame = read_table(self.path, options)
-        covariates = [*options.future_covariates, *options.static_covariates]
+        covariates = options.side_columns
         series = prepare_series(
             frame, options, source=self.path, dtype=np.float64,  # scaled in float64
             exclude=covariates, names=file_rows(self.path, options.header),
@@ -134,10 +134,12 @@ class ForecastDataModule(pl.LightningDataModule):
         """The data contract: the options resolved against the file, every statistic and
         vocabulary from training rows only."""
         options, where = self.options, self.path
-        unknown = [c for c in options.categorical if c not in raw]
+        named = options.features or []
+        unknown = [c for c in options.past_categorical if named and c not in named]
         if unknown:
             raise ForecastError(
-                f"data.categorical: {unknown} are not among the future or static covariates"
+                f"data.categorical: {unknown} are not among data.features, "
+                "data.future_covariates or data.static_covariates"
             )
         train = [series.values[a:b] for a, b in self.segments["train"]]
         train_values = train[0] if len(train) == 1 else np.concatenate(train)
@@ -147,7 +149,7 @@ class ForecastDataModule(pl.LightningDataModule):
             log.warning("%s: column(s) %s are constant over the training rows", where, constant)
         train_rows = (  # an index only where covariates need one: it is 8 bytes a row
             np.concatenate([np.arange(a, b) for a, b in self.segments["train"]])
-            if options.future_covariates
+            if options.future_covariates or options.past_categorical
             else None
         )
         firsts = [a for a, _ in self.bounds]

@@ -150,6 +150,20 @@ class DataOptions:
                     "(e.g. h, 15min, D, W-SUN, MS)"
                 ) from None
 
+    @property
+    def past_categorical(self) -> list[str]:
+        """Categorical columns that are neither future nor static covariates: inputs observed
+        with the series (a wind direction), embedded over the lookback and hidden past it, so
+        a forecast needs nothing beyond the history."""
+        known = {*self.future_covariates, *self.static_covariates}
+        return [c for c in self.categorical if c not in known]
+
+    @property
+    def side_columns(self) -> list[str]:
+        """The columns read beside the numeric features, as they are in the file: future and
+        static covariates and the categorical past inputs."""
+        return [*self.future_covariates, *self.static_covariates, *self.past_categorical]
+
     def values(self) -> dict[str, Any]:
         """The options as keywords (of a DataSpec too: its options, without what was fitted)."""
         return {f.name: getattr(self, f.name) for f in fields(DataOptions)}

@@ -188,7 +188,7 @@ def feature_candidates(
 
 
 def covariate_columns(options: DataOptions) -> set[str]:
-    return {*options.future_covariates, *options.static_covariates}
+    return set(options.side_columns)
 
 
 def is_numeric(column: pd.Series) -> bool:

@@ -52,19 +52,11 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
     if kind == "parquet" and (names is not None or not header):
         raise ForecastError(f"{path}: data.header and data.columns are for CSV files only")
     try:
-        if kind == "csv":
-            delimiter, width = _check_header(path, compression, names, options.delimiter)
-            bound = _Bound(path, options, width)
-            with _opened(path, compression) as raw, bound.stream(raw) as text:
-                frame = pd.read_csv(
-                    text,
-                    sep=delimiter,
-                    nrows=None if bound.rows is None else bound.rows + 1,
-                    header=0 if header else None,
-                    names=names,
-                )
-        else:
-            frame = _read_parquet(path, options)
+        frame = (
+            _read_csv(path, compression, names, options)
+            if kind == "csv"
+            else (_read_parquet(path, options))
+        )
     except ForecastError:
         raise
     except (ValueError, OSError, EOFError, pd.errors.ParserError) as err:
@@ -77,8 +69,6 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
             "%s has no header line (data.header=false): its columns are named by position, "
             "0 to %d; data.columns=[...] names them", path, len(frame.columns) - 1,
         )  # fmt: skip
-    if kind == "csv":
-        bound.check_rows(len(frame))
     return frame
 
 
@@ -136,6 +126,23 @@ def _zip_member(path: Path) -> Iterator[IO[bytes]]:
             raise ForecastError(f"{path}: a zip archive must hold one file, it holds {shown}")
         with archive.open(names[0]) as member:
             yield member
+
+
+def _read_csv(
+    path: Path, compression: str | None, names: list[str] | None, options: DataOptions
+) -> pd.DataFrame:
+    delimiter, width = _check_header(path, compression, names, options.delimiter)
+    bound = _Bound(path, options, width)
+    with _opened(path, compression) as raw, bound.stream(raw) as text:
+        frame = pd.read_csv(
+            text,
+            sep=delimiter,
+            nrows=None if bound.rows is None else bound.rows + 1,
+            header=0 if options.header else None,
+            names=names,
+        )
+    bound.check_rows(len(frame))
+    return frame
 
 
 def _opened(path: Path, compression: str | None) -> AbstractContextManager[IO[bytes]]:

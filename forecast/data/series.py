@@ -115,7 +115,9 @@ def numeric_features(
 ) -> list[str]:
     """The feature columns, each present and numeric, or a ForecastError naming the column."""
     required = [*(as_list(options.timestamp) or []), *(as_list(options.series_id) or [])]
-    features = feature_columns(frame.columns, options.features, [*required, *exclude])
+    past = options.past_categorical  # read beside the features, as codes
+    features = feature_columns(frame.columns, options.features, [*required, *exclude, *past])
+    features = [c for c in features if c not in past]
     missing = [c for c in [*required, *features] if c not in frame.columns]
     if missing:
         raise ForecastError(
@@ -127,8 +129,9 @@ def numeric_features(
         if not pd.api.types.is_numeric_dtype(frame[column]) or frame[column].dtype == bool:
             raise ForecastError(
                 f"{source}: column {column!r} is not numeric (dtype {frame[column].dtype}); "
-                "to use it as categories name it in data.static_covariates or "
-                "data.future_covariates and in data.categorical, or leave it out of data.features"
+                "data.categorical takes it as categories (an input observed with the series; "
+                "known ahead or fixed per series, name it in data.future_covariates or "
+                "data.static_covariates too), or leave it out of data.features"
             )
     return features
 

@@ -100,10 +100,22 @@ class DataSpec(DataOptions):
 
     @property
     def future_columns(self) -> list[str]:
-        """The encoded future inputs' columns: numeric covariates (scaled), categorical ones
-        (codes), then the calendar's sines and cosines."""
+        """The encoded columns over the lookback and the horizon: numeric future covariates
+        (scaled), categorical ones (codes), the categorical past inputs (codes the model
+        hides past the lookback), then the calendar's sines and cosines."""
         categorical = [c for c in self.future_covariates if c in self.categories]
-        return self.future_numeric + categorical + calendar_columns(self.calendar)
+        return (
+            self.future_numeric + categorical + self.past_categorical
+            + calendar_columns(self.calendar)
+        )  # fmt: skip
+
+    @property
+    def hidden_columns(self) -> dict[int, int]:
+        """``{position in future_columns: code}`` of each categorical past input: its values
+        are not known past the lookback, so the model sees this code there instead (one past
+        its vocabulary: an embedding of its own)."""
+        columns = self.future_columns
+        return {columns.index(c): len(self.categories[c]) for c in self.past_categorical}
 
     @property
     def static_numeric(self) -> list[str]:
@@ -115,8 +127,14 @@ class DataSpec(DataOptions):
         return self.static_numeric + categorical
 
     def embeddings(self, columns: list[str]) -> list[tuple[int, int]]:
-        """``(position, number of categories)`` of each categorical column in ``columns``."""
-        return [(k, len(self.categories[c])) for k, c in enumerate(columns) if c in self.categories]
+        """``(position, number of codes)`` of each categorical column in ``columns``: its
+        categories, and a categorical past input's hidden code."""
+        past = self.past_categorical
+        return [
+            (k, len(self.categories[c]) + (c in past))
+            for k, c in enumerate(columns)
+            if c in self.categories
+        ]
 
     def encode_future(
         self,
@@ -131,7 +149,7 @@ class DataSpec(DataOptions):
         parts = [self.future_scaler.transform(np.stack(numeric, 1))] if numeric else []
         parts += [
             encode_categories(columns[c], self.categories[c], c, where, rows)[:, None]
-            for c in self.future_covariates
+            for c in [*self.future_covariates, *self.past_categorical]
             if c in self.categories
         ]
         if self.calendar:  # in local time

@@ -36,6 +36,7 @@ from forecast.model.parts import (
     CountLink,
     CovariateEncoder,
     FutureEffect,
+    HiddenFuture,
     LinearHead,
     LinearSkip,
     RevIN,
@@ -74,6 +75,10 @@ class LSTMNet(nn.Module):
         if self.n_future:
             embeddings = spec.embeddings(spec.future_columns)
             self.future = CovariateEncoder(self.n_future, embeddings)
+        self.hidden = None  # the categorical past inputs, hidden past the lookback
+        if spec.hidden_columns:
+            sizes = (spec.hidden_columns, self.n_future, self.lookback, self.horizon)
+            self.hidden = HiddenFuture(*sizes)
         channels = 1 if config.channel_independent else self.n_features
         width = self.future.width if self.future else 0  # every channel sees the covariates
         self.lstm = lstm(config, input_size=(channels + width) * config.segment_len)
@@ -220,6 +225,8 @@ class LSTMNet(nn.Module):
                     f"{name} covariates have shape {tuple(values.shape)}, expected "
                     f"(batch, {', '.join(map(str, shape))}) = {(batch, *shape)}"
                 )
+        if self.hidden is not None:
+            future = self.hidden(future)
         encoded = None if self.future is None else self._per_sequence(self.future(future))
         return encoded, static if self.static is not None else None
 

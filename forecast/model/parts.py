@@ -136,6 +136,26 @@ class CovariateEncoder(nn.Module):
         return torch.cat([values[..., self.numeric], *embedded], dim=-1)
 
 
+class HiddenFuture(nn.Module):
+    """The categorical past inputs' codes past the lookback replaced by their hidden code:
+    what was observed with the series is an input over the lookback only, in training and
+    in every forecast alike, whatever the horizon rows hold. ``(batch, lookback + horizon,
+    n_future)`` -> the same shape."""
+
+    def __init__(self, hidden: dict[int, int], width: int, lookback: int, horizon: int) -> None:
+        """``hidden``: ``{column: code}`` (DataSpec.hidden_columns) of ``width`` columns."""
+        super().__init__()
+        mask = torch.zeros(lookback + horizon, width, dtype=torch.bool)
+        mask[lookback:, list(hidden)] = True
+        codes = torch.zeros(width)
+        codes[list(hidden)] = torch.tensor(list(hidden.values()), dtype=codes.dtype)
+        self.register_buffer("mask", mask, persistent=False)
+        self.register_buffer("codes", codes, persistent=False)
+
+    def forward(self, future: Tensor) -> Tensor:
+        return torch.where(self.mask, self.codes.to(future.dtype), future)
+
+
 class StaticInit(nn.Module):
     """The LSTM's initial state from the series' static covariates: the natural place for
     what is fixed about a series. ``(sequences, width)`` -> ``h_0 (num_layers, sequences,

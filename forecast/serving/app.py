@@ -136,12 +136,13 @@ def describe(forecaster: Forecaster, model_uri: str) -> dict[str, Any]:
         "output_columns": forecaster.columns,
         "timezone": spec.timezone,
         # Every covariate with its role; what a request must carry follows from the role:
-        # future ones in "data" and in "future", static ones in "data", calendar none.
+        # future ones in "data" and in "future", static and past ones in "data", calendar none.
         "covariates": [
             {"name": name, "role": role, "categories": spec.categories.get(name)}
             for role, names in (
                 ("future", spec.future_covariates),
                 ("static", spec.static_covariates),
+                ("past", spec.past_categorical),
                 ("calendar", spec.calendar),
             )
             for name in names
@@ -154,7 +155,7 @@ def forecast_description(forecaster: Forecaster) -> str:
     return (
         f"Forecasts the next {spec.horizon} steps of each series. Send at least the last "
         f"{spec.lookback} rows of each, at frequency {spec.freq}, with the columns "
-        f"{[*spec.timestamp_columns, *spec.features]}"
+        f"{[*spec.timestamp_columns, *spec.features, *spec.side_columns]}"
         + (f" and, in `future`, its next {spec.horizon} rows" if spec.future_covariates else "")
         + ". GET /metadata describes the model."
     )

@@ -6,7 +6,8 @@ in the column order of ``features`` and returns ``(batch, horizon, n_targets)`` 
 units. A model with covariates takes them as further inputs, encoded as
 ``DataSpec.encode_future`` and ``encode_static`` encode them (numeric ones standardized,
 categories as codes, the calendar's sines and cosines): ``future (batch, lookback + horizon,
-n_future)`` and ``static (batch, n_static)``. The checkpoint's data description (columns,
+n_future)`` and ``static (batch, n_static)``; a categorical past input's codes past the
+lookback are ignored (any code will do there). The checkpoint's data description (columns,
 targets, frequency, covariates, vocabularies, scalers) travels with it: as ``forecast.json``
 among a TorchScript file's extra files, as ONNX metadata otherwise.
 """
@@ -25,6 +26,7 @@ from forecast.errors import ForecastError
 from forecast.serving.forecaster import Forecaster
 
 FORMATS = ("torchscript", "onnx")
+SUFFIXES = {"torchscript": ".ts", "onnx": ".onnx"}  # of the file written without a name
 
 
 class ScaledForecaster(nn.Module):
@@ -56,8 +58,9 @@ def example_inputs(spec: DataSpec, batch: int = 2) -> tuple[Tensor, ...]:
     return tuple(inputs)
 
 
-def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
-    """Trace the scaled model with an example batch and write it in ``fmt``."""
+def export(forecaster: Forecaster, fmt: str, output: str | Path | None = None) -> Path:
+    """Trace the scaled model with an example batch and write it in ``fmt``, to ``output``
+    (default: ``model.ts`` or ``model.onnx``, by the format)."""
     if fmt not in FORMATS:
         raise ForecastError(f"format={fmt!r} is not one of {FORMATS}")
     proj_size = forecaster.net.config.proj_size
@@ -66,7 +69,7 @@ def export(forecaster: Forecaster, fmt: str, output: str | Path) -> Path:
             f"ONNX's LSTM has no projection (the model has proj_size={proj_size}); "
             "export it with format=torchscript"
         )
-    output = Path(output)
+    output = Path(output or f"model{SUFFIXES[fmt]}")
     output.parent.mkdir(parents=True, exist_ok=True)
     module = ScaledForecaster(forecaster).eval().requires_grad_(False)  # plain outputs
     example = example_inputs(forecaster.spec)

@@ -102,9 +102,7 @@ class Forecaster:
         """
         spec = self.spec
         series = prepare_series(history, spec, source="history")
-        covariates = table_columns(
-            history, [*spec.future_covariates, *spec.static_covariates], "history", series.rows
-        )
+        covariates = table_columns(history, spec.side_columns, "history", series.rows)
         futures = self._future_tables(future, series.series_ids)
         inputs = []
         for k, (a, b) in enumerate(series.bounds):
@@ -203,6 +201,9 @@ class Forecaster:
             raw = {c: np.concatenate([raw[c], future[c]]) for c in spec.future_covariates}
             for c in spec.future_numeric:
                 raw[c] = fill_numeric(raw[c], spec.fill_missing, c, label)
+        for c in spec.past_categorical:  # not known past the lookback: the model hides it
+            seen = series.covariates[c][-lookback:]
+            raw[c] = np.concatenate([seen, np.full(len(stamps), spec.categories[c][0], object)])
         all_stamps = np.concatenate([series.stamps[-lookback:], stamps])
         encoded = spec.encode_future(raw, all_stamps, label)
         statics = {c: static_value(series.covariates[c], c, label) for c in spec.static_covariates}

@@ -123,8 +123,7 @@ def series_input(series: SeriesIn, k: int, spec: DataSpec) -> SeriesInput:
     """One series of a request, read as a file's series would be (the data's rules are the
     Forecaster's to apply: ``Forecaster.checked``)."""
     label = f"series {k}" if series.id is None else f"series {series.id!r}"
-    covariates = [*spec.future_covariates, *spec.static_covariates]
-    stamps, values, raw = parse_rows(series.data, spec, spec.features, covariates, label)
+    stamps, values, raw = parse_rows(series.data, spec, spec.features, spec.side_columns, label)
     future = None
     if spec.future_covariates:
         if not series.future:
