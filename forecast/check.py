@@ -20,13 +20,14 @@ import sys
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from forecast.config import CONF_DIR, check_config, exit_on_error
+from forecast.config import check_config, exit_on_error
 from forecast.data.advice import Problem, problems, report, verdict, window_lines
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.options import DataOptions
 from forecast.data.profile import profile
 from forecast.data.reading import read_table
 from forecast.errors import ForecastError
+from forecast.reference import CONF_DIR
 
 
 def check(cfg: DictConfig) -> int:

@@ -15,20 +15,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from forecast.console import quiet_libraries
 from forecast.data.options import DataOptions, counting
 from forecast.errors import ForecastError
 from forecast.model.ensemble import COMBINES
 
-_HERE = Path(__file__).resolve().parent
-# conf/ of a source checkout (editable install), else the copy a wheel packs into forecast/.
-# A copy of the code without configs (inside a logged MLflow model) must still import.
-CONF_DIR = str(next((p for p in (_HERE.parent / "conf", _HERE / "conf") if p.is_dir()), _HERE))
 # ${stem:path}: a file's name without folder and suffix, for run names
 OmegaConf.register_new_resolver("stem", lambda path: Path(str(path)).stem, replace=True)
-# Using a model has its own configs: there `model=` names a model file, not the config group.
-SERVING_CONF_DIR = str(Path(CONF_DIR) / "serving")
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,6 +45,11 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
                 raise
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
+        except MissingMandatoryValue as err:  # a ??? key left unset, or what points at one
+            if in_multirun():
+                raise
+            print(f"error: {err.full_key}=... is required (--help lists the keys)", file=sys.stderr)
+            raise SystemExit(1) from None
         except KeyboardInterrupt as err:  # the run is closed as KILLED already; no traceback
             if in_multirun():
                 raise
@@ -57,6 +57,25 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
             raise SystemExit(128 + signal.SIGINT) from None
 
     return wrapper
+
+
+def model_uri(cfg: DictConfig) -> str:
+    """The model a serving command loads: ``ckpt_path``, or ``model`` (its earlier name)."""
+    uri = cfg.get("ckpt_path") or cfg.get("model")
+    if not uri:
+        raise ForecastError(
+            "ckpt_path=... is required: a model.pt path, runs:/<run_id>[/model] or "
+            "models:/<name>/<version>"
+        )
+    return str(uri)
+
+
+def use_threads(cfg: DictConfig) -> None:
+    """``threads``: torch's intra-op threads, where the command sets them (null: per core)."""
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(cfg.threads)
 
 
 def in_multirun() -> bool:

@@ -16,15 +16,15 @@ import logging
 from pathlib import Path
 
 import hydra
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from forecast.config import CONF_DIR, check_config, exit_on_error
+from forecast.config import check_config, exit_on_error, use_threads
 from forecast.data.datamodule import ForecastDataModule
 from forecast.evaluation.scoring import evaluate_windows
 from forecast.evaluation.spans import span
 from forecast.evaluation.tracking import log_evaluation
+from forecast.reference import CONF_DIR
 from forecast.serving.checkpoint import load_checkpoint
 from forecast.training.setup import flat_params
 
@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score the checkpoint on its test split, or on a backtest span; log and return metrics."""
     check_config(cfg)
-    if cfg.get("threads"):
-        torch.set_num_threads(cfg.threads)
+    use_threads(cfg)
     net, spec = load_checkpoint(cfg.ckpt_path)
     datamodule = ForecastDataModule.from_spec(spec, path=cfg.data_path)
     datamodule.setup("test")

@@ -13,7 +13,8 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.config import exit_on_error, model_uri
+from forecast.reference import SERVING_CONF_DIR
 from forecast.serving.export import export
 from forecast.serving.forecaster import Forecaster
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="export")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    path = export(Forecaster.load(cfg.ckpt_path), cfg.format, cfg.output)
+    path = export(Forecaster.load(model_uri(cfg)), cfg.format, cfg.output)
     log.info("wrote %s (%s)", path, cfg.format)
 
 

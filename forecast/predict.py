@@ -16,9 +16,10 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.config import exit_on_error, model_uri, use_threads
 from forecast.data.reading import read_table
 from forecast.errors import ForecastError
+from forecast.reference import SERVING_CONF_DIR
 from forecast.serving.forecaster import Forecaster
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="predict")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    forecaster = Forecaster.load(cfg.ckpt_path)
+    use_threads(cfg)
+    forecaster = Forecaster.load(model_uri(cfg))
     future = None if cfg.future is None else read_table(cfg.future)
     future = forecaster.predict(read_table(cfg.input), future)
     path = write_table(future, cfg.output)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from forecast.config import SERVING_CONF_DIR, exit_on_error
+from forecast.config import exit_on_error, model_uri, use_threads
+from forecast.reference import SERVING_CONF_DIR
 from forecast.serving.app import create_app
 from forecast.serving.forecaster import Forecaster
 
@@ -21,10 +22,11 @@ from forecast.serving.forecaster import Forecaster
 def main(cfg: DictConfig) -> None:
     import uvicorn
 
-    forecaster = Forecaster.load(cfg.ckpt_path)
+    use_threads(cfg)
+    forecaster = Forecaster.load(model_uri(cfg))
     app = create_app(
         forecaster,
-        str(cfg.ckpt_path),
+        model_uri(cfg),
         cfg.max_body_bytes,
         cfg.large_body_bytes,
         cfg.max_large_requests,

@@ -15,12 +15,11 @@ import hydra
 import mlflow
 import optuna
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from forecast.config import CONF_DIR, check_config, exit_on_error, in_multirun
+from forecast.config import check_config, exit_on_error, in_multirun, use_threads
 from forecast.data.clock import season_from_freq
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.spec import DataSpec
@@ -30,6 +29,7 @@ from forecast.evaluation.tracking import log_evaluation, log_provenance
 from forecast.model.ensemble import Ensemble, fit_combination
 from forecast.model.module import LSTMLitModule
 from forecast.model.net import LSTMNet
+from forecast.reference import CONF_DIR
 from forecast.serving.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.serving.pyfunc import example_input, log_pyfunc
 from forecast.training.members import fit_members
@@ -42,8 +42,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """Train, then score the best weights on the test split; returns every metric."""
     check_config(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the logged config
-    if cfg.get("threads"):
-        torch.set_num_threads(cfg.threads)
+    use_threads(cfg)
     datamodule, model, trainer = build(cfg)
     try:
         return fit_and_score(cfg, datamodule, model, trainer)

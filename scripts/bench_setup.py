@@ -20,11 +20,11 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from forecast.config import CONF_DIR
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.series import SeriesInput
 from forecast.data.spec import DataSpec
 from forecast.model.module import LSTMLitModule
+from forecast.reference import CONF_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 ETTH1 = REPO / "data" / "ETTh1.csv"

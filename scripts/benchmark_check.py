@@ -30,8 +30,8 @@ from bench_setup import BENCHMARKS, markdown_table, provenance, run_meta, write_
 from hydra import compose, initialize_config_dir
 
 from forecast.check import check
-from forecast.config import CONF_DIR
 from forecast.data.reading import read_table
+from forecast.reference import CONF_DIR
 
 SERIES = 1000  # fewer in the smoke run: 1,000 rows each at least
 FIXES = ["data.fill_gaps=interpolate", "data.fill_missing=interpolate"]

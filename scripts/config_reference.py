@@ -1,6 +1,7 @@
-"""The config reference of the docs, generated from ``conf/``: a page per config group with
-every key, its default and its comment, and for the data and model groups the dataclass whose
-fields the keys mirror one to one (``DataOptions``, ``LSTMConfig``).
+"""The config reference of the docs, generated from ``conf/`` (read by forecast.reference, as
+every command's ``--help`` is): a page per config group with every key, its default and its
+comment, and for the data and model groups the dataclass whose fields the keys mirror one to
+one (``DataOptions``, ``LSTMConfig``).
 
     python scripts/config_reference.py          # rewrite docs/reference/*.md
     python scripts/config_reference.py --check  # exit 1 naming each page that differs (a test)
@@ -9,10 +10,10 @@ fields the keys mirror one to one (``DataOptions``, ``LSTMConfig``).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+
+from forecast.reference import header, keys
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -33,51 +34,6 @@ GROUPS = {
                  "forecast-eval, forecast-check, forecast-predict, forecast-serve, "
                  "forecast-export.", None),
 }  # fmt: skip
-KEY = re.compile(r"^(?P<indent> *)(?P<key>[\w.@/-]+):(?P<value>.*)$")
-
-
-@dataclass
-class Key:
-    path: str
-    default: str
-    comment: str
-
-
-def header(path: Path) -> str:
-    """The comment block a YAML file opens with: what the file is."""
-    lines = []
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            break
-        if not line.startswith("# @package"):
-            lines.append(line.lstrip("# ").strip())
-    return " ".join(lines)
-
-
-def keys(path: Path) -> list[Key]:
-    """Every key of a YAML file with its default (as written) and the comment lines above it
-    or after it on its line, the file's opening block aside; nested keys dotted
-    (``optimizer.lr``)."""
-    out, comment, stack = [], [], []
-    text = path.read_text().splitlines()
-    opening = next((i for i, line in enumerate(text) if not line.startswith("#")), len(text))
-    for line in text[opening:]:
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            comment.append(stripped.lstrip("# ").strip())
-            continue
-        match = KEY.match(line)
-        if not match or match["key"] == "defaults":
-            comment = [] if not stripped else comment
-            continue
-        depth = len(match["indent"]) // 2
-        stack = [*stack[:depth], match["key"]]
-        value, _, inline = match["value"].partition(" #")
-        text = " ".join([*comment, inline.strip()]).strip()
-        if stack[0] != "hydra":
-            out.append(Key(".".join(stack), value.strip(), text))
-        comment = []
-    return out
 
 
 def files(group: str) -> list[Path]:

@@ -63,7 +63,7 @@ def compose_config(tmp: Path, overrides: list[str], name: str = "config"):
     MLflow store inside ``tmp``."""
     from hydra import compose, initialize_config_dir
 
-    from forecast.config import CONF_DIR
+    from forecast.reference import CONF_DIR
 
     outputs = [
         f"paths.output_dir={tmp / 'run' if name == 'config' else tmp}",

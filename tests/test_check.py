@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from forecast.check import check
-from forecast.config import CONF_DIR
+from forecast.reference import CONF_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

@@ -251,7 +251,7 @@ def test_training_registers_a_pyfunc_with_signature(trained, trained_store):
 def test_experiment_presets_compose(dataset, horizon, tmp_path):
     from hydra import compose, initialize_config_dir
 
-    from forecast.config import CONF_DIR
+    from forecast.reference import CONF_DIR
 
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         overrides = [f"experiment={dataset}_h{horizon}", f"paths.output_dir={tmp_path}"]
