@@ -53,7 +53,7 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt as err:  # the run is closed as KILLED already; no traceback
             if in_multirun():
                 raise
-            print(f"stopped: {err or 'Ctrl-C'}", file=sys.stderr)
+            print(f"stopped: {str(err) or 'Ctrl-C'}", file=sys.stderr)
             raise SystemExit(128 + signal.SIGINT) from None
 
     return wrapper

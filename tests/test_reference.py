@@ -43,7 +43,7 @@ def test_serving_help_shows_what_is_required_not_an_interpolation():
         ("forecast-train", ["modle=segment_lstm"], "did you mean model?"),
         ("forecast-check", ["data.categorial=[wd]"], "did you mean data.categorical?"),
         ("forecast-predict", ["ckpth_path=m.pt"], "did you mean ckpt_path?"),
-        ("forecast-eval", ["ckpt_path=m.pt", "backtest.strid=24"], "did you mean backtest.stride or"),
+        ("forecast-eval", ["ckpt_path=m.pt", "backtest.strid=24"], "mean backtest.stride or"),
         ("forecast-serve", ["prot=80"], "did you mean port?"),
         ("forecast-train", ["zzz=1"], "zzz is not a key of forecast-train (forecast-train --help"),
     ],

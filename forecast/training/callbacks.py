@@ -29,7 +29,10 @@ class GracefulInterrupt(pl.Callback):
         self.previous: Any = None
 
     def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if threading.current_thread() is threading.main_thread():
+        # A process that ignores Ctrl-C (an ensemble member, which its parent stops) keeps
+        # ignoring it.
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self.previous = signal.signal(signal.SIGINT, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:
