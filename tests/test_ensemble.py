@@ -191,6 +191,27 @@ def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, 
     assert statuses == ["FINISHED", "FAILED", "FINISHED"]
 
 
+def test_ctrl_c_during_a_member_stops_the_ensemble_and_marks_its_runs_killed(tmp_path, monkeypatch):
+    """Issue #24, probe 13: a member stopped by Ctrl-C reads KILLED, not FAILED, and no member
+    after it starts."""
+    import forecast.training.members as members
+    from forecast.train import train
+
+    real_fit, calls = members.fit, []
+
+    def fit_stopped_once(trainer, model, datamodule):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("training stopped by Ctrl-C")
+        real_fit(trainer, model, datamodule)
+
+    monkeypatch.setattr(members, "fit", fit_stopped_once)
+    with pytest.raises(KeyboardInterrupt):
+        train(ensemble_config(tmp_path, "ensemble.size=3"))
+    assert len(calls) == 2
+    assert [r.info.status for r in member_runs(tmp_path)] == ["FINISHED", "KILLED"]
+
+
 def test_members_at_once_train_as_they_would_one_after_the_other(tmp_path):
     from forecast.train import train
 
