@@ -8,6 +8,8 @@ The request and answer bodies are described in ``forecast.serving.app`` and at `
 
 from __future__ import annotations
 
+import functools
+
 import hydra
 from omegaconf import DictConfig
 
@@ -15,6 +17,7 @@ from forecast.config import exit_on_error, model_uri, use_threads
 from forecast.reference import SERVING_CONF_DIR
 from forecast.serving.app import create_app
 from forecast.serving.forecaster import Forecaster
+from forecast.serving.limits import HeaderDeadline
 
 
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="serve")
@@ -33,7 +36,14 @@ def main(cfg: DictConfig) -> None:
         cfg.body_timeout_s,
         cfg.body_deadline_s,
     )
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level=cfg.log_level)
+    uvicorn.run(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_level=cfg.log_level,
+        http=functools.partial(HeaderDeadline, header_timeout_s=cfg.header_timeout_s),
+        limit_concurrency=cfg.max_connections,
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import math
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import numpy as np
@@ -29,6 +31,7 @@ from forecast import Forecaster
 from forecast.model.config import LSTMConfig
 from forecast.model.net import LSTMNet
 from forecast.serving.app import create_app
+from forecast.serving.limits import HeaderDeadline
 
 
 @pytest.fixture(scope="module")
@@ -219,11 +222,16 @@ def test_malformed_empty_and_huge_bodies(client, content, status):
 
 
 @contextlib.contextmanager
-def running(app) -> Iterator[str]:
+def running(app, **settings: Any) -> Iterator[str]:
     """``app`` under uvicorn on a loopback port, in a thread of this process; its base URL.
-    ``log_config=None`` leaves uvicorn's records to the root logger, where caplog sees them."""
+    ``log_config=None`` leaves uvicorn's records to the root logger, where caplog sees them;
+    ``settings`` are more of uvicorn.Config's; its protocol is forecast-serve's."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info")
+    protocol = functools.partial(HeaderDeadline, header_timeout_s=10.0)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, log_level="info",
+        **({"http": protocol} | settings),
+    )  # fmt: skip
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -446,3 +454,54 @@ def test_a_client_leaving_mid_body_is_one_log_line(forecaster, caplog):
         assert httpx.get(f"{url}/health").status_code == 200
     assert "left before its request was read" in caplog.text
     assert "Traceback" not in caplog.text and not any(r.exc_info for r in caplog.records)
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> bool:
+    """Whether the server closes ``sock`` within ``seconds``, while ``trickle`` is sent to it a
+    byte every 0.2 s."""
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < deadline:
+        try:
+            if sock.recv(4096) == b"":
+                return True
+        except TimeoutError:
+            if sent < len(trickle):
+                try:
+                    sock.sendall(trickle[sent : sent + 1])
+                except OSError:
+                    return True
+                sent += 1
+        except ConnectionResetError:
+            return True
+    return False
+
+
+def test_slow_headers_and_idle_connections_are_closed(forecaster):
+    """Issue #24, probe 4: headers sent a byte at a time, a connection left idle, and one idle
+    after its answer are closed at the head's deadline; the server answers others meanwhile."""
+    protocol = functools.partial(HeaderDeadline, header_timeout_s=1.0)
+    with running(create_app(forecaster, "test-model", 200_000), http=protocol) as url:
+        host, port = url.removeprefix("http://").split(":")
+        head = b"GET /health HTTP/1.1\r\nhost: x\r\nx-padding: " + b"a" * 100 + b"\r\n\r\n"
+        with socket.create_connection((host, int(port))) as slow:
+            assert closed_within(slow, 5, trickle=head)  # 22 s of trickling if let be
+        with socket.create_connection((host, int(port))) as idle:
+            assert closed_within(idle, 3)
+        with socket.create_connection((host, int(port))) as kept:
+            kept.sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+            assert kept.recv(4096).startswith(b"HTTP/1.1 200")
+            assert closed_within(kept, 3)  # uvicorn's own keep-alive allows 5 s
+        assert httpx.get(f"{url}/health").status_code == 200
+
+
+def test_connections_past_the_cap_are_answered_503(forecaster):
+    with running(create_app(forecaster, "test-model", 200_000), limit_concurrency=2) as url:
+        host, port = url.removeprefix("http://").split(":")
+        address = (host, int(port))
+        with socket.create_connection(address), socket.create_connection(address):
+            time.sleep(0.2)
+            assert httpx.get(f"{url}/health").status_code == 503
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/health").status_code == 200

@@ -1,5 +1,5 @@
-"""What one request may cost the server: its body's size, its pace, and how many large ones
-are read at once."""
+"""What one request may cost the server: its head's and its body's pace, its body's size, and
+how many large ones are read at once."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
 
@@ -86,3 +87,51 @@ class BodyLimit:
     async def _refuse(self, scope: dict, receive: Any, send: Any) -> None:
         response = JSONResponse({"detail": f"body over {self.max_bytes} bytes"}, status_code=413)
         await response(scope, receive, send)
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for each request's head: a connection that
+    has not sent a whole request line and headers within ``header_timeout_s`` of opening (or
+    of its previous answer) is closed. uvicorn times a connection out only between requests,
+    so without it headers sent a byte at a time, or a connection opened and left idle, held
+    a socket and its memory for good; with it, thousands of idle connections close on their
+    own, and ``limit_concurrency`` (forecast-serve's ``max_connections``) bounds the rest."""
+
+    def __init__(self, *args: Any, header_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout_s = header_timeout_s
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.waiting_after: Any = None  # the request cycle before the head awaited
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def on_response_complete(self) -> None:
+        self._await_head()  # before the next cycle may start on pipelined data
+        super().on_response_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not self.waiting_after:  # a whole head arrived: a request runs
+            self._stop_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        self._stop_timer()
+        self.waiting_after = self.cycle
+        self.head_timer = self.loop.call_later(self.header_timeout_s, self._head_late)
+
+    def _stop_timer(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
+
+    def _head_late(self) -> None:
+        if self.cycle is self.waiting_after and not self.transport.is_closing():
+            log.info("%s:%s sent no whole request head in %g s: closed",
+                     *(self.client or ("?", 0)), self.header_timeout_s)  # fmt: skip
+            self.transport.close()
