@@ -18,6 +18,7 @@ from forecast.evaluation.spans import span
 from forecast.model.config import LSTMConfig
 from forecast.model.net import LSTMNet
 from forecast.model.parts import FutureEffect
+from forecast.serving.pyfunc import future_flags
 
 LOOKBACK, HORIZON = 8, 4
 
@@ -375,6 +376,13 @@ def test_the_mlflow_model_takes_future_rows_flagged_in_the_same_table(covariate_
     got = pyfunc.predict(table)
     np.testing.assert_allclose(got.y.to_numpy(), expected.y.to_numpy(), rtol=1e-6)
     assert list(got.date) == list(expected.date)
+    # The flag as tables carry it (issue #24, probe 10): text in any case, 0/1, empty
+    flags = table.is_future.to_numpy()
+    for written in (np.where(flags, "True", "False"), np.where(flags, "TRUE", ""), flags * 1.0):
+        again = pyfunc.predict(table.assign(is_future=written))
+        np.testing.assert_allclose(again.y.to_numpy(), expected.y.to_numpy(), rtol=1e-6)
+    with pytest.raises(ForecastError, match=r"is_future at row 3 is 'maybe'; expected true or"):
+        future_flags(pd.Series(["no", "0", "", "maybe"]))
 
 
 def test_a_parquet_date_column_as_a_category_is_refused_at_setup(tmp_path):

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
+from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from forecast.data.datamodule import ForecastDataModule
+from forecast.errors import ForecastError
 from forecast.serving.forecaster import Forecaster
 
 ARTIFACT_NAME = "model"
@@ -49,9 +51,32 @@ def forecast_table(forecaster: Forecaster, table: pd.DataFrame) -> pd.DataFrame:
     """Forecasts for a table of histories and, flagged ``is_future``, future covariates."""
     if FUTURE_FLAG not in table.columns:
         return forecaster.predict(table)
-    future = table[FUTURE_FLAG].astype(bool)
+    future = future_flags(table[FUTURE_FLAG])
     history = table[~future].drop(columns=FUTURE_FLAG)
     return forecaster.predict(history, table[future].drop(columns=FUTURE_FLAG))
+
+
+# is_future as tables carry it: booleans, 0/1, or their text in any case; empty is false.
+FLAG_TEXT = dict.fromkeys(("true", "1", "yes"), True)
+FLAG_TEXT |= dict.fromkeys(("false", "0", "no", ""), False)
+
+
+def future_flags(column: pd.Series) -> np.ndarray:
+    """``is_future`` as booleans. ``astype(bool)`` would read the text "False" as true (it is
+    not empty) and put a history row among the future ones: each value is read by what it
+    says, and one that says neither is a ForecastError naming its row."""
+    if column.dtype == bool:
+        return column.to_numpy()
+    flags = np.zeros(len(column), dtype=bool)
+    for k, value in enumerate(column.to_numpy()):
+        text = "" if pd.isna(value) else str(value).strip().lower()
+        text = text.removesuffix(".0")  # 1.0 and 0.0 of a float column
+        if text not in FLAG_TEXT:
+            raise ForecastError(
+                f"{FUTURE_FLAG} at row {k} is {value!r}; expected true or false (or 1, 0)"
+            )
+        flags[k] = FLAG_TEXT[text]
+    return flags
 
 
 def log_pyfunc(
@@ -59,12 +84,18 @@ def log_pyfunc(
 ) -> ModelInfo:
     """Log (and register, given a name) the pyfunc in the active run, with a signature."""
     output = forecast_table(Forecaster.load(model_path), example)
+    signature = infer_signature(example, output)
+    # is_future as tables carry it (bool, 0/1, text): read by future_flags, not cast by MLflow
+    signature.inputs = Schema([
+        ColSpec(AnyType(), FUTURE_FLAG, required=False) if c.name == FUTURE_FLAG else c
+        for c in signature.inputs.inputs
+    ])  # fmt: skip
     return mlflow.pyfunc.log_model(
         name=ARTIFACT_NAME,
         python_model=ForecastModel(),
         artifacts={"checkpoint": str(model_path)},
         code_paths=[str(PACKAGE_DIR)],
-        signature=infer_signature(example, output),
+        signature=signature,
         input_example=example,
         # Listed, not inferred: inference imports and profiles the model, costing seconds.
         pip_requirements=["torch", "pytorch-lightning", "hydra-core", "pandas", "mlflow"],
