@@ -471,3 +471,31 @@ def test_a_categorical_column_outside_the_inputs_is_refused_by_name(tmp_path):
         r"data\.features, data\.future_covariates or data\.static_covariates",
     ):
         datamodule(tmp_path, with_wind(panel()), **(PAST_ONLY | {"features": ["y"]}))
+
+
+def test_naive_future_rows_after_the_first_of_a_repeated_hour(tmp_path):
+    """Issue #24, probe 13: a Europe/Berlin history in naive local time ending at the first
+    02:00 of the October change; its future's 02:00 can only be the second one, and is taken
+    as such (an exact timestamp would need an offset the user's table does not have)."""
+    from forecast.data.scaling import Scaler
+
+    spec = DataSpec(
+        features=["y"], targets=["y"], lookback=LOOKBACK, horizon=HORIZON, timestamp="date",
+        timezone="Europe/Berlin", freq="h", future_covariates=["price"],
+        scaler=Scaler(np.zeros(1), np.ones(1)), future_scaler=Scaler(np.zeros(1), np.ones(1)),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    forecaster = Forecaster(LSTMNet(LSTMConfig(hidden_size=4, num_layers=1), spec), spec)
+    utc = pd.date_range("2024-10-26 17:00", periods=LOOKBACK + HORIZON, freq="h", tz="UTC")
+    local = utc.tz_convert("Europe/Berlin").tz_localize(None).strftime("%Y-%m-%d %H:%M:%S")
+    assert list(local[LOOKBACK - 1 : LOOKBACK + 1]) == ["2024-10-27 02:00:00"] * 2
+    frame = pd.DataFrame({"date": local, "y": np.arange(12.0), "price": np.arange(12.0)})
+    out = forecaster.predict(frame[:LOOKBACK], frame[LOOKBACK:][["date", "price"]])
+    assert list(out.date.astype(str)) == [
+        "2024-10-27 02:00:00+01:00", "2024-10-27 03:00:00+01:00",
+        "2024-10-27 04:00:00+01:00", "2024-10-27 05:00:00+01:00",
+    ]  # fmt: skip
+    later = [*local[LOOKBACK + 1 :], "2024-10-27 06:00:00"]  # an hour late
+    shifted = frame[LOOKBACK:][["date", "price"]].assign(date=later)
+    with pytest.raises(ForecastError, match=r"future row 0 is at"):
+        forecaster.predict(frame[:LOOKBACK], shifted)

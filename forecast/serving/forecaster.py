@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from forecast.data.clock import local_index
 from forecast.data.covariates import static_value
 from forecast.data.reading import table_columns
 from forecast.data.rules import check_series, fill_numeric
@@ -26,19 +27,29 @@ from forecast.errors import ForecastError
 from forecast.serving.checkpoint import load_checkpoint
 
 
-def check_future_stamps(given: np.ndarray, expected: np.ndarray, label: str) -> None:
-    """The future rows must be exactly the next ``horizon`` steps, in order."""
+def check_future_stamps(
+    given: np.ndarray, expected: np.ndarray, label: str, timezone: str | None = None
+) -> None:
+    """The future rows must be exactly the next ``horizon`` steps, in order. In a zone, the
+    same local wall times are the same steps: a naive ``02:00`` is read as the first of the
+    two a daylight-saving change repeats, yet after a history ending at that one, the
+    future's ``02:00`` can only mean the second. Messages show the zone's local time."""
+    shown = local_index(np.concatenate([given, expected]), timezone)
+    given_at, expected_at = shown[: len(given)], shown[len(given) :]
+    walls = given_at.tz_localize(None), expected_at.tz_localize(None)
+    if timezone is not None and len(given) == len(expected) and (walls[0] == walls[1]).all():
+        return
     if len(given) != len(expected):
         raise ForecastError(
             f"{label}: the future covariates have {len(given)} rows, the model needs the next "
-            f"{len(expected)} steps ({pd.Timestamp(expected[0])} to {pd.Timestamp(expected[-1])})"
+            f"{len(expected)} steps ({expected_at[0]} to {expected_at[-1]})"
         )
     wrong = np.flatnonzero(given != expected)
     if wrong.size:
         k = int(wrong[0])
         raise ForecastError(
-            f"{label}: future row {k} is at {pd.Timestamp(given[k])}, expected "
-            f"{pd.Timestamp(expected[k])} (the next {len(expected)} steps after the history)"
+            f"{label}: future row {k} is at {given_at[k]}, expected {expected_at[k]} (the next "
+            f"{len(expected)} steps after the history)"
         )
 
 
@@ -197,7 +208,7 @@ class Forecaster:
         raw = {c: series.covariates[c][-lookback:] for c in spec.future_covariates}
         if spec.future_covariates:
             future_stamps, future = series.future
-            check_future_stamps(future_stamps, stamps, label)
+            check_future_stamps(future_stamps, stamps, label, spec.timezone)
             raw = {c: np.concatenate([raw[c], future[c]]) for c in spec.future_covariates}
             for c in spec.future_numeric:
                 raw[c] = fill_numeric(raw[c], spec.fill_missing, c, label)
