@@ -168,19 +168,26 @@ def member_runs(tmp_path) -> list:
     )
 
 
-def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, caplog):
+def second_member_raises(monkeypatch, error: BaseException) -> list[int]:
+    """The second member's fit raises ``error``; returns the list of fits started."""
     import forecast.training.members as members
-    from forecast.train import train
 
     real_fit, calls = members.fit, []
 
-    def fit_failing_once(trainer, model, datamodule):
+    def fit(trainer, model, datamodule):
         calls.append(1)
         if len(calls) == 2:
-            raise RuntimeError("out of memory")
+            raise error
         real_fit(trainer, model, datamodule)
 
-    monkeypatch.setattr(members, "fit", fit_failing_once)
+    monkeypatch.setattr(members, "fit", fit)
+    return calls
+
+
+def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, caplog):
+    from forecast.train import train
+
+    second_member_raises(monkeypatch, RuntimeError("out of memory"))
     metrics = train(ensemble_config(tmp_path, "ensemble.size=3"))
     assert "ensemble member 1 (seed 43) failed, the others go on: out of memory" in caplog.text
     assert {k for k in metrics if k.startswith("test_mse_member_")} == {
@@ -194,18 +201,9 @@ def test_a_failed_member_is_reported_and_the_others_kept(tmp_path, monkeypatch, 
 def test_ctrl_c_during_a_member_stops_the_ensemble_and_marks_its_runs_killed(tmp_path, monkeypatch):
     """Issue #24, probe 13: a member stopped by Ctrl-C reads KILLED, not FAILED, and no member
     after it starts."""
-    import forecast.training.members as members
     from forecast.train import train
 
-    real_fit, calls = members.fit, []
-
-    def fit_stopped_once(trainer, model, datamodule):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("training stopped by Ctrl-C")
-        real_fit(trainer, model, datamodule)
-
-    monkeypatch.setattr(members, "fit", fit_stopped_once)
+    calls = second_member_raises(monkeypatch, KeyboardInterrupt("training stopped by Ctrl-C"))
     with pytest.raises(KeyboardInterrupt):
         train(ensemble_config(tmp_path, "ensemble.size=3"))
     assert len(calls) == 2
