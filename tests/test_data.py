@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from helpers import ETTH1, coded_frame
 
 from forecast.data.options import DataOptions
@@ -359,14 +360,64 @@ def test_fill_missing_ffill_and_interpolate():
         prepare(leading, fill_missing="ffill")
 
 
+def splits(ratios=None, borders=None, test_size=None, val_size=None) -> DataOptions:
+    return DataOptions(
+        split_ratios=ratios, split_borders=borders, test_size=test_size, val_size=val_size
+    )
+
+
 def test_split_borders_by_rows_and_by_ratios():
-    assert split_borders(100, None, [50, 70, 90]) == (50, 70, 90)
-    assert split_borders(100, [0.7, 0.1, 0.2], None) == (70, 80, 100)
-    assert split_borders(17420, [0.7, 0.1, 0.2], [8640, 11520, 14400]) == (8640, 11520, 14400)
+    assert split_borders(100, splits(None, [50, 70, 90])) == (50, 70, 90)
+    assert split_borders(100, splits([0.7, 0.1, 0.2])) == (70, 80, 100)
+    assert split_borders(17420, splits([0.7, 0.1, 0.2], [8640, 11520, 14400])) == (
+        8640, 11520, 14400,
+    )  # fmt: skip
     with pytest.raises(ForecastError, match="at most the series length 100"):
-        split_borders(100, None, [50, 70, 140])
+        split_borders(100, splits(None, [50, 70, 140]))
     with pytest.raises(ForecastError, match="split_ratios"):
-        split_borders(100, [0.9, 0.2, 0.1], None)
+        split_borders(100, splits([0.9, 0.2, 0.1]))
+
+
+def test_split_sizes_count_from_each_series_end():
+    """Issue #22, item 2: the same last steps of every series, whatever its length."""
+    assert split_borders(100, splits([0.7, 0.1, 0.2], test_size=24)) == (52, 76, 100)
+    assert split_borders(1000, splits(test_size=24, val_size=48)) == (928, 976, 1000)
+    assert split_borders(30, splits(test_size=24)) == (0, 6, 30)  # too short: nothing trains
+    with pytest.raises(ForecastError, match=r"data\.val_size counts steps before the test"):
+        splits(val_size=5)
+    with pytest.raises(ForecastError, match=r"set one \(data\.split_borders=null\)"):
+        splits(borders=[1, 2, 3], test_size=5)
+    with pytest.raises(ForecastError, match=r"data\.test_size=0 must be an integer"):
+        splits(test_size=0)
+
+
+def test_the_test_is_each_series_last_steps_whatever_its_length(tmp_path):
+    """Two series of 60 and 90 rows: with data.test_size=4 the test windows of each are its
+    last 4 rows exactly (one window), validation the 4 before, the rest trains."""
+    from forecast.data.datamodule import ForecastDataModule
+
+    frames = [
+        pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="h"), "id": name,
+                      "y": 1000.0 * k + np.arange(n)})
+        for k, (name, n) in enumerate([("short", 60), ("long", 90)])
+    ]  # fmt: skip
+    pd.concat(frames).to_csv(tmp_path / "t.csv", index=False)
+    dm = ForecastDataModule(
+        str(tmp_path / "t.csv"), lookback=8, horizon=4, series_id="id", test_size=4,
+        split_ratios=None,
+    )  # fmt: skip
+    dm.setup()
+    scaler = dm.spec.scaler
+    test = dm.datasets["test"][torch.arange(len(dm.datasets["test"]))]
+    targets = scaler.inverse(test.y.double().numpy()[..., 0][..., None])[..., 0]
+    np.testing.assert_allclose(targets, [[56, 57, 58, 59], [1086, 1087, 1088, 1089]], atol=1e-3)
+    val = dm.datasets["val"][torch.arange(len(dm.datasets["val"]))]
+    assert len(dm.datasets["val"]) == 2
+    val_targets = scaler.inverse(val.y.double().numpy()[..., 0][..., None])[..., 0]
+    np.testing.assert_allclose(val_targets[:, 0], [52, 1082], atol=1e-3)
+    # the scaler saw the training rows alone: 0..51 and 1000..1081
+    train = np.concatenate([np.arange(52), 1000 + np.arange(82)])
+    np.testing.assert_allclose(scaler.mean, [train.mean()])
 
 
 def test_scaler_statistics_are_exact_and_skip_constant_columns():

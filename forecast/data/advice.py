@@ -138,14 +138,13 @@ def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], 
     """Windows of each split over the series (their rows after gap filling), the series too
     short for a split, and a lookback and horizon that fit every series."""
     lookback, horizon = options.lookback, options.horizon
-    ratios, borders = options.split_ratios, options.split_borders
     season = season_from_freq(found.freq) if found.freq else 1
     windows = dict.fromkeys(SPLITS, 0)
     short, fits = [], []
     for key, n in zip(found.ids, found.rows - found.duplicates + found.missing_steps, strict=True):
-        fits.append(fitting_window(int(n), ratios, borders, lookback, horizon, season))
+        fits.append(fitting_window(int(n), options, season))
         try:
-            ranges = split_ranges(int(n), ratios, borders, lookback)
+            ranges = split_ranges(int(n), options)
         except ForecastError:
             short.append(key)
             continue

@@ -181,9 +181,7 @@ class ForecastDataModule(pl.LightningDataModule):
         segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
         kept = []
         for k, (start, end) in enumerate(self.bounds):
-            ranges = split_ranges(
-                end - start, options.split_ratios, options.split_borders, options.lookback
-            )
+            ranges = split_ranges(end - start, options)
             ranges = {split: (start + a, start + b) for split, (a, b) in ranges.items()}
             short = [
                 (split, b - a)
@@ -221,10 +219,7 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def _fitting_hint(self, n_rows: int, which: str, freq: str) -> list[str]:
         """A lookback and horizon that fit a series of ``n_rows`` rows, as a hint, if any do."""
-        o = self.options
-        fit = fitting_window(
-            n_rows, o.split_ratios, o.split_borders, o.lookback, o.horizon, season_from_freq(freq)
-        )
+        fit = fitting_window(n_rows, self.options, season_from_freq(freq))
         return [f"data.lookback={fit[0]} data.horizon={fit[1]} fit {which}"] if fit else []
 
     def train_dataloader(self) -> DataLoader:

@@ -75,6 +75,8 @@ class DataOptions:
     series_id: str | list[str] | None = None
     split_ratios: list[float] | None = field(default_factory=lambda: [0.7, 0.1, 0.2])
     split_borders: list[int] | None = None
+    test_size: int | None = None  # steps from each series' end; wins over the ratios
+    val_size: int | None = None  # steps before the test; None: test_size
     fill_gaps: str | None = None
     fill_missing: str | None = None
     duplicates: str = "error"
@@ -115,6 +117,7 @@ class DataOptions:
                 f"data.timezone={self.timezone!r} must name a time zone (e.g. Europe/Berlin, "
                 "UTC), or be null"
             )
+        self._check_splits()
         for name in ("max_rows", "max_values"):
             value = getattr(self, name)
             if value is not None and not counting(value):
@@ -163,6 +166,21 @@ class DataOptions:
         """The columns read beside the numeric features, as they are in the file: future and
         static covariates and the categorical past inputs."""
         return [*self.future_covariates, *self.static_covariates, *self.past_categorical]
+
+    def _check_splits(self) -> None:
+        for name in ("test_size", "val_size"):
+            value = getattr(self, name)
+            if value is not None and (not counting(value) or value > MAX_STEPS):
+                raise ForecastError(
+                    f"data.{name}={value!r} must be an integer in [1, {MAX_STEPS}], or null"
+                )
+        if self.val_size is not None and self.test_size is None:
+            raise ForecastError("data.val_size counts steps before the test: set data.test_size")
+        if self.test_size is not None and self.split_borders is not None:
+            raise ForecastError(
+                "data.test_size counts the test from each series' end, data.split_borders from "
+                "its start: set one (data.split_borders=null)"
+            )
 
     def values(self) -> dict[str, Any]:
         """The options as keywords (of a DataSpec too: its options, without what was fitted)."""

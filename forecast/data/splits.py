@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from forecast.data.options import DataOptions
 from forecast.errors import ForecastError
 
 SPLITS = ("train", "val", "test")
 
 
-def split_borders(
-    n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None
-) -> tuple[int, int, int]:
+def split_borders(n_rows: int, options: DataOptions) -> tuple[int, int, int]:
     """End rows (exclusive) of train, val and test for one series of ``n_rows`` rows.
 
-    Explicit ``borders`` win over ``ratios``; rows after the test border are never used
-    (the ETT protocol leaves the last 4 months out).
+    ``data.test_size`` counts the test from the series' end, and ``data.val_size`` (the test
+    size without it) the validation before it, the same steps in every series whatever its
+    length: "forecast the last H steps", M4's and M5's protocol; what is left trains (nothing,
+    in a series too short, which the caller refuses or drops). Else explicit
+    ``data.split_borders`` win over ``data.split_ratios``; rows after the test border are
+    never used (the ETT protocol leaves the last 4 months out).
     """
+    if options.test_size is not None:
+        val_end = max(0, n_rows - options.test_size)
+        return max(0, val_end - (options.val_size or options.test_size)), val_end, n_rows
+    ratios, borders = options.split_ratios, options.split_borders
     if borders is not None:
         train_end, val_end, test_end = (int(b) for b in borders)
         if not 0 < train_end < val_end < test_end <= n_rows:
@@ -33,13 +38,12 @@ def split_borders(
     return train_end, val_end, min(n_rows, val_end + int(n_rows * ratios[2]))
 
 
-def split_ranges(
-    n_rows: int, ratios: Sequence[float] | None, borders: Sequence[int] | None, lookback: int
-) -> dict[str, tuple[int, int]]:
+def split_ranges(n_rows: int, options: DataOptions) -> dict[str, tuple[int, int]]:
     """Each split's rows in a series of ``n_rows``, counted from its first: validation and
     test windows take their inputs from the ``lookback`` rows before their split, never from
     before the series (nor from the series before it)."""
-    train_end, val_end, test_end = split_borders(n_rows, ratios, borders)
+    train_end, val_end, test_end = split_borders(n_rows, options)
+    lookback = options.lookback
     return {
         "train": (0, train_end),
         "val": (max(0, train_end - lookback), val_end),
@@ -47,25 +51,18 @@ def split_ranges(
     }
 
 
-def fitting_window(
-    n_rows: int,
-    ratios: Sequence[float] | None,
-    borders: Sequence[int] | None,
-    lookback: int,
-    horizon: int,
-    season: int = 1,
-) -> tuple[int, int] | None:
-    """The largest lookback and horizon, at most the given ones, for which every split of a
+def fitting_window(n_rows: int, options: DataOptions, season: int = 1) -> tuple[int, int] | None:
+    """The largest lookback and horizon, at most the options', for which every split of a
     series of ``n_rows`` rows holds a window: the horizon fits the validation and test rows
     (their windows borrow the lookback from the split before), lookback plus horizon the
     training rows; the lookback a whole number of seasons where it holds one. None when not
     even a lookback and horizon of 1 fit."""
     try:
-        train_end, val_end, test_end = split_borders(n_rows, ratios, borders)
+        train_end, val_end, test_end = split_borders(n_rows, options)
     except ForecastError:
         return None
-    horizon = min(horizon, val_end - train_end, test_end - val_end)
-    lookback = min(lookback, train_end - horizon)
+    horizon = min(options.horizon, val_end - train_end, test_end - val_end)
+    lookback = min(options.lookback, train_end - horizon)
     if horizon < 1 or lookback < 1:
         return None
     if season > 1 and lookback >= season:
