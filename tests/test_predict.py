@@ -168,3 +168,21 @@ def test_a_forecast_past_the_last_representable_timestamp_is_refused(trained):
     history["date"] = pd.date_range(end="2262-04-11 20:00", periods=30, freq="h")
     with pytest.raises(ForecastError, match=r"history: 6 steps after 2262-04-11 20:00:00 reach"):
         forecaster.predict(history)
+
+
+def test_future_rows_are_found_for_every_series_in_one_pass():
+    """Issue #24, probe 9: the future table's rows of each series, by one grouping of the
+    table (a scan per series was quadratic), interleaved and with two id columns."""
+    import numpy as np
+
+    from forecast.serving.forecaster import future_rows
+
+    ids = np.array(["b", "a", "b", "c", "a"], dtype=object)
+    rows = future_rows({"id": ids}, ["id"], 5)
+    assert {k: list(v) for k, v in rows.items()} == {"b": [0, 2], "a": [1, 4], "c": [3]}
+    region = np.array(["x", "x", "y", "y", "x"], dtype=object)
+    pairs = future_rows({"id": ids, "region": region}, ["id", "region"], 5)
+    assert {k: list(v) for k, v in pairs.items()} == {
+        ("b", "x"): [0], ("a", "x"): [1, 4], ("b", "y"): [2], ("c", "y"): [3],
+    }  # fmt: skip
+    assert list(future_rows({}, [], 3)[""]) == [0, 1, 2]
