@@ -73,3 +73,39 @@ def test_a_season_longer_than_the_lookback_drops_only_the_seasonal_naive(tmp_pat
     assert list(evaluation.scores) == ["model", "naive", "linear"]
     metrics = evaluation.metrics("test")
     assert "test_mse_seasonal_naive" not in metrics and metrics["test_mase"] > 0
+
+
+def test_a_filled_target_is_not_scored(tmp_path):
+    """Issue #22, item 4: a ramp y = t whose last value is missing, filled by interpolation.
+    The naive forecast (the last input, repeated) misses step h of a window by exactly h; the
+    filled last value would add another error where it is a target (the last step of the last
+    window). It is skipped: the naive MSE is exactly that of the observed targets, and the
+    report says so."""
+    lookback, horizon, n = 6, 4, 100
+    y = np.arange(n, dtype=float)
+    y[-1] = np.nan
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="h"), "y": y})
+    frame.to_csv(tmp_path / "ramp.csv", index=False)
+    dm = ForecastDataModule(
+        str(tmp_path / "ramp.csv"), lookback=lookback, horizon=horizon, fill_missing="interpolate"
+    )
+    dm.setup()
+    test = dm.datasets["test"]
+    net = LSTMNet(LSTMConfig(hidden_size=4, num_layers=1), dm.spec)
+    evaluation = evaluate_windows(net, dm, test)
+    assert evaluation.skipped == 1
+    # by hand: window k's step h misses by h (in the data's units); the target at row n - 1
+    # (the last window's last step) is left out
+    squared, count = 0.0, 0
+    for k in range(len(test)):
+        first_target = int(test.starts(torch.tensor([k]))[0]) + lookback
+        for h in range(1, horizon + 1):
+            if first_target + h - 1 != n - 1:
+                squared, count = squared + h**2, count + 1
+    std = dm.spec.target_scaler.std[0]
+    metrics = evaluation.metrics("test")
+    assert metrics["test_mse_naive"] == pytest.approx(squared / count / std**2, rel=1e-6)
+    assert metrics["test_targets_skipped"] == 1
+    assert "1 target value(s) filled by data.fill_gaps or data.fill_missing not scored" in (
+        evaluation.table()
+    )

@@ -81,6 +81,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
         # Scaled from float64 into the float32 table the windows view; the float64 one goes.
         values = self.spec.scaler.transform(series.values, np.float32)
+        self.truth = scored_targets(values, series.imputed, self.spec.target_index)
         rows = series.rows
         del series, frame
         self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
@@ -94,19 +95,25 @@ class ForecastDataModule(pl.LightningDataModule):
                                (self.static, self.spec.static_columns)):  # fmt: skip
             refuse_overflow(table, columns, self.path)
         self.datasets = {
-            split: self.windows(self.segments[split], self.kept_series) for split in SPLITS
+            split: self.windows(self.segments[split], self.kept_series, split != "train")
+            for split in SPLITS
         }
 
     def changes(self) -> list[tuple[str, int, str]]:
         """What each data option changed in the file, after setup (DataOptions.changes)."""
         return self.options.changes(*self._changes, self.short_series_dropped)
 
-    def windows(self, segments: list[tuple[int, int]], series: Sequence[int]) -> WindowDataset:
-        """The windows inside row ``segments``, the ``k``-th of series ``series[k]``."""
+    def windows(
+        self, segments: list[tuple[int, int]], series: Sequence[int], scored: bool = False
+    ) -> WindowDataset:
+        """The windows inside row ``segments``, the ``k``-th of series ``series[k]``. Windows
+        that are ``scored`` (validation, test) have NaN targets where the data's rules made the
+        value up (data.fill_gaps, data.fill_missing): a filled value is never taken for truth;
+        training learns from them as filled."""
         spec = self.spec
         return WindowDataset(
             self.values, segments, spec.lookback, spec.horizon, spec.target_index,
-            self.future, self.static, series,
+            self.future, self.static, series, self.truth if scored else None,
         )  # fmt: skip
 
     def _covariate_columns(
@@ -242,6 +249,18 @@ def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None
             f"{where}: column {columns[column]!r} holds values too large for the model once "
             "scaled (past float32's range); check the file for values of extreme size"
         )
+
+
+def scored_targets(
+    values: np.ndarray, imputed: np.ndarray | None, target_index: list[int]
+) -> torch.Tensor | None:
+    """``(n_rows, n_targets)``: the scaled targets, NaN where a rule made the value up; None
+    when every target value is the file's own (then the windows score ``values`` directly)."""
+    if imputed is None or not imputed[:, target_index].any():
+        return None
+    targets = values[:, target_index]  # a copy: fancy indexing
+    targets[imputed[:, target_index]] = np.nan
+    return torch.from_numpy(targets)
 
 
 def fitted_scaler(columns: list[np.ndarray]) -> Scaler | None:

@@ -42,6 +42,7 @@ class CheckedSeries(NamedTuple):
     merged: int  # rows merged into the row before them (duplicates)
     inserted: int  # rows inserted at missing timestamps (fill_gaps)
     filled: int  # missing values filled (fill_missing)
+    imputed: np.ndarray | None = None  # (rows, n_features): the values the rules made up
 
 
 def check_series(
@@ -66,19 +67,24 @@ def check_series(
     check_order(stamps, label, name)
     local = wall_time(stamps, options.timezone, options.freq)
     steps = stamps if local is None else local  # what the frequency is checked on
-    inserted = 0
+    new = None
     freq = options.freq
     if options.fill_gaps is not None:
         offset = gap_frequency(steps, freq, label)
-        source, steps, values, inserted = insert_gaps(
-            steps, values, options.fill_gaps, offset, label
-        )
+        source, steps, values, new = insert_gaps(steps, values, options.fill_gaps, offset, label)
         kept = kept[source]
         freq = offset.freqstr
     values, filled = check_values(values, features, options.fill_missing, label, name)
     freq = check_timestamps(steps, freq, label, name)  # in order since check_order
     stamps = steps if local is None else from_wall_time(steps, options.timezone)
-    return CheckedSeries(kept, stamps, values, freq, merged, inserted, filled)
+    inserted = 0 if new is None else int(new.sum())
+    imputed = None  # what scoring must not take for truth
+    if inserted or filled is not None:
+        imputed = np.zeros(values.shape, dtype=bool) if filled is None else filled
+        if new is not None:
+            imputed[new] = True
+    count = 0 if filled is None else int(filled.sum())
+    return CheckedSeries(kept, stamps, values, freq, merged, inserted, count, imputed)
 
 
 def merge_duplicates(
@@ -130,12 +136,12 @@ def gap_frequency(stamps: np.ndarray, freq: str | None, label: str) -> pd.DateOf
 
 def insert_gaps(
     stamps: np.ndarray, values: np.ndarray, how: str, offset: pd.DateOffset, label: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows inserted at every step of ``offset`` missing from sorted ``stamps`` and filled by
     ``how``: ``ffill`` repeats the row before, ``interpolate`` draws a straight line between
     the rows either side (by step), ``zero`` inserts zeros (sales that did not happen). Returns
-    each row's source (the given row at or before it), the timestamps, values and the number
-    of rows inserted. Gaps lie between given rows, so the series' edges never need them."""
+    each row's source (the given row at or before it), the timestamps, values and the rows
+    inserted (a mask). Gaps lie between given rows, so the series' edges never need them."""
     steps = grid_size(stamps[0], stamps[-1], offset)  # before the grid is built
     if steps > MAX_GAP_GROWTH * len(stamps) + 1000:
         raise ForecastError(
@@ -154,7 +160,7 @@ def insert_gaps(
             "it; set data.freq to the data's frequency"
         )
     if len(grid) == len(stamps):
-        return np.arange(len(stamps)), stamps, values, 0
+        return np.arange(len(stamps)), stamps, values, np.zeros(len(stamps), dtype=bool)
     source = np.searchsorted(position, np.arange(len(grid)), side="right") - 1
     new = np.ones(len(grid), dtype=bool)
     new[position] = False
@@ -165,7 +171,7 @@ def insert_gaps(
         at = np.flatnonzero(new)
         for j in range(values.shape[1]):
             filled[at, j] = np.interp(at, position, values[:, j])
-    return source, grid, filled, int(new.sum())
+    return source, grid, filled, new
 
 
 def grid_size(first: np.datetime64, last: np.datetime64, offset: pd.DateOffset) -> int:
@@ -183,14 +189,15 @@ def check_values(
     method: str | None,
     label: str,
     name: Callable[[int], str] = RowNames(),
-) -> tuple[np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray | None]:
     """One series' ``(rows, columns)`` values, NaN/inf refused unless ``method`` fills them;
-    and how many were filled. ``ffill`` has nothing to carry into the rows before a column's
-    first value, so those stay an error; ``interpolate`` extends the nearest value there."""
+    and which were filled (None: none). ``ffill`` has nothing to carry into the rows before a
+    column's first value, so those stay an error; ``interpolate`` extends the nearest value
+    there."""
     if np.isfinite(values).all():
-        return values, 0
+        return values, None
     bad = ~np.isfinite(values)
-    missing = int(bad.sum())
+    missing = bad
     if method is not None:
         filled = pd.DataFrame(np.where(bad, np.nan, values))
         filled = filled.ffill() if method == "ffill" else filled.interpolate(limit_direction="both")

@@ -32,6 +32,9 @@ class SeriesFrame:
     inserted: int = 0  # rows inserted at missing timestamps (the gap rule)
     filled: int = 0  # missing values filled by data.fill_missing
     integer_time: bool = False  # the time column holds integer steps (timestamps.integer_time)
+    # (n_rows, n_features): values the gap and missing-value rules made up (None: none were),
+    # which scoring skips
+    imputed: np.ndarray | None = None
 
     def series_values(self, k: int) -> np.ndarray:
         start, end = self.bounds[k]
@@ -151,6 +154,12 @@ def stacked(
     merged = sum(series.merged for _, _, series in checked)
     inserted = sum(series.inserted for _, _, series in checked)
     kept = [series.kept if rows is None else rows[series.kept] for _, rows, series in checked]
+    imputed = None
+    if any(series.imputed is not None for _, _, series in checked):
+        imputed = np.concatenate([
+            np.zeros(series.values.shape, bool) if series.imputed is None else series.imputed
+            for _, _, series in checked
+        ])  # fmt: skip
     return SeriesFrame(
         values=values[0] if len(values) == 1 else np.concatenate(values),
         timestamps=stamps[0] if len(stamps) == 1 else np.concatenate(stamps),
@@ -164,6 +173,7 @@ def stacked(
         inserted=inserted,
         filled=sum(series.filled for _, _, series in checked),
         integer_time=integer,
+        imputed=imputed,
     )
 
 

@@ -28,7 +28,7 @@ class Batch(NamedTuple):
     covariates, ``future`` and ``static`` have a last axis of 0."""
 
     x: torch.Tensor  # (batch, lookback, n_features): past inputs, scaled
-    y: torch.Tensor  # (batch, horizon, n_targets)
+    y: torch.Tensor  # (batch, horizon, n_targets); NaN: a made-up value, not scored
     future: torch.Tensor  # (batch, lookback + horizon, n_future): known in advance
     static: torch.Tensor  # (batch, n_static)
 
@@ -37,6 +37,8 @@ class WindowDataset(Dataset):
     """Windows inside row segments of ``values``; no window crosses a segment's end.
 
     ``values`` is ``(n_rows, n_features)`` and ``future`` ``(n_rows, n_future)``, row for row;
+    ``targets (n_rows, n_targets)``, if given, are what ``y`` holds instead of the target
+    columns of ``values`` (the same, NaN where a value is not to be scored);
     ``segments`` are ``(start, end)`` row ranges, one per series and split, and ``series``
     the row of ``static (n_series, n_static)`` of each (segment ``k`` is series ``k`` by
     default). Indexing with an int gives one window, unbatched; with a 1-D tensor of indices
@@ -53,11 +55,16 @@ class WindowDataset(Dataset):
         future: torch.Tensor | None = None,
         static: torch.Tensor | None = None,
         series: Sequence[int] | None = None,
+        targets: torch.Tensor | None = None,
     ) -> None:
         self.lookback, self.horizon = lookback, horizon
         self.target_index = torch.as_tensor(list(target_index))
         # (n_rows - lookback - horizon + 1, lookback + horizon, n_features), a view
         self.windows = values.unfold(0, lookback + horizon, 1).transpose(1, 2)
+        # (n_rows, n_targets), NaN where a value is not to be scored: y comes from here
+        self.target_windows = (
+            None if targets is None else targets.unfold(0, lookback + horizon, 1).transpose(1, 2)
+        )
         future = values.new_zeros(len(values), 0) if future is None else future
         self.future_windows = future.unfold(0, lookback + horizon, 1).transpose(1, 2)
         counts = [window_count(end - start, lookback, horizon) for start, end in segments]
@@ -97,9 +104,13 @@ class WindowDataset(Dataset):
         segment, offset = self._locate(index % len(self))
         start = self.first_row[segment] + offset
         window = self.windows[start]
+        if self.target_windows is None:
+            y = window[..., self.lookback :, self.target_index]
+        else:
+            y = self.target_windows[start][..., self.lookback :, :]
         return Batch(
             x=window[..., : self.lookback, :],
-            y=window[..., self.lookback :, self.target_index],
+            y=y,
             future=self.future_windows[start],
             static=self.static[self.series[segment]],
         )

@@ -32,27 +32,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Scores:
-    """Squared and absolute errors summed per horizon step and target: every metric, the
-    per-step error curve included, comes from these sums, so batching cannot change them."""
+    """Squared and absolute errors summed per horizon step and target, over the targets that
+    are observed (a value the data's rules made up is NaN in ``y`` and not scored): every
+    metric, the per-step error curve included, comes from these sums, so batching cannot
+    change them."""
 
     squared: Tensor  # (horizon, n_targets), float64
     absolute: Tensor
-    windows: int = 0
+    counts: Tensor  # observed targets summed, (horizon, n_targets)
 
     @classmethod
     def empty(cls, horizon: int, n_targets: int) -> Scores:
         zeros = torch.zeros(horizon, n_targets, dtype=torch.float64)
-        return cls(zeros, zeros.clone())
+        return cls(zeros, zeros.clone(), zeros.clone())
 
     def update(self, forecast: Tensor, y: Tensor) -> None:
-        error = (forecast - y).double()
+        observed = torch.isfinite(y)
+        error = torch.where(observed, forecast.double() - y.double(), 0.0)
         self.squared += error.square().sum(0)
         self.absolute += error.abs().sum(0)
-        self.windows += len(y)
+        self.counts += observed.sum(0)
 
     def metrics(self, target_std: Tensor, seasonal_mae: Tensor) -> dict[str, float]:
-        mse_by_target = self.squared.sum(0) / (self.windows * self.squared.shape[0])
-        mae_by_target = self.absolute.sum(0) / (self.windows * self.absolute.shape[0])
+        mse_by_target = self.squared.sum(0) / self.counts.sum(0)
+        mae_by_target = self.absolute.sum(0) / self.counts.sum(0)
         return {
             "mse": mse_by_target.mean().item(),
             "mae": mae_by_target.mean().item(),
@@ -63,7 +66,7 @@ class Scores:
         }
 
     def mse_by_step(self) -> Tensor:
-        return self.squared.mean(1) / self.windows
+        return (self.squared / self.counts).mean(1)
 
 
 @dataclass
@@ -79,6 +82,7 @@ class Evaluation:
     pinball: float = float("nan")
     coverage: float = float("nan")
     loss: float | None = None  # the training loss on these windows, when it was given
+    skipped: int = 0  # target values the data's rules made up, left out of every score
 
     def metrics(self, prefix: str) -> dict[str, float]:
         """``<prefix>_mse`` ... for the model, ``<prefix>_mse_<baseline>`` for baselines."""
@@ -97,6 +101,7 @@ class Evaluation:
             out |= {f"{prefix}_pinball": self.pinball, f"{prefix}_coverage": self.coverage}
         if self.loss is not None:
             out[f"{prefix}_loss"] = self.loss
+        out[f"{prefix}_targets_skipped"] = float(self.skipped)
         return out
 
     def table(self) -> str:
@@ -109,6 +114,12 @@ class Evaluation:
             lines.append(
                 f"quantiles {self.quantiles}: pinball {self.pinball:.4f}, coverage "
                 f"{self.coverage:.3f} of a nominal {nominal:.2f}"
+            )
+        if self.skipped:
+            scored = int(next(iter(self.scores.values())).counts.sum())
+            lines.append(
+                f"{self.skipped} target value(s) filled by data.fill_gaps or data.fill_missing "
+                f"not scored ({scored} scored)"
             )
         return "\n".join(lines)
 
@@ -165,7 +176,7 @@ def evaluate_windows(
     levels = list(net.config.quantiles)
     index = dataset.strided(stride)
     net.eval()
-    errors, sums = [], torch.zeros(3, dtype=torch.float64)  # pinball, hits, loss
+    errors, sums = [], torch.zeros(4, dtype=torch.float64)  # pinball, hits, loss, observed
     for batch in index.split(batch_size):
         window_errors, batch_sums = score_batch(
             net, dataset[batch], scores, members, baselines, levels, loss
@@ -173,7 +184,7 @@ def evaluate_windows(
         errors.append(window_errors)
         sums += batch_sums
     each = torch.cat(errors, dim=1).numpy()
-    values = len(index) * spec.horizon * spec.n_targets
+    values = sums[3].item()  # the observed targets
     return Evaluation(
         scores=scores,
         target_std=torch.tensor(spec.target_scaler.std, dtype=torch.float64),
@@ -183,7 +194,8 @@ def evaluate_windows(
         quantiles=levels,
         pinball=sums[0].item() / values if levels else float("nan"),
         coverage=sums[1].item() / values if levels else float("nan"),
-        loss=None if loss is None else sums[2].item() / len(index),
+        loss=None if loss is None else sums[2].item() / values,
+        skipped=int(len(index) * spec.horizon * spec.n_targets - values),
     )
 
 
@@ -210,14 +222,18 @@ def score_batch(
     scores["model"].update(forecast.point, y)
     for name, baseline in baselines.items():
         scores[name].update(baseline(x), y)
-    sums = torch.zeros(3, dtype=torch.float64)
+    observed = torch.isfinite(y)
+    count = observed.sum().item()
+    sums = torch.zeros(4, dtype=torch.float64)
+    sums[3] = count
     if levels:
-        sums[0] = pinball_loss(forecast.quantiles, y, levels).item() * y.numel()
-        sums[1] = interval_hits(forecast.quantiles, y).sum().item()
+        sums[0] = pinball_loss(forecast.quantiles, y, levels, observed).item() * count
+        sums[1] = (interval_hits(forecast.quantiles, y) & observed).sum().item()
     if loss is not None:
-        sums[2] = loss(forecast, y).item() * len(y)
-    error = forecast.point - y
-    return torch.stack([error.square().mean((1, 2)), error.abs().mean((1, 2))]), sums
+        sums[2] = loss(forecast, y).item() * count
+    error = torch.where(observed, forecast.point - y, 0.0)
+    per_window = observed.sum((1, 2))  # 0 for a window of made-up targets alone: NaN errors
+    return torch.stack([error.square().sum((1, 2)), error.abs().sum((1, 2))]) / per_window, sums
 
 
 def window_origins(
@@ -243,8 +259,10 @@ def mean_loss(
     """``loss`` over every window of ``dataset``, as validation measures it: an ensemble's
     ``best_val_loss``, without the baselines and members evaluate_windows scores beside it."""
     net.eval()
-    total = 0.0
+    total, observed = 0.0, 0
     for index in torch.arange(len(dataset)).split(batch_size):
         x, y, future, static = dataset[index]
-        total += loss(net.forecast(x, future, static), y).item() * len(y)
-    return total / len(dataset)
+        count = int(torch.isfinite(y).sum())
+        total += loss(net.forecast(x, future, static), y).item() * count
+        observed += count
+    return total / max(observed, 1)

@@ -32,4 +32,4 @@ def span(datamodule: ForecastDataModule, start: str | None, end: str | None) -> 
             f"no series has lookback + horizon = {lookback + horizon} rows with "
             f"targets between {start} and {end}"
         )
-    return datamodule.windows(segments, series)
+    return datamodule.windows(segments, series, scored=True)

@@ -192,8 +192,9 @@ def fit_combination(
     for index in torch.arange(len(val)).split(batch_size):
         x, y, future, static = val[index]
         candidates = ensemble.candidates_of(x, ensemble.member_forecasts(x, future, static))
-        flat = candidates.reshape(size, -1).double()
+        observed = torch.isfinite(y).reshape(-1)  # a made-up target is not chosen on
+        flat = candidates.reshape(size, -1)[:, observed].double()
         gram += flat @ flat.T
-        cross += flat @ y.reshape(-1).double()
+        cross += flat @ y.reshape(-1)[observed].double()
     ensemble.weights.copy_(select_weights(gram, cross))
     return ensemble

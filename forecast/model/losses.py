@@ -46,36 +46,58 @@ def forecast_unbatched(
     return Forecast(*(part[0] for part in forecast(x.unsqueeze(0), future, static)))
 
 
-POINT_LOSSES: dict[str, Callable[[], nn.Module]] = {
-    "mse": nn.MSELoss,
-    "mae": nn.L1Loss,
-    "huber": nn.HuberLoss,
-}
+def squared_error(forecast: Tensor, y: Tensor) -> Tensor:
+    return (forecast - y).square()
+
+
+def absolute_error(forecast: Tensor, y: Tensor) -> Tensor:
+    return (forecast - y).abs()
+
+
+def huber_error(forecast: Tensor, y: Tensor) -> Tensor:
+    return nn.functional.huber_loss(forecast, y, reduction="none")
+
+
+POINT_LOSSES = {"mse": squared_error, "mae": absolute_error, "huber": huber_error}  # per value
 LOSSES = (*POINT_LOSSES, *COUNT_LOSSES)
 
 
 def poisson_loss(mean: Tensor, y: Tensor) -> Tensor:
-    """Poisson negative log-likelihood of counts ``y`` at rate ``mean`` (both >= 0), without
-    the ``log(y!)`` term, which does not depend on the forecast."""
-    return (mean - y * torch.log(mean + 1e-8)).mean()
+    """Poisson negative log-likelihood of counts ``y`` at rate ``mean`` (both >= 0), value by
+    value, without the ``log(y!)`` term, which does not depend on the forecast."""
+    return mean - y * torch.log(mean + 1e-8)
 
 
 def tweedie_loss(mean: Tensor, y: Tensor, power: float) -> Tensor:
-    """Tweedie negative log-likelihood (up to terms free of ``mean``) for ``1 < power < 2``: a
-    compound Poisson-gamma, with an exact zero mass, for intermittent demand."""
+    """Tweedie negative log-likelihood (up to terms free of ``mean``) for ``1 < power < 2``,
+    value by value: a compound Poisson-gamma, with an exact zero mass, for intermittent
+    demand."""
     mean = mean + 1e-8
-    return (-y * mean.pow(1 - power) / (1 - power) + mean.pow(2 - power) / (2 - power)).mean()
+    return -y * mean.pow(1 - power) / (1 - power) + mean.pow(2 - power) / (2 - power)
 
 
-def pinball_loss(quantiles: Tensor, y: Tensor, levels: Sequence[float]) -> Tensor:
-    """Mean pinball (quantile) loss of ``quantiles (..., Q)`` for targets ``y (...)``.
+def pinball_loss(
+    quantiles: Tensor, y: Tensor, levels: Sequence[float], observed: Tensor | None = None
+) -> Tensor:
+    """Mean pinball (quantile) loss of ``quantiles (..., Q)`` for targets ``y (...)``, over
+    the ``observed`` targets (default: all).
 
     Its minimizer is the ``q``-th quantile of ``y`` given the input, so a head trained with
     it gives calibrated intervals rather than a spread that merely looks plausible.
     """
     q = quantiles.new_tensor(levels)
     error = y.unsqueeze(-1) - quantiles
-    return torch.maximum(q * error, (q - 1) * error).mean()
+    loss = torch.maximum(q * error, (q - 1) * error)
+    if observed is None:
+        return loss.mean()
+    return observed_mean(loss, observed.unsqueeze(-1).expand_as(loss))
+
+
+def observed_mean(values: Tensor, observed: Tensor) -> Tensor:
+    """The mean of ``values`` where ``observed``: a target the data's rules made up (NaN in
+    ``y``) counts for nothing. ``values`` must be finite everywhere (``where`` passes no
+    gradient to the values it drops, but a NaN there would still poison it)."""
+    return torch.where(observed, values, 0.0).sum() / observed.sum().clamp_min(1)
 
 
 def interval_hits(quantiles: Tensor, y: Tensor) -> Tensor:
@@ -103,11 +125,15 @@ class ForecastLoss(nn.Module):
         if loss not in LOSSES:
             raise ForecastError(f"model.loss={loss!r} is not one of {sorted(LOSSES)}")
         self.name, self.power = loss, power
-        self.point = POINT_LOSSES[loss]() if loss in POINT_LOSSES else None
+        self.point = POINT_LOSSES.get(loss)
         self.levels = list(levels)
         self.scale = scale or Standardize(torch.zeros(()), torch.ones(()))
 
     def forward(self, forecast: Forecast, y: Tensor) -> Tensor:
+        """The mean loss over the targets of ``y`` that are observed (not NaN: validation and
+        test windows mark made-up values so)."""
+        observed = torch.isfinite(y)
+        y = torch.where(observed, y, forecast.point.detach())  # finite: see observed_mean
         if self.point is not None:
             loss = self.point(forecast.point, y)
         else:
@@ -117,6 +143,7 @@ class ForecastLoss(nn.Module):
                 loss = poisson_loss(rate, counts)
             else:
                 loss = tweedie_loss(rate, counts, self.power)
+        loss = observed_mean(loss, observed)
         if self.levels:
-            loss = loss + pinball_loss(forecast.quantiles, y, self.levels)
+            loss = loss + pinball_loss(forecast.quantiles, y, self.levels, observed)
         return loss
