@@ -122,7 +122,9 @@ def test_train_cli_bad_input(workdir, overrides, message):
 def test_unknown_config_key(workdir):
     result = run("forecast-train", workdir, "model.hiden_size=8")
     assert result.returncode == 1
-    assert "Key 'hiden_size' is not in struct" in result.stderr
+    assert "model.hiden_size is not a key of forecast-train; did you mean model.hidden_size?" in (
+        result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
