@@ -32,7 +32,10 @@ def start(tmp_path: Path, *overrides: str) -> subprocess.Popen:
         "data.horizon=6", "model.hidden_size=8", "model.num_layers=1", "ensemble.size=2",
         "ensemble.parallel=2", "register_model=null", "threads=1", *overrides,
     ]  # fmt: skip
-    return subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    return subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
 
 
 def members_of(pid: int) -> list[int]:
