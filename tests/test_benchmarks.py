@@ -130,3 +130,11 @@ def test_ensemble_benchmark_smoke(tmp_path):
     assert report["serving"]["ensemble_p50_ms"] > 0
     fusion = [(r["model"], r["batch_size"]) for r in report["fusion"]]
     assert fusion == [("lstm", 1), ("lstm", 32), ("segment_lstm", 1), ("segment_lstm", 32)]
+
+
+def test_m4_benchmark_smoke(tmp_path):
+    stdout, results = smoke("m4_benchmark.py", tmp_path, "--frequencies", "weekly")
+    (run,) = results["runs"]
+    assert run["series"] == 5 and run["horizon"] == 13 and run["owa"] > 0
+    assert "data.test_size=13" in run["command"]
+    assert "| weekly | Naive2 (official) | 9.161 | 2.777 | 1.000 |" in stdout

@@ -1,0 +1,98 @@
+"""The M4 competition's point scores, as its organizers compute them (Makridakis et al. 2020,
+the R code of ``Mcompetitions/M4-methods``): sMAPE, MASE and OWA against Naive2, per series
+and then averaged over series, so that a panel scored here reads against M4's published
+tables.
+
+Naive2 is the naive forecast of the series with a classical multiplicative seasonality
+removed, where a 90% autocorrelation test at the period finds one (period 1, as weekly data
+has in M4: the plain naive forecast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+TCRIT = 1.645  # the one-sided 90% normal quantile of M4's seasonality test
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Mean of ``200 |y - f| / (|y| + |f|)`` over the horizon (in percent, as M4 prints it)."""
+    return float(np.mean(200 * np.abs(actual - forecast) / (np.abs(actual) + np.abs(forecast))))
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, period: int) -> float:
+    """Mean absolute error over the in-sample mean absolute difference at ``period``."""
+    scale = np.mean(np.abs(insample[period:] - insample[:-period]))
+    return float(np.mean(np.abs(actual - forecast)) / scale)
+
+
+def seasonal(insample: np.ndarray, period: int) -> bool:
+    """M4's test: the autocorrelation at lag ``period`` beyond its 90% limit (Bartlett's
+    variance, from the lower lags' autocorrelations); never for period 1 or under three
+    periods of data."""
+    n = len(insample)
+    if period <= 1 or n < 3 * period:
+        return False
+    centred = insample - insample.mean()
+    denominator = np.sum(centred**2)
+    acf = np.array([np.sum(centred[k:] * centred[:-k]) / denominator for k in range(1, period + 1)])
+    limit = TCRIT / np.sqrt(n) * np.sqrt(np.cumsum(np.r_[1.0, 2 * acf[:-1] ** 2]))
+    return bool(abs(acf[period - 1]) > limit[period - 1])
+
+
+def seasonal_indices(insample: np.ndarray, period: int) -> np.ndarray:
+    """R's ``decompose(type="multiplicative")`` figure: the series over its centred moving
+    average (a 2 x period average for an even period), averaged per position in the period,
+    normalized to a mean of 1; ``(period,)``, position 0 being the series' first step's."""
+    n = len(insample)
+    if period % 2:
+        weights = np.full(period, 1.0 / period)
+    else:
+        weights = np.r_[0.5, np.ones(period - 1), 0.5] / period
+    half = len(weights) // 2
+    trend = np.full(n, np.nan)
+    trend[half : n - half] = np.convolve(insample, weights, mode="valid")
+    ratio = insample / trend
+    figure = np.array([np.nanmean(ratio[k::period]) for k in range(period)])
+    return figure / figure.mean()
+
+
+def naive2(insample: np.ndarray, horizon: int, period: int) -> np.ndarray:
+    """The last value, deseasonalized where the series tests seasonal, repeated and
+    reseasonalized over the next ``horizon`` steps."""
+    if not seasonal(insample, period):
+        return np.full(horizon, insample[-1], dtype=float)
+    indices = seasonal_indices(insample, period)
+    n = len(insample)
+    level = insample[-1] / indices[(n - 1) % period]
+    return level * indices[(n + np.arange(horizon)) % period]
+
+
+def score_panel(
+    actuals: Sequence[np.ndarray],
+    forecasts: Sequence[np.ndarray],
+    insamples: Sequence[np.ndarray],
+    period: int,
+) -> pd.DataFrame:
+    """Per series (rows): sMAPE and MASE of the forecast and of Naive2. ``owa`` of the means
+    follows with ``owa``."""
+    rows = []
+    for actual, forecast, insample in zip(actuals, forecasts, insamples, strict=True):
+        reference = naive2(insample, len(actual), period)
+        rows.append({
+            "smape": smape(actual, forecast),
+            "mase": mase(actual, forecast, insample, period),
+            "smape_naive2": smape(actual, reference),
+            "mase_naive2": mase(actual, reference, insample, period),
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def owa(scores: pd.DataFrame) -> float:
+    """M4's overall weighted average: each score averaged over the series first, over
+    Naive2's, the two ratios averaged."""
+    means = scores.mean()
+    return float((means.smape / means.smape_naive2 + means.mase / means.mase_naive2) / 2)
