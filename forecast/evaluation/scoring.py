@@ -163,11 +163,8 @@ def evaluate_windows(
     season = season or season_from_freq(spec.freq)
     if season > spec.lookback:
         log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
-    fitted = (
-        LinearBaseline.fit(datamodule.datasets["train"])
-        if linear is None
-        else LinearBaseline(linear, spec.target_index)
-    )
+    fitted = LinearBaseline(linear, spec.target_index) if linear is not None else None
+    fitted = fitted or LinearBaseline.fit(datamodule.datasets["train"])
     baselines = reference_baselines(spec.horizon, spec.target_index, spec.lookback, season, fitted)
     members = net.candidates[: len(net.members)] if isinstance(net, Ensemble) else []
     scores = {
