@@ -138,3 +138,11 @@ def test_m4_benchmark_smoke(tmp_path):
     assert run["series"] == 5 and run["horizon"] == 13 and run["owa"] > 0
     assert "data.test_size=13" in run["command"]
     assert "| weekly | Naive2 (official) | 9.161 | 2.777 | 1.000 |" in stdout
+
+
+def test_defaults_benchmark_smoke(tmp_path):
+    stdout, results = smoke("defaults_benchmark.py", tmp_path, "--datasets", "etth1")
+    (run,) = results["runs"]
+    assert run["ratio"] == pytest.approx(run["test_mse"] / run[f"test_mse_{run['best_baseline']}"])
+    assert run["command"].startswith("forecast-train data=csv data.path=ETTh1.csv data.horizon=96")
+    assert "| etth1 |" in stdout

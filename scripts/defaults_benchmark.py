@@ -1,0 +1,105 @@
+"""The default command on every data set the project ships, as a new user would type it: the
+keys a file needs to be read, what to forecast and the horizon, nothing else. Prints the
+test MSE of the model and of each baseline it reports, the model's ratio to the best baseline
+(above 1: a baseline wins) and the wall time, and writes the JSON the docs render.
+
+    python scripts/defaults_benchmark.py                      # every data set
+    python scripts/defaults_benchmark.py --datasets etth1 m4_weekly --label lookback192 \\
+        --override data.lookback=192
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_setup import BENCHMARKS, REPO, SMOKE, markdown_table, provenance, run_meta, write_results
+from hydra import compose, initialize_config_dir
+
+from forecast.errors import ForecastError
+from forecast.reference import CONF_DIR
+from forecast.train import train
+
+# data set: the keys its file needs to be read (sell_price is missing before an item is first
+# sold), what to forecast and the horizon
+DATASETS = {
+    "etth1": ["data.path=ETTh1.csv", "data.horizon=96"],
+    "ettm1": ["data.path=ETTm1.csv", "data.horizon=96"],
+    "pjm_load": ["data.path=pjm_load.csv", "data.timestamp=ds", "data.series_id=unique_id",
+                 "data.horizon=24"],
+    "m5_sales": ["data.path=m5_sales_small.csv", "data.timestamp=ds", "data.series_id=unique_id",
+                 "data.targets=[y]", "data.fill_missing=interpolate", "data.horizon=28"],
+    "m4_hourly": ["data.path=m4_hourly.csv", "data.timestamp=step", "data.series_id=unique_id",
+                  "data.horizon=48", "data.test_size=48"],
+    "m4_weekly": ["data.path=m4_weekly.csv", "data.timestamp=step", "data.series_id=unique_id",
+                  "data.horizon=13", "data.test_size=13"],
+}  # fmt: skip
+BASELINES = ("naive", "seasonal_naive", "linear")
+
+
+def run(name: str, overrides: list[str], out: Path) -> dict:
+    keys = ["data=csv", *DATASETS[name]]
+    keys[1] = f"data.path={REPO / 'data' / keys[1].removeprefix('data.path=')}"
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[
+            *keys, *overrides, "register_model=null", "trainer.enable_progress_bar=false",
+            f"paths.log_dir={out / 'logs'}", f"paths.output_dir={out / 'logs' / name}",
+            f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",
+        ])  # fmt: skip
+    command = "forecast-train " + " ".join(["data=csv", *DATASETS[name], *overrides])
+    start = time.perf_counter()
+    try:
+        metrics = train(cfg)
+    except ForecastError as err:  # the default refused the file: a result too
+        return {"dataset": name, "command": command, "error": str(err)}
+    seconds = time.perf_counter() - start
+    baselines = {b: metrics[f"test_mse_{b}"] for b in BASELINES if f"test_mse_{b}" in metrics}
+    best = min(baselines, key=baselines.get)
+    return {
+        "dataset": name, "command": command, "seconds": seconds, "test_mse": metrics["test_mse"],
+        **{f"test_mse_{b}": v for b, v in baselines.items()}, "best_baseline": best,
+        "ratio": metrics["test_mse"] / baselines[best],
+    }  # fmt: skip
+
+
+def table(results: dict) -> str:
+    rows = []
+    for r in results["runs"]:
+        if "error" in r:
+            rows.append([r["dataset"], f"refused: {r['error'][:80]}", "", "", "", "", ""])
+            continue
+        cells = [f"{r.get(f'test_mse_{b}', float('nan')):.4f}" for b in BASELINES]
+        rows.append([r["dataset"], f"{r['test_mse']:.4f}", *cells, f"{r['ratio']:.3f}",
+                     f"{r['seconds'] / 60:.1f}"])  # fmt: skip
+    header = ["data", "model", "naive", "seasonal naive", "linear", "model / best baseline",
+              "min (2 cores)"]  # fmt: skip
+    note = f"Test MSE (scaled), `{results['label']}`."
+    return markdown_table(header, rows, note, provenance(results["meta"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--override", nargs="*", default=[])
+    parser.add_argument("--label", default="defaults")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true")
+    args = parser.parse_args()
+    overrides = [*args.override, *(SMOKE if args.smoke else [])]
+    out = args.out or BENCHMARKS / f"defaults_{args.label}.json"
+    results = {"meta": run_meta("defaults_benchmark.py"), "label": args.label, "runs": []}
+    for name in args.datasets:
+        folder = REPO / "bench" / "defaults" / args.label  # runs: ignored by git
+        result = run(name, overrides, folder)
+        results["runs"].append(result)
+        shown = result.get("error") or f"ratio {result['ratio']:.3f}"
+        print(f"{name}: {shown}", flush=True)
+        write_results(out, results)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
