@@ -21,7 +21,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from forecast.config import check_config, exit_on_error
-from forecast.data.advice import Problem, problems, report, verdict, window_lines
+from forecast.data.advice import Problem, problems, report, verdict, window_lines, with_lookback
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.options import DataOptions
 from forecast.data.profile import profile
@@ -43,6 +43,7 @@ def check(cfg: DictConfig) -> int:
         print(f"{source}: {len(frame):,} rows, columns {list(frame.columns)}")
         print(f"problem: {err}\nforecast-check: training would stop on the problem above")
         return 1
+    options = with_lookback(found, options)
     windows, short = window_lines(found, options)
     listed = problems(found, frame, options) + short
     if not any(p.stops for p in listed):

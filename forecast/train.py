@@ -22,7 +22,6 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from forecast.config import check_config, exit_on_error, in_multirun, use_threads
 from forecast.data.clock import season_from_freq
 from forecast.data.datamodule import ForecastDataModule
-from forecast.data.spec import DataSpec
 from forecast.evaluation.report import RunOutputs, report
 from forecast.evaluation.scoring import evaluate_windows, mean_loss
 from forecast.evaluation.tracking import log_evaluation, log_provenance
@@ -63,13 +62,16 @@ def fit_and_score(
 ) -> dict[str, float]:
     """Fit (one model or the ensemble's members), then on rank 0: save, score the test split
     next to the baselines, log and report."""
-    log_config(trainer.logger, cfg, datamodule.spec)
+    log_config(trainer.logger, cfg, datamodule)
     net, metrics = fit_network(cfg, datamodule, model, trainer)
     ensemble = net if isinstance(net, Ensemble) else None
     if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
         return metrics
     model_path = save_checkpoint(Path(cfg.paths.output_dir) / "model.pt", net, datamodule.spec)
-    outputs = RunOutputs(model_path, metrics, data_changes=datamodule.changes(), ensemble=ensemble)
+    outputs = RunOutputs(
+        model_path, metrics, data_changes=datamodule.changes(), ensemble=ensemble,
+        derived=datamodule.derived,
+    )  # fmt: skip
     if cfg.test:  # the model and the baselines on every test window
         # a validation ensemble fitted the linear map on these training windows already
         linear = ensemble.linear if ensemble and ensemble.combine == "validation" else None
@@ -109,15 +111,16 @@ def fit_network(
     return ensemble, {"best_val_loss": mean_loss(ensemble, datamodule.datasets["val"], model.loss)}
 
 
-def log_config(logger: object, cfg: DictConfig, spec: DataSpec) -> None:
-    """Every key as an MLflow param, the resolved config as an artifact, the data file as the
-    run's dataset input and the git commit."""
-    logger.log_hyperparams(flat_params(cfg))
+def log_config(logger: object, cfg: DictConfig, datamodule: ForecastDataModule) -> None:
+    """Every key as an MLflow param (a key left null as the value the data chose), the
+    resolved config as an artifact, the data file as the run's dataset input and the git
+    commit."""
+    logger.log_hyperparams(flat_params(cfg) | datamodule.derived)
     if isinstance(logger, MLFlowLogger):
         logger.experiment.log_text(
             logger.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml"
         )
-        log_provenance(logger, spec)
+        log_provenance(logger, datamodule.spec)
 
 
 def log_outputs(

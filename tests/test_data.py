@@ -473,3 +473,46 @@ def test_a_zip_of_many_files_is_refused_in_one_short_line(tmp_path):
     ) as err:
         read_table(tmp_path / "many.csv.zip")
     assert len(str(err.value)) < 300
+
+
+@pytest.mark.parametrize(
+    ("lengths", "horizon", "season", "sizes", "expected"),
+    [
+        ([10_000], 24, 24, None, 96),  # long hourly: the preferred 96
+        ([150], 12, 24, None, 72),  # short hourly: 105 training rows leave 93; 3 whole days
+        ([93, 947, 2610], 13, 52, 13, 52),  # M4 weekly's shortest: 67 training rows, a year
+        ([40], 4, 4, None, 24),  # quarterly: 28 training rows leave 24, six years
+        ([2000], 96, 96, None, 96),  # 15-minute, a day ahead: 96
+        ([140], 8, 96, None, 90),  # 15-minute, short: under a season, not rounded
+        ([150, 60], 12, 24, None, 72),  # 60 rows hold no 12-step validation: left to the rule
+    ],
+)  # fmt: skip
+def test_a_lookback_left_null_fits_every_series(lengths, horizon, season, sizes, expected):
+    """Issue #22, item 1: data.lookback=null is 96, or the longest lookback every series'
+    splits hold (in whole seasons where it holds one)."""
+    from forecast.data.splits import derived_lookback
+
+    options = DataOptions(horizon=horizon, test_size=sizes)
+    assert derived_lookback(lengths, options, season) == expected
+
+
+def test_the_datamodule_derives_the_lookback_and_says_so(tmp_path):
+    from forecast.data.datamodule import ForecastDataModule
+
+    frames = [
+        pd.DataFrame({"step": np.arange(n), "id": f"s{n}", "y": np.sin(np.arange(n) / 3.0)})
+        for n in (93, 300)
+    ]  # fmt: skip
+    pd.concat(frames).to_csv(tmp_path / "w.csv", index=False)
+    dm = ForecastDataModule(
+        str(tmp_path / "w.csv"), horizon=13, test_size=13, timestamp="step", series_id="id",
+    )  # fmt: skip
+    dm.setup()
+    assert dm.spec.lookback == 54 and dm.derived == {"data.lookback": 54}  # steps: season 1
+    assert len(dm.datasets["train"]) == (67 - 54 - 13 + 1) + (274 - 54 - 13 + 1)
+    explicit = ForecastDataModule(
+        str(tmp_path / "w.csv"), lookback=96, horizon=13, test_size=13, timestamp="step",
+        series_id="id",
+    )  # fmt: skip
+    with pytest.raises(ForecastError, match=r"series 's93': the train split has 67 rows"):
+        explicit.setup()

@@ -3,7 +3,7 @@ the key that fixes it, the windows of each split, and the tables it prints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ from forecast.data.clock import season_from_freq
 from forecast.data.options import DataOptions, as_list
 from forecast.data.profile import Profile, covariate_columns, feature_candidates, is_numeric
 from forecast.data.reading import file_rows
-from forecast.data.splits import SPLITS, fitting_window, split_ranges
+from forecast.data.splits import SPLITS, derived_lookback, fitting_window, split_ranges
 from forecast.data.windows import window_count
 from forecast.errors import ForecastError
 
@@ -132,6 +132,15 @@ def text_columns(frame: pd.DataFrame, options: DataOptions) -> list[Problem]:
 
 def _listed(columns: list[str]) -> str:
     return "[" + ",".join(columns) + "]"
+
+
+def with_lookback(found: Profile, options: DataOptions) -> DataOptions:
+    """``options`` with ``data.lookback=null`` resolved as training resolves it."""
+    if options.lookback is not None:
+        return options
+    lengths = [int(n) for n in found.rows - found.duplicates + found.missing_steps]
+    season = season_from_freq(found.freq) if found.freq else 1
+    return replace(options, lookback=derived_lookback(lengths, options, season))
 
 
 def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], list, tuple | None]:

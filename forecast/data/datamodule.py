@@ -23,7 +23,7 @@ from forecast.data.rules import fill_numeric
 from forecast.data.scaling import Scaler
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
-from forecast.data.splits import SPLITS, fitting_window, split_ranges
+from forecast.data.splits import SPLITS, derived_lookback, fitting_window, split_ranges
 from forecast.data.windows import WindowDataset, batch_loader, window_count
 from forecast.errors import ForecastError
 
@@ -48,6 +48,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.fitted = fitted
         self.datasets: dict[str, WindowDataset] = {}
         self.short_series_dropped: list = []  # ids of the series left out, set by setup
+        self.derived: dict[str, Any] = {}  # keys left null and the values setup chose
 
     @classmethod
     def from_spec(cls, spec: DataSpec, path: str | None = None) -> ForecastDataModule:
@@ -72,6 +73,11 @@ class ForecastDataModule(pl.LightningDataModule):
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
+        if options.lookback is None:  # data.lookback=null: derived from the series
+            lengths = [end - start for start, end in self.bounds]
+            lookback = derived_lookback(lengths, options, season_from_freq(series.freq))
+            self.options = options = replace(options, lookback=lookback)
+            self.derived["data.lookback"] = lookback
         self.segments, self.kept_series = self._segments(series.freq)
         kept = set(self.kept_series)
         self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]

@@ -61,7 +61,7 @@ class DataOptions:
     """The data keys, one field each; see ``conf/data/csv.yaml`` for what each one does."""
 
     path: str | None = None
-    lookback: int = 96
+    lookback: int | None = None  # None: derived from the series (splits.derived_lookback)
     horizon: int = 96
     batch_size: int = 32
     timestamp: str | list[str] | None = "date"  # one column, several to combine, None: steps
@@ -109,6 +109,8 @@ class DataOptions:
     def _check(self) -> None:
         for name in ("lookback", "horizon", "batch_size"):
             value = getattr(self, name)
+            if name == "lookback" and value is None:
+                continue
             if not counting(value) or value > MAX_STEPS:
                 # the bound keeps a mistyped size from asking for terabytes of windows
                 raise ForecastError(f"data.{name}={value!r} must be an integer in [1, {MAX_STEPS}]")

@@ -52,6 +52,8 @@ class DataSpec(DataOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.lookback is None:  # resolved against the training file before a spec is made
+            raise ForecastError("a model's data description needs its lookback")
         if not self.features or not self.targets:
             raise ForecastError("no feature or target columns")
         unknown = [t for t in self.targets if t not in self.features]

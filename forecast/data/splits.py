@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from forecast.data.options import DataOptions
 from forecast.errors import ForecastError
 
@@ -68,3 +71,18 @@ def fitting_window(n_rows: int, options: DataOptions, season: int = 1) -> tuple[
     if season > 1 and lookback >= season:
         lookback -= lookback % season
     return lookback, horizon
+
+
+# data.lookback=null: the lookback the benchmarks measure, where every series allows it
+PREFERRED_LOOKBACK = 96
+
+
+def derived_lookback(lengths: Sequence[int], options: DataOptions, season: int = 1) -> int:
+    """The lookback for ``data.lookback=null``: ``PREFERRED_LOOKBACK``, or, where a series of
+    ``lengths`` is too short for that and the horizon in its splits, the longest lookback that
+    fits every series (a whole number of seasons where it holds one). A series in which not
+    even the horizon fits is left to the short-series rule (refused, or dropped)."""
+    wanted = replace(options, lookback=PREFERRED_LOOKBACK)
+    fits = [fitting_window(n, wanted, season) for n in lengths]
+    usable = [lookback for lookback, horizon in filter(None, fits) if horizon == options.horizon]
+    return min(usable, default=PREFERRED_LOOKBACK)

@@ -20,6 +20,7 @@ class RunOutputs:
     evaluation: Evaluation | None = None
     data_changes: list[tuple[str, int, str]] = field(default_factory=list)
     ensemble: Ensemble | None = None
+    derived: dict[str, object] = field(default_factory=dict)  # keys left null: what was chosen
 
 
 def report(outputs: RunOutputs, run: str | None, config_path: Path) -> str:
@@ -27,6 +28,8 @@ def report(outputs: RunOutputs, run: str | None, config_path: Path) -> str:
     metrics = outputs.metrics
     lines = [""]
     lines += [f"data: {count} {line}" for _, count, line in outputs.data_changes if count]
+    if outputs.derived:
+        lines.append("chosen for you: " + " ".join(f"{k}={v}" for k, v in outputs.derived.items()))
     if outputs.ensemble is not None:
         lines += ensemble_lines(outputs.ensemble, metrics["best_val_loss"])
     elif "best_val_loss" in metrics:
