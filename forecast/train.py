@@ -20,7 +20,6 @@ from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.config import check_config, exit_on_error, in_multirun, use_threads
-from forecast.data.clock import season_from_freq
 from forecast.data.datamodule import ForecastDataModule
 from forecast.evaluation.report import RunOutputs, report
 from forecast.evaluation.scoring import evaluate_windows, mean_loss
@@ -103,7 +102,7 @@ def fit_network(
         [m.net for m in members],
         datamodule.spec,
         cfg.ensemble.combine,
-        cfg.season or season_from_freq(datamodule.spec.freq),
+        cfg.season or datamodule.season,
         datamodule.datasets["train"],
         datamodule.datasets["val"],
     )

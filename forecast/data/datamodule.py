@@ -21,9 +21,16 @@ from forecast.data.options import DataOptions
 from forecast.data.reading import file_rows, read_table, table_columns
 from forecast.data.rules import fill_numeric
 from forecast.data.scaling import Scaler
+from forecast.data.seasonality import detect_season
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
-from forecast.data.splits import SPLITS, derived_lookback, fitting_window, split_ranges
+from forecast.data.splits import (
+    SPLITS,
+    derived_lookback,
+    fitting_window,
+    split_borders,
+    split_ranges,
+)
 from forecast.data.windows import WindowDataset, batch_loader, window_count
 from forecast.errors import ForecastError
 
@@ -73,12 +80,15 @@ class ForecastDataModule(pl.LightningDataModule):
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
+        self.season = series_season(series, options)
+        if self.season > 1 and season_from_freq(series.freq) == 1:
+            self.derived["season"] = self.season
         if options.lookback is None:  # data.lookback=null: derived from the series
             lengths = [end - start for start, end in self.bounds]
-            lookback = derived_lookback(lengths, options, season_from_freq(series.freq))
+            lookback = derived_lookback(lengths, options, self.season)
             self.options = options = replace(options, lookback=lookback)
             self.derived["data.lookback"] = lookback
-        self.segments, self.kept_series = self._segments(series.freq)
+        self.segments, self.kept_series = self._segments()
         kept = set(self.kept_series)
         self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
         self._changes = (series.merged, series.inserted, series.filled)
@@ -186,7 +196,7 @@ class ForecastDataModule(pl.LightningDataModule):
             integer_time=series.integer_time,
         )  # fmt: skip
 
-    def _segments(self, freq: str) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
+    def _segments(self) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
         """Row ranges of every split of every series, checked to hold at least one window,
         and the indices of the series kept: a series too short for a split is an error, or
         with ``short_series="drop"`` left out of every split."""
@@ -204,13 +214,13 @@ class ForecastDataModule(pl.LightningDataModule):
             if short and options.short_series == "drop":
                 continue
             if short:
-                raise self._too_short(k, *short[0], freq)
+                raise self._too_short(k, *short[0])
             kept.append(k)
             for split, segment in ranges.items():
                 segments[split].append(segment)
         if not kept:
             longest = max(end - start for start, end in self.bounds)
-            hints = self._fitting_hint(longest, "the longest series", freq)
+            hints = self._fitting_hint(longest, "the longest series")
             raise ForecastError(
                 f"{self.path}: every series is shorter than its splits need "
                 f"(lookback + horizon = {options.lookback + options.horizon} rows per split)"
@@ -218,10 +228,10 @@ class ForecastDataModule(pl.LightningDataModule):
             )
         return segments, kept
 
-    def _too_short(self, k: int, split: str, rows: int, freq: str) -> ForecastError:
+    def _too_short(self, k: int, split: str, rows: int) -> ForecastError:
         options = self.options
         start, end = self.bounds[k]
-        hints = self._fitting_hint(end - start, "it", freq)
+        hints = self._fitting_hint(end - start, "it")
         if options.series_id:
             hints.append("data.short_series=drop leaves such series out")
         return ForecastError(
@@ -230,9 +240,9 @@ class ForecastDataModule(pl.LightningDataModule):
             + "".join(f"; {hint}" for hint in hints)
         )
 
-    def _fitting_hint(self, n_rows: int, which: str, freq: str) -> list[str]:
+    def _fitting_hint(self, n_rows: int, which: str) -> list[str]:
         """A lookback and horizon that fit a series of ``n_rows`` rows, as a hint, if any do."""
-        fit = fitting_window(n_rows, self.options, season_from_freq(freq))
+        fit = fitting_window(n_rows, self.options, self.season)
         return [f"data.lookback={fit[0]} data.horizon={fit[1]} fit {which}"] if fit else []
 
     def train_dataloader(self) -> DataLoader:
@@ -243,6 +253,20 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["test"], self.options.batch_size, shuffle=False)
+
+
+def series_season(series: SeriesFrame, options: DataOptions) -> int:
+    """The seasonal period: the frequency's (hours: 24), or, where steps say nothing of the
+    calendar (integer steps), the one the first target's rows before validation show
+    (``detect_season``; reported as ``season``, the key that sets it)."""
+    season = season_from_freq(series.freq)
+    if season > 1 or not series.integer_time:
+        return season
+    target = series.features.index((options.targets or series.features)[0])
+    before = [
+        series.values[a : a + split_borders(b - a, options)[0], target] for a, b in series.bounds
+    ]
+    return detect_season([rows for rows in before if len(rows)])
 
 
 def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:

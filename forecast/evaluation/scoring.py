@@ -18,7 +18,6 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from forecast.data.clock import season_from_freq
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import Batch, WindowDataset
 from forecast.errors import ForecastError
@@ -160,7 +159,7 @@ def evaluate_windows(
     with ``loss``, its mean over the windows too (``test_loss``). ``linear`` is the linear
     baseline's map when it was fitted on ``datamodule``'s training windows already."""
     spec = datamodule.spec
-    season = season or season_from_freq(spec.freq)
+    season = season or datamodule.season
     if season > spec.lookback:
         log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
     fitted = LinearBaseline(linear, spec.target_index) if linear is not None else None
