@@ -74,17 +74,13 @@ def lit_module(model: str, spec: DataSpec, **overrides: Any) -> LSTMLitModule:
     return instantiate(merged, _convert_="all")(spec=spec, **overrides)
 
 
-def preset_config(
-    experiment: str, seed: int, out: Path, name: str, overrides: Sequence[str] = ()
-) -> DictConfig:
-    """``forecast-train experiment=<experiment> seed=<seed>`` as forecast-train composes it,
-    quiet and unregistered, its run in ``out/logs/<name>`` and its MLflow store in ``out``."""
+def train_config(overrides: Sequence[str], out: Path, name: str) -> DictConfig:
+    """``forecast-train <overrides>`` as forecast-train composes it, quiet and unregistered,
+    its run in ``out/logs/<name>`` and its MLflow store in ``out``."""
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return compose(
             "config",
             overrides=[
-                f"experiment={experiment}",
-                f"seed={seed}",
                 "register_model=null",
                 "trainer.enable_progress_bar=false",
                 "trainer.enable_model_summary=false",
@@ -95,6 +91,13 @@ def preset_config(
                 *overrides,
             ],
         )
+
+
+def preset_config(
+    experiment: str, seed: int, out: Path, name: str, overrides: Sequence[str] = ()
+) -> DictConfig:
+    """``forecast-train experiment=<experiment> seed=<seed>``, as ``train_config``."""
+    return train_config([f"experiment={experiment}", f"seed={seed}", *overrides], out, name)
 
 
 def run_meta(script: str) -> dict[str, str]:

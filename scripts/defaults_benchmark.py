@@ -16,11 +16,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_setup import BENCHMARKS, REPO, SMOKE, markdown_table, provenance, run_meta, write_results
-from hydra import compose, initialize_config_dir
+from bench_setup import (
+    BENCHMARKS,
+    REPO,
+    SMOKE,
+    markdown_table,
+    provenance,
+    run_meta,
+    train_config,
+    write_results,
+)
 
 from forecast.errors import ForecastError
-from forecast.reference import CONF_DIR
 from forecast.train import train
 
 # data set: the keys its file needs to be read (sell_price is missing before an item is first
@@ -43,12 +50,7 @@ BASELINES = ("naive", "seasonal_naive", "linear")
 def run(name: str, overrides: list[str], out: Path) -> dict:
     keys = ["data=csv", *DATASETS[name]]
     keys[1] = f"data.path={REPO / 'data' / keys[1].removeprefix('data.path=')}"
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[
-            *keys, *overrides, "register_model=null", "trainer.enable_progress_bar=false",
-            f"paths.log_dir={out / 'logs'}", f"paths.output_dir={out / 'logs' / name}",
-            f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",
-        ])  # fmt: skip
+    cfg = train_config([*keys, *overrides], out, name)
     command = "forecast-train " + " ".join(["data=csv", *DATASETS[name], *overrides])
     start = time.perf_counter()
     try:

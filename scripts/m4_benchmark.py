@@ -23,11 +23,18 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_setup import BENCHMARKS, REPO, SMOKE, markdown_table, provenance, run_meta, write_results
-from hydra import compose, initialize_config_dir
+from bench_setup import (
+    BENCHMARKS,
+    REPO,
+    SMOKE,
+    markdown_table,
+    provenance,
+    run_meta,
+    train_config,
+    write_results,
+)
 
 from forecast.evaluation.m4 import owa, score_panel
-from forecast.reference import CONF_DIR
 from forecast.serving.forecaster import Forecaster
 from forecast.train import train
 
@@ -86,12 +93,7 @@ def run(name: str, data_dir: Path, overrides: list[str], out: Path, limit: int |
         "data=csv", f"data.path={path}", "data.timestamp=step", "data.series_id=unique_id",
         f"data.horizon={horizon}", f"data.test_size={horizon}", "data.split_ratios=null",
     ]  # fmt: skip
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[
-            *keys, *overrides, "register_model=null", "trainer.enable_progress_bar=false",
-            f"paths.log_dir={out / 'logs'}", f"paths.output_dir={out / 'logs' / name}",
-            f"logger.tracking_uri=sqlite:///{out / 'mlflow.db'}",
-        ])  # fmt: skip
+    cfg = train_config([*keys, *overrides], out, name)
     start = time.perf_counter()
     metrics = train(cfg)
     history, test = split(frame, horizon)
