@@ -30,6 +30,7 @@ import benchmark_training
 import compare_peers
 import covariate_benefit
 import defaults_benchmark
+import m4_benchmark
 import preset_runs
 import profile_training
 import reproduce_benchmark
@@ -57,6 +58,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
     "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),
     "defaults": lambda: defaults_benchmark.table(load("defaults_defaults")),
+    "m4": lambda: m4_benchmark.table(load("m4_defaults")),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),
     "training_grid": lambda: benchmark_training.table(load("training_grid")),
     "training": lambda: benchmark_training.table(load("training")),
