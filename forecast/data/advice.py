@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from forecast.data.clock import season_from_freq
 from forecast.data.options import DataOptions, as_list
 from forecast.data.profile import Profile, covariate_columns, feature_candidates, is_numeric
 from forecast.data.reading import file_rows
@@ -138,20 +137,18 @@ def with_lookback(found: Profile, options: DataOptions) -> DataOptions:
     """``options`` with ``data.lookback=null`` resolved as training resolves it."""
     if options.lookback is not None:
         return options
-    lengths = [int(n) for n in found.rows - found.duplicates + found.missing_steps]
-    season = season_from_freq(found.freq) if found.freq else 1
-    return replace(options, lookback=derived_lookback(lengths, options, season))
+    lengths = [int(n) for n in found.loaded_rows]
+    return replace(options, lookback=derived_lookback(lengths, options, found.season))
 
 
 def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], list, tuple | None]:
     """Windows of each split over the series (their rows after gap filling), the series too
     short for a split, and a lookback and horizon that fit every series."""
     lookback, horizon = options.lookback, options.horizon
-    season = season_from_freq(found.freq) if found.freq else 1
     windows = dict.fromkeys(SPLITS, 0)
     short, fits = [], []
-    for key, n in zip(found.ids, found.rows - found.duplicates + found.missing_steps, strict=True):
-        fits.append(fitting_window(int(n), options, season))
+    for key, n in zip(found.ids, found.loaded_rows, strict=True):
+        fits.append(fitting_window(int(n), options, found.season))
         try:
             ranges = split_ranges(int(n), options)
         except ForecastError:
@@ -166,6 +163,7 @@ def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], 
     fit = None
     if all(fits):
         fit = (min(f[0] for f in fits), min(f[1] for f in fits))
+        season = found.season
         if season > 1 and fit[0] >= season:
             fit = (fit[0] - fit[0] % season, fit[1])
     return windows, short, fit

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.data.clock import INFER_ROWS, head_frequency, usual_step, wall_time
+from forecast.data.clock import INFER_ROWS, head_frequency, season_from_freq, usual_step, wall_time
 from forecast.data.options import DataOptions, as_list, feature_columns
 from forecast.data.timestamps import utc_stamps
 from forecast.errors import ForecastError
@@ -35,6 +35,15 @@ class Profile:
     gaps: list[tuple] = field(default_factory=list)
     # each column: name, type, NaN count, whether constant
     columns: list[tuple[str, str, int, bool]] = field(default_factory=list)
+
+    @property
+    def loaded_rows(self) -> np.ndarray:
+        """Each series' rows as the loader will hold them: duplicates merged, gaps filled."""
+        return self.rows - self.duplicates + self.missing_steps
+
+    @property
+    def season(self) -> int:
+        return season_from_freq(self.freq) if self.freq else 1
 
 
 def profile(frame: pd.DataFrame, options: DataOptions, source: str) -> Profile:

@@ -32,6 +32,13 @@ def mean_autocorrelation(series: Sequence[np.ndarray], max_lag: int) -> np.ndarr
     return total / max(count, 1)
 
 
+def bartlett_limit(acf: np.ndarray, n: float) -> np.ndarray:
+    """M4's 90% limit of the autocorrelation at each lag of ``acf`` (index 0 unused), for a
+    series of ``n`` steps: Bartlett's variance from the lower lags' autocorrelations."""
+    variance = np.cumsum(np.r_[1.0, 2 * acf[1:-1] ** 2])
+    return np.r_[np.nan, TCRIT / np.sqrt(n) * np.sqrt(variance)]
+
+
 def detect_season(series: Sequence[np.ndarray]) -> int:
     """The period of ``PERIODS`` at which the series' mean autocorrelation passes M4's 90%
     test (Bartlett's limit) and rises ``MIN_SWING`` from half the period, the shortest within
@@ -47,8 +54,8 @@ def detect_season(series: Sequence[np.ndarray]) -> int:
         return 1
     step = max(1, len(series) // MAX_SERIES)
     acf = mean_autocorrelation(series[::step], max(candidates))
-    limit = TCRIT / np.sqrt(np.median(lengths)) * np.sqrt(np.cumsum(np.r_[1.0, 2 * acf[1:] ** 2]))
-    passing = [p for p in candidates if acf[p] > max(limit[p - 1], acf[p // 2] + MIN_SWING)]
+    limit = bartlett_limit(acf, np.median(lengths))
+    passing = [p for p in candidates if acf[p] > max(limit[p], acf[p // 2] + MIN_SWING)]
     if not passing:
         return 1
     best = max(acf[p] for p in passing)

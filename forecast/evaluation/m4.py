@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-TCRIT = 1.645  # the one-sided 90% normal quantile of M4's seasonality test
+from forecast.data.seasonality import bartlett_limit, mean_autocorrelation
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -33,14 +33,10 @@ def seasonal(insample: np.ndarray, period: int) -> bool:
     """M4's test: the autocorrelation at lag ``period`` beyond its 90% limit (Bartlett's
     variance, from the lower lags' autocorrelations); never for period 1 or under three
     periods of data."""
-    n = len(insample)
-    if period <= 1 or n < 3 * period:
+    if period <= 1 or len(insample) < 3 * period:
         return False
-    centred = insample - insample.mean()
-    denominator = np.sum(centred**2)
-    acf = np.array([np.sum(centred[k:] * centred[:-k]) / denominator for k in range(1, period + 1)])
-    limit = TCRIT / np.sqrt(n) * np.sqrt(np.cumsum(np.r_[1.0, 2 * acf[:-1] ** 2]))
-    return bool(abs(acf[period - 1]) > limit[period - 1])
+    acf = mean_autocorrelation([insample], period)
+    return bool(abs(acf[period]) > bartlett_limit(acf, len(insample))[period])
 
 
 def seasonal_indices(insample: np.ndarray, period: int) -> np.ndarray:

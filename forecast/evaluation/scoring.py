@@ -156,14 +156,16 @@ def evaluate_windows(
     linear: Tensor | None = None,
 ) -> Evaluation:
     """Score ``net`` and the baselines on ``dataset``'s windows, every ``stride``-th origin;
-    with ``loss``, its mean over the windows too (``test_loss``). ``linear`` is the linear
-    baseline's map when it was fitted on ``datamodule``'s training windows already."""
+    with ``loss``, its mean over the windows too (``test_loss``), and ``linear`` the linear
+    baseline's map where one is at hand."""
     spec = datamodule.spec
     season = season or datamodule.season
     if season > spec.lookback:
         log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
-    fitted = LinearBaseline(linear, spec.target_index) if linear is not None else None
-    fitted = fitted or LinearBaseline.fit(datamodule.datasets["train"])
+    if linear is None:
+        fitted = LinearBaseline.fit(datamodule.datasets["train"])
+    else:  # fitted on these training windows already
+        fitted = LinearBaseline(linear, spec.target_index)
     baselines = reference_baselines(spec.horizon, spec.target_index, spec.lookback, season, fitted)
     members = net.candidates[: len(net.members)] if isinstance(net, Ensemble) else []
     scores = {
