@@ -82,7 +82,7 @@ def fit_and_score(
     run = None
     if isinstance(trainer.logger, MLFlowLogger):
         log_outputs(trainer.logger, cfg, net, datamodule, outputs)
-        if ensemble is not None:  # no fit() closed the ensemble's own run
+        if ensemble is not None:  # fit() closed the run, unless members had their own
             trainer.logger.finalize("success")
         run = f"{trainer.logger.run_id} in {cfg.logger.tracking_uri}"
     log.info(report(outputs, run, Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"))
@@ -92,13 +92,19 @@ def fit_and_score(
 def fit_network(
     cfg: DictConfig, datamodule: ForecastDataModule, model: LSTMLitModule, trainer: pl.Trainer
 ) -> tuple[LSTMNet | Ensemble, dict[str, float]]:
-    """The trained network (the model's, or the ensemble of ``ensemble.size`` members) and
-    the sweeper's objective ``best_val_loss``."""
-    if cfg.get("ensemble", {}).get("size", 1) == 1:
+    """The trained network (the model's, or the ensemble of ``ensemble.size`` members, or
+    with ``ensemble.combine=validation`` the model or members combined with the baselines)
+    and the sweeper's objective ``best_val_loss``."""
+    ensemble = cfg.get("ensemble", {})
+    if ensemble.get("size", 1) == 1:
         fit(trainer, model, datamodule)
-        return model.net, load_best(trainer, model)
-    members = fit_members(cfg, datamodule, model, trainer.logger)
-    ensemble = fit_combination(
+        best = load_best(trainer, model)
+        if ensemble.get("combine", "mean") != "validation":
+            return model.net, best
+        members = [model]
+    else:
+        members = fit_members(cfg, datamodule, model, trainer.logger)
+    combined = fit_combination(
         [m.net for m in members],
         datamodule.spec,
         cfg.ensemble.combine,
@@ -107,7 +113,7 @@ def fit_network(
         datamodule.datasets["val"],
     )
     # the sweeper's objective: the combination's loss on the validation windows
-    return ensemble, {"best_val_loss": mean_loss(ensemble, datamodule.datasets["val"], model.loss)}
+    return combined, {"best_val_loss": mean_loss(combined, datamodule.datasets["val"], model.loss)}
 
 
 def log_config(logger: object, cfg: DictConfig, datamodule: ForecastDataModule) -> None:

@@ -3,6 +3,8 @@ static attributes, checked against exact values, leakage rules and bad input."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -217,7 +219,10 @@ def test_a_covariate_model_trains_saves_and_forecasts(covariate_model):
     batch = windows[torch.arange(len(windows))]
     with torch.no_grad():
         point = forecaster.net.forecast(batch.x, batch.future, batch.static).point
-    expected = spec.target_scaler.inverse(point.double().numpy())[..., 0]
+    # each series back in its own units (data.scaling=series, derived for a panel)
+    series, target = windows.series_of(torch.arange(len(windows))).numpy(), spec.target_index
+    mean, std = (stats[series][:, None, target] for stats in (dm.scalers.mean, dm.scalers.std))
+    expected = (point.double().numpy() * std + mean)[..., 0]
     np.testing.assert_allclose(out.y.to_numpy().reshape(2, HORIZON), expected, rtol=1e-5)
 
 
@@ -310,18 +315,29 @@ def test_export_takes_the_encoded_covariates_as_inputs(covariate_model, fmt, tmp
                 {c: past[c].to_numpy()[:1] for c in spec.static_covariates}, name, 1
             )[0]
         )
-    inputs = [np.stack(parts).astype(np.float32) for parts in (x, futures, statics)]
     path = export(forecaster, fmt, tmp_path / f"model.{fmt}")
     if fmt == "torchscript":
-        module = torch.jit.load(str(path))
+        described = {"forecast.json": ""}
+        module = torch.jit.load(str(path), _extra_files=described)
+    else:
+        import onnx
+        import onnxruntime
+
+        (described,) = ({p.key: p.value} for p in onnx.load(str(path)).metadata_props)
+        session = onnxruntime.InferenceSession(str(path))
+    # a panel is scaled per series: each series' statistics travel in the description
+    stats = json.loads(described["forecast.json"])["series_scaler"]
+    rows = [stats["keys"].index(name) for name in ("a", "b")]
+    scales = [np.asarray(stats[part])[rows] for part in ("mean", "std")]
+    inputs = [np.stack(parts).astype(np.float32) for parts in (x, futures, statics)]
+    inputs += [part.astype(np.float32) for part in scales]
+    names = ["history", "future", "static", "mean", "std"]
+    if fmt == "torchscript":
         with torch.no_grad():
             got = module(*(torch.from_numpy(a) for a in inputs)).numpy()
     else:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path))
-        assert [i.name for i in session.get_inputs()] == ["history", "future", "static"]
-        (got,) = session.run(None, dict(zip(["history", "future", "static"], inputs, strict=True)))
+        assert [i.name for i in session.get_inputs()] == names
+        (got,) = session.run(None, dict(zip(names, inputs, strict=True)))
     np.testing.assert_allclose(got[..., 0], expected, rtol=1e-5)
 
 

@@ -407,17 +407,22 @@ def test_the_test_is_each_series_last_steps_whatever_its_length(tmp_path):
         split_ratios=None,
     )  # fmt: skip
     dm.setup()
-    scaler = dm.spec.scaler
+    assert dm.spec.scaling == "series" and dm.derived["data.scaling"] == "series"
+    scalers = dm.scalers  # each series by its own training rows: 0..51 and 1000..1081
+
+    def unscaled(batch: torch.Tensor) -> np.ndarray:  # (2 series, steps) in the data's units
+        return batch.double().numpy()[..., 0] * scalers.std[:, :1] + scalers.mean[:, :1]
+
     test = dm.datasets["test"][torch.arange(len(dm.datasets["test"]))]
-    targets = scaler.inverse(test.y.double().numpy()[..., 0][..., None])[..., 0]
-    np.testing.assert_allclose(targets, [[56, 57, 58, 59], [1086, 1087, 1088, 1089]], atol=1e-3)
+    np.testing.assert_allclose(unscaled(test.y), [[56, 57, 58, 59], [1086, 1087, 1088, 1089]])
     val = dm.datasets["val"][torch.arange(len(dm.datasets["val"]))]
     assert len(dm.datasets["val"]) == 2
-    val_targets = scaler.inverse(val.y.double().numpy()[..., 0][..., None])[..., 0]
-    np.testing.assert_allclose(val_targets[:, 0], [52, 1082], atol=1e-3)
-    # the scaler saw the training rows alone: 0..51 and 1000..1081
-    train = np.concatenate([np.arange(52), 1000 + np.arange(82)])
-    np.testing.assert_allclose(scaler.mean, [train.mean()])
+    np.testing.assert_allclose(unscaled(val.y)[:, 0], [52, 1082])
+    short, long = np.arange(52.0), 1000 + np.arange(82.0)
+    np.testing.assert_allclose(scalers.mean[:, 0], [short.mean(), long.mean()])
+    np.testing.assert_allclose(scalers.std[:, 0], [short.std(), long.std()])
+    # the column scaler, kept beside them, saw the training rows alone too
+    np.testing.assert_allclose(dm.spec.scaler.mean, [np.concatenate([short, long]).mean()])
 
 
 def test_scaler_statistics_are_exact_and_skip_constant_columns():
@@ -508,7 +513,8 @@ def test_the_datamodule_derives_the_lookback_and_says_so(tmp_path):
         str(tmp_path / "w.csv"), horizon=13, test_size=13, timestamp="step", series_id="id",
     )  # fmt: skip
     dm.setup()
-    assert dm.spec.lookback == 54 and dm.derived == {"data.lookback": 54}  # steps: season 1
+    # steps: season 1
+    assert dm.spec.lookback == 54 and dm.derived == {"data.lookback": 54, "data.scaling": "series"}
     assert len(dm.datasets["train"]) == (67 - 54 - 13 + 1) + (274 - 54 - 13 + 1)
     explicit = ForecastDataModule(
         str(tmp_path / "w.csv"), lookback=96, horizon=13, test_size=13, timestamp="step",

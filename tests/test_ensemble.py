@@ -139,6 +139,23 @@ def test_validation_combination_stays_with_the_baselines_where_the_lstm_loses(tm
     )
 
 
+def test_one_model_is_combined_with_the_baselines_on_validation(tmp_path):
+    """ensemble.combine=validation needs no ensemble: the one model trained as usual, then
+    weighed against the baselines on the validation windows, in one model file."""
+    from forecast.train import train
+
+    metrics = train(ensemble_config(tmp_path, "ensemble.combine=validation"))
+    best = min(metrics["test_mse_linear"], metrics["test_mse_seasonal_naive"])
+    assert metrics["test_mse_member_0"] > best  # the plain LSTM loses on test
+    assert metrics["test_mse"] <= 1.02 * best
+    loaded, _ = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert isinstance(loaded, Ensemble) and len(loaded.members) == 1
+    weights = loaded.chosen()
+    assert list(weights) == ["member_0", "naive", "seasonal_naive", "linear"]
+    assert sum(weights.values()) == pytest.approx(1)
+    assert member_runs(tmp_path) == []  # one run: the model's
+
+
 def ensemble_config(tmp_path, *overrides: str):
     tmp_path.mkdir(parents=True, exist_ok=True)
     short_noisy_series(tmp_path / "short.csv")

@@ -27,15 +27,18 @@ def test_seasonal_mae_is_the_in_sample_seasonal_error(tmp_path):
 def test_scores_match_direct_computation():
     torch.manual_seed(0)
     forecast, y = torch.randn(10, 4, 2), torch.randn(10, 4, 2)
+    # each window's series has its own spread: errors in the data's units are weighted by it
+    units = torch.rand(10, 2, dtype=torch.float64) + 0.5
     scores = Scores.empty(4, 2)
     for part in range(0, 10, 3):  # batching must not change anything
-        scores.update(forecast[part : part + 3], y[part : part + 3])
-    std, scale = torch.tensor([2.0, 3.0], dtype=torch.float64), torch.ones(2, dtype=torch.float64)
-    m = scores.metrics(std, scale)
+        scores.update(forecast[part : part + 3], y[part : part + 3], units[part : part + 3])
+    m = scores.metrics(torch.ones(2, dtype=torch.float64))
     error = (forecast - y).double()
     assert m["mse"] == pytest.approx(error.square().mean().item())
     assert m["mae"] == pytest.approx(error.abs().mean().item())
-    assert m["mae_orig"] == pytest.approx((error.abs().mean((0, 1)) * std).mean().item())
+    in_units = error * units.unsqueeze(1)
+    assert m["mae_orig"] == pytest.approx(in_units.abs().mean((0, 1)).mean().item())
+    assert m["rmse_orig"] == pytest.approx(in_units.square().mean((0, 1)).mean().sqrt().item())
     torch.testing.assert_close(scores.mse_by_step(), error.square().mean((0, 2)))
 
 

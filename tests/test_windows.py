@@ -106,9 +106,15 @@ def test_many_series_are_windowed_separately(tmp_path):
     # per series: train 18 / 30 rows -> 14 / 26 windows; val and test reach back 3 rows
     assert len(dm.datasets["train"]) == 14 + 26
     assert len(dm.datasets["val"]) == (6 + 3 - 4) + (10 + 3 - 4)
-    x, y, *_ = dm.datasets["train"][torch.arange(40)]
-    a = unscale(dm, torch.cat([x, y], dim=1)[..., 0], [0])
+    index = torch.arange(40)
+    x, y, *_ = dm.datasets["train"][index]
+    series = dm.datasets["train"].series_of(index).numpy()
+    assert (series == np.repeat([0, 1], [14, 26])).all()
+    scalers = dm.scalers  # each series by its own statistics (data.scaling=series)
+    scaled = torch.cat([x, y], dim=1)[..., 0].numpy()
+    a = scaled * scalers.std[series, :1] + scalers.mean[series, :1]
     assert ((a > -0.5).all(axis=1) | (a < -0.5).all(axis=1)).all()  # never mixes the two series
+    assert ((a > -0.5).all(axis=1) == (series == 0)).all()
 
 
 def test_standard_etth1_window_counts():

@@ -20,7 +20,7 @@ from forecast.data.covariates import check_numeric, static_value, vocabulary
 from forecast.data.options import DataOptions
 from forecast.data.reading import file_rows, read_table, table_columns
 from forecast.data.rules import fill_numeric
-from forecast.data.scaling import Scaler
+from forecast.data.scaling import Scaler, SeriesScaler
 from forecast.data.seasonality import detect_season
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
@@ -88,6 +88,11 @@ class ForecastDataModule(pl.LightningDataModule):
             lookback = derived_lookback(lengths, options, self.season)
             self.options = options = replace(options, lookback=lookback)
             self.derived["data.lookback"] = lookback
+        if options.scaling is None:  # data.scaling=null: per series wherever there are several
+            several = len(self.bounds) > 1
+            self.options = options = replace(options, scaling="series" if several else "column")
+            if several:
+                self.derived["data.scaling"] = options.scaling
         self.segments, self.kept_series = self._segments()
         kept = set(self.kept_series)
         self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
@@ -95,8 +100,12 @@ class ForecastDataModule(pl.LightningDataModule):
         self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
         self.spec = self.fitted or self._fit(series, raw)
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
+        self.scalers = self._scalers(series.values)
         # Scaled from float64 into the float32 table the windows view; the float64 one goes.
-        values = self.spec.scaler.transform(series.values, np.float32)
+        if self.spec.series_scaler is None:
+            values = self.spec.scaler.transform(series.values, np.float32)
+        else:
+            values = self.scalers.transform(series.values, self.bounds)
         self.truth = scored_targets(values, series.imputed, self.spec.target_index)
         rows = series.rows
         del series, frame
@@ -149,6 +158,31 @@ class ForecastDataModule(pl.LightningDataModule):
                 static_value(raw[column][a:b], column, self._name(k))
         return raw
 
+    def _train_rows(self) -> list[tuple[int, int] | None]:
+        """Each series' training rows, None for a series left out."""
+        train = dict(zip(self.kept_series, self.segments["train"], strict=True))
+        return [train.get(k) for k in range(len(self.bounds))]
+
+    def _scalers(self, values: np.ndarray) -> SeriesScaler:
+        """The statistics of each series of the file, in its order (the columns' for every
+        series with data.scaling=column): what scores and plots take back to the data's
+        units. A saved model scales the series it knows by their training statistics, the
+        others by their own training rows here."""
+        spec = self.spec
+        if spec.series_scaler is None:
+            return SeriesScaler.broadcast(spec.scaler, self.series_ids)
+        if self.fitted is None:
+            return spec.series_scaler
+        own = [
+            spec.scaler_for(key, values[slice(*(rows or bounds))])
+            for key, rows, bounds in zip(
+                self.series_ids, self._train_rows(), self.bounds, strict=True
+            )
+        ]
+        return SeriesScaler(
+            self.series_ids, np.stack([s.mean for s in own]), np.stack([s.std for s in own])
+        )
+
     def _name(self, k: int) -> str:
         """How messages name series ``k``."""
         return f"series {self.series_ids[k]!r}" if self.options.series_id else self.path
@@ -183,13 +217,17 @@ class ForecastDataModule(pl.LightningDataModule):
         categories = {c: vocabulary(rows_of(c)) for c in options.categorical}
         future = [c for c in options.future_covariates if c not in categories]
         static = [c for c in options.static_covariates if c not in categories]
+        scaler = Scaler.fit(train_values)
         return DataSpec(
             **replace(
                 options, path=str(Path(where).resolve()), features=list(series.features),
                 targets=options.targets or list(series.features), freq=series.freq,
                 timezone=series.timezone,
             ).values(),
-            scaler=Scaler.fit(train_values),
+            scaler=scaler,
+            series_scaler=SeriesScaler.fit(
+                series.values, self._train_rows(), self.series_ids, scaler
+            ) if options.scaling == "series" else None,
             categories=categories,
             future_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in future]),
             static_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in static]),

@@ -25,6 +25,8 @@ GAP_METHODS = ("ffill", "interpolate", "zero")
 DUPLICATE_RULES = ("error", "first", "last", "mean")
 # data.short_series: a series too short for a split is refused, or left out of every split
 SHORT_SERIES_RULES = ("error", "drop")
+# data.scaling: one scaler per column over every series, or one per series and column
+SCALINGS = ("column", "series")
 MAX_STEPS = 1 << 20  # lookback, horizon and batch size: a million steps, a year of minutes
 
 
@@ -88,6 +90,7 @@ class DataOptions:
     categorical: list[str] = field(default_factory=list)
     max_rows: int | None = 50_000_000
     max_values: int | None = 200_000_000  # rows x columns: about 8 GB at the peak of setup
+    scaling: str | None = None  # None: "series" for several series, else "column"
 
     def __post_init__(self) -> None:
         normal = {
@@ -131,6 +134,7 @@ class DataOptions:
             "short_series": (self.short_series, SHORT_SERIES_RULES, False),
             "fill_gaps": (self.fill_gaps, GAP_METHODS, True),
             "fill_missing": (self.fill_missing, FILL_METHODS, True),
+            "scaling": (self.scaling, SCALINGS, True),
         }
         for name, (value, allowed, nullable) in rules.items():
             if value not in allowed and not (nullable and value is None):

@@ -1,11 +1,14 @@
-"""Per-column standardization with statistics from the training rows only: ``Scaler`` on
-arrays (files, tables) and ``Standardize``, the same map inside a torch graph (a count link,
-a count loss, an exported model): the one place values are scaled and unscaled."""
+"""Standardization with statistics from the training rows only: ``Scaler`` per column on
+arrays (files, tables), ``SeriesScaler`` per series and column (``data.scaling=series``), and
+``Standardize``, the same map inside a torch graph (a count link, a count loss, an exported
+model): the one place values are scaled and unscaled."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,15 +23,18 @@ class Scaler:
     std: np.ndarray  # (n_features,)
 
     @classmethod
-    def fit(cls, values: np.ndarray, chunk_rows: int = 1 << 20) -> Scaler:
+    def fit(
+        cls, values: np.ndarray, constant_std: np.ndarray | float = 1.0, chunk_rows: int = 1 << 20
+    ) -> Scaler:
         """Two passes in float64 over chunks of rows: exact whatever the values' dtype, and
-        no float64 copy of the whole training split (``values.std`` would make one)."""
+        no float64 copy of the whole training split (``values.std`` would make one). A
+        constant column would divide by zero: it takes ``constant_std`` (centred, unscaled
+        by default)."""
         chunks = [values[i : i + chunk_rows] for i in range(0, len(values), chunk_rows)]
         mean = sum(c.sum(axis=0, dtype=np.float64) for c in chunks) / len(values)
         var = sum(np.square(c - mean).sum(axis=0) for c in chunks) / len(values)
         std = np.sqrt(var)
-        # A constant training column would divide by zero; leave it centred but unscaled.
-        return cls(mean=mean, std=np.where(std > 0, std, 1.0))
+        return cls(mean=mean, std=np.where(std > 0, std, constant_std))
 
     def transform(
         self, values: np.ndarray, dtype: type = np.float64, copy: bool = True
@@ -66,6 +72,83 @@ class Scaler:
     @classmethod
     def from_dict(cls, stats: dict[str, list[float]]) -> Scaler:
         return cls(mean=np.asarray(stats["mean"]), std=np.asarray(stats["std"]))
+
+
+def plain_key(key: Any) -> Any:
+    """A series id as a model file holds it: numpy scalars as Python's, several id columns'
+    tuple as a list, anything else (a date) as its text."""
+    if isinstance(key, tuple | list):
+        return [plain_key(k) for k in key]
+    key = key.item() if isinstance(key, np.generic) else key
+    return key if key is None or isinstance(key, str | int | float | bool) else str(key)
+
+
+@dataclass(frozen=True)
+class SeriesScaler:
+    """One ``Scaler`` per series, from that series' own training rows: in a panel whose
+    series differ in level by orders of magnitude, one scaler per column leaves the small
+    series near-constant in scaled units, and they weigh nothing in the loss. A series with
+    a constant column over its training rows takes the whole column's spread there."""
+
+    keys: list  # each series' id, as the data's rows name it
+    mean: np.ndarray  # (n_series, n_features)
+    std: np.ndarray  # (n_series, n_features)
+
+    @classmethod
+    def fit(
+        cls, values: np.ndarray, train: Sequence[tuple[int, int] | None], keys: list,
+        column: Scaler,
+    ) -> SeriesScaler:  # fmt: skip
+        """``train[k]``: the row range of series ``k``'s training rows in ``values``, None for
+        a series with none (left out of training): it takes ``column``'s statistics."""
+        own = [column if rows is None else Scaler.fit(values[slice(*rows)], column.std)
+               for rows in train]  # fmt: skip
+        return cls(list(keys), np.stack([s.mean for s in own]), np.stack([s.std for s in own]))
+
+    @classmethod
+    def broadcast(cls, column: Scaler, keys: list) -> SeriesScaler:
+        """Every series with the column statistics (data.scaling=column), as one table."""
+        n = len(keys)
+        return cls(list(keys), np.tile(column.mean, (n, 1)), np.tile(column.std, (n, 1)))
+
+    @cached_property
+    def _index(self) -> dict[Any, int]:
+        return {_hashable(key): k for k, key in enumerate(self.keys)}
+
+    def of(self, k: int) -> Scaler:
+        """Series ``k``'s statistics."""
+        return Scaler(mean=self.mean[k], std=self.std[k])
+
+    def find(self, key: Any) -> Scaler | None:
+        """The statistics of the series named ``key``, None for a series it never saw."""
+        k = self._index.get(_hashable(key))
+        return None if k is None else self.of(k)
+
+    def transform(self, values: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
+        """``values (n_rows, n_features)``, the rows ``bounds[k]`` of series ``k`` scaled by
+        its own statistics, in float32."""
+        out = np.empty(values.shape, np.float32)
+        for k, (a, b) in enumerate(bounds):
+            out[a:b] = self.of(k).transform(values[a:b], np.float32)
+        return out
+
+    def to_dict(self) -> dict[str, list]:
+        keys = [plain_key(key) for key in self.keys]
+        return {"keys": keys, "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, stats: dict[str, list]) -> SeriesScaler:
+        return cls(
+            keys=[tuple(k) if isinstance(k, list) else k for k in stats["keys"]],
+            mean=np.asarray(stats["mean"], dtype=np.float64),
+            std=np.asarray(stats["std"], dtype=np.float64),
+        )
+
+
+def _hashable(key: Any) -> Any:
+    """A key that finds a series whether its id came as a list (JSON) or a tuple (a table),
+    as numpy's or Python's number."""
+    return tuple(_hashable(k) for k in key) if isinstance(key, tuple | list) else plain_key(key)
 
 
 class Standardize(nn.Module):

@@ -207,3 +207,4 @@ class SeriesInput:
     covariates: dict[str, np.ndarray] = field(default_factory=dict)  # raw, over the rows
     # The future covariates' rows: (timestamps, {column: values}); None without.
     future: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+    key: Any = None  # the series' id, which finds its statistics (data.scaling=series)

@@ -24,7 +24,7 @@ from forecast.data.covariates import (
     encode_categories,
 )
 from forecast.data.options import DataOptions, as_list
-from forecast.data.scaling import Scaler
+from forecast.data.scaling import Scaler, SeriesScaler
 from forecast.errors import ForecastError
 
 SCALERS = ("scaler", "future_scaler", "static_scaler")
@@ -49,9 +49,13 @@ class DataSpec(DataOptions):
     future_scaler: Scaler | None = None  # of the numeric future covariates, in order
     static_scaler: Scaler | None = None  # of the numeric static covariates, in order
     integer_time: bool = False  # the time column holds integer steps, written back as such
+    # data.scaling=series: each training series' statistics (``scaler`` stays the column's)
+    series_scaler: SeriesScaler | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.scaling is None:  # resolved before a spec is made; older files: per column
+            object.__setattr__(self, "scaling", "series" if self.series_scaler else "column")
         if self.lookback is None:  # resolved against the training file before a spec is made
             raise ForecastError("a model's data description needs its lookback")
         if not self.features or not self.targets:
@@ -77,6 +81,18 @@ class DataSpec(DataOptions):
             raise ForecastError(f"{sorted(both)} cannot be both targets and covariates")
 
     def _check_scalers(self) -> None:
+        if self.scaling == "series" and self.scaler is not None and self.series_scaler is None:
+            raise ForecastError("a model scaled per series needs each series' statistics")
+        series = self.series_scaler
+        if series is not None:
+            shape = (len(series.keys), self.n_features)
+            if series.mean.shape != shape or series.std.shape != shape:
+                raise ForecastError(
+                    f"series_scaler holds {series.mean.shape} means and {series.std.shape} "
+                    f"standard deviations for {shape[0]} series of {shape[1]} columns"
+                )
+            if not (np.isfinite(series.mean).all() and (series.std > 0).all()):
+                raise ForecastError("series_scaler statistics are not all finite and positive")
         sizes = {
             "scaler": self.n_features,
             "future_scaler": len(self.future_numeric),
@@ -226,13 +242,23 @@ class DataSpec(DataOptions):
 
     @property
     def target_scaler(self) -> Scaler:
-        """The scaler of the target columns alone: maps forecasts back to original units."""
+        """The column scaler of the target columns alone: maps forecasts back to original
+        units (those of any series with data.scaling=column)."""
         return self.scaler.select(self.target_index)
+
+    def scaler_for(self, key: Any, history: np.ndarray) -> Scaler:
+        """The statistics the series named ``key`` is scaled with: the columns' (data.scaling=
+        column), the series' own from its training rows, or, for a series the model never
+        saw, those of its ``history (rows, n_features)``."""
+        if self.series_scaler is None:
+            return self.scaler
+        known = self.series_scaler.find(key)
+        return Scaler.fit(history, self.scaler.std) if known is None else known
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values only, as ``torch.load(weights_only=True)`` accepts."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in SCALERS:
+        for name in (*SCALERS, "series_scaler"):
             out[name] = None if out[name] is None else out[name].to_dict()
         return out
 
@@ -247,4 +273,6 @@ class DataSpec(DataOptions):
         for name in SCALERS:
             if values.get(name) is not None:
                 values[name] = Scaler.from_dict(values[name])
+        if values.get("series_scaler") is not None:
+            values["series_scaler"] = SeriesScaler.from_dict(values["series_scaler"])
         return cls(**values)

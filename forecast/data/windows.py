@@ -90,6 +90,10 @@ class WindowDataset(Dataset):
         segment, offset = self._locate(index)
         return self.first_row[segment] + offset
 
+    def series_of(self, index: torch.Tensor) -> torch.Tensor:
+        """The series (row of ``static``) of each window."""
+        return self.series[self._locate(index)[0]]
+
     def strided(self, stride: int) -> torch.Tensor:
         """Indices of every ``stride``-th window of each segment, counting from its first."""
         if stride < 1:

@@ -32,35 +32,43 @@ log = logging.getLogger(__name__)
 @dataclass
 class Scores:
     """Squared and absolute errors summed per horizon step and target, over the targets that
-    are observed (a value the data's rules made up is NaN in ``y`` and not scored): every
-    metric, the per-step error curve included, comes from these sums, so batching cannot
-    change them."""
+    are observed (a value the data's rules made up is NaN in ``y`` and not scored), in scaled
+    units and in the data's: every metric, the per-step error curve included, comes from
+    these sums, so batching cannot change them."""
 
     squared: Tensor  # (horizon, n_targets), float64
     absolute: Tensor
     counts: Tensor  # observed targets summed, (horizon, n_targets)
+    squared_units: Tensor  # the same sums in the data's units
+    absolute_units: Tensor
 
     @classmethod
     def empty(cls, horizon: int, n_targets: int) -> Scores:
         zeros = torch.zeros(horizon, n_targets, dtype=torch.float64)
-        return cls(zeros, zeros.clone(), zeros.clone())
+        return cls(*(zeros.clone() for _ in range(5)))
 
-    def update(self, forecast: Tensor, y: Tensor) -> None:
+    def update(self, forecast: Tensor, y: Tensor, units: Tensor | None = None) -> None:
+        """``units (batch, n_targets)``: each window's targets' standard deviation, which
+        takes its scaled errors to the data's units (the series' own with data.scaling=
+        series); none: the scaled units are the data's."""
         observed = torch.isfinite(y)
         error = torch.where(observed, forecast.double() - y.double(), 0.0)
         self.squared += error.square().sum(0)
         self.absolute += error.abs().sum(0)
         self.counts += observed.sum(0)
+        error = error if units is None else error * units.unsqueeze(1)
+        self.squared_units += error.square().sum(0)
+        self.absolute_units += error.abs().sum(0)
 
-    def metrics(self, target_std: Tensor, seasonal_mae: Tensor) -> dict[str, float]:
-        mse_by_target = self.squared.sum(0) / self.counts.sum(0)
-        mae_by_target = self.absolute.sum(0) / self.counts.sum(0)
+    def metrics(self, seasonal_mae: Tensor) -> dict[str, float]:
+        counts = self.counts.sum(0)
+        mse_by_target, mae_by_target = self.squared.sum(0) / counts, self.absolute.sum(0) / counts
         return {
             "mse": mse_by_target.mean().item(),
             "mae": mae_by_target.mean().item(),
             "rmse": mse_by_target.mean().sqrt().item(),
-            "mae_orig": (mae_by_target * target_std).mean().item(),
-            "rmse_orig": (mse_by_target * target_std**2).mean().sqrt().item(),
+            "mae_orig": (self.absolute_units.sum(0) / counts).mean().item(),
+            "rmse_orig": (self.squared_units.sum(0) / counts).mean().sqrt().item(),
             "mase": (mae_by_target / seasonal_mae).mean().item(),
         }
 
@@ -73,7 +81,6 @@ class Evaluation:
     """The model's and each baseline's scores on one set of windows, plus per-window errors."""
 
     scores: dict[str, Scores]
-    target_std: Tensor  # training std of each target: scaled errors -> original units
     seasonal_mae: Tensor
     season: int
     windows: pd.DataFrame  # one row per window: [series,] origin, mse, mae of the model
@@ -87,7 +94,7 @@ class Evaluation:
         """``<prefix>_mse`` ... for the model, ``<prefix>_mse_<baseline>`` for baselines."""
         out = {}
         for name, scores in self.scores.items():
-            keep = scores.metrics(self.target_std, self.seasonal_mae)
+            keep = scores.metrics(self.seasonal_mae)
             if name == "model":
                 out |= {f"{prefix}_{k}": v for k, v in keep.items()}
             else:
@@ -106,7 +113,7 @@ class Evaluation:
     def table(self) -> str:
         lines = [f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}   ({len(self.windows)} windows)"]
         for name, scores in self.scores.items():
-            m = scores.metrics(self.target_std, self.seasonal_mae)
+            m = scores.metrics(self.seasonal_mae)
             lines.append(f"{name:<16}{m['mse']:>9.4f}{m['mae']:>9.4f}{m['mase']:>9.4f}")
         if self.quantiles:
             nominal = self.quantiles[-1] - self.quantiles[0]
@@ -175,17 +182,19 @@ def evaluate_windows(
     index = dataset.strided(stride)
     net.eval()
     errors, sums = [], torch.zeros(4, dtype=torch.float64)  # pinball, hits, loss, observed
+    # (n_series, n_targets): each series' targets' spread, scaled errors to the data's units
+    units = torch.from_numpy(datamodule.scalers.std[:, spec.target_index])
     for batch in index.split(batch_size):
         window_errors, batch_sums = score_batch(
-            net, dataset[batch], scores, members, baselines, levels, loss
-        )
+            net, dataset[batch], scores, members, baselines, levels, loss,
+            units[dataset.series_of(batch)],
+        )  # fmt: skip
         errors.append(window_errors)
         sums += batch_sums
     each = torch.cat(errors, dim=1).numpy()
     values = sums[3].item()  # the observed targets
     return Evaluation(
         scores=scores,
-        target_std=torch.tensor(spec.target_scaler.std, dtype=torch.float64),
         seasonal_mae=seasonal_mae(datamodule, season),
         season=season,
         windows=window_origins(datamodule, dataset, index).assign(mse=each[0], mae=each[1]),
@@ -205,21 +214,23 @@ def score_batch(
     baselines: dict[str, Baseline],
     levels: list[float],
     loss: ForecastLoss | None,
+    units: Tensor,
 ) -> tuple[Tensor, Tensor]:
     """Add one batch's errors to ``scores``: the model's, each member's (from the same forward
-    passes) and each baseline's. Returns each window's MSE and MAE ``(2, batch)`` and the
+    passes) and each baseline's, ``units (batch, n_targets)`` taking them to the data's units.
+    Returns each window's MSE and MAE ``(2, batch)`` and the
     batch's sums of pinball loss, interval hits and loss."""
     x, y, future, static = batch
     if members:
         each = net.member_forecasts(x, future, static)
         forecast = net.combined(x, each)
         for name, point in zip(members, each.point, strict=True):
-            scores[name].update(point, y)
+            scores[name].update(point, y, units)
     else:
         forecast = net.forecast(x, future, static)
-    scores["model"].update(forecast.point, y)
+    scores["model"].update(forecast.point, y, units)
     for name, baseline in baselines.items():
-        scores[name].update(baseline(x), y)
+        scores[name].update(baseline(x), y, units)
     observed = torch.isfinite(y)
     count = observed.sum().item()
     sums = torch.zeros(4, dtype=torch.float64)

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from forecast.data.scaling import Standardize
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
-from forecast.model.config import LSTMConfig
+from forecast.model.config import COUNT_LOSSES, LSTMConfig
 from forecast.model.losses import Forecast, forecast_unbatched
 from forecast.model.parts import (
     CountLink,
@@ -62,6 +62,14 @@ class LSTMNet(nn.Module):
             raise ForecastError(
                 f"lookback={spec.lookback} is not a multiple of "
                 f"model.segment_len={config.segment_len}"
+            )
+        if config.floored and spec.series_scaler is not None:
+            chosen = f"model.loss={config.loss}" if config.loss in COUNT_LOSSES else (
+                "model.nonnegative=true"
+            )  # fmt: skip
+            raise ForecastError(
+                f"{chosen} works in the data's units through one scaler per column: set "
+                "data.scaling=column"
             )
         self.config = config
         self.n_features, self.n_targets = spec.n_features, spec.n_targets

@@ -10,6 +10,11 @@ n_future)`` and ``static (batch, n_static)``; a categorical past input's codes p
 lookback are ignored (any code will do there). The checkpoint's data description (columns,
 targets, frequency, covariates, vocabularies, scalers) travels with it: as ``forecast.json``
 among a TorchScript file's extra files, as ONNX metadata otherwise.
+
+A model scaled per series (``data.scaling=series``) takes two more inputs, last: each
+series' statistics ``mean`` and ``std (batch, n_features)``, from that description's
+``series_scaler`` (``keys``, ``mean``, ``std``), or for a series the model never saw, the mean
+and standard deviation (ddof 0) of its own history, as ``Forecaster`` takes them.
 """
 
 from __future__ import annotations
@@ -39,13 +44,20 @@ class ScaledForecaster(nn.Module):
         self.inputs = spec.scaler.module()
         self.targets = spec.target_scaler.module()
         self.covariates = [bool(spec.future_columns), bool(spec.static_columns)]
+        self.per_series = spec.series_scaler is not None
+        self.register_buffer("target_index", torch.tensor(spec.target_index), persistent=False)
 
-    def forward(self, x: Tensor, *covariates: Tensor) -> Tensor:
-        """``x`` raw; ``covariates``: ``future`` and/or ``static``, those the model has."""
-        given = iter(covariates)
+    def forward(self, x: Tensor, *inputs: Tensor) -> Tensor:
+        """``x`` raw; ``inputs``: ``future`` and/or ``static``, those the model has, then
+        per series ``mean`` and ``std``."""
+        given = iter(inputs)
         future, static = (next(given) if has else None for has in self.covariates)
-        point = self.net.forecast(self.inputs(x), future, static).point
-        return self.targets.inverse(point)  # (batch, horizon, n_targets)
+        if not self.per_series:
+            point = self.net.forecast(self.inputs(x), future, static).point
+            return self.targets.inverse(point)  # (batch, horizon, n_targets)
+        mean, std = (next(given).unsqueeze(1) for _ in range(2))  # (batch, 1, n_features)
+        point = self.net.forecast((x - mean) / std, future, static).point
+        return point * std[..., self.target_index] + mean[..., self.target_index]
 
 
 def example_inputs(spec: DataSpec, batch: int = 2) -> tuple[Tensor, ...]:
@@ -55,6 +67,8 @@ def example_inputs(spec: DataSpec, batch: int = 2) -> tuple[Tensor, ...]:
         inputs.append(torch.zeros(batch, spec.lookback + spec.horizon, len(spec.future_columns)))
     if spec.static_columns:
         inputs.append(torch.zeros(batch, len(spec.static_columns)))
+    if spec.series_scaler is not None:
+        inputs += [torch.zeros(batch, spec.n_features), torch.ones(batch, spec.n_features)]
     return tuple(inputs)
 
 
@@ -90,9 +104,11 @@ def _export_onnx(
 ) -> None:
     import onnx
 
-    names = ["history"] + [
-        name for name, has in zip(("future", "static"), module.covariates, strict=True) if has
-    ]
+    names = (
+        ["history"]
+        + [name for name, has in zip(("future", "static"), module.covariates, strict=True) if has]
+        + ["mean", "std"] * module.per_series
+    )
     # The TorchScript-based exporter handles nn.LSTM with a dynamic batch; the dynamo one
     # (torch 2.13) emits a graph that onnxruntime refuses for this model.
     torch.onnx.export(

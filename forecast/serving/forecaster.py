@@ -19,7 +19,6 @@ from forecast.data.clock import local_index
 from forecast.data.covariates import static_value
 from forecast.data.reading import table_columns
 from forecast.data.rules import check_series, fill_numeric
-from forecast.data.scaling import Scaler
 from forecast.data.series import SeriesInput, prepare_series
 from forecast.data.spec import DataSpec
 from forecast.data.timestamps import utc_stamps
@@ -88,12 +87,9 @@ class Forecaster:
         self.quantiles: list[float] = list(net.config.quantiles)
         # Point forecasts first, then each target's quantiles: OT, ..., OT_q0.1, OT_q0.9
         self.columns = spec.targets + [f"{t}_q{q:g}" for t in spec.targets for q in self.quantiles]
-        targets = spec.target_scaler
-        # The scaler of those columns, in that order (Forecast.flat's layout).
-        self.output_scaler = Scaler(
-            mean=np.concatenate([targets.mean, targets.mean.repeat(len(self.quantiles))]),
-            std=np.concatenate([targets.std, targets.std.repeat(len(self.quantiles))]),
-        )
+        # The feature behind each of those columns, in that order (Forecast.flat's layout).
+        targets = spec.target_index
+        self.output_features = targets + [t for t in targets for _ in self.quantiles]
         self.offset = pd.tseries.frequencies.to_offset(spec.freq)
 
     @classmethod
@@ -124,6 +120,7 @@ class Forecaster:
                     values=series.values[a:b],
                     covariates={c: v[a:b] for c, v in covariates.items()},
                     future=futures[k],
+                    key=series.series_ids[k],
                 )
             )
         stamps, forecast = self.forecast(inputs)
@@ -167,7 +164,9 @@ class Forecaster:
         checked = check_series(series.stamps, series.values, self.spec.features, series.label,
                                self.spec)  # fmt: skip
         covariates = {name: column[checked.kept] for name, column in series.covariates.items()}
-        return SeriesInput(series.label, checked.stamps, checked.values, covariates, series.future)
+        return SeriesInput(
+            series.label, checked.stamps, checked.values, covariates, series.future, series.key
+        )
 
     def forecast(self, inputs: Sequence[SeriesInput]) -> tuple[list[np.ndarray], np.ndarray]:
         """Forecasts for checked series in original units.
@@ -179,7 +178,9 @@ class Forecaster:
         futures = [self.future(series.stamps[-1], series.label) for series in inputs]
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
         x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
-        x = spec.scaler.transform(x, np.float32)
+        scalers = [spec.scaler_for(series.key, series.values) for series in inputs]
+        mean, std = (np.stack([getattr(s, part) for s in scalers]) for part in ("mean", "std"))
+        x = ((x - mean[:, None]) / std[:, None]).astype(np.float32)  # (n_series, lookback, F)
         future, static = future.astype(np.float32), static.astype(np.float32)
         too_large = "is too large for the model once scaled"
         check_finite(x, inputs, spec.features, too_large)
@@ -188,7 +189,8 @@ class Forecaster:
         x, future, static = (torch.from_numpy(t) for t in (x, future, static))
         with torch.inference_mode():
             forecast = self.net.forecast(x, future, static).flat().numpy()  # scaled
-        forecast = self.output_scaler.inverse(forecast)
+        columns = self.output_features
+        forecast = forecast * std[:, None, columns] + mean[:, None, columns]
         if self.net.config.floored:  # >= 0 in the network; float rounding of the scaling aside
             forecast = np.maximum(forecast, 0.0)
         # Never serve or write what is not a number: say which series instead.

@@ -111,7 +111,7 @@ def example_input(datamodule: ForecastDataModule) -> pd.DataFrame:
     start, end = datamodule.bounds[0]
     ahead = spec.horizon if spec.future_covariates else 0
     rows = slice(max(start, end - ahead - spec.lookback), end)
-    original = spec.scaler.inverse(datamodule.values[rows].double().numpy())
+    original = datamodule.scalers.of(0).inverse(datamodule.values[rows].double().numpy())
     frame = pd.DataFrame(original, columns=spec.features)
     for column, values in datamodule.covariates.items():
         frame[column] = values[rows]

@@ -135,4 +135,4 @@ def series_input(series: SeriesIn, k: int, spec: DataSpec) -> SeriesInput:
             series.future, spec, [], spec.future_covariates, f"{label}, future"
         )
         future = (future_stamps, columns)
-    return SeriesInput(label, stamps, values, raw, future)
+    return SeriesInput(label, stamps, values, raw, future, key=series.id)

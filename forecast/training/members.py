@@ -20,7 +20,6 @@ from typing import Any
 import optuna
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
@@ -31,6 +30,7 @@ from forecast.data.datamodule import ForecastDataModule
 from forecast.errors import ForecastError
 from forecast.model.module import LSTMLitModule
 from forecast.training.setup import (
+    build_data,
     build_logger,
     build_model,
     build_trainer,
@@ -218,8 +218,7 @@ def member_process(
     cfg = OmegaConf.create(text)
     torch.set_num_threads(threads)
     pl.seed_everything(cfg.seed + k, workers=True, verbose=False)
-    datamodule: ForecastDataModule = instantiate(cfg.data)
-    datamodule.setup("fit")
+    datamodule = build_data(cfg)
     model = build_model(cfg.model, datamodule.spec)
     fit_member(cfg, datamodule, model, run, k)
     folder.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from forecast.console import progress_bar
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
+from forecast.model.config import COUNT_LOSSES
 from forecast.model.module import LSTMLitModule
 from forecast.training.callbacks import GracefulInterrupt
 from forecast.training.sweep import PARENT_RUN_ENV, sqlite_lock
@@ -29,8 +30,7 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
     """Instantiate data, model and trainer; the data is read and checked before anything else,
     and the model is sized from its DataSpec."""
     try:
-        datamodule: ForecastDataModule = instantiate(cfg.data)
-        datamodule.setup("fit")
+        datamodule = build_data(cfg)
         model = build_model(cfg.model, datamodule.spec)
         parent = os.environ.get(PARENT_RUN_ENV)
         if parent:  # a sweep's trial, named by what it tries rather than alike
@@ -42,6 +42,20 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
     except InstantiationException as err:
         raise ForecastError(str(err).strip()) from None
     return datamodule, model, trainer
+
+
+def build_data(cfg: DictConfig) -> ForecastDataModule:
+    """The DataModule, set up. ``data.scaling`` left null takes one scaler per column for a
+    model that works in the data's units (count losses, ``model.nonnegative``): the only
+    scaling those take."""
+    floored = cfg.model.get("nonnegative") or cfg.model.get("loss") in COUNT_LOSSES
+    by_column = floored and cfg.data.get("scaling") is None
+    units = {"scaling": "column"} if by_column else {}
+    datamodule: ForecastDataModule = instantiate(cfg.data, **units)
+    datamodule.setup("fit")
+    if by_column and len(datamodule.bounds) > 1:
+        datamodule.derived["data.scaling"] = "column"
+    return datamodule
 
 
 def build_logger(cfg: DictConfig, tags: dict[str, str] | None, **overrides: Any) -> Any:
