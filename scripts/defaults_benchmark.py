@@ -60,9 +60,12 @@ def run(name: str, overrides: list[str], out: Path) -> dict:
     seconds = time.perf_counter() - start
     baselines = {b: metrics[f"test_mse_{b}"] for b in BASELINES if f"test_mse_{b}" in metrics}
     best = min(baselines, key=baselines.get)
+    # combined with the baselines (ensemble.combine=validation): the LSTM alone, for comparison
+    member = metrics.get("test_mse_member_0")
+    alone = {} if member is None else {"test_mse_lstm": member}
     return {
         "dataset": name, "command": command, "seconds": seconds, "test_mse": metrics["test_mse"],
-        **{f"test_mse_{b}": v for b, v in baselines.items()}, "best_baseline": best,
+        **alone, **{f"test_mse_{b}": v for b, v in baselines.items()}, "best_baseline": best,
         "ratio": metrics["test_mse"] / baselines[best],
     }  # fmt: skip
 
