@@ -63,6 +63,7 @@ def compose_config(tmp: Path, overrides: list[str], name: str = "config"):
     MLflow store inside ``tmp``."""
     from hydra import compose, initialize_config_dir
 
+    import forecast.config  # noqa: F401  (the resolvers conf/ uses: ${stem:...})
     from forecast.reference import CONF_DIR
 
     outputs = [

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 from forecast.data.windows import Batch
 from forecast.errors import ForecastError
-from forecast.model.config import LSTMConfig
+from forecast.model.config import LSTMConfig, derived_segment, segment_near
 from forecast.model.module import LSTMLitModule
 from forecast.model.net import LSTMNet
 
@@ -168,9 +168,23 @@ def test_channel_independence_treats_every_feature_alike():
     torch.testing.assert_close(net(x[..., order])[0], net(x)[0][..., order])
 
 
-def test_segment_len_must_divide_the_lookback():
-    with pytest.raises(ForecastError, match=r"lookback=12 is not a multiple of model\.segment_len"):
+def test_segment_len_must_divide_the_lookback_and_the_error_names_one_that_does():
+    with pytest.raises(
+        ForecastError, match=r"lookback=12 is not a multiple of model\.segment_len=5: "
+        r"model\.segment_len=4 fits \(null chooses one\)",
+    ):  # fmt: skip
         make_net(segment_len=5)
+
+
+@pytest.mark.parametrize(
+    ("lookback", "season", "chosen"),
+    [(96, 24, 24), (168, 24, 24), (720, 24, 24), (52, 1, 13), (60, 7, 6), (20, 24, 5), (7, 1, 1)],
+)
+def test_a_segment_len_left_null_divides_the_lookback_near_the_season(lookback, season, chosen):
+    """Near the season where it fits the lookback twice, else near a quarter of the lookback;
+    always a divisor."""
+    assert derived_segment(lookback, season) == chosen
+    assert segment_near(168, 48) == 42  # 42 and 56 both divide 168; 42 is nearer
 
 
 def test_unknown_decoder_is_rejected():
@@ -242,3 +256,19 @@ def test_nonnegative_keeps_the_point_and_the_quantiles_at_or_above_zero(tmp_path
 def test_nonnegative_must_be_a_boolean():
     with pytest.raises(ForecastError, match=r"model\.nonnegative='yes' must be true or false"):
         LSTMConfig(nonnegative="yes")
+
+
+def test_model_segment_lstm_on_any_lookback_chooses_a_segment_and_says_so(tmp_path):
+    """The issue's first try: model=segment_lstm at lookback 168 failed on the preset's 48."""
+    from helpers import compose_config, sine_frame
+
+    from forecast.training.setup import build
+
+    sine_frame(600).to_csv(tmp_path / "sines.csv", index=False)
+    cfg = compose_config(
+        tmp_path, [f"data.path={tmp_path / 'sines.csv'}", "model=segment_lstm",
+                   "data.lookback=168"],
+    )  # fmt: skip
+    datamodule, model, _ = build(cfg)
+    assert model.net.config.segment_len == 24  # hourly: a day per LSTM step
+    assert datamodule.derived["model.segment_len"] == 24

@@ -12,6 +12,20 @@ DECODERS = ("linear", "recurrent")
 COUNT_LOSSES = ("poisson", "tweedie")
 
 
+def segment_near(lookback: int, near: int) -> int:
+    """The divisor of ``lookback`` closest to ``near`` (the smaller on a tie): a
+    ``segment_len`` that fits the lookback."""
+    divisors = [d for d in range(1, lookback + 1) if lookback % d == 0]
+    return min(divisors, key=lambda d: (abs(d - near), d))
+
+
+def derived_segment(lookback: int, season: int) -> int:
+    """``model.segment_len=null``: a divisor of the lookback near the season (a day of hourly
+    data: each LSTM step reads one cycle), or, without a season that fits the lookback twice,
+    near a quarter of it (four steps over the lookback)."""
+    return segment_near(lookback, season if 1 < season <= lookback // 2 else max(1, lookback // 4))
+
+
 @dataclass(frozen=True)
 class LSTMConfig:
     """The network's own choices, one field per key of ``conf/model/lstm.yaml``. Its sizes

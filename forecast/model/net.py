@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from forecast.data.scaling import Standardize
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
-from forecast.model.config import COUNT_LOSSES, LSTMConfig
+from forecast.model.config import COUNT_LOSSES, LSTMConfig, segment_near
 from forecast.model.losses import Forecast, forecast_unbatched
 from forecast.model.parts import (
     CountLink,
@@ -59,9 +59,10 @@ class LSTMNet(nn.Module):
     def __init__(self, config: LSTMConfig, spec: DataSpec) -> None:
         super().__init__()
         if spec.lookback % config.segment_len:
+            fits = segment_near(spec.lookback, config.segment_len)
             raise ForecastError(
-                f"lookback={spec.lookback} is not a multiple of "
-                f"model.segment_len={config.segment_len}"
+                f"lookback={spec.lookback} is not a multiple of model.segment_len="
+                f"{config.segment_len}: model.segment_len={fits} fits (null chooses one)"
             )
         if config.floored and spec.series_scaler is not None:
             chosen = f"model.loss={config.loss}" if config.loss in COUNT_LOSSES else (

@@ -57,7 +57,11 @@ def fit_members(
         trained = fit_at_once(cfg, run, parallel)
         members = []
         for k, weights in sorted(trained.items()):
-            model = first if k == 0 else build_model(cfg.model, datamodule.spec)
+            model = (
+                first
+                if k == 0
+                else build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
+            )
             model.net.load_state_dict(torch.load(weights, weights_only=True))
             members.append(model)
     else:
@@ -66,6 +70,11 @@ def fit_members(
     if not members:
         raise ForecastError("every ensemble member failed (see the errors above)")
     return members
+
+
+def member_model(cfg: DictConfig, datamodule: ForecastDataModule) -> LSTMLitModule:
+    """A member's model, sized as the first."""
+    return build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
 
 
 def fit_in_turn(
@@ -79,7 +88,11 @@ def fit_in_turn(
     try:
         if k:
             pl.seed_everything(cfg.seed + k, workers=True, verbose=False)
-        model = first if k == 0 else build_model(cfg.model, datamodule.spec)
+        model = (
+            first
+            if k == 0
+            else build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
+        )
         fit_member(cfg, datamodule, model, run, k)
         return model
     except optuna.TrialPruned:
@@ -219,7 +232,7 @@ def member_process(
     torch.set_num_threads(threads)
     pl.seed_everything(cfg.seed + k, workers=True, verbose=False)
     datamodule = build_data(cfg)
-    model = build_model(cfg.model, datamodule.spec)
+    model = member_model(cfg, datamodule)
     fit_member(cfg, datamodule, model, run, k)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.net.state_dict(), folder / "weights.pt")

@@ -20,7 +20,7 @@ from forecast.console import progress_bar
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
-from forecast.model.config import COUNT_LOSSES
+from forecast.model.config import COUNT_LOSSES, derived_segment
 from forecast.model.module import LSTMLitModule
 from forecast.training.callbacks import GracefulInterrupt
 from forecast.training.sweep import PARENT_RUN_ENV, sqlite_lock
@@ -31,7 +31,9 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
     and the model is sized from its DataSpec."""
     try:
         datamodule = build_data(cfg)
-        model = build_model(cfg.model, datamodule.spec)
+        model = build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
+        if cfg.model.get("segment_len", 1) is None:
+            datamodule.derived["model.segment_len"] = model.net.config.segment_len
         parent = os.environ.get(PARENT_RUN_ENV)
         if parent:  # a sweep's trial, named by what it tries rather than alike
             trial = " ".join(HydraConfig.get().overrides.task)
@@ -84,11 +86,15 @@ def build_trainer(cfg: DictConfig, logger: Any, checkpoints: Path | None = None)
     )
 
 
-def build_model(cfg: DictConfig, spec: DataSpec) -> LSTMLitModule:
-    """``conf/model`` completed with the data's spec; the network refuses bad sizes here."""
+def build_model(cfg: DictConfig, spec: DataSpec, season: int = 1) -> LSTMLitModule:
+    """``conf/model`` completed with the data's spec (and ``model.segment_len=null`` with a
+    divisor of the lookback near the ``season``); the network refuses bad sizes here."""
     partial = instantiate(cfg, _convert_="all")  # plain lists in hparams, not ListConfig
+    derived = {}
+    if cfg.get("segment_len", 1) is None:
+        derived["segment_len"] = derived_segment(spec.lookback, season)
     try:
-        return partial(spec=spec)
+        return partial(spec=spec, **derived)
     except ForecastError:
         raise
     except (TypeError, ValueError) as err:  # nn.LSTM's own checks (dropout, sizes)
