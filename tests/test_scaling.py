@@ -74,6 +74,21 @@ def test_scores_in_the_data_units_take_each_series_back_by_its_own_spread(tmp_pa
     units = torch.from_numpy(dm.scalers.std[test.series_of(torch.arange(len(test))), 0])
     assert metrics["test_mse"] == pytest.approx(error.square().mean().item())
     assert metrics["test_mae_orig"] == pytest.approx((error.abs() * units[:, None]).mean().item())
+    # per series: the mean of its windows' errors, worst first, and named in the report
+    by_series = evaluation.by_series()
+    assert list(by_series.columns) == ["id", "windows", "mse", "mae", "mae_orig"]
+    series = test.series_of(torch.arange(len(test))).numpy()
+    for row in by_series.itertuples():
+        mine = series == list(LEVELS).index(row.id)
+        assert row.windows == mine.sum()
+        assert row.mse == pytest.approx(error[mine].square().mean().item())
+        orig = (error[mine].abs() * units[mine, None]).mean().item()
+        assert row.mae_orig == pytest.approx(orig)
+    assert by_series.mse.is_monotonic_decreasing
+    worst, best = by_series.id
+    assert f"per series (2): worst {worst} (MSE {by_series.mse[0]:.4f}), best {best}" in (
+        evaluation.table()
+    )
 
 
 def test_a_saved_panel_forecasts_each_known_series_by_its_training_statistics(tmp_path):

@@ -171,9 +171,16 @@ def test_dropped_short_series_are_counted_and_logged(tmp_path, caplog):
         "data: 1 series too short for a split left out (data.short_series=drop): 'tiny'"
         in caplog.text
     )
+    assert "chosen for you: data.scaling=series" in caplog.text
     client = mlflow.MlflowClient(cfg.logger.tracking_uri)
     (run,) = [r for r in client.search_runs(["1"]) if r.data.params["data.short_series"] == "drop"]
     assert run.data.metrics["data_series_dropped"] == 1
+    assert run.data.params["data.scaling"] == "series"  # the derived value, logged as chosen
+    # the model's errors per series, worst first: the two series kept
+    by_series = pd.read_csv(
+        client.download_artifacts(run.info.run_id, "evaluation/test_series.csv")
+    )
+    assert sorted(by_series.id) == ["a", "b"] and by_series.mse.is_monotonic_decreasing
 
 
 def test_a_quarterly_file_trains_and_forecasts_quarters(tmp_path):

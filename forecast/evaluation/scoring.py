@@ -28,6 +28,8 @@ from forecast.model.net import LSTMNet
 
 log = logging.getLogger(__name__)
 
+WINDOW_COLUMNS = ("origin", "mse", "mae", "mae_orig")  # Evaluation.windows' own, beside the ids
+
 
 @dataclass
 class Scores:
@@ -83,7 +85,7 @@ class Evaluation:
     scores: dict[str, Scores]
     seasonal_mae: Tensor
     season: int
-    windows: pd.DataFrame  # one row per window: [series,] origin, mse, mae of the model
+    windows: pd.DataFrame  # one row per window: [series,] origin, mse, mae, mae_orig of the model
     quantiles: list[float] = field(default_factory=list)
     pinball: float = float("nan")
     coverage: float = float("nan")
@@ -121,6 +123,7 @@ class Evaluation:
                 f"quantiles {self.quantiles}: pinball {self.pinball:.4f}, coverage "
                 f"{self.coverage:.3f} of a nominal {nominal:.2f}"
             )
+        lines += self.series_lines()
         if self.skipped:
             scored = int(next(iter(self.scores.values())).counts.sum())
             lines.append(
@@ -128,6 +131,31 @@ class Evaluation:
                 f"not scored ({scored} scored)"
             )
         return "\n".join(lines)
+
+    def by_series(self) -> pd.DataFrame | None:
+        """The model's errors per series (the mean over its windows), worst MSE first; None
+        for one series."""
+        ids = [c for c in self.windows.columns if c not in WINDOW_COLUMNS]
+        if not ids:
+            return None
+        grouped = self.windows.groupby(ids, sort=False)
+        table = grouped[["mse", "mae", "mae_orig"]].mean()
+        table.insert(0, "windows", grouped.size())
+        return table.sort_values("mse", ascending=False).reset_index()
+
+    def series_lines(self) -> list[str]:
+        """The worst and the best series, for a panel."""
+        table = self.by_series()
+        if table is None or len(table) < 2:
+            return []
+        ids = [c for c in table.columns if c not in ("windows", "mse", "mae", "mae_orig")]
+
+        def named(row: pd.Series) -> str:
+            return ", ".join(str(row[c]) for c in ids) + f" (MSE {row.mse:.4f})"
+
+        return [
+            f"per series ({len(table)}): worst {named(table.iloc[0])}, best {named(table.iloc[-1])}"
+        ]
 
     def by_step(self) -> pd.DataFrame:
         """MSE per horizon step (rows) for the model and each baseline (columns)."""
@@ -197,7 +225,9 @@ def evaluate_windows(
         scores=scores,
         seasonal_mae=seasonal_mae(datamodule, season),
         season=season,
-        windows=window_origins(datamodule, dataset, index).assign(mse=each[0], mae=each[1]),
+        windows=window_origins(datamodule, dataset, index).assign(
+            mse=each[0], mae=each[1], mae_orig=each[2]
+        ),
         quantiles=levels,
         pinball=sums[0].item() / values if levels else float("nan"),
         coverage=sums[1].item() / values if levels else float("nan"),
@@ -218,8 +248,8 @@ def score_batch(
 ) -> tuple[Tensor, Tensor]:
     """Add one batch's errors to ``scores``: the model's, each member's (from the same forward
     passes) and each baseline's, ``units (batch, n_targets)`` taking them to the data's units.
-    Returns each window's MSE and MAE ``(2, batch)`` and the
-    batch's sums of pinball loss, interval hits and loss."""
+    Returns each window's MSE, MAE and MAE in the data's units ``(3, batch)`` and the batch's
+    sums of pinball loss, interval hits and loss."""
     x, y, future, static = batch
     if members:
         each = net.member_forecasts(x, future, static)
@@ -240,9 +270,11 @@ def score_batch(
         sums[1] = (interval_hits(forecast.quantiles, y) & observed).sum().item()
     if loss is not None:
         sums[2] = loss(forecast, y).item() * count
-    error = torch.where(observed, forecast.point - y, 0.0)
+    error = torch.where(observed, forecast.point - y, 0.0).double()
     per_window = observed.sum((1, 2))  # 0 for a window of made-up targets alone: NaN errors
-    return torch.stack([error.square().sum((1, 2)), error.abs().sum((1, 2))]) / per_window, sums
+    in_units = (error.abs() * units.unsqueeze(1)).sum((1, 2))
+    each = torch.stack([error.square().sum((1, 2)), error.abs().sum((1, 2)), in_units])
+    return each / per_window, sums
 
 
 def window_origins(

@@ -35,8 +35,9 @@ def log_evaluation(
     datamodule: ForecastDataModule,
     output_dir: Path,
 ) -> None:
-    """The per-step error curve (as metric history and CSV), per-window errors and the two
-    figures, into the run and ``output_dir``; the summary metrics are the caller's to log."""
+    """The per-step error curve (as metric history and CSV), per-window errors, per-series
+    errors of a panel and the two figures, into the run and ``output_dir``; the summary
+    metrics are the caller's to log."""
     client, run_id = logger.experiment, logger.run_id
     by_step = evaluation.by_step()
     now = int(time.time() * 1000)
@@ -50,6 +51,9 @@ def log_evaluation(
     folder.mkdir(parents=True, exist_ok=True)
     by_step.to_csv(folder / f"{prefix}_mse_by_step.csv")
     evaluation.windows.to_csv(folder / f"{prefix}_windows.csv", index=False)
+    by_series = evaluation.by_series()
+    if by_series is not None:
+        by_series.to_csv(folder / f"{prefix}_series.csv", index=False)
     client.log_artifacts(run_id, str(folder), "evaluation")
     test = datamodule.datasets["test"]
     examples = forecast_examples(net, datamodule, test)
