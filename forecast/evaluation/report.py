@@ -37,11 +37,6 @@ def report(outputs: RunOutputs, run: str | None, config_path: Path) -> str:
     if outputs.evaluation is not None:
         evaluation = outputs.evaluation
         lines += [f"test split, season {evaluation.season}:", evaluation.table()]
-        if "test_mae_orig" in metrics:
-            lines.append(
-                f"model in the data's units: MAE {metrics['test_mae_orig']:.4g}, "
-                f"RMSE {metrics['test_rmse_orig']:.4g}"
-            )
     lines.append("")
     if run is not None:
         lines.append(f"MLflow run   {run}")

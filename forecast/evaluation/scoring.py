@@ -100,7 +100,8 @@ class Evaluation:
             if name == "model":
                 out |= {f"{prefix}_{k}": v for k, v in keep.items()}
             else:
-                out |= {f"{prefix}_{k}_{name}": keep[k] for k in ("mse", "mae", "mase")}
+                shown = ("mse", "mae", "mase", "mae_orig", "rmse_orig")
+                out |= {f"{prefix}_{k}_{name}": keep[k] for k in shown}
         members = [name for name in self.scores if name.startswith("member_")]
         for metric in ("mse", "mae") if members else ():  # an ensemble's members on average
             each = [out[f"{prefix}_{metric}_{name}"] for name in members]
@@ -113,10 +114,16 @@ class Evaluation:
         return out
 
     def table(self) -> str:
-        lines = [f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}   ({len(self.windows)} windows)"]
+        lines = [
+            f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}{'MAE':>12}{'RMSE':>12}   "
+            f"({len(self.windows)} windows; the last two in the data's units)"
+        ]
         for name, scores in self.scores.items():
             m = scores.metrics(self.seasonal_mae)
-            lines.append(f"{name:<16}{m['mse']:>9.4f}{m['mae']:>9.4f}{m['mase']:>9.4f}")
+            lines.append(
+                f"{name:<16}{m['mse']:>9.4f}{m['mae']:>9.4f}{m['mase']:>9.4f}"
+                f"{m['mae_orig']:>12.4g}{m['rmse_orig']:>12.4g}"
+            )
         if self.quantiles:
             nominal = self.quantiles[-1] - self.quantiles[0]
             lines.append(
