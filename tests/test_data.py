@@ -391,6 +391,30 @@ def test_split_sizes_count_from_each_series_end():
         splits(test_size=0)
 
 
+def test_validation_windows_are_spans_of_the_horizon_before_the_test(tmp_path):
+    """data.val_windows=3 at horizon 4: validation is the 12 steps before each series' test,
+    every origin in them a validation window (12 - 4 + 1 = 9 per series)."""
+    from forecast.data.datamodule import ForecastDataModule
+
+    options = DataOptions(horizon=4, split_ratios=None, test_size=4, val_windows=3)
+    assert split_borders(100, options) == (84, 96, 100)
+    frame = pd.concat([coded_frame(60).assign(id="a"), coded_frame(90).assign(id="b")])
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    dm = ForecastDataModule(
+        str(tmp_path / "t.csv"), lookback=8, horizon=4, series_id="id", test_size=4,
+        val_windows=3, split_ratios=None, features=["a"],
+    )  # fmt: skip
+    dm.setup()
+    assert len(dm.datasets["val"]) == 2 * 9 and len(dm.datasets["test"]) == 2
+    val = dm.datasets["val"]
+    rows = (val.starts(torch.arange(len(val))) + 8).numpy()  # each window's first target row
+    assert rows.tolist() == [*range(44, 53), *range(60 + 74, 60 + 83)]
+    with pytest.raises(ForecastError, match=r"data\.val_windows counts steps before the test"):
+        DataOptions(val_windows=2)
+    with pytest.raises(ForecastError, match=r"val_size and data\.val_windows both"):
+        DataOptions(test_size=4, val_size=8, val_windows=2)
+
+
 def test_the_test_is_each_series_last_steps_whatever_its_length(tmp_path):
     """Two series of 60 and 90 rows: with data.test_size=4 the test windows of each are its
     last 4 rows exactly (one window), validation the 4 before, the rest trains."""

@@ -79,6 +79,7 @@ class DataOptions:
     split_borders: list[int] | None = None
     test_size: int | None = None  # steps from each series' end; wins over the ratios
     val_size: int | None = None  # steps before the test; None: test_size
+    val_windows: int | None = None  # or that many spans of horizon steps before the test
     fill_gaps: str | None = None
     fill_missing: str | None = None
     duplicates: str = "error"
@@ -174,19 +175,32 @@ class DataOptions:
         return [*self.future_covariates, *self.static_covariates, *self.past_categorical]
 
     def _check_splits(self) -> None:
-        for name in ("test_size", "val_size"):
+        for name in ("test_size", "val_size", "val_windows"):
             value = getattr(self, name)
             if value is not None and (not counting(value) or value > MAX_STEPS):
                 raise ForecastError(
                     f"data.{name}={value!r} must be an integer in [1, {MAX_STEPS}], or null"
                 )
-        if self.val_size is not None and self.test_size is None:
-            raise ForecastError("data.val_size counts steps before the test: set data.test_size")
+        for name in ("val_size", "val_windows"):
+            if getattr(self, name) is not None and self.test_size is None:
+                raise ForecastError(f"data.{name} counts steps before the test: set data.test_size")
+        if self.val_size is not None and self.val_windows is not None:
+            raise ForecastError(
+                "data.val_size and data.val_windows both size the validation: set one"
+            )
         if self.test_size is not None and self.split_borders is not None:
             raise ForecastError(
                 "data.test_size counts the test from each series' end, data.split_borders from "
                 "its start: set one (data.split_borders=null)"
             )
+
+    @property
+    def validation_size(self) -> int | None:
+        """Validation steps before a ``test_size`` test: ``val_windows`` spans of the horizon,
+        or ``val_size``, or as many as the test."""
+        if self.val_windows is not None:
+            return self.val_windows * self.horizon
+        return self.val_size or self.test_size
 
     def values(self) -> dict[str, Any]:
         """The options as keywords (of a DataSpec too: its options, without what was fitted)."""

@@ -14,16 +14,17 @@ SPLITS = ("train", "val", "test")
 def split_borders(n_rows: int, options: DataOptions) -> tuple[int, int, int]:
     """End rows (exclusive) of train, val and test for one series of ``n_rows`` rows.
 
-    ``data.test_size`` counts the test from the series' end, and ``data.val_size`` (the test
-    size without it) the validation before it, the same steps in every series whatever its
-    length: "forecast the last H steps", M4's and M5's protocol; what is left trains (nothing,
-    in a series too short, which the caller refuses or drops). Else explicit
+    ``data.test_size`` counts the test from the series' end, and ``data.val_size`` (or
+    ``data.val_windows`` spans of the horizon, or the test size) the validation before it,
+    the same steps in every series whatever its length: "forecast the last H steps", M4's
+    and M5's protocol; what is left trains (nothing, in a series too short, which the
+    caller refuses or drops). Else explicit
     ``data.split_borders`` win over ``data.split_ratios``; rows after the test border are
     never used (the ETT protocol leaves the last 4 months out).
     """
     if options.test_size is not None:
         val_end = max(0, n_rows - options.test_size)
-        return max(0, val_end - (options.val_size or options.test_size)), val_end, n_rows
+        return max(0, val_end - options.validation_size), val_end, n_rows
     ratios, borders = options.split_ratios, options.split_borders
     if borders is not None:
         train_end, val_end, test_end = (int(b) for b in borders)
