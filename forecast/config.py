@@ -126,6 +126,10 @@ def check_config(cfg: DictConfig) -> None:
             raise ForecastError(f"ensemble.{key}={ensemble.get(key)!r} must be an integer >= 1")
     if ensemble.get("combine", "mean") not in COMBINES:
         raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {COMBINES}")
+    if cfg.get("refit", False) not in (True, False):
+        raise ForecastError(f"refit={cfg.refit!r} must be true or false")
+    if cfg.get("refit") and ensemble.get("size", 1) > 1:
+        raise ForecastError("refit=true retrains one model: set ensemble.size=1")
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and (not isinstance(lr, int | float) or lr < 0):
         raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")

@@ -31,7 +31,7 @@ from forecast.reference import CONF_DIR
 from forecast.serving.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.serving.pyfunc import example_input, log_pyfunc
 from forecast.training.members import fit_members
-from forecast.training.setup import build, fit, flat_params, load_best
+from forecast.training.setup import build, fit, flat_params, load_best, refit
 
 log = logging.getLogger(__name__)
 
@@ -96,24 +96,28 @@ def fit_network(
     with ``ensemble.combine=validation`` the model or members combined with the baselines)
     and the sweeper's objective ``best_val_loss``."""
     ensemble = cfg.get("ensemble", {})
+    season = cfg.season or datamodule.season
     if ensemble.get("size", 1) == 1:
         fit(trainer, model, datamodule)
         best = load_best(trainer, model)
-        if ensemble.get("combine", "mean") != "validation":
-            return model.net, best
         members = [model]
     else:
+        best = {}
         members = fit_members(cfg, datamodule, model, trainer.logger)
-    combined = fit_combination(
-        [m.net for m in members],
-        datamodule.spec,
-        cfg.ensemble.combine,
-        cfg.season or datamodule.season,
-        datamodule.datasets["train"],
-        datamodule.datasets["val"],
-    )
-    # the sweeper's objective: the combination's loss on the validation windows
-    return combined, {"best_val_loss": mean_loss(combined, datamodule.datasets["val"], model.loss)}
+    combined = None
+    if len(members) > 1 or ensemble.get("combine", "mean") == "validation":
+        combined = fit_combination(
+            [m.net for m in members], datamodule.spec, cfg.ensemble.combine, season,
+            datamodule.datasets["train"], datamodule.datasets["val"],
+        )  # fmt: skip
+        # the sweeper's objective: the combination's loss on the validation windows
+        best = best | {"best_val_loss": mean_loss(combined, datamodule.datasets["val"], model.loss)}
+    if cfg.get("refit"):  # the weights were chosen on validation: now it trains too
+        epochs = int(best.get("best_epoch", cfg.trainer.max_epochs))
+        again = refit(cfg, datamodule, epochs, season)
+        model.net.load_state_dict(again.net.state_dict())
+        log.info("refit on the training and validation rows for %d epoch(s)", epochs)
+    return combined or model.net, best
 
 
 def log_config(logger: object, cfg: DictConfig, datamodule: ForecastDataModule) -> None:

@@ -367,3 +367,32 @@ def test_a_run_records_its_data_file_and_commit(trained, trained_store):
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
     commit = head.stdout.strip() if head.returncode == 0 else None  # a copy outside git: none
     assert run.data.tags.get("mlflow.source.git.commit") == commit
+
+
+def test_refit_trains_again_on_training_and_validation_rows(tmp_path, caplog):
+    """refit=true: the first fit as without it (same seed, same best epoch and val_loss),
+    then the model trained again on train + validation for that many epochs."""
+    from forecast.data.datamodule import ForecastDataModule
+
+    csv = tmp_path / "sines.csv"
+    sine_frame().to_csv(csv, index=False)
+    dm = ForecastDataModule(str(csv), lookback=24, horizon=6)
+    dm.setup()
+    assert len(dm.datasets["train"]) == 420 - 30 + 1  # 0.7 of 600 rows
+    dm.merge_validation()
+    train_windows = dm.datasets["train"]
+    assert len(train_windows) == 480 - 30 + 1  # the validation's 60 rows joined
+    last = int(train_windows.starts(torch.tensor([len(train_windows) - 1]))) + 24 + 6
+    assert last == 480  # the last window ends where validation ended; the test is untouched
+
+    keys = [f"data.path={csv}", "register_model=null", "trainer.max_epochs=3"]
+    plain = train(compose_config(tmp_path / "plain", keys))
+    caplog.set_level("INFO")
+    refitted = train(compose_config(tmp_path / "refit", [*keys, "refit=true"]))
+    assert refitted["best_epoch"] == plain["best_epoch"]
+    assert refitted["best_val_loss"] == pytest.approx(plain["best_val_loss"])
+    assert refitted["test_mse"] != pytest.approx(plain["test_mse"])
+    epochs = int(plain["best_epoch"])
+    assert f"refit on the training and validation rows for {epochs} epoch(s)" in caplog.text
+    with pytest.raises(ForecastError, match=r"refit=true retrains one model: set ensemble\.size"):
+        train(compose_config(tmp_path / "many", [*keys, "refit=true", "ensemble.size=2"]))

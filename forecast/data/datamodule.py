@@ -124,6 +124,18 @@ class ForecastDataModule(pl.LightningDataModule):
             for split in SPLITS
         }
 
+    def merge_validation(self) -> None:
+        """Training windows over each series' training and validation rows together
+        (``refit=true``); the test split, and every statistic, stay as they were."""
+        merged = [
+            (start, end)
+            for (start, _), (_, end) in zip(
+                self.segments["train"], self.segments["val"], strict=True
+            )
+        ]
+        self.segments["train"] = merged
+        self.datasets["train"] = self.windows(merged, self.kept_series)
+
     def changes(self) -> list[tuple[str, int, str]]:
         """What each data option changed in the file, after setup (DataOptions.changes)."""
         return self.options.changes(*self._changes, self.short_series_dropped)

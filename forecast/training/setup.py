@@ -108,15 +108,40 @@ def fit(trainer: pl.Trainer, model: LSTMLitModule, datamodule: ForecastDataModul
 
 
 def load_best(trainer: pl.Trainer, model: LSTMLitModule) -> dict[str, float]:
-    """Put the best epoch's weights (by validation loss) into ``model``; its score."""
+    """Put the best epoch's weights (by validation loss) into ``model``; its score and its
+    epoch (counted from 1)."""
     checkpoint = trainer.checkpoint_callback
     if not checkpoint:
         return {}
+    epochs = trainer.current_epoch
     if checkpoint.best_model_path:
         # Our own Lightning checkpoint from this run, so unpickling it is safe.
         best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
         model.load_state_dict(best["state_dict"])
-    return {"best_val_loss": float(checkpoint.best_model_score)}
+        epochs = best["epoch"] + 1
+    return {"best_val_loss": float(checkpoint.best_model_score), "best_epoch": float(epochs)}
+
+
+def refit(
+    cfg: DictConfig, datamodule: ForecastDataModule, epochs: int, season: int
+) -> LSTMLitModule:
+    """``refit=true``: the same configuration trained again, from the same seed, on the
+    training and validation rows together for the ``epochs`` the first fit found best
+    (AutoGluon's refit_full): the forecast then learns from the steps just before the test,
+    which matter most. No checkpoint or early stop (nothing is held out); its epochs are not
+    logged again."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule.merge_validation()
+    model = build_model(cfg.model, datamodule.spec, season)
+    callbacks = {
+        name: c for name, c in cfg.get("callbacks", {}).items()
+        if not c["_target_"].endswith(("ModelCheckpoint", "EarlyStopping"))
+    }  # fmt: skip
+    overrides = {"trainer": {"max_epochs": epochs, "min_epochs": epochs}, "callbacks": callbacks}
+    again = OmegaConf.merge(cfg, overrides)
+    again.callbacks = callbacks
+    fit(build_trainer(again, logger=False), model, datamodule)
+    return model
 
 
 def flat_params(cfg: DictConfig) -> dict[str, Any]:
