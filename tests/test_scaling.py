@@ -175,3 +175,26 @@ def test_training_derives_the_scaling_a_model_can_take(tmp_path, overrides, scal
         return
     assert dm.spec.scaling == scaling and dm.derived == derived
     build_model(cfg.model, dm.spec)
+
+
+def test_a_panel_scored_on_its_last_steps_reads_as_m4_scores_it(tmp_path):
+    """One test window per series (data.test_size=horizon): sMAPE and the per-series MASE of
+    the evaluation are M4's (forecast.evaluation.m4), averaged over the series."""
+    from forecast.evaluation import m4
+
+    dm = setup(tmp_path, panel(), split_ratios=None, test_size=6)
+    net = LSTMNet(LSTMConfig(hidden_size=4, num_layers=1), dm.spec)
+    metrics = evaluate_windows(net, dm, dm.datasets["test"], season=24).metrics("test")
+    batch = dm.datasets["test"][torch.arange(2)]
+    with torch.no_grad():
+        point = net.forecast(batch.x).point.double().numpy()[..., 0]
+    stats, frame = dm.scalers, panel()
+    smapes, mases = [], []
+    for k, name in enumerate(LEVELS):
+        y = frame[frame.id == name].y.to_numpy()
+        forecast = point[k] * stats.std[k, 0] + stats.mean[k, 0]
+        smapes.append(m4.smape(y[-6:], forecast))
+        mases.append(m4.mase(y[-6:], forecast, y[: 120 - 12], 24))  # before validation
+    assert metrics["test_smape"] == pytest.approx(np.mean(smapes))
+    assert metrics["test_mase_series"] == pytest.approx(np.mean(mases))
+    assert "test_smape_seasonal_naive" in metrics

@@ -9,7 +9,8 @@ import torch
 from helpers import coded_frame
 
 from forecast.data.datamodule import ForecastDataModule
-from forecast.evaluation.scoring import Scores, evaluate_windows, seasonal_mae
+from forecast.evaluation.scores import Scores, Units
+from forecast.evaluation.scoring import evaluate_windows, seasonal_mae
 from forecast.model.config import LSTMConfig
 from forecast.model.net import LSTMNet
 
@@ -28,17 +29,25 @@ def test_scores_match_direct_computation():
     torch.manual_seed(0)
     forecast, y = torch.randn(10, 4, 2), torch.randn(10, 4, 2)
     # each window's series has its own spread: errors in the data's units are weighted by it
-    units = torch.rand(10, 2, dtype=torch.float64) + 0.5
+    std = torch.rand(10, 2, dtype=torch.float64) + 0.5
+    units = Units(std, torch.full_like(std, 3.0), torch.rand(10, 2, dtype=torch.float64) + 1)
     scores = Scores.empty(4, 2)
     for part in range(0, 10, 3):  # batching must not change anything
-        scores.update(forecast[part : part + 3], y[part : part + 3], units[part : part + 3])
+        scores.update(forecast[part : part + 3], y[part : part + 3],
+                      Units(*(u[part : part + 3] for u in units)))  # fmt: skip
     m = scores.metrics(torch.ones(2, dtype=torch.float64))
     error = (forecast - y).double()
     assert m["mse"] == pytest.approx(error.square().mean().item())
     assert m["mae"] == pytest.approx(error.abs().mean().item())
-    in_units = error * units.unsqueeze(1)
+    in_units = error * std.unsqueeze(1)
     assert m["mae_orig"] == pytest.approx(in_units.abs().mean((0, 1)).mean().item())
     assert m["rmse_orig"] == pytest.approx(in_units.square().mean((0, 1)).mean().sqrt().item())
+    # M4's scores, window by window in the data's units, then averaged over windows
+    f, a = (t.double() * std.unsqueeze(1) + 3.0 for t in (forecast, y))
+    smape = (200 * (f - a).abs() / (f.abs() + a.abs())).mean(1)  # (windows, targets)
+    assert m["smape"] == pytest.approx(smape.mean().item())
+    mase = (f - a).abs().mean(1) / units.scale
+    assert m["mase_series"] == pytest.approx(mase.mean().item())
     torch.testing.assert_close(scores.mse_by_step(), error.square().mean((0, 2)))
 
 

@@ -21,6 +21,7 @@ from torch import Tensor
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import Batch, WindowDataset
 from forecast.errors import ForecastError
+from forecast.evaluation.scores import Scores, Units
 from forecast.model.baselines import Baseline, LinearBaseline, reference_baselines
 from forecast.model.ensemble import Ensemble
 from forecast.model.losses import ForecastLoss, interval_hits, pinball_loss
@@ -29,53 +30,6 @@ from forecast.model.net import LSTMNet
 log = logging.getLogger(__name__)
 
 WINDOW_COLUMNS = ("origin", "mse", "mae", "mae_orig")  # Evaluation.windows' own, beside the ids
-
-
-@dataclass
-class Scores:
-    """Squared and absolute errors summed per horizon step and target, over the targets that
-    are observed (a value the data's rules made up is NaN in ``y`` and not scored), in scaled
-    units and in the data's: every metric, the per-step error curve included, comes from
-    these sums, so batching cannot change them."""
-
-    squared: Tensor  # (horizon, n_targets), float64
-    absolute: Tensor
-    counts: Tensor  # observed targets summed, (horizon, n_targets)
-    squared_units: Tensor  # the same sums in the data's units
-    absolute_units: Tensor
-
-    @classmethod
-    def empty(cls, horizon: int, n_targets: int) -> Scores:
-        zeros = torch.zeros(horizon, n_targets, dtype=torch.float64)
-        return cls(*(zeros.clone() for _ in range(5)))
-
-    def update(self, forecast: Tensor, y: Tensor, units: Tensor | None = None) -> None:
-        """``units (batch, n_targets)``: each window's targets' standard deviation, which
-        takes its scaled errors to the data's units (the series' own with data.scaling=
-        series); none: the scaled units are the data's."""
-        observed = torch.isfinite(y)
-        error = torch.where(observed, forecast.double() - y.double(), 0.0)
-        self.squared += error.square().sum(0)
-        self.absolute += error.abs().sum(0)
-        self.counts += observed.sum(0)
-        error = error if units is None else error * units.unsqueeze(1)
-        self.squared_units += error.square().sum(0)
-        self.absolute_units += error.abs().sum(0)
-
-    def metrics(self, seasonal_mae: Tensor) -> dict[str, float]:
-        counts = self.counts.sum(0)
-        mse_by_target, mae_by_target = self.squared.sum(0) / counts, self.absolute.sum(0) / counts
-        return {
-            "mse": mse_by_target.mean().item(),
-            "mae": mae_by_target.mean().item(),
-            "rmse": mse_by_target.mean().sqrt().item(),
-            "mae_orig": (self.absolute_units.sum(0) / counts).mean().item(),
-            "rmse_orig": (self.squared_units.sum(0) / counts).mean().sqrt().item(),
-            "mase": (mae_by_target / seasonal_mae).mean().item(),
-        }
-
-    def mse_by_step(self) -> Tensor:
-        return (self.squared / self.counts).mean(1)
 
 
 @dataclass
@@ -100,7 +54,7 @@ class Evaluation:
             if name == "model":
                 out |= {f"{prefix}_{k}": v for k, v in keep.items()}
             else:
-                shown = ("mse", "mae", "mase", "mae_orig", "rmse_orig")
+                shown = ("mse", "mae", "mase", "mae_orig", "rmse_orig", "smape", "mase_series")
                 out |= {f"{prefix}_{k}_{name}": keep[k] for k in shown}
         members = [name for name in self.scores if name.startswith("member_")]
         for metric in ("mse", "mae") if members else ():  # an ensemble's members on average
@@ -115,14 +69,14 @@ class Evaluation:
 
     def table(self) -> str:
         lines = [
-            f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}{'MAE':>12}{'RMSE':>12}   "
-            f"({len(self.windows)} windows; the last two in the data's units)"
+            f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}{'MAE':>12}{'RMSE':>12}{'sMAPE':>9}   "
+            f"({len(self.windows)} windows; the last three in the data's units)"
         ]
         for name, scores in self.scores.items():
             m = scores.metrics(self.seasonal_mae)
             lines.append(
                 f"{name:<16}{m['mse']:>9.4f}{m['mae']:>9.4f}{m['mase']:>9.4f}"
-                f"{m['mae_orig']:>12.4g}{m['rmse_orig']:>12.4g}"
+                f"{m['mae_orig']:>12.4g}{m['rmse_orig']:>12.4g}{m['smape']:>9.3f}"
             )
         if self.quantiles:
             nominal = self.quantiles[-1] - self.quantiles[0]
@@ -186,6 +140,21 @@ def seasonal_mae(datamodule: ForecastDataModule, season: int) -> Tensor:
     return torch.cat(diffs).mean(0).clamp_min(1e-8)
 
 
+def series_units(datamodule: ForecastDataModule, season: int) -> Units:
+    """``Units`` of every series ``(n_series, n_targets)``: its targets' statistics, and its
+    in-sample seasonal MAE over its training rows in the data's units (NaN for a series left
+    out of training, or one not longer than the season: its windows are none or unscored)."""
+    target = datamodule.spec.target_index
+    std, mean = (torch.from_numpy(s[:, target]) for s in (datamodule.scalers.std,
+                                                          datamodule.scalers.mean))  # fmt: skip
+    values = datamodule.values[:, target].double()
+    scale = torch.full_like(std, float("nan"))
+    for k, (a, b) in zip(datamodule.kept_series, datamodule.segments["train"], strict=True):
+        if b - a > season:
+            scale[k] = (values[a + season : b] - values[a : b - season]).abs().mean(0)
+    return Units(std, mean, scale * std)
+
+
 @torch.no_grad()
 def evaluate_windows(
     net: LSTMNet | Ensemble,
@@ -217,12 +186,11 @@ def evaluate_windows(
     index = dataset.strided(stride)
     net.eval()
     errors, sums = [], torch.zeros(4, dtype=torch.float64)  # pinball, hits, loss, observed
-    # (n_series, n_targets): each series' targets' spread, scaled errors to the data's units
-    units = torch.from_numpy(datamodule.scalers.std[:, spec.target_index])
+    units = series_units(datamodule, season)
     for batch in index.split(batch_size):
         window_errors, batch_sums = score_batch(
             net, dataset[batch], scores, members, baselines, levels, loss,
-            units[dataset.series_of(batch)],
+            Units(*(part[dataset.series_of(batch)] for part in units)),
         )  # fmt: skip
         errors.append(window_errors)
         sums += batch_sums
@@ -251,10 +219,10 @@ def score_batch(
     baselines: dict[str, Baseline],
     levels: list[float],
     loss: ForecastLoss | None,
-    units: Tensor,
+    units: Units,
 ) -> tuple[Tensor, Tensor]:
     """Add one batch's errors to ``scores``: the model's, each member's (from the same forward
-    passes) and each baseline's, ``units (batch, n_targets)`` taking them to the data's units.
+    passes) and each baseline's, ``units`` taking them to the data's units.
     Returns each window's MSE, MAE and MAE in the data's units ``(3, batch)`` and the batch's
     sums of pinball loss, interval hits and loss."""
     x, y, future, static = batch
@@ -279,7 +247,7 @@ def score_batch(
         sums[2] = loss(forecast, y).item() * count
     error = torch.where(observed, forecast.point - y, 0.0).double()
     per_window = observed.sum((1, 2))  # 0 for a window of made-up targets alone: NaN errors
-    in_units = (error.abs() * units.unsqueeze(1)).sum((1, 2))
+    in_units = (error.abs() * units.std.unsqueeze(1)).sum((1, 2))
     each = torch.stack([error.square().sum((1, 2)), error.abs().sum((1, 2)), in_units])
     return each / per_window, sums
 
