@@ -71,16 +71,19 @@ def run(name: str, overrides: list[str], out: Path) -> dict:
 
 
 def table(results: dict) -> str:
+    """One row per data set; with a combination, the LSTM's own MSE beside it."""
+    combined = any("test_mse_lstm" in r for r in results["runs"])
     rows = []
     for r in results["runs"]:
         if "error" in r:
-            rows.append([r["dataset"], f"refused: {r['error'][:80]}", "", "", "", "", ""])
+            rows.append([r["dataset"], f"refused: {r['error'][:80]}", *[""] * (5 + combined)])
             continue
         cells = [f"{r.get(f'test_mse_{b}', float('nan')):.4f}" for b in BASELINES]
-        rows.append([r["dataset"], f"{r['test_mse']:.4f}", *cells, f"{r['ratio']:.3f}",
+        alone = [f"{r['test_mse_lstm']:.4f}"] if combined else []
+        rows.append([r["dataset"], f"{r['test_mse']:.4f}", *alone, *cells, f"{r['ratio']:.3f}",
                      f"{r['seconds'] / 60:.1f}"])  # fmt: skip
-    header = ["data", "model", "naive", "seasonal naive", "linear", "model / best baseline",
-              "min (2 cores)"]  # fmt: skip
+    header = ["data", "model", *(["LSTM alone"] if combined else []), "naive", "seasonal naive",
+              "linear", "model / best baseline", "min (2 cores)"]  # fmt: skip
     note = f"Test MSE (scaled), `{results['label']}`."
     return markdown_table(header, rows, note, provenance(results["meta"]))
 
