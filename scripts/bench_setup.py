@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.series import SeriesInput
 from forecast.data.spec import DataSpec
+from forecast.model.config import derived_segment
 from forecast.model.module import LSTMLitModule
 from forecast.reference import CONF_DIR
 
@@ -63,14 +64,17 @@ def test_inputs(dm: ForecastDataModule, batch: int) -> tuple[torch.Tensor, list[
     return x, [SeriesInput(f"series {k}", stamps, values) for k, values in enumerate(originals)]
 
 
-def lit_module(model: str, spec: DataSpec, **overrides: Any) -> LSTMLitModule:
+def lit_module(model: str, spec: DataSpec, season: int = 1, **overrides: Any) -> LSTMLitModule:
     """``conf/model/<model>.yaml`` (over the ``lstm.yaml`` it extends) built for ``spec``, as
-    forecast-train builds it; ``overrides`` replace its keys (``scheduler=None``)."""
+    forecast-train builds it (a ``segment_len`` left null derived for ``season``);
+    ``overrides`` replace its keys (``scheduler=None``)."""
     folder = Path(CONF_DIR) / "model"
     merged = OmegaConf.merge(
         OmegaConf.load(folder / "lstm.yaml"), OmegaConf.load(folder / f"{model}.yaml")
     )
     merged.pop("defaults", None)
+    if merged.segment_len is None:
+        merged.segment_len = derived_segment(spec.lookback, season)
     return instantiate(merged, _convert_="all")(spec=spec, **overrides)
 
 

@@ -57,7 +57,7 @@ def throughput(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = lit_module(PRESET, dm.spec).net.train()
+    net = lit_module(PRESET, dm.spec, dm.season).net.train()
     step_net = torch.compile(net) if compile else net
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     dataset = dm.datasets["train"]

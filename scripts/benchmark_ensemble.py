@@ -105,7 +105,7 @@ def training(epochs: int, smoke: bool, repeats: int) -> dict:
 
 def forecasters(dm) -> tuple[Forecaster, Forecaster]:
     torch.manual_seed(0)
-    nets = [lit_module("lstm", dm.spec).net.eval() for _ in range(MEMBERS)]
+    nets = [lit_module("lstm", dm.spec, dm.season).net.eval() for _ in range(MEMBERS)]
     return Forecaster(nets[0], dm.spec), Forecaster(Ensemble(nets, dm.spec, "mean"), dm.spec)
 
 
@@ -184,7 +184,7 @@ def fusion(dm, batches: list[int], seconds: float, rounds: int) -> list:
     rows = []
     for model in ("lstm", "segment_lstm"):
         torch.manual_seed(0)
-        nets = [lit_module(model, dm.spec).net.eval() for _ in range(MEMBERS)]
+        nets = [lit_module(model, dm.spec, dm.season).net.eval() for _ in range(MEMBERS)]
         lstms = [net.lstm for net in nets]
         fused = fused_lstm(lstms)
         for batch in batches:

@@ -36,7 +36,7 @@ MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' mo
 
 def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, rounds: int) -> dict:
     torch.manual_seed(0)
-    net = lit_module(name, dm.spec).net.eval()
+    net = lit_module(name, dm.spec, dm.season).net.eval()
     forecaster = Forecaster(net, dm.spec)
     x, inputs = test_inputs(dm, batch)
 

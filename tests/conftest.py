@@ -17,16 +17,19 @@ def sine_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> dict:
-    """One tiny training run shared by the tests that inspect its outputs."""
+    """One tiny training run shared by the tests that inspect its outputs: the model alone
+    (no combination with the baselines), whose file these tests take apart."""
     from forecast.train import train
 
     tmp = tmp_path_factory.mktemp("trained")
     csv = tmp / "sines.csv"
     sine_frame().to_csv(csv, index=False)
-    cfg = compose_config(tmp, [f"data.path={csv}"])
+    overrides = [f"data.path={csv}", "ensemble.combine=mean"]
+    cfg = compose_config(tmp, overrides)
     metrics = train(cfg)
     return {
         "cfg": cfg,
+        "cfg_overrides": overrides,
         "metrics": metrics,
         "csv": csv,
         "tmp": tmp,

@@ -68,7 +68,7 @@ def test_run_logs_params_metrics_and_artifacts(trained):
 def test_metrics_are_consistent(trained):
     m = trained["metrics"]
     assert m["test_rmse"] == pytest.approx(math.sqrt(m["test_mse"]), rel=1e-5)
-    assert m["test_loss"] == pytest.approx(m["test_mse"], rel=1e-5)  # mse loss by default
+    assert m["test_loss"] == pytest.approx(m["test_mae"], rel=1e-5)  # segment_lstm's mae loss
     assert m["test_mae_orig"] > m["test_mae"]  # the sines' std is above 1
     assert 0 < m["test_mse"] < 1.0  # a learnable signal, better than predicting the mean
 
@@ -211,7 +211,7 @@ def test_a_quarterly_file_trains_and_forecasts_quarters(tmp_path):
 
 
 def test_same_seed_same_run(trained, tmp_path):
-    metrics = train(compose_config(tmp_path, [f"data.path={trained['csv']}"]))
+    metrics = train(compose_config(tmp_path, [*trained["cfg_overrides"]]))
     assert metrics["test_mse"] == trained["metrics"]["test_mse"]
     assert metrics["best_val_loss"] == trained["metrics"]["best_val_loss"]
 
@@ -228,6 +228,7 @@ def test_overrides_reach_the_model(tmp_path):
             "model.proj_size=4",
             "model.loss=huber",
             "trainer.max_epochs=1",
+            "ensemble.combine=mean",  # the network's own file, not a combination's
         ],
     )
     train(cfg)
@@ -385,7 +386,8 @@ def test_refit_trains_again_on_training_and_validation_rows(tmp_path, caplog):
     last = int(train_windows.starts(torch.tensor([len(train_windows) - 1]))) + 24 + 6
     assert last == 480  # the last window ends where validation ended; the test is untouched
 
-    keys = [f"data.path={csv}", "register_model=null", "trainer.max_epochs=3"]
+    keys = [f"data.path={csv}", "register_model=null", "trainer.max_epochs=3",
+            "ensemble.combine=mean"]  # fmt: skip
     plain = train(compose_config(tmp_path / "plain", keys))
     caplog.set_level("INFO")
     refitted = train(compose_config(tmp_path / "refit", [*keys, "refit=true"]))
