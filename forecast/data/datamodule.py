@@ -24,14 +24,8 @@ from forecast.data.scaling import Scaler, SeriesScaler
 from forecast.data.seasonality import detect_season
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
-from forecast.data.splits import (
-    SPLITS,
-    derived_lookback,
-    fitting_window,
-    split_borders,
-    split_ranges,
-)
-from forecast.data.windows import WindowDataset, batch_loader, window_count
+from forecast.data.splits import SPLITS, derived_lookback, series_segments, split_borders
+from forecast.data.windows import WindowDataset, batch_loader
 from forecast.errors import ForecastError
 
 log = logging.getLogger(__name__)
@@ -80,20 +74,10 @@ class ForecastDataModule(pl.LightningDataModule):
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
-        self.season = series_season(series, options)
-        if self.season > 1 and season_from_freq(series.freq) == 1:
-            self.derived["season"] = self.season
-        if options.lookback is None:  # data.lookback=null: derived from the series
-            lengths = [end - start for start, end in self.bounds]
-            lookback = derived_lookback(lengths, options, self.season)
-            self.options = options = replace(options, lookback=lookback)
-            self.derived["data.lookback"] = lookback
-        if options.scaling is None:  # data.scaling=null: per series wherever there are several
-            several = len(self.bounds) > 1
-            self.options = options = replace(options, scaling="series" if several else "column")
-            if several:
-                self.derived["data.scaling"] = options.scaling
-        self.segments, self.kept_series = self._segments()
+        self.options = options = self._derived(series)
+        self.segments, self.kept_series = series_segments(
+            self.bounds, options, self.season, self._name, self.path
+        )
         kept = set(self.kept_series)
         self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
         self._changes = (series.merged, series.inserted, series.filled)
@@ -102,10 +86,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
         self.scalers = self._scalers(series.values)
         # Scaled from float64 into the float32 table the windows view; the float64 one goes.
-        if self.spec.series_scaler is None:
-            values = self.spec.scaler.transform(series.values, np.float32)
-        else:
-            values = self.scalers.transform(series.values, self.bounds)
+        by_series = self.spec.series_scaler is not None
+        values = self.scalers.transform(series.values, self.bounds, by_series)
         self.truth = scored_targets(values, series.imputed, self.spec.target_index)
         rows = series.rows
         del series, frame
@@ -123,6 +105,25 @@ class ForecastDataModule(pl.LightningDataModule):
             split: self.windows(self.segments[split], self.kept_series, split != "train")
             for split in SPLITS
         }
+
+    def _derived(self, series: SeriesFrame) -> DataOptions:
+        """The options with the keys left null derived from the series (the season, the
+        lookback, the scaling), each recorded in ``derived`` to be reported and logged."""
+        options = self.options
+        self.season = series_season(series, options)
+        if self.season > 1 and season_from_freq(series.freq) == 1:
+            self.derived["season"] = self.season
+        if options.lookback is None:  # data.lookback=null: derived from the series
+            lengths = [end - start for start, end in self.bounds]
+            lookback = derived_lookback(lengths, options, self.season)
+            options = replace(options, lookback=lookback)
+            self.derived["data.lookback"] = lookback
+        if options.scaling is None:  # data.scaling=null: per series wherever there are several
+            several = len(self.bounds) > 1
+            options = replace(options, scaling="series" if several else "column")
+            if several:
+                self.derived["data.scaling"] = options.scaling
+        return options
 
     def merge_validation(self) -> None:
         """Training windows over each series' training and validation rows together
@@ -245,55 +246,6 @@ class ForecastDataModule(pl.LightningDataModule):
             static_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in static]),
             integer_time=series.integer_time,
         )  # fmt: skip
-
-    def _segments(self) -> tuple[dict[str, list[tuple[int, int]]], list[int]]:
-        """Row ranges of every split of every series, checked to hold at least one window,
-        and the indices of the series kept: a series too short for a split is an error, or
-        with ``short_series="drop"`` left out of every split."""
-        options = self.options
-        segments: dict[str, list[tuple[int, int]]] = {split: [] for split in SPLITS}
-        kept = []
-        for k, (start, end) in enumerate(self.bounds):
-            ranges = split_ranges(end - start, options)
-            ranges = {split: (start + a, start + b) for split, (a, b) in ranges.items()}
-            short = [
-                (split, b - a)
-                for split, (a, b) in ranges.items()
-                if window_count(b - a, options.lookback, options.horizon) < 1
-            ]
-            if short and options.short_series == "drop":
-                continue
-            if short:
-                raise self._too_short(k, *short[0])
-            kept.append(k)
-            for split, segment in ranges.items():
-                segments[split].append(segment)
-        if not kept:
-            longest = max(end - start for start, end in self.bounds)
-            hints = self._fitting_hint(longest, "the longest series")
-            raise ForecastError(
-                f"{self.path}: every series is shorter than its splits need "
-                f"(lookback + horizon = {options.lookback + options.horizon} rows per split)"
-                + "".join(f"; {hint}" for hint in hints)
-            )
-        return segments, kept
-
-    def _too_short(self, k: int, split: str, rows: int) -> ForecastError:
-        options = self.options
-        start, end = self.bounds[k]
-        hints = self._fitting_hint(end - start, "it")
-        if options.series_id:
-            hints.append("data.short_series=drop leaves such series out")
-        return ForecastError(
-            f"{self._name(k)}: the {split} split has {rows} rows (with the lookback it may "
-            f"borrow), fewer than lookback + horizon = {options.lookback + options.horizon}"
-            + "".join(f"; {hint}" for hint in hints)
-        )
-
-    def _fitting_hint(self, n_rows: int, which: str) -> list[str]:
-        """A lookback and horizon that fit a series of ``n_rows`` rows, as a hint, if any do."""
-        fit = fitting_window(n_rows, self.options, self.season)
-        return [f"data.lookback={fit[0]} data.horizon={fit[1]} fit {which}"] if fit else []
 
     def train_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["train"], self.options.batch_size, shuffle=True)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from forecast.errors import ForecastError
+
 
 @dataclass(frozen=True)
 class Scaler:
@@ -111,6 +113,18 @@ class SeriesScaler:
         n = len(keys)
         return cls(list(keys), np.tile(column.mean, (n, 1)), np.tile(column.std, (n, 1)))
 
+    def check(self, n_features: int) -> None:
+        """Statistics a model file may hold: one finite mean and positive std per series and
+        column."""
+        shape = (len(self.keys), n_features)
+        if self.mean.shape != shape or self.std.shape != shape:
+            raise ForecastError(
+                f"series_scaler holds {self.mean.shape} means and {self.std.shape} standard "
+                f"deviations for {shape[0]} series of {shape[1]} columns"
+            )
+        if not (np.isfinite(self.mean).all() and (self.std > 0).all()):
+            raise ForecastError("series_scaler statistics are not all finite and positive")
+
     @cached_property
     def _index(self) -> dict[Any, int]:
         return {_hashable(key): k for k, key in enumerate(self.keys)}
@@ -124,9 +138,14 @@ class SeriesScaler:
         k = self._index.get(_hashable(key))
         return None if k is None else self.of(k)
 
-    def transform(self, values: np.ndarray, bounds: Sequence[tuple[int, int]]) -> np.ndarray:
+    def transform(
+        self, values: np.ndarray, bounds: Sequence[tuple[int, int]], by_series: bool = True
+    ) -> np.ndarray:
         """``values (n_rows, n_features)``, the rows ``bounds[k]`` of series ``k`` scaled by
-        its own statistics, in float32."""
+        its own statistics, in float32 (without ``by_series``, every series has the first's:
+        one pass over the table)."""
+        if not by_series:
+            return self.of(0).transform(values, np.float32)
         out = np.empty(values.shape, np.float32)
         for k, (a, b) in enumerate(bounds):
             out[a:b] = self.of(k).transform(values[a:b], np.float32)

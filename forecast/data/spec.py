@@ -83,16 +83,8 @@ class DataSpec(DataOptions):
     def _check_scalers(self) -> None:
         if self.scaling == "series" and self.scaler is not None and self.series_scaler is None:
             raise ForecastError("a model scaled per series needs each series' statistics")
-        series = self.series_scaler
-        if series is not None:
-            shape = (len(series.keys), self.n_features)
-            if series.mean.shape != shape or series.std.shape != shape:
-                raise ForecastError(
-                    f"series_scaler holds {series.mean.shape} means and {series.std.shape} "
-                    f"standard deviations for {shape[0]} series of {shape[1]} columns"
-                )
-            if not (np.isfinite(series.mean).all() and (series.std > 0).all()):
-                raise ForecastError("series_scaler statistics are not all finite and positive")
+        if self.series_scaler is not None:
+            self.series_scaler.check(self.n_features)
         sizes = {
             "scaler": self.n_features,
             "future_scaler": len(self.future_numeric),

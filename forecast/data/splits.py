@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from forecast.data.options import DataOptions
+from forecast.data.windows import window_count
 from forecast.errors import ForecastError
 
 SPLITS = ("train", "val", "test")
@@ -87,3 +88,57 @@ def derived_lookback(lengths: Sequence[int], options: DataOptions, season: int =
     fits = [fitting_window(n, wanted, season) for n in lengths]
     usable = [lookback for lookback, horizon in filter(None, fits) if horizon == options.horizon]
     return min(usable, default=PREFERRED_LOOKBACK)
+
+
+Segments = dict[str, list[tuple[int, int]]]  # split: each kept series' row range
+
+
+def series_segments(
+    bounds: Sequence[tuple[int, int]], options: DataOptions, season: int,
+    name: Callable[[int], str], where: str,
+) -> tuple[Segments, list[int]]:  # fmt: skip
+    """Row ranges of every split of every series (``bounds``: each series' rows), checked to
+    hold at least one window, and the indices of the series kept: a series too short for a
+    split is an error naming it (``name(k)``) and a lookback and horizon that fit it, or
+    with ``short_series="drop"`` left out of every split."""
+    segments: Segments = {split: [] for split in SPLITS}
+    kept = []
+    need = options.lookback + options.horizon
+    for k, (start, end) in enumerate(bounds):
+        ranges = {
+            s: (start + a, start + b) for s, (a, b) in split_ranges(end - start, options).items()
+        }
+        short = [
+            (split, b - a)
+            for split, (a, b) in ranges.items()
+            if window_count(b - a, options.lookback, options.horizon) < 1
+        ]
+        if short and options.short_series == "drop":
+            continue
+        if short:
+            split, rows = short[0]
+            hints = fitting_hint(end - start, options, season, "it")
+            if options.series_id:
+                hints.append("data.short_series=drop leaves such series out")
+            raise ForecastError(
+                f"{name(k)}: the {split} split has {rows} rows (with the lookback it may "
+                f"borrow), fewer than lookback + horizon = {need}"
+                + "".join(f"; {hint}" for hint in hints)
+            )
+        kept.append(k)
+        for split, segment in ranges.items():
+            segments[split].append(segment)
+    if not kept:
+        longest = max(end - start for start, end in bounds)
+        hints = fitting_hint(longest, options, season, "the longest series")
+        raise ForecastError(
+            f"{where}: every series is shorter than its splits need (lookback + horizon = "
+            f"{need} rows per split)" + "".join(f"; {hint}" for hint in hints)
+        )
+    return segments, kept
+
+
+def fitting_hint(n_rows: int, options: DataOptions, season: int, which: str) -> list[str]:
+    """A lookback and horizon that fit a series of ``n_rows`` rows, as a hint, if any do."""
+    fit = fitting_window(n_rows, options, season)
+    return [f"data.lookback={fit[0]} data.horizon={fit[1]} fit {which}"] if fit else []

@@ -155,6 +155,21 @@ def series_units(datamodule: ForecastDataModule, season: int) -> Units:
     return Units(std, mean, scale * std)
 
 
+def scored_baselines(
+    datamodule: ForecastDataModule, season: int, linear: Tensor | None
+) -> dict[str, Baseline]:
+    """The baselines every evaluation prints, the linear one fitted on the training windows
+    (or ``linear``, its map fitted there already)."""
+    spec = datamodule.spec
+    if season > spec.lookback:
+        log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
+    if linear is None:
+        fitted = LinearBaseline.fit(datamodule.datasets["train"])
+    else:
+        fitted = LinearBaseline(linear, spec.target_index)
+    return reference_baselines(spec.horizon, spec.target_index, spec.lookback, season, fitted)
+
+
 @torch.no_grad()
 def evaluate_windows(
     net: LSTMNet | Ensemble,
@@ -171,13 +186,7 @@ def evaluate_windows(
     baseline's map where one is at hand."""
     spec = datamodule.spec
     season = season or datamodule.season
-    if season > spec.lookback:
-        log.warning("season %d > lookback %d: no seasonal naive", season, spec.lookback)
-    if linear is None:
-        fitted = LinearBaseline.fit(datamodule.datasets["train"])
-    else:  # fitted on these training windows already
-        fitted = LinearBaseline(linear, spec.target_index)
-    baselines = reference_baselines(spec.horizon, spec.target_index, spec.lookback, season, fitted)
+    baselines = scored_baselines(datamodule, season, linear)
     members = net.candidates[: len(net.members)] if isinstance(net, Ensemble) else []
     scores = {
         name: Scores.empty(spec.horizon, spec.n_targets) for name in ["model", *members, *baselines]
