@@ -139,12 +139,15 @@ def test_validation_combination_stays_with_the_baselines_where_the_lstm_loses(tm
     )
 
 
-def test_one_model_is_combined_with_the_baselines_on_validation(tmp_path):
+def test_one_model_is_combined_with_the_baselines_on_validation(tmp_path, caplog):
     """ensemble.combine=validation needs no ensemble: the one model trained as usual, then
     weighed against the baselines on the validation windows, in one model file."""
     from forecast.train import train
 
+    caplog.set_level("INFO")
     metrics = train(ensemble_config(tmp_path, "ensemble.combine=validation"))
+    assert "the model combined with the baselines (ensemble.combine=validation)" in caplog.text
+    assert "weights chosen on the validation split: " in caplog.text
     best = min(metrics["test_mse_linear"], metrics["test_mse_seasonal_naive"])
     assert metrics["test_mse_member_0"] > best  # the plain LSTM loses on test
     assert metrics["test_mse"] <= 1.02 * best

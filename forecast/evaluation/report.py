@@ -45,7 +45,12 @@ def report(outputs: RunOutputs, run: str | None, config_path: Path) -> str:
 
 
 def ensemble_lines(ensemble: Ensemble, val_loss: float) -> list[str]:
-    lines = [f"ensemble of {len(ensemble.members)} members, ensemble.combine={ensemble.combine}"]
+    size = len(ensemble.members)
+    lines = [
+        f"ensemble of {size} members, ensemble.combine={ensemble.combine}"
+        if size > 1
+        else "the model combined with the baselines (ensemble.combine=validation)"
+    ]
     if ensemble.combine == "validation":
         chosen = [f"{c} {w:.2f}" for c, w in ensemble.chosen().items() if w]
         lines.append(f"weights chosen on the validation split: {', '.join(chosen)}")
