@@ -57,11 +57,7 @@ def fit_members(
         trained = fit_at_once(cfg, run, parallel)
         members = []
         for k, weights in sorted(trained.items()):
-            model = (
-                first
-                if k == 0
-                else build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
-            )
+            model = first if k == 0 else member_model(cfg, datamodule)
             model.net.load_state_dict(torch.load(weights, weights_only=True))
             members.append(model)
     else:
@@ -88,11 +84,7 @@ def fit_in_turn(
     try:
         if k:
             pl.seed_everything(cfg.seed + k, workers=True, verbose=False)
-        model = (
-            first
-            if k == 0
-            else build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
-        )
+        model = first if k == 0 else member_model(cfg, datamodule)
         fit_member(cfg, datamodule, model, run, k)
         return model
     except optuna.TrialPruned:

@@ -137,9 +137,8 @@ def refit(
         name: c for name, c in cfg.get("callbacks", {}).items()
         if not c["_target_"].endswith(("ModelCheckpoint", "EarlyStopping"))
     }  # fmt: skip
-    overrides = {"trainer": {"max_epochs": epochs, "min_epochs": epochs}, "callbacks": callbacks}
-    again = OmegaConf.merge(cfg, overrides)
-    again.callbacks = callbacks
+    again = OmegaConf.merge(cfg, {"trainer": {"max_epochs": epochs, "min_epochs": epochs}})
+    again.callbacks = callbacks  # a merge would keep the ones left out
     fit(build_trainer(again, logger=False), model, datamodule)
     return model
 
