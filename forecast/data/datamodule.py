@@ -183,7 +183,7 @@ class ForecastDataModule(pl.LightningDataModule):
         others by their own training rows here."""
         spec = self.spec
         if spec.series_scaler is None:
-            return SeriesScaler.broadcast(spec.scaler, self.series_ids)
+            return SeriesScaler.stack(self.series_ids, [spec.scaler] * len(self.series_ids))
         if self.fitted is None:
             return spec.series_scaler
         own = [
@@ -192,9 +192,7 @@ class ForecastDataModule(pl.LightningDataModule):
                 self.series_ids, self._train_rows(), self.bounds, strict=True
             )
         ]
-        return SeriesScaler(
-            self.series_ids, np.stack([s.mean for s in own]), np.stack([s.std for s in own])
-        )
+        return SeriesScaler.stack(self.series_ids, own)
 
     def _name(self, k: int) -> str:
         """How messages name series ``k``."""

@@ -105,13 +105,13 @@ class SeriesScaler:
         a series with none (left out of training): it takes ``column``'s statistics."""
         own = [column if rows is None else Scaler.fit(values[slice(*rows)], column.std)
                for rows in train]  # fmt: skip
-        return cls(list(keys), np.stack([s.mean for s in own]), np.stack([s.std for s in own]))
+        return cls.stack(keys, own)
 
     @classmethod
-    def broadcast(cls, column: Scaler, keys: list) -> SeriesScaler:
-        """Every series with the column statistics (data.scaling=column), as one table."""
-        n = len(keys)
-        return cls(list(keys), np.tile(column.mean, (n, 1)), np.tile(column.std, (n, 1)))
+    def stack(cls, keys: list, scalers: Sequence[Scaler]) -> SeriesScaler:
+        """One table of ``scalers``, the ``k``-th that of series ``keys[k]``."""
+        mean, std = (np.stack([getattr(s, part) for s in scalers]) for part in ("mean", "std"))
+        return cls(list(keys), mean, std)
 
     def check(self, n_features: int) -> None:
         """Statistics a model file may hold: one finite mean and positive std per series and

@@ -19,6 +19,7 @@ from forecast.data.clock import local_index
 from forecast.data.covariates import static_value
 from forecast.data.reading import table_columns
 from forecast.data.rules import check_series, fill_numeric
+from forecast.data.scaling import SeriesScaler
 from forecast.data.series import SeriesInput, prepare_series
 from forecast.data.spec import DataSpec
 from forecast.data.timestamps import utc_stamps
@@ -178,8 +179,10 @@ class Forecaster:
         futures = [self.future(series.stamps[-1], series.label) for series in inputs]
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
         x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
-        scalers = [spec.scaler_for(series.key, series.values) for series in inputs]
-        mean, std = (np.stack([getattr(s, part) for s in scalers]) for part in ("mean", "std"))
+        stats = SeriesScaler.stack(
+            [s.key for s in inputs], [spec.scaler_for(s.key, s.values) for s in inputs]
+        )
+        mean, std = stats.mean, stats.std  # (n_series, n_features)
         x = ((x - mean[:, None]) / std[:, None]).astype(np.float32)  # (n_series, lookback, F)
         future, static = future.astype(np.float32), static.astype(np.float32)
         too_large = "is too large for the model once scaled"
