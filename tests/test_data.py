@@ -507,7 +507,8 @@ def test_a_zip_of_many_files_is_refused_in_one_short_line(tmp_path):
 @pytest.mark.parametrize(
     ("lengths", "horizon", "season", "sizes", "expected"),
     [
-        ([10_000], 24, 24, None, 96),  # long hourly: the preferred 96
+        ([10_000], 24, 24, None, 168),  # long hourly: a week
+        ([10_000], 24, 7, None, 91),  # long daily: 96 in whole weeks
         ([150], 12, 24, None, 72),  # short hourly: 105 training rows leave 93; 3 whole days
         ([93, 947, 2610], 13, 52, 13, 52),  # M4 weekly's shortest: 67 training rows, a year
         ([40], 4, 4, None, 24),  # quarterly: 28 training rows leave 24, six years
@@ -517,8 +518,8 @@ def test_a_zip_of_many_files_is_refused_in_one_short_line(tmp_path):
     ],
 )  # fmt: skip
 def test_a_lookback_left_null_fits_every_series(lengths, horizon, season, sizes, expected):
-    """Issue #22, item 1: data.lookback=null is 96, or the longest lookback every series'
-    splits hold (in whole seasons where it holds one)."""
+    """Issue #22, item 1: data.lookback=null is 96 (a week of hours for hourly data), or the
+    longest lookback every series' splits hold (in whole seasons where it holds one)."""
     from forecast.data.splits import derived_lookback
 
     options = DataOptions(horizon=horizon, test_size=sizes)

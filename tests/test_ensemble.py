@@ -14,7 +14,7 @@ from helpers import compose_config, sine_frame
 from forecast import Forecaster
 from forecast.data.datamodule import ForecastDataModule
 from forecast.model.config import LSTMConfig
-from forecast.model.ensemble import Ensemble, fit_combination, select_weights
+from forecast.model.ensemble import Ensemble, combination_weights, fit_combination, select_weights
 from forecast.model.net import LSTMNet
 from forecast.serving.app import create_app
 from forecast.serving.checkpoint import load_checkpoint, save_checkpoint
@@ -89,6 +89,25 @@ def test_greedy_selection_finds_the_mix_that_fits():
     flat = candidates.double()
     weights = select_weights(flat @ flat.T, flat @ y.double())
     assert weights.tolist() == pytest.approx([0.5, 0.0, 0.5])
+
+
+def test_the_combination_hedges_greedy_selection_with_inverse_squared_errors():
+    """Candidate 0 is best on validation (MSE 1), 1 close behind (MSE 1.21), 2 far off (MSE
+    100): the combination is the average of greedy selection's weights and weights in
+    proportion to 1/MSE^2, so 1 keeps a share and 2 almost none."""
+    rng = np.random.default_rng(0)
+    y = torch.tensor(rng.normal(size=20_000))
+    noise = [torch.tensor(rng.normal(size=20_000)) for _ in range(3)]
+    candidates = torch.stack([y + noise[0], y + 1.1 * noise[1], y + 10 * noise[2]]).double()
+    gram, cross = candidates @ candidates.T, candidates @ y.double()
+    squares, count = float(y.double() @ y.double()), len(y)
+    mse = ((candidates - y) ** 2).mean(1)
+    inverse = mse**-2 / (mse**-2).sum()
+    greedy = select_weights(gram, cross)
+    weights = combination_weights(gram, cross, squares, count)
+    torch.testing.assert_close(weights.double(), (greedy.double() + inverse) / 2, atol=1e-6, rtol=0)
+    assert weights.sum().item() == pytest.approx(1.0)
+    assert weights[1] > 0.25 and weights[2] < 0.001
 
 
 def test_an_ensemble_model_file_round_trips_and_serves(tmp_path):
