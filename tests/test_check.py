@@ -61,7 +61,7 @@ def test_with_the_keys_it_names_training_would_start(messy, capsys):
     assert run_check(messy, [*MESSY, *FIXES]) == 0
     out = capsys.readouterr().out
     assert "handled: 3 timestamp(s) missing at h in 1 series (data.fill_gaps=interpolate)" in out
-    assert "windows (lookback 96, horizon 96): train 2,448, val 147, test 579" in out
+    assert "windows (lookback 168, horizon 96): train 2,232, val 147, test 579" in out
     assert out.rstrip().endswith("training would start")
 
 

@@ -449,6 +449,53 @@ def test_the_test_is_each_series_last_steps_whatever_its_length(tmp_path):
     np.testing.assert_allclose(dm.spec.scaler.mean, [np.concatenate([short, long]).mean()])
 
 
+def test_data_test_start_makes_each_series_test_its_rows_from_then_on(tmp_path):
+    """Issue #22, item 2: with data.test_start every series' test is its rows from that time
+    on (a series ending later has more), validation as many rows before; the one that ends
+    before it is named, or left out with data.short_series=drop."""
+    from forecast.data.datamodule import ForecastDataModule
+
+    spans = [("a", "2024-01-01", 100), ("b", "2024-01-02", 80), ("old", "2024-01-01", 20)]
+    frames = [
+        pd.DataFrame({"date": pd.date_range(start, periods=n, freq="h"), "id": name,
+                      "y": 1000.0 * k + np.arange(n)})
+        for k, (name, start, n) in enumerate(spans)
+    ]  # fmt: skip
+    pd.concat(frames).to_csv(tmp_path / "t.csv", index=False)
+    keys = dict(lookback=8, horizon=4, series_id="id", split_ratios=None,
+                test_start="2024-01-04 12:00")  # fmt: skip
+    with pytest.raises(ForecastError, match="'old' ends before data.test_start"):
+        ForecastDataModule(str(tmp_path / "t.csv"), **keys).setup()
+    dm = ForecastDataModule(str(tmp_path / "t.csv"), short_series="drop", **keys)
+    dm.setup()
+    assert dm.short_series_dropped == ["old"]
+    # a: rows 0..99 from 2024-01-01 00:00, its test from row 84 (16 rows); b: rows 0..79 from
+    # 2024-01-02 00:00, its test from row 60 (20 rows); validation as many rows before each
+    bounds = dict(zip(dm.series_ids, dm.bounds, strict=True))
+    a, b = bounds["a"][0], bounds["b"][0]
+    assert dm.segments["test"] == [(a + 84 - 8, a + 100), (b + 60 - 8, b + 80)]
+    assert dm.segments["val"] == [(a + 68 - 8, a + 84), (b + 40 - 8, b + 60)]
+    assert dm.segments["train"] == [(a, a + 68), (b, b + 40)]
+    assert len(dm.datasets["test"]) == (16 - 4 + 1) + (20 - 4 + 1)
+    first = dm.datasets["test"][torch.arange(1)].y.double().numpy()[0, :, 0]
+    scaler = dm.scalers.of(0)
+    np.testing.assert_allclose(first * scaler.std[0] + scaler.mean[0], [84, 85, 86, 87])
+
+
+def test_data_test_start_is_one_way_to_place_the_test():
+    with pytest.raises(ForecastError, match="test_size and data.test_start both"):
+        DataOptions(test_size=4, test_start="2024-01-01", split_ratios=None)
+    with pytest.raises(ForecastError, match="split_borders by row"):
+        DataOptions(test_start="2024-01-01", split_borders=[10, 20, 30])
+    DataOptions(test_start="2024-01-01", val_windows=2)  # validation counted before it
+    from forecast.data.splits import test_start
+
+    assert test_start("2024-07-01 02:00", "Europe/Berlin") == np.datetime64("2024-07-01T00:00")
+    assert test_start(800, None) == np.datetime64(800, "ns")  # integer steps
+    with pytest.raises(ForecastError, match="'soon' is not a timestamp"):
+        test_start("soon", None)
+
+
 def test_scaler_statistics_are_exact_and_skip_constant_columns():
     values = np.array([[1.0, 5.0], [3.0, 5.0]])
     scaler = Scaler.fit(values)

@@ -11,7 +11,15 @@ import pandas as pd
 from forecast.data.options import DataOptions, as_list
 from forecast.data.profile import Profile, covariate_columns, feature_candidates, is_numeric
 from forecast.data.reading import file_rows
-from forecast.data.splits import SPLITS, derived_lookback, fitting_window, split_ranges
+from forecast.data.splits import (
+    SPLITS,
+    TestRows,
+    derived_lookback,
+    fitting_window,
+    series_options,
+    split_ranges,
+    test_start,
+)
 from forecast.data.windows import window_count
 from forecast.errors import ForecastError
 
@@ -138,7 +146,21 @@ def with_lookback(found: Profile, options: DataOptions) -> DataOptions:
     if options.lookback is not None:
         return options
     lengths = [int(n) for n in found.loaded_rows]
-    return replace(options, lookback=derived_lookback(lengths, options, found.season))
+    lookback = derived_lookback(lengths, options, found.season, profile_tests(found, options))
+    return replace(options, lookback=lookback)
+
+
+def profile_tests(found: Profile, options: DataOptions) -> TestRows:
+    """Each series' rows from ``data.test_start`` on, as the loader will count them (gaps
+    filled): from its last timestamp and the frequency."""
+    if options.test_start is None:
+        return None
+    first = pd.Timestamp(test_start(options.test_start, options.timezone))
+    freq = found.freq or "ns"  # integer steps, held as nanoseconds
+    return [
+        len(pd.date_range(first, last, freq=freq)) if last >= first else 0
+        for last in pd.DatetimeIndex(found.last)
+    ]
 
 
 def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], list, tuple | None]:
@@ -147,10 +169,16 @@ def window_table(found: Profile, options: DataOptions) -> tuple[dict[str, int], 
     lookback, horizon = options.lookback, options.horizon
     windows = dict.fromkeys(SPLITS, 0)
     short, fits = [], []
-    for key, n in zip(found.ids, found.loaded_rows, strict=True):
-        fits.append(fitting_window(int(n), options, found.season))
+    of = series_options(options, profile_tests(found, options))
+    for k, (key, n) in enumerate(zip(found.ids, found.loaded_rows, strict=True)):
+        own = of(k)
+        if own is None:  # ends before data.test_start
+            short.append(key)
+            fits.append(None)
+            continue
+        fits.append(fitting_window(int(n), own, found.season))
         try:
-            ranges = split_ranges(int(n), options)
+            ranges = split_ranges(int(n), own)
         except ForecastError:
             short.append(key)
             continue

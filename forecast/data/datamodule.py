@@ -21,10 +21,10 @@ from forecast.data.options import DataOptions
 from forecast.data.reading import file_rows, read_table, table_columns
 from forecast.data.rules import fill_numeric
 from forecast.data.scaling import Scaler, SeriesScaler
-from forecast.data.seasonality import detect_season
+from forecast.data.seasonality import series_season
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
-from forecast.data.splits import SPLITS, derived_lookback, series_segments, split_borders
+from forecast.data.splits import SPLITS, derived_lookback, series_segments, test_rows
 from forecast.data.windows import WindowDataset, batch_loader
 from forecast.errors import ForecastError
 
@@ -74,9 +74,10 @@ class ForecastDataModule(pl.LightningDataModule):
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
+        self.tests = test_rows(series.timestamps, self.bounds, options, series.timezone)
         self.options = options = self._derived(series)
         self.segments, self.kept_series = series_segments(
-            self.bounds, options, self.season, self._name, self.path
+            self.bounds, options, self.season, self._name, self.path, self.tests
         )
         kept = set(self.kept_series)
         self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
@@ -110,12 +111,12 @@ class ForecastDataModule(pl.LightningDataModule):
         """The options with the keys left null derived from the series (the season, the
         lookback, the scaling), each recorded in ``derived`` to be reported and logged."""
         options = self.options
-        self.season = series_season(series, options)
+        self.season = series_season(series, options, self.tests)
         if self.season > 1 and season_from_freq(series.freq) == 1:
             self.derived["season"] = self.season
         if options.lookback is None:  # data.lookback=null: derived from the series
             lengths = [end - start for start, end in self.bounds]
-            lookback = derived_lookback(lengths, options, self.season)
+            lookback = derived_lookback(lengths, options, self.season, self.tests)
             options = replace(options, lookback=lookback)
             self.derived["data.lookback"] = lookback
         if options.scaling is None:  # data.scaling=null: per series wherever there are several
@@ -253,20 +254,6 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return batch_loader(self.datasets["test"], self.options.batch_size, shuffle=False)
-
-
-def series_season(series: SeriesFrame, options: DataOptions) -> int:
-    """The seasonal period: the frequency's (hours: 24), or, where steps say nothing of the
-    calendar (integer steps), the one the first target's rows before validation show
-    (``detect_season``; reported as ``season``, the key that sets it)."""
-    season = season_from_freq(series.freq)
-    if season > 1 or not series.integer_time:
-        return season
-    target = series.features.index((options.targets or series.features)[0])
-    before = [
-        series.values[a : a + split_borders(b - a, options)[0], target] for a, b in series.bounds
-    ]
-    return detect_season([rows for rows in before if len(rows)])
 
 
 def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:

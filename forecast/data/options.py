@@ -78,6 +78,7 @@ class DataOptions:
     split_ratios: list[float] | None = field(default_factory=lambda: [0.7, 0.1, 0.2])
     split_borders: list[int] | None = None
     test_size: int | None = None  # steps from each series' end; wins over the ratios
+    test_start: str | int | None = None  # or each series' rows from this time on
     val_size: int | None = None  # steps before the test; None: test_size
     val_windows: int | None = None  # or that many spans of horizon steps before the test
     fill_gaps: str | None = None
@@ -181,17 +182,23 @@ class DataOptions:
                 raise ForecastError(
                     f"data.{name}={value!r} must be an integer in [1, {MAX_STEPS}], or null"
                 )
+        if self.test_start is not None and self.test_size is not None:
+            raise ForecastError("data.test_size and data.test_start both place the test: set one")
+        counted = self.test_size is not None or self.test_start is not None
         for name in ("val_size", "val_windows"):
-            if getattr(self, name) is not None and self.test_size is None:
-                raise ForecastError(f"data.{name} counts steps before the test: set data.test_size")
+            if getattr(self, name) is not None and not counted:
+                raise ForecastError(
+                    f"data.{name} counts steps before the test: set data.test_size or "
+                    "data.test_start"
+                )
         if self.val_size is not None and self.val_windows is not None:
             raise ForecastError(
                 "data.val_size and data.val_windows both size the validation: set one"
             )
-        if self.test_size is not None and self.split_borders is not None:
+        if counted and self.split_borders is not None:
             raise ForecastError(
-                "data.test_size counts the test from each series' end, data.split_borders from "
-                "its start: set one (data.split_borders=null)"
+                "data.test_size and data.test_start place the test in each series, "
+                "data.split_borders by row from its start: set one (data.split_borders=null)"
             )
 
     @property

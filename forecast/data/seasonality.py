@@ -8,6 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from forecast.data.clock import season_from_freq
+from forecast.data.options import DataOptions
+from forecast.data.series import SeriesFrame
+from forecast.data.splits import TestRows, series_options, split_borders
+
 TCRIT = 1.645  # M4's seasonality test: the one-sided 90% normal quantile
 # The periods data comes in: a year of quarters, of months, of weeks, of days; a week of days,
 # of hours; a day of hours, of half hours, of 15 and 10 minutes. Testing these alone, rather
@@ -60,3 +65,20 @@ def detect_season(series: Sequence[np.ndarray]) -> int:
         return 1
     best = max(acf[p] for p in passing)
     return next(p for p in passing if acf[p] >= NEAR_BEST * best)
+
+
+def series_season(series: SeriesFrame, options: DataOptions, tests: TestRows = None) -> int:
+    """The seasonal period: the frequency's (hours: 24), or, where steps say nothing of the
+    calendar (integer steps), the one the first target's rows before validation show
+    (``detect_season``; reported as ``season``, the key that sets it)."""
+    season = season_from_freq(series.freq)
+    if season > 1 or not series.integer_time:
+        return season
+    target = series.features.index((options.targets or series.features)[0])
+    of = series_options(options, tests)
+    before = [
+        series.values[a : a + split_borders(b - a, of(k))[0], target]
+        for k, (a, b) in enumerate(series.bounds)
+        if of(k)
+    ]
+    return detect_season([rows for rows in before if len(rows)])

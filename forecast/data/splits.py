@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+import numpy as np
+import pandas as pd
+
 from forecast.data.options import DataOptions
 from forecast.data.windows import window_count
 from forecast.errors import ForecastError
@@ -87,16 +90,63 @@ def preferred_lookback(season: int) -> int:
     return 7 * season if season in DAY_SEASONS else PREFERRED_LOOKBACK
 
 
-def derived_lookback(lengths: Sequence[int], options: DataOptions, season: int = 1) -> int:
+def derived_lookback(
+    lengths: Sequence[int], options: DataOptions, season: int = 1, tests: TestRows = None
+) -> int:
     """The lookback for ``data.lookback=null``: ``preferred_lookback``, or, where a series of
     ``lengths`` is too short for that and the horizon in its splits, the longest lookback that
     fits every series (a whole number of seasons where it holds one). A series in which not
     even the horizon fits is left to the short-series rule (refused, or dropped)."""
     preferred = preferred_lookback(season)
-    wanted = replace(options, lookback=preferred)
-    fits = [fitting_window(n, wanted, season) for n in lengths]
+    of = series_options(replace(options, lookback=preferred), tests)
+    fits = [fitting_window(n, of(k), season) for k, n in enumerate(lengths) if of(k)]
     usable = [lookback for lookback, horizon in filter(None, fits) if horizon == options.horizon]
     return min(usable, default=preferred)
+
+
+TestRows = list[int] | None  # with data.test_start: each series' rows from then on
+
+
+def test_rows(
+    timestamps: np.ndarray, bounds: Sequence[tuple[int, int]], options: DataOptions,
+    timezone: str | None = None,
+) -> TestRows:  # fmt: skip
+    """Each series' rows at or after ``data.test_start`` (its test), None without one."""
+    if options.test_start is None:
+        return None
+    first = test_start(options.test_start, timezone)
+    return [int(b - a - np.searchsorted(timestamps[a:b], first)) for a, b in bounds]
+
+
+def test_start(when: str | int, timezone: str | None) -> np.datetime64:
+    """``data.test_start`` as the UTC ``datetime64[ns]`` timestamps are held in: read in the
+    data's zone (``timezone``), an integer as a step of integer steps."""
+    try:
+        stamp = pd.Timestamp(when, unit="ns") if isinstance(when, int) else pd.Timestamp(when)
+    except (ValueError, TypeError):
+        raise ForecastError(f"data.test_start={when!r} is not a timestamp") from None
+    if stamp.tzinfo is None and timezone is not None and not isinstance(when, int):
+        stamp = stamp.tz_localize(timezone)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(stamp.to_datetime64(), "ns")
+
+
+def series_options(options: DataOptions, tests: TestRows) -> Callable[[int], DataOptions | None]:
+    """Series ``k``'s split options: with ``data.test_start``, its own ``test_size`` (its rows
+    from then on; None for a series that ends before it), else ``options`` for every series."""
+    if tests is None:
+        return lambda k: options
+    each: dict[int, DataOptions] = {}  # by test rows: most series end together
+    unset = replace(options, test_start=None)
+
+    def of(k: int) -> DataOptions | None:
+        rows = tests[k]
+        if rows > 0 and rows not in each:
+            each[rows] = replace(unset, test_size=rows)
+        return each.get(rows)
+
+    return of
 
 
 Segments = dict[str, list[tuple[int, int]]]  # split: each kept series' row range
@@ -104,7 +154,7 @@ Segments = dict[str, list[tuple[int, int]]]  # split: each kept series' row rang
 
 def series_segments(
     bounds: Sequence[tuple[int, int]], options: DataOptions, season: int,
-    name: Callable[[int], str], where: str,
+    name: Callable[[int], str], where: str, tests: TestRows = None,
 ) -> tuple[Segments, list[int]]:  # fmt: skip
     """Row ranges of every split of every series (``bounds``: each series' rows), checked to
     hold at least one window, and the indices of the series kept: a series too short for a
@@ -113,10 +163,17 @@ def series_segments(
     segments: Segments = {split: [] for split in SPLITS}
     kept = []
     need = options.lookback + options.horizon
+    of = series_options(options, tests)
     for k, (start, end) in enumerate(bounds):
-        ranges = {
-            s: (start + a, start + b) for s, (a, b) in split_ranges(end - start, options).items()
-        }
+        if of(k) is None:  # ends before data.test_start
+            if options.short_series == "drop":
+                continue
+            raise ForecastError(
+                f"{name(k)} ends before data.test_start={options.test_start}: it has no test; "
+                "data.short_series=drop leaves such series out"
+            )
+        own = of(k)
+        ranges = {s: (start + a, start + b) for s, (a, b) in split_ranges(end - start, own).items()}
         short = [
             (split, b - a)
             for split, (a, b) in ranges.items()
@@ -126,7 +183,7 @@ def series_segments(
             continue
         if short:
             split, rows = short[0]
-            hints = fitting_hint(end - start, options, season, "it")
+            hints = fitting_hint(end - start, own, season, "it")
             if options.series_id:
                 hints.append("data.short_series=drop leaves such series out")
             raise ForecastError(
