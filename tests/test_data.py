@@ -464,7 +464,7 @@ def test_data_test_start_makes_each_series_test_its_rows_from_then_on(tmp_path):
     pd.concat(frames).to_csv(tmp_path / "t.csv", index=False)
     keys = dict(lookback=8, horizon=4, series_id="id", split_ratios=None,
                 test_start="2024-01-04 12:00")  # fmt: skip
-    with pytest.raises(ForecastError, match="'old' ends before data.test_start"):
+    with pytest.raises(ForecastError, match=r"'old' ends before data\.test_start"):
         ForecastDataModule(str(tmp_path / "t.csv"), **keys).setup()
     dm = ForecastDataModule(str(tmp_path / "t.csv"), short_series="drop", **keys)
     dm.setup()
@@ -483,7 +483,7 @@ def test_data_test_start_makes_each_series_test_its_rows_from_then_on(tmp_path):
 
 
 def test_data_test_start_is_one_way_to_place_the_test():
-    with pytest.raises(ForecastError, match="test_size and data.test_start both"):
+    with pytest.raises(ForecastError, match=r"test_size and data\.test_start both"):
         DataOptions(test_size=4, test_start="2024-01-01", split_ratios=None)
     with pytest.raises(ForecastError, match="split_borders by row"):
         DataOptions(test_start="2024-01-01", split_borders=[10, 20, 30])
@@ -558,6 +558,7 @@ def test_a_zip_of_many_files_is_refused_in_one_short_line(tmp_path):
         ([10_000], 24, 7, None, 91),  # long daily: 96 in whole weeks
         ([150], 12, 24, None, 72),  # short hourly: 105 training rows leave 93; 3 whole days
         ([93, 947, 2610], 13, 52, 13, 52),  # M4 weekly's shortest: 67 training rows, a year
+        ([93, 947, 2610], 13, 1, 13, 52),  # as it ships, no season: 54 fits, 52 in four parts
         ([40], 4, 4, None, 24),  # quarterly: 28 training rows leave 24, six years
         ([2000], 96, 96, None, 96),  # 15-minute, a day ahead: 96
         ([140], 8, 96, None, 90),  # 15-minute, short: under a season, not rounded
@@ -585,9 +586,9 @@ def test_the_datamodule_derives_the_lookback_and_says_so(tmp_path):
         str(tmp_path / "w.csv"), horizon=13, test_size=13, timestamp="step", series_id="id",
     )  # fmt: skip
     dm.setup()
-    # steps: season 1
-    assert dm.spec.lookback == 54 and dm.derived == {"data.lookback": 54, "data.scaling": "series"}
-    assert len(dm.datasets["train"]) == (67 - 54 - 13 + 1) + (274 - 54 - 13 + 1)
+    # steps: season 1; 54 fits the short series, 52 is its multiple of 4 (equal segments)
+    assert dm.spec.lookback == 52 and dm.derived == {"data.lookback": 52, "data.scaling": "series"}
+    assert len(dm.datasets["train"]) == (67 - 52 - 13 + 1) + (274 - 52 - 13 + 1)
     explicit = ForecastDataModule(
         str(tmp_path / "w.csv"), lookback=96, horizon=13, test_size=13, timestamp="step",
         series_id="id",
