@@ -28,6 +28,7 @@ from forecast.model.ensemble import (
     Sums,
     candidate_sums,
     combination_weights,
+    inverse_weights,
     select_weights,
 )
 from forecast.serving.checkpoint import load_checkpoint
@@ -52,8 +53,7 @@ def study(path: Path) -> dict:
     alone = torch.eye(len(net.candidates))
     best = min(mse(alone[k], test) for k in range(len(net.members), len(net.candidates)))
     greedy = select_weights(val[0], val[1])
-    validation = combination_weights(*val)
-    inverse = 2 * validation - greedy  # the other half of the average
+    validation, inverse = combination_weights(*val), inverse_weights(*val)
     weights = dict(zip(RULES, (alone[0], greedy, inverse, validation), strict=True))
     return {
         "dataset": path.parent.name, "candidates": net.candidates,

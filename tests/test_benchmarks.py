@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -146,3 +147,27 @@ def test_defaults_benchmark_smoke(tmp_path):
     assert run["ratio"] == pytest.approx(run["test_mse"] / run[f"test_mse_{run['best_baseline']}"])
     assert run["command"].startswith("forecast-train data=csv data.path=ETTh1.csv data.horizon=96")
     assert "| etth1 |" in stdout
+
+
+def test_combination_benchmark_reads_a_defaults_run(tmp_path):
+    """A resampled shape of the defaults benchmark, then the rules weighed on its model file."""
+    label = f"smoke_{tmp_path.name}"
+    _, results = smoke(
+        "defaults_benchmark.py", tmp_path, "--datasets", "etth1_daily", "--label", label
+    )
+    assert "data=csv data.path=ETTh1_daily.csv data.horizon=14 " in results["runs"][0]["command"]
+    runs, out = REPO / "bench" / "defaults" / label, tmp_path / "combination.json"
+    script = [sys.executable, str(REPO / "scripts" / "combination_benchmark.py")]
+    result = subprocess.run(
+        [*script, "--runs", str(runs), "--out", str(out)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (study,) = json.loads(out.read_text())["runs"]
+    weights = study["weights"]
+    assert study["dataset"] == "etth1_daily" and sum(weights["validation"]) == pytest.approx(
+        1, abs=0.01
+    )
+    average = [(g + i) / 2 for g, i in zip(weights["greedy"], weights["inverse_mse2"], strict=True)]
+    assert weights["validation"] == pytest.approx(average, abs=0.002)
+    assert "| worst |" in result.stdout
+    shutil.rmtree(runs)

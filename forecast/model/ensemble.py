@@ -158,12 +158,18 @@ def _median(values: Tensor) -> Tensor:
 
 def combination_weights(gram: Tensor, cross: Tensor, squares: float, count: int) -> Tensor:
     """The ``validation`` weights (module docstring) from the candidates' sums over the
-    validation values: ``gram``, ``cross`` (``select_weights``), ``squares`` (``<y, y>``) and
-    ``count`` (how many values)."""
+    validation values (``candidate_sums``): greedy selection's and ``inverse_weights``'
+    average."""
+    both = select_weights(gram, cross).double() + inverse_weights(gram, cross, squares, count)
+    return (both / 2).float()
+
+
+def inverse_weights(gram: Tensor, cross: Tensor, squares: float, count: int) -> Tensor:
+    """Each candidate's weight in proportion to ``1 / MSE**2`` on the validation values."""
     gram, cross = gram.double(), cross.double()
     mse = ((gram.diagonal() - 2 * cross + squares) / max(count, 1)).clamp_min(1e-12)
     inverse = mse.pow(-2)
-    return ((select_weights(gram, cross).double() + inverse / inverse.sum()) / 2).float()
+    return inverse / inverse.sum()
 
 
 def select_weights(gram: Tensor, cross: Tensor, rounds: int = SELECTION_ROUNDS) -> Tensor:
