@@ -27,6 +27,7 @@ import benchmark_inference
 import benchmark_memory
 import benchmark_serving
 import benchmark_training
+import combination_benchmark
 import compare_peers
 import covariate_benefit
 import defaults_benchmark
@@ -57,7 +58,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "preset_runs": lambda: preset_runs.runs_table(load("preset_runs")),
     "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
     "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),
-    "defaults": lambda: defaults_benchmark.table(load("defaults_segment_validation")),
+    "defaults": lambda: defaults_benchmark.table(load("defaults_combined")),
+    "combination": lambda: combination_benchmark.table(load("combination")),
     "defaults_before": lambda: defaults_benchmark.table(load("defaults_defaults")),
     "m4": lambda: m4_benchmark.table(load("m4_defaults")),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),

@@ -198,3 +198,15 @@ def test_a_panel_scored_on_its_last_steps_reads_as_m4_scores_it(tmp_path):
     assert metrics["test_smape"] == pytest.approx(np.mean(smapes))
     assert metrics["test_mase_series"] == pytest.approx(np.mean(mases))
     assert "test_smape_seasonal_naive" in metrics
+    # OWA against Naive2, forecast from all of each series' rows before its test
+    naive2 = [m4.naive2(frame[frame.id == n].y.to_numpy()[:-6], 6, 24) for n in LEVELS]
+    truths = [frame[frame.id == n].y.to_numpy() for n in LEVELS]
+    smape2 = np.mean([m4.smape(y[-6:], f) for y, f in zip(truths, naive2, strict=True)])
+    mase2 = np.mean([m4.mase(y[-6:], f, y[:108], 24) for y, f in zip(truths, naive2, strict=True)])
+    owa = (np.mean(smapes) / smape2 + np.mean(mases) / mase2) / 2
+    assert metrics["test_owa"] == pytest.approx(owa, rel=1e-5)
+    assert "test_owa_seasonal_naive" in metrics
+    shifted = panel().assign(y=lambda f: f.y - 13)  # values below zero: no Naive2, no OWA
+    below = setup(tmp_path, shifted, split_ratios=None, test_size=6)
+    scored = evaluate_windows(net, below, below.datasets["test"], season=24)
+    assert scored.naive2 is None and "test_owa" not in scored.metrics("test")

@@ -48,7 +48,7 @@ def test_integer_step_data_gets_its_season_and_dated_data_its_frequencys(tmp_pat
     pd.DataFrame({"step": np.arange(n), "y": y}).to_csv(tmp_path / "s.csv", index=False)
     dm = ForecastDataModule(str(tmp_path / "s.csv"), horizon=12, timestamp="step")
     dm.setup()
-    assert dm.season == 24 and dm.derived == {"season": 24, "data.lookback": 96}
+    assert dm.season == 24 and dm.derived == {"season": 24, "data.lookback": 168}  # a week
     dated = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="D"), "y": y})
     dated.to_csv(tmp_path / "d.csv", index=False)
     dm = ForecastDataModule(str(tmp_path / "d.csv"), horizon=12, lookback=28)

@@ -9,8 +9,7 @@ from helpers import ETTH1, coded_frame
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
-from forecast.evaluation.scoring import window_origins
-from forecast.evaluation.spans import span
+from forecast.evaluation.spans import span, window_origins
 
 
 def datamodule(tmp_path, frame: pd.DataFrame, **kwargs) -> ForecastDataModule:
@@ -118,7 +117,9 @@ def test_many_series_are_windowed_separately(tmp_path):
 
 
 def test_standard_etth1_window_counts():
-    dm = ForecastDataModule(path=str(ETTH1), split_borders=[8640, 11520, 14400], split_ratios=None)
+    dm = ForecastDataModule(
+        path=str(ETTH1), lookback=96, split_borders=[8640, 11520, 14400], split_ratios=None
+    )
     dm.setup()
     # Inputs of val/test reach back 96 rows; targets stay in their split: 8640 - 96 - 96 + 1.
     assert {k: len(v) for k, v in dm.datasets.items()} == {"train": 8449, "val": 2785, "test": 2785}

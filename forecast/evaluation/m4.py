@@ -1,7 +1,7 @@
 """The M4 competition's point scores, as its organizers compute them (Makridakis et al. 2020,
 the R code of ``Mcompetitions/M4-methods``): sMAPE, MASE and OWA against Naive2, per series
 and then averaged over series, so that a panel scored here reads against M4's published
-tables.
+tables; ``naive2_scores`` gives every evaluation of positive data its OWA (``test_owa``).
 
 Naive2 is the naive forecast of the series with a classical multiplicative seasonality
 removed, where a 90% autocorrelation test at the period finds one (period 1, as weekly data
@@ -14,8 +14,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from torch import Tensor
 
+from forecast.data.datamodule import ForecastDataModule
 from forecast.data.seasonality import bartlett_limit, mean_autocorrelation
+from forecast.data.windows import WindowDataset
+from forecast.evaluation.scores import Units
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -92,3 +96,34 @@ def owa(scores: pd.DataFrame) -> float:
     Naive2's, the two ratios averaged."""
     means = scores.mean()
     return float((means.smape / means.smape_naive2 + means.mase / means.mase_naive2) / 2)
+
+
+def naive2_scores(
+    datamodule: ForecastDataModule, dataset: WindowDataset, index: Tensor, season: int,
+    units: Units,
+) -> tuple[float, float] | None:  # fmt: skip
+    """Naive2's mean sMAPE and MASE over the windows ``index`` of ``dataset``, each forecast
+    from all of its series' rows before the window's origin in the data's units, its MASE
+    against ``units.scale`` (as the model's ``mase_series``): OWA's denominators. None where
+    a target value before an origin is not positive: the decomposition divides by the level,
+    as M4's data (all positive) allows."""
+    spec = datamodule.spec
+    origins = (dataset.starts(index) + spec.lookback).numpy()
+    series = dataset.series_of(index).numpy()
+    std, mean, scale = (part.double().numpy() for part in units)  # (n_series, n_targets)
+    values = datamodule.values[:, spec.target_index]
+    truth = values if datamodule.truth is None else datamodule.truth  # NaN: made up, unscored
+    smapes, mases = [], []
+    for origin, k in zip(origins, series, strict=True):
+        start = datamodule.bounds[k][0]
+        insample = values[start:origin].double().numpy() * std[k] + mean[k]
+        actual = truth[origin : origin + spec.horizon].double().numpy() * std[k] + mean[k]
+        if insample.min() <= 0:
+            return None
+        for t in range(actual.shape[1]):
+            seen = np.isfinite(actual[:, t])
+            if seen.any():
+                forecast = naive2(insample[:, t], spec.horizon, season)[seen]
+                smapes.append(smape(actual[seen, t], forecast))
+                mases.append(np.mean(np.abs(actual[seen, t] - forecast)) / scale[k, t])
+    return (float(np.mean(smapes)), float(np.mean(mases))) if smapes else None

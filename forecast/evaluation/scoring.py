@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -21,7 +20,9 @@ from torch import Tensor
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import Batch, WindowDataset
 from forecast.errors import ForecastError
+from forecast.evaluation.m4 import naive2_scores
 from forecast.evaluation.scores import Scores, Units
+from forecast.evaluation.spans import window_origins
 from forecast.model.baselines import Baseline, LinearBaseline, reference_baselines
 from forecast.model.ensemble import Ensemble
 from forecast.model.losses import ForecastLoss, interval_hits, pinball_loss
@@ -45,6 +46,7 @@ class Evaluation:
     coverage: float = float("nan")
     loss: float | None = None  # the training loss on these windows, when it was given
     skipped: int = 0  # target values the data's rules made up, left out of every score
+    naive2: tuple[float, float] | None = None  # Naive2's sMAPE and MASE: OWA's denominators
 
     def metrics(self, prefix: str) -> dict[str, float]:
         """``<prefix>_mse`` ... for the model, ``<prefix>_mse_<baseline>`` for baselines."""
@@ -65,7 +67,17 @@ class Evaluation:
         if self.loss is not None:
             out[f"{prefix}_loss"] = self.loss
         out[f"{prefix}_targets_skipped"] = float(self.skipped)
-        return out
+        owa = {f"{prefix}_owa" if n == "model" else f"{prefix}_owa_{n}": v
+               for n, v in self.owa().items()}  # fmt: skip
+        return out | owa
+
+    def owa(self) -> dict[str, float]:
+        """M4's OWA of the model and each baseline against Naive2 (none where not scored)."""
+        if self.naive2 is None:
+            return {}
+        smape, mase = self.naive2
+        each = {name: scores.metrics(self.seasonal_mae) for name, scores in self.scores.items()}
+        return {n: (m["smape"] / smape + m["mase_series"] / mase) / 2 for n, m in each.items()}
 
     def table(self) -> str:
         lines = [
@@ -85,6 +97,9 @@ class Evaluation:
                 f"{self.coverage:.3f} of a nominal {nominal:.2f}"
             )
         lines += self.series_lines()
+        if self.naive2 is not None:
+            owa = ", ".join(f"{name} {value:.3f}" for name, value in self.owa().items())
+            lines.append(f"OWA against Naive2 (M4's): {owa}")
         if self.skipped:
             scored = int(next(iter(self.scores.values())).counts.sum())
             lines.append(
@@ -217,6 +232,7 @@ def evaluate_windows(
         coverage=sums[1].item() / values if levels else float("nan"),
         loss=None if loss is None else sums[2].item() / values,
         skipped=int(len(index) * spec.horizon * spec.n_targets - values),
+        naive2=naive2_scores(datamodule, dataset, index, season, units),
     )
 
 
@@ -259,22 +275,6 @@ def score_batch(
     in_units = (error.abs() * units.std.unsqueeze(1)).sum((1, 2))
     each = torch.stack([error.square().sum((1, 2)), error.abs().sum((1, 2)), in_units])
     return each / per_window, sums
-
-
-def window_origins(
-    datamodule: ForecastDataModule, dataset: WindowDataset, index: Tensor
-) -> pd.DataFrame:
-    """Series and forecast origin (first target timestamp) of each window in ``index``."""
-    spec = datamodule.spec
-    rows = (dataset.starts(index) + spec.lookback).numpy()
-    frame = pd.DataFrame({"origin": datamodule.timestamps[rows]})
-    if spec.series_id:
-        starts = [a for a, _ in datamodule.bounds]
-        series = np.searchsorted(starts, rows, side="right") - 1
-        ids = [spec.id_values(datamodule.series_ids[k]) for k in series]
-        for position, column in enumerate(spec.id_columns):
-            frame.insert(position, column, [key[position] for key in ids])
-    return frame
 
 
 @torch.no_grad()

@@ -1,9 +1,11 @@
-"""Backtest spans: the windows whose forecast targets lie between two timestamps."""
+"""Windows by time: the series and origin of each, and backtest spans (the windows whose
+forecast targets lie between two timestamps)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from torch import Tensor
 
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import WindowDataset, window_count
@@ -33,3 +35,19 @@ def span(datamodule: ForecastDataModule, start: str | None, end: str | None) -> 
             f"targets between {start} and {end}"
         )
     return datamodule.windows(segments, series, scored=True)
+
+
+def window_origins(
+    datamodule: ForecastDataModule, dataset: WindowDataset, index: Tensor
+) -> pd.DataFrame:
+    """Series and forecast origin (first target timestamp) of each window in ``index``."""
+    spec = datamodule.spec
+    rows = (dataset.starts(index) + spec.lookback).numpy()
+    frame = pd.DataFrame({"origin": datamodule.timestamps[rows]})
+    if spec.series_id:
+        starts = [a for a, _ in datamodule.bounds]
+        series = np.searchsorted(starts, rows, side="right") - 1
+        ids = [spec.id_values(datamodule.series_ids[k]) for k in series]
+        for position, column in enumerate(spec.id_columns):
+            frame.insert(position, column, [key[position] for key in ids])
+    return frame
