@@ -488,12 +488,12 @@ def test_data_test_start_is_one_way_to_place_the_test():
     with pytest.raises(ForecastError, match="split_borders by row"):
         DataOptions(test_start="2024-01-01", split_borders=[10, 20, 30])
     DataOptions(test_start="2024-01-01", val_windows=2)  # validation counted before it
-    from forecast.data.splits import test_start
+    from forecast.data.splits import start_stamp
 
-    assert test_start("2024-07-01 02:00", "Europe/Berlin") == np.datetime64("2024-07-01T00:00")
-    assert test_start(800, None) == np.datetime64(800, "ns")  # integer steps
+    assert start_stamp("2024-07-01 02:00", "Europe/Berlin") == np.datetime64("2024-07-01T00:00")
+    assert start_stamp(800, None) == np.datetime64(800, "ns")  # integer steps
     with pytest.raises(ForecastError, match="'soon' is not a timestamp"):
-        test_start("soon", None)
+        start_stamp("soon", None)
 
 
 def test_scaler_statistics_are_exact_and_skip_constant_columns():

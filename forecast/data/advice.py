@@ -18,7 +18,7 @@ from forecast.data.splits import (
     fitting_window,
     series_options,
     split_ranges,
-    test_start,
+    start_stamp,
 )
 from forecast.data.windows import window_count
 from forecast.errors import ForecastError
@@ -155,7 +155,7 @@ def profile_tests(found: Profile, options: DataOptions) -> TestRows:
     filled): from its last timestamp and the frequency."""
     if options.test_start is None:
         return None
-    first = pd.Timestamp(test_start(options.test_start, options.timezone))
+    first = pd.Timestamp(start_stamp(options.test_start, options.timezone))
     freq = found.freq or "ns"  # integer steps, held as nanoseconds
     return [
         len(pd.date_range(first, last, freq=freq)) if last >= first else 0

@@ -24,7 +24,7 @@ from forecast.data.scaling import Scaler, SeriesScaler
 from forecast.data.seasonality import series_season
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
-from forecast.data.splits import SPLITS, derived_lookback, series_segments, test_rows
+from forecast.data.splits import SPLITS, derived_lookback, rows_in_test, series_segments
 from forecast.data.windows import WindowDataset, batch_loader
 from forecast.errors import ForecastError
 
@@ -74,7 +74,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
-        self.tests = test_rows(series.timestamps, self.bounds, options, series.timezone)
+        self.tests = rows_in_test(series.timestamps, self.bounds, options, series.timezone)
         self.options = options = self._derived(series)
         self.segments, self.kept_series = series_segments(
             self.bounds, options, self.season, self._name, self.path, self.tests

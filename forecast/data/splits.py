@@ -80,7 +80,7 @@ def fitting_window(n_rows: int, options: DataOptions, season: int = 1) -> tuple[
 
 # data.lookback=null: the lookback the benchmarks measure, where every series allows it; where
 # a season is a day of hours (or half hours), a week of them, for the weekly cycle of what
-# people do (M4 Hourly: OWA 0.553 at 96 hours, 0.483 at 168; benchmarks/m4_*.json)
+# people do (M4 Hourly: OWA 0.553 at 96 hours, 0.496 at 168; benchmarks/m4_defaults.json)
 PREFERRED_LOOKBACK = 96
 DAY_SEASONS = (24, 48)
 # Without a season, a lookback that only the series' lengths bound is a multiple of this, so
@@ -115,18 +115,18 @@ def derived_lookback(
 TestRows = list[int] | None  # with data.test_start: each series' rows from then on
 
 
-def test_rows(
+def rows_in_test(
     timestamps: np.ndarray, bounds: Sequence[tuple[int, int]], options: DataOptions,
     timezone: str | None = None,
 ) -> TestRows:  # fmt: skip
     """Each series' rows at or after ``data.test_start`` (its test), None without one."""
     if options.test_start is None:
         return None
-    first = test_start(options.test_start, timezone)
+    first = start_stamp(options.test_start, timezone)
     return [int(b - a - np.searchsorted(timestamps[a:b], first)) for a, b in bounds]
 
 
-def test_start(when: str | int, timezone: str | None) -> np.datetime64:
+def start_stamp(when: str | int, timezone: str | None) -> np.datetime64:
     """``data.test_start`` as the UTC ``datetime64[ns]`` timestamps are held in: read in the
     data's zone (``timezone``), an integer as a step of integer steps."""
     try:
