@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -190,3 +191,18 @@ def test_daily_data_in_a_zone_with_daylight_saving_has_no_gap(tmp_path, capsys):
     assert run_check(tmp_path / "daily.csv", overrides) == 0
     out = capsys.readouterr().out
     assert "gap:" not in out and "training would start" in out
+
+
+def test_windows_of_a_test_start_are_counted_per_series(tmp_path, capsys):
+    """Two hourly series ending at different times: each tests its rows from data.test_start
+    (16 and 20 rows), validation as many before, as training will split them."""
+    frames = [
+        pd.DataFrame({"date": pd.date_range(start, periods=n, freq="h"), "id": name, "y": 1.0})
+        for name, start, n in [("a", "2024-01-01", 100), ("b", "2024-01-02", 80)]
+    ]
+    pd.concat(frames).to_csv(tmp_path / "t.csv", index=False)
+    keys = ["data=csv", "data.series_id=id", "data.horizon=4", "data.lookback=8", "data.split_ratios=null",
+            "data.test_start='2024-01-04 12:00'"]  # fmt: skip
+    assert run_check(tmp_path / "t.csv", keys) == 0
+    # train (68 - 12 + 1) + (40 - 12 + 1); val and test borrow the lookback: 16 + 8 - 12 + 1 ...
+    assert "windows (lookback 8, horizon 4): train 86, val 30, test 30" in capsys.readouterr().out

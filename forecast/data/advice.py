@@ -155,10 +155,13 @@ def profile_tests(found: Profile, options: DataOptions) -> TestRows:
     filled): from its last timestamp and the frequency."""
     if options.test_start is None:
         return None
+    if found.freq is None:
+        raise ForecastError(
+            "data.test_start: the test rows cannot be counted without a frequency; set data.freq"
+        )
     first = pd.Timestamp(start_stamp(options.test_start, options.timezone))
-    freq = found.freq or "ns"  # integer steps, held as nanoseconds
     return [
-        len(pd.date_range(first, last, freq=freq)) if last >= first else 0
+        len(pd.date_range(first, last, freq=found.freq)) if last >= first else 0
         for last in pd.DatetimeIndex(found.last)
     ]
 
