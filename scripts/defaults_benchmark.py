@@ -1,5 +1,6 @@
-"""The default command on every data set the project ships, as a new user would type it: the
-keys a file needs to be read, what to forecast and the horizon, nothing else. Prints the
+"""The default command on every data set the project ships (and two shapes resampled from
+them), as a new user would type it: the keys a file needs to be read, what to forecast and
+the horizon, nothing else. Prints the
 test MSE of the model and of each baseline it reports, the model's ratio to the best baseline
 (above 1: a baseline wins) and the wall time, and writes the JSON the docs render.
 

@@ -201,8 +201,8 @@ def test_windows_of_a_test_start_are_counted_per_series(tmp_path, capsys):
         for name, start, n in [("a", "2024-01-01", 100), ("b", "2024-01-02", 80)]
     ]
     pd.concat(frames).to_csv(tmp_path / "t.csv", index=False)
-    keys = ["data=csv", "data.series_id=id", "data.horizon=4", "data.lookback=8", "data.split_ratios=null",
-            "data.test_start='2024-01-04 12:00'"]  # fmt: skip
+    keys = ["data=csv", "data.series_id=id", "data.horizon=4", "data.lookback=8",
+            "data.split_ratios=null", "data.test_start='2024-01-04 12:00'"]  # fmt: skip
     assert run_check(tmp_path / "t.csv", keys) == 0
     # train (68 - 12 + 1) + (40 - 12 + 1); val and test borrow the lookback: 16 + 8 - 12 + 1 ...
     assert "windows (lookback 8, horizon 4): train 86, val 30, test 30" in capsys.readouterr().out

@@ -18,6 +18,7 @@ scoring, the model file, prediction, serving and export take either.
   members' validation error being a little optimistic (early stopping chose their epoch on
   it). Measured on eight data sets (benchmarks/combination.json), the average was never
   more than 0.04% behind the best baseline; each weighting alone was 2-10% behind on one.
+
 Quantiles: the members' quantiles combine with the members' weights renormalized to sum to
 one (equal weights if validation gave the members none), then shift by the difference between
 the combined point and the members' combined point. The baselines forecast a point only: they
