@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.options import DataOptions, as_list
-from forecast.data.profile import Profile, covariate_columns, feature_candidates, is_numeric
+from forecast.data.profile import (
+    Profile,
+    covariate_columns,
+    feature_candidates,
+    fixed_step,
+    is_numeric,
+)
 from forecast.data.reading import file_rows
 from forecast.data.splits import (
     SPLITS,
@@ -159,8 +165,11 @@ def profile_tests(found: Profile, options: DataOptions) -> TestRows:
         raise ForecastError(
             "data.test_start: the test rows cannot be counted without a frequency; set data.freq"
         )
-    first = pd.Timestamp(start_stamp(options.test_start, options.timezone))
-    return [
+    first, step = start_stamp(options.test_start, options.timezone), fixed_step(found.freq)
+    if step is not None:  # hours, days: by arithmetic, for any number of series at once
+        rows = (found.last - first).astype(np.int64) // step + 1
+        return np.where(found.last >= first, rows, 0).tolist()
+    return [  # months, quarters: by the calendar
         len(pd.date_range(first, last, freq=found.freq)) if last >= first else 0
         for last in pd.DatetimeIndex(found.last)
     ]

@@ -59,7 +59,7 @@ def profile(frame: pd.DataFrame, options: DataOptions, source: str) -> Profile:
     nanos = stamps.view(np.int64)
     steps = np.diff(nanos)  # steps[i]: row i to row i + 1, of series codes[i + 1]
     freq = options.freq or _infer_freq(stamps[: min(rows[0], INFER_ROWS)], steps)
-    step = _fixed_step(freq)
+    step = fixed_step(freq)
     # A step from one series into the next is no step at all: made one of the usual size, it
     # counts as nothing below, and the large arrays are never copied to leave it out.
     steps[starts[1:] - 1] = step or 1
@@ -177,7 +177,7 @@ def _infer_freq(head: np.ndarray, steps: np.ndarray) -> str | None:
     return None if step is None else pd.tseries.frequencies.to_offset(pd.Timedelta(step)).freqstr
 
 
-def _fixed_step(freq: str | None) -> int | None:
+def fixed_step(freq: str | None) -> int | None:
     """Nanoseconds per step of a fixed-length frequency (hours, days); None for calendar ones."""
     if freq is None:
         return None

@@ -30,7 +30,10 @@ def mean_autocorrelation(series: Sequence[np.ndarray], max_lag: int) -> np.ndarr
     total, count = np.zeros(max_lag + 1), 0
     for values in series:
         centred = np.asarray(values, dtype=np.float64) - np.mean(values)
-        power = np.abs(np.fft.rfft(centred, 2 * len(centred))) ** 2
+        # zero-padded to a power of two of at least 2n: the linear (not circular) sums, and
+        # an FFT size without large prime factors, which pocketfft is many times slower on
+        size = 1 << (2 * len(centred) - 1).bit_length()
+        power = np.abs(np.fft.rfft(centred, size)) ** 2
         acf = np.fft.irfft(power)[: max_lag + 1]
         if acf[0] > 0:
             total, count = total + acf / acf[0], count + 1

@@ -104,7 +104,7 @@ def derived_lookback(
     dropped)."""
     preferred = preferred_lookback(season)
     of = series_options(replace(options, lookback=preferred), tests)
-    fits = [fitting_window(n, of(k), season) for k, n in enumerate(lengths) if of(k)]
+    fits = [fitting_window(n, own, season) for k, n in enumerate(lengths) if (own := of(k))]
     usable = [lookback for lookback, horizon in filter(None, fits) if horizon == options.horizon]
     lookback = min(usable, default=preferred)
     if season <= 1 and lookback >= 2 * SEGMENTS:  # equal segments, model.segment_len=null's
@@ -173,14 +173,14 @@ def series_segments(
     need = options.lookback + options.horizon
     of = series_options(options, tests)
     for k, (start, end) in enumerate(bounds):
-        if of(k) is None:  # ends before data.test_start
+        own = of(k)
+        if own is None:  # ends before data.test_start
             if options.short_series == "drop":
                 continue
             raise ForecastError(
                 f"{name(k)} ends before data.test_start={options.test_start}: it has no test; "
                 "data.short_series=drop leaves such series out"
             )
-        own = of(k)
         ranges = {s: (start + a, start + b) for s, (a, b) in split_ranges(end - start, own).items()}
         short = [
             (split, b - a)

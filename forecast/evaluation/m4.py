@@ -55,8 +55,8 @@ def seasonal_indices(insample: np.ndarray, period: int) -> np.ndarray:
     half = len(weights) // 2
     trend = np.full(n, np.nan)
     trend[half : n - half] = np.convolve(insample, weights, mode="valid")
-    ratio = insample / trend
-    figure = np.array([np.nanmean(ratio[k::period]) for k in range(period)])
+    ratio = np.r_[insample / trend, np.full(-n % period, np.nan)]  # whole periods
+    figure = np.nanmean(ratio.reshape(-1, period), axis=0)  # per position in the period
     return figure / figure.mean()
 
 
@@ -111,19 +111,23 @@ def naive2_scores(
     origins = (dataset.starts(index) + spec.lookback).numpy()
     series = dataset.series_of(index).numpy()
     std, mean, scale = (part.double().numpy() for part in units)  # (n_series, n_targets)
-    values = datamodule.values[:, spec.target_index]
-    truth = values if datamodule.truth is None else datamodule.truth  # NaN: made up, unscored
+    values = datamodule.values[:, spec.target_index].double().numpy()
+    truth = datamodule.truth  # NaN where made up: not scored
+    actuals = values if truth is None else truth.double().numpy()
     smapes, mases = [], []
-    for origin, k in zip(origins, series, strict=True):
-        start = datamodule.bounds[k][0]
-        insample = values[start:origin].double().numpy() * std[k] + mean[k]
-        actual = truth[origin : origin + spec.horizon].double().numpy() * std[k] + mean[k]
-        if insample.min() <= 0:
+    for k in dict.fromkeys(series.tolist()):  # each series' history unscaled once
+        start, own = datamodule.bounds[k][0], origins[series == k]
+        end = int(own.max()) + spec.horizon
+        history = values[start:end] * std[k] + mean[k]  # (rows, n_targets)
+        actual = actuals[start:end] * std[k] + mean[k]
+        if history[: end - spec.horizon - start].min() <= 0:
             return None
-        for t in range(actual.shape[1]):
-            seen = np.isfinite(actual[:, t])
-            if seen.any():
-                forecast = naive2(insample[:, t], spec.horizon, season)[seen]
-                smapes.append(smape(actual[seen, t], forecast))
-                mases.append(np.mean(np.abs(actual[seen, t] - forecast)) / scale[k, t])
+        for origin in own - start:
+            for t in range(history.shape[1]):
+                seen = np.isfinite(actual[origin : origin + spec.horizon, t])
+                if seen.any():
+                    forecast = naive2(history[:origin, t], spec.horizon, season)[seen]
+                    truth_t = actual[origin : origin + spec.horizon, t][seen]
+                    smapes.append(smape(truth_t, forecast))
+                    mases.append(np.mean(np.abs(truth_t - forecast)) / scale[k, t])
     return (float(np.mean(smapes)), float(np.mean(mases))) if smapes else None
