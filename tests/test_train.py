@@ -68,7 +68,7 @@ def test_run_logs_params_metrics_and_artifacts(trained):
 def test_metrics_are_consistent(trained):
     m = trained["metrics"]
     assert m["test_rmse"] == pytest.approx(math.sqrt(m["test_mse"]), rel=1e-5)
-    assert m["test_loss"] == pytest.approx(m["test_mae"], rel=1e-5)  # segment_lstm's mae loss
+    assert m["test_loss"] == pytest.approx(m["test_mse"], rel=1e-5)  # segment_lstm's mse loss
     assert m["test_mae_orig"] > m["test_mae"]  # the sines' std is above 1
     assert 0 < m["test_mse"] < 1.0  # a learnable signal, better than predicting the mean
 
@@ -273,6 +273,25 @@ def test_experiment_presets_compose(dataset, horizon, tmp_path):
     # one model for every preset: nothing tuned per dataset or horizon
     assert cfg.model.hidden_size == 256 and cfg.model.loss == "mae"
     assert cfg.trainer.precision == "bf16-mixed"
+
+
+def test_the_presets_keep_the_model_their_figures_were_measured_with(tmp_path):
+    """The default model is narrower and trained on MSE (issue #22's measurements); the
+    presets pin the wider MAE-trained one that their published figures come from."""
+    from hydra import compose, initialize_config_dir
+
+    from forecast.reference import CONF_DIR
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        default = compose("config", overrides=[f"paths.output_dir={tmp_path}"]).model
+        presets = {
+            name: compose("config", overrides=[f"experiment={name}"]).model
+            for name in ("etth1_h96", "ettm1_h336", "pjm_load", "m5_sales")
+        }
+    assert (default.hidden_size, default.loss) == (128, "mse")
+    assert {name: (m.hidden_size, m.loss) for name, m in presets.items()} == dict.fromkeys(
+        presets, (256, "mae")
+    )
 
 
 def test_model_keys_are_the_networks_fields(tmp_path):
