@@ -75,8 +75,8 @@ def fit_and_score(
         # a validation ensemble fitted the linear map on these training windows already
         linear = ensemble.linear if ensemble and ensemble.combine == "validation" else None
         outputs.evaluation = evaluate_windows(
-            net, datamodule, datamodule.datasets["test"], cfg.season, loss=model.loss,
-            linear=linear,
+            net, datamodule, datamodule.datasets["test"], cfg.season, datamodule.stride,
+            loss=model.loss, linear=linear,
         )  # fmt: skip
         outputs.metrics |= outputs.evaluation.metrics("test")
     run = None
@@ -106,12 +106,14 @@ def fit_network(
         members = fit_members(cfg, datamodule, model, trainer.logger)
     combined = None
     if len(members) > 1 or ensemble.get("combine", "mean") == "validation":
+        val = datamodule.datasets["val"]
         combined = fit_combination(
             [m.net for m in members], datamodule.spec, cfg.ensemble.combine, season,
-            datamodule.datasets["train"], datamodule.datasets["val"],
+            datamodule.datasets["train"], val, datamodule.stride,
         )  # fmt: skip
         # the sweeper's objective: the combination's loss on the validation windows
-        best = best | {"best_val_loss": mean_loss(combined, datamodule.datasets["val"], model.loss)}
+        loss = mean_loss(combined, val, model.loss, datamodule.stride)
+        best = best | {"best_val_loss": loss}
     if cfg.get("refit"):  # the weights were chosen on validation: now it trains too
         epochs = int(best.get("best_epoch", cfg.trainer.max_epochs))
         again = refit(cfg, datamodule, epochs, season)

@@ -32,7 +32,7 @@ from torch import nn
 
 from forecast.data.datamodule import ForecastDataModule
 
-PRESET = "segment_lstm"  # the presets' network, as conf/model/ sets it
+PRESET = "segment_lstm"  # the presets' network: conf/model/ at their width (conf/experiment/)
 VARIANTS = {
     "threads=1": {"threads": 1},
     "batch=32": {"batch": 32},
@@ -57,7 +57,7 @@ def throughput(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = lit_module(PRESET, dm.spec, dm.season).net.train()
+    net = lit_module(PRESET, dm.spec, dm.season, hidden_size=256).net.train()
     step_net = torch.compile(net) if compile else net
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     dataset = dm.datasets["train"]

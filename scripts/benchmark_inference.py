@@ -31,7 +31,7 @@ from bench_setup import (
 from forecast.data.datamodule import ForecastDataModule
 from forecast.serving.forecaster import Forecaster
 
-MODELS = ("lstm", "segment_lstm")  # conf/model: the default and the presets' model
+MODELS = ("lstm", "segment_lstm")  # conf/model: the plain LSTM and the default model
 
 
 def measure(name: str, batch: int, dm: ForecastDataModule, seconds: float, rounds: int) -> dict:

@@ -58,7 +58,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "preset_runs": lambda: preset_runs.runs_table(load("preset_runs")),
     "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
     "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),
-    "defaults": lambda: defaults_benchmark.table(load("defaults_combined")),
+    "defaults": lambda: defaults_benchmark.table(load("defaults_mse_h128")),
     "combination": lambda: combination_benchmark.table(load("combination")),
     "defaults_before": lambda: defaults_benchmark.table(load("defaults_defaults")),
     "m4": lambda: m4_benchmark.table(load("m4_defaults")),

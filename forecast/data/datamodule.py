@@ -25,7 +25,7 @@ from forecast.data.seasonality import series_season
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.spec import DataSpec
 from forecast.data.splits import SPLITS, derived_lookback, rows_in_test, series_segments
-from forecast.data.windows import WindowDataset, batch_loader
+from forecast.data.windows import WindowDataset, batch_loader, budget
 from forecast.errors import ForecastError
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,12 @@ class ForecastDataModule(pl.LightningDataModule):
             split: self.windows(self.segments[split], self.kept_series, split != "train")
             for split in SPLITS
         }
+        lengths = {split: len(dataset) for split, dataset in self.datasets.items()}
+        self.draws, self.stride, chosen = budget(
+            options.windows_per_epoch, options.eval_stride, lengths["train"],
+            max(lengths["val"], lengths["test"]),
+        )  # fmt: skip
+        self.derived |= chosen
 
     def _derived(self, series: SeriesFrame) -> DataOptions:
         """The options with the keys left null derived from the series (the season, the
@@ -247,13 +253,19 @@ class ForecastDataModule(pl.LightningDataModule):
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
-        return batch_loader(self.datasets["train"], self.options.batch_size, shuffle=True)
+        return batch_loader(
+            self.datasets["train"], self.options.batch_size, shuffle=True, draws=self.draws
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return batch_loader(self.datasets["val"], self.options.batch_size, shuffle=False)
+        return batch_loader(
+            self.datasets["val"], self.options.batch_size, shuffle=False, stride=self.stride
+        )
 
     def test_dataloader(self) -> DataLoader:
-        return batch_loader(self.datasets["test"], self.options.batch_size, shuffle=False)
+        return batch_loader(
+            self.datasets["test"], self.options.batch_size, shuffle=False, stride=self.stride
+        )
 
 
 def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:

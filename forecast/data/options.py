@@ -93,6 +93,8 @@ class DataOptions:
     max_rows: int | None = 50_000_000
     max_values: int | None = 200_000_000  # rows x columns: about 8 GB at the peak of setup
     scaling: str | None = None  # None: "series" for several series, else "column"
+    windows_per_epoch: int | None = None  # None: every window up to windows.EPOCH_WINDOWS
+    eval_stride: int | None = None  # None: 1 up to windows.EVAL_WINDOWS scored windows
 
     def __post_init__(self) -> None:
         normal = {
@@ -130,6 +132,13 @@ class DataOptions:
             if value is not None and not counting(value):
                 raise ForecastError(
                     f"data.{name}={value!r} must be an integer >= 1, or null for no limit"
+                )
+        for name in ("windows_per_epoch", "eval_stride"):
+            value = getattr(self, name)
+            if value is not None and not counting(value):
+                raise ForecastError(
+                    f"data.{name}={value!r} must be an integer >= 1, or null to derive it "
+                    "from the number of windows"
                 )
         rules = {
             "duplicates": (self.duplicates, DUPLICATE_RULES, False),

@@ -120,19 +120,49 @@ class WindowDataset(Dataset):
         )
 
 
+# Below these counts every window is used, as on every shipped data set; above them an epoch
+# would take hours on a laptop's cores (2,000 training windows/s on 2 cores: 10^6 windows are
+# 8 minutes) and a validation pass minutes, at no gain in what the figures say.
+EPOCH_WINDOWS = 1_000_000
+EVAL_WINDOWS = 100_000
+
+
+def budget(
+    windows_per_epoch: int | None, stride: int | None, n_train: int, n_scored: int
+) -> tuple[int | None, int, dict[str, int]]:
+    """Training windows drawn per epoch (None: every window) and the stride of scored
+    origins, from ``data.windows_per_epoch`` and ``data.eval_stride``; a key left null takes
+    every window up to ``EPOCH_WINDOWS`` training windows and ``EVAL_WINDOWS`` in the larger
+    scored split, else about that many. The third value: what was derived, by key."""
+    derived = {}
+    if windows_per_epoch is None and n_train > EPOCH_WINDOWS:
+        windows_per_epoch = derived["data.windows_per_epoch"] = EPOCH_WINDOWS
+    if stride is None:
+        stride = -(-n_scored // EVAL_WINDOWS)
+        if stride > 1:
+            derived["data.eval_stride"] = stride
+    return windows_per_epoch, stride, derived
+
+
 class ShardedBatches(Sampler[torch.Tensor]):
-    """Index batches, split across DDP ranks.
+    """Index batches of ``windows`` (a count, or the window indices to use), split across DDP
+    ranks.
 
     Training: rank ``r`` of ``w`` takes shuffled batches ``r, r + w, ...``, all ranks the same
     number (gradient all-reduce needs it), dropping at most ``w - 1`` batches of an epoch; the
-    shuffle is seeded by seed and epoch, so ranks agree on it. Evaluation: rank ``r`` takes
-    the ``r``-th of ``w`` contiguous slices of the windows, so every window is scored exactly
-    once (no padding, unlike DistributedSampler: distributed test scores are exact) and
-    every rank has at least one batch.
+    shuffle is seeded by seed and epoch, so ranks agree on it. With ``draws`` an epoch is that
+    many windows drawn uniformly (with replacement: O(draws) memory, where a permutation of
+    10^8 windows is 800 MB), a new draw each epoch. Evaluation: rank ``r`` takes the ``r``-th
+    of ``w`` contiguous slices of the windows, so every window is scored exactly once (no
+    padding, unlike DistributedSampler: distributed test scores are exact) and every rank has
+    at least one batch.
     """
 
-    def __init__(self, n_windows: int, batch_size: int, shuffle: bool) -> None:
-        self.n_windows, self.batch_size, self.shuffle = n_windows, batch_size, shuffle
+    def __init__(
+        self, windows: int | torch.Tensor, batch_size: int, shuffle: bool, draws: int | None = None
+    ) -> None:
+        self.windows, self.batch_size, self.shuffle = windows, batch_size, shuffle
+        self.draws = draws
         self.seed, self.epoch = torch.initial_seed(), 0
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if distributed else 0
@@ -142,11 +172,20 @@ class ShardedBatches(Sampler[torch.Tensor]):
         self.epoch = epoch
 
     def _batches(self) -> list[torch.Tensor]:
+        n = self.windows if isinstance(self.windows, int) else len(self.windows)
         if not self.shuffle:
-            start, end = (self.n_windows * k // self.world for k in (self.rank, self.rank + 1))
-            return list(torch.arange(start, end).split(self.batch_size))
+            start, end = (n * k // self.world for k in (self.rank, self.rank + 1))
+            index = torch.arange(start, end)
+            chosen = index if isinstance(self.windows, int) else self.windows[index]
+            return list(chosen.split(self.batch_size))
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        batches = list(torch.randperm(self.n_windows, generator=generator).split(self.batch_size))
+        if self.draws is None:
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.randint(n, (self.draws,), generator=generator)
+        if not isinstance(self.windows, int):
+            order = self.windows[order]
+        batches = list(order.split(self.batch_size))
         return batches[self.rank :: self.world][: len(batches) // self.world]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
@@ -156,10 +195,19 @@ class ShardedBatches(Sampler[torch.Tensor]):
         return len(self._batches())
 
 
-def batch_loader(dataset: WindowDataset, batch_size: int, shuffle: bool) -> DataLoader:
+def batch_loader(
+    dataset: WindowDataset,
+    batch_size: int,
+    shuffle: bool,
+    draws: int | None = None,
+    stride: int = 1,
+) -> DataLoader:
     """Hand whole index batches to the dataset so a batch is one gather, not ``batch`` copies.
 
-    Every window is used: the last, smaller batch is kept (dropping it skews test scores).
+    Every window is used (every ``stride``-th origin of each series), or with ``draws`` that
+    many drawn each epoch: the last, smaller batch is kept (dropping it skews test scores).
     """
-    batches = ShardedBatches(len(dataset), batch_size, shuffle)
-    return DataLoader(dataset, sampler=batches, batch_size=None)
+    windows = len(dataset) if stride == 1 else dataset.strided(stride)
+    return DataLoader(
+        dataset, sampler=ShardedBatches(windows, batch_size, shuffle, draws), batch_size=None
+    )

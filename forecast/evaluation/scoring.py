@@ -47,6 +47,7 @@ class Evaluation:
     loss: float | None = None  # the training loss on these windows, when it was given
     skipped: int = 0  # target values the data's rules made up, left out of every score
     naive2: tuple[float, float] | None = None  # Naive2's sMAPE and MASE: OWA's denominators
+    stride: int = 1  # every stride-th origin of each series was scored
 
     def metrics(self, prefix: str) -> dict[str, float]:
         """``<prefix>_mse`` ... for the model, ``<prefix>_mse_<baseline>`` for baselines."""
@@ -80,9 +81,10 @@ class Evaluation:
         return {n: (m["smape"] / smape + m["mase_series"] / mase) / 2 for n, m in each.items()}
 
     def table(self) -> str:
+        every = f", every {self.stride}-th origin" if self.stride > 1 else ""
         lines = [
             f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}{'MAE':>12}{'RMSE':>12}{'sMAPE':>9}   "
-            f"({len(self.windows)} windows; the last three in the data's units)"
+            f"({len(self.windows)} windows{every}; the last three in the data's units)"
         ]
         for name, scores in self.scores.items():
             m = scores.metrics(self.seasonal_mae)
@@ -233,6 +235,7 @@ def evaluate_windows(
         loss=None if loss is None else sums[2].item() / values,
         skipped=int(len(index) * spec.horizon * spec.n_targets - values),
         naive2=naive2_scores(datamodule, dataset, index, season, units),
+        stride=stride,
     )
 
 
@@ -279,13 +282,14 @@ def score_batch(
 
 @torch.no_grad()
 def mean_loss(
-    net: LSTMNet | Ensemble, dataset: WindowDataset, loss: ForecastLoss, batch_size: int = 1024
+    net: LSTMNet | Ensemble, dataset: WindowDataset, loss: ForecastLoss, stride: int = 1
 ) -> float:
-    """``loss`` over every window of ``dataset``, as validation measures it: an ensemble's
-    ``best_val_loss``, without the baselines and members evaluate_windows scores beside it."""
+    """``loss`` over ``dataset``'s windows (every ``stride``-th origin), as validation
+    measures it: an ensemble's ``best_val_loss``, without the baselines and members
+    evaluate_windows scores beside it."""
     net.eval()
     total, observed = 0.0, 0
-    for index in torch.arange(len(dataset)).split(batch_size):
+    for index in dataset.strided(stride).split(1024):
         x, y, future, static = dataset[index]
         count = int(torch.isfinite(y).sum())
         total += loss(net.forecast(x, future, static), y).item() * count

@@ -197,15 +197,18 @@ def fit_combination(
     season: int,
     train: WindowDataset,
     val: WindowDataset,
+    stride: int = 1,
     batch_size: int = 1024,
 ) -> Ensemble:
     """The ensemble of ``members``; with ``validation`` its weights chosen on ``val``'s
-    windows alone (the linear baseline is fitted on ``train``'s, as when it is scored)."""
+    windows alone, every ``stride``-th origin (the linear baseline is fitted on ``train``'s,
+    as when it is scored)."""
     linear = LinearBaseline.fit(train).weight if combine == "validation" else None
     ensemble = Ensemble([m.eval() for m in members], spec, combine, season, linear=linear)
     if combine != "validation":
         return ensemble
-    ensemble.weights.copy_(combination_weights(*candidate_sums(ensemble, val, batch_size)))
+    sums = candidate_sums(ensemble, val, stride, batch_size)
+    ensemble.weights.copy_(combination_weights(*sums))
     return ensemble
 
 
@@ -213,15 +216,18 @@ Sums = tuple[Tensor, Tensor, float, int]
 
 
 @torch.no_grad()
-def candidate_sums(ensemble: Ensemble, windows: WindowDataset, batch_size: int = 1024) -> Sums:
-    """What the squared error of any weighting of the candidates over ``windows`` follows
-    from: the Gram matrix ``(C, C)``, the products with the targets ``(C,)``, the targets'
-    sum of squares and their count (observed targets only: a made-up one is not chosen on)."""
+def candidate_sums(
+    ensemble: Ensemble, windows: WindowDataset, stride: int = 1, batch_size: int = 1024
+) -> Sums:
+    """What the squared error of any weighting of the candidates over ``windows`` (every
+    ``stride``-th origin) follows from: the Gram matrix ``(C, C)``, the products with the
+    targets ``(C,)``, the targets' sum of squares and their count (observed targets only: a
+    made-up one is not chosen on)."""
     size = len(ensemble.candidates)
     gram = torch.zeros(size, size, dtype=torch.float64)
     cross = torch.zeros(size, dtype=torch.float64)
     squares, count = 0.0, 0
-    for index in torch.arange(len(windows)).split(batch_size):
+    for index in windows.strided(stride).split(batch_size):
         x, y, future, static = windows[index]
         candidates = ensemble.candidates_of(x, ensemble.member_forecasts(x, future, static))
         observed = torch.isfinite(y).reshape(-1)

@@ -1,0 +1,104 @@
+"""Budgets at scale: an epoch of data.windows_per_epoch drawn windows, and the scored splits at
+every data.eval_stride-th origin, both derived past a size where every window costs hours."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from helpers import compose_config, sine_frame
+
+from forecast.data.datamodule import ForecastDataModule
+from forecast.data.windows import EPOCH_WINDOWS, EVAL_WINDOWS, ShardedBatches, budget
+from forecast.errors import ForecastError
+
+
+def drawn(sampler: ShardedBatches, epoch: int) -> list[int]:
+    sampler.set_epoch(epoch)
+    return torch.cat(list(sampler)).tolist()
+
+
+def test_an_epoch_draws_its_windows_anew_by_seed_and_epoch():
+    torch.manual_seed(7)
+    sampler = ShardedBatches(1000, batch_size=32, shuffle=True, draws=100)
+    first = drawn(sampler, 0)
+    assert len(sampler) == 4 and len(first) == 100  # 3 batches of 32 and one of 4
+    assert all(0 <= i < 1000 for i in first)
+    assert drawn(sampler, 1) != first  # a new draw each epoch
+    torch.manual_seed(7)
+    again = ShardedBatches(1000, batch_size=32, shuffle=True, draws=100)
+    assert drawn(again, 0) == first and drawn(again, 1) == drawn(sampler, 1)  # by seed
+    # drawn from the windows it is given (a split's indices), and shared across ranks
+    torch.manual_seed(7)
+    picked = ShardedBatches(torch.arange(5000, 6000), batch_size=32, shuffle=True, draws=100)
+    assert drawn(picked, 0) == [5000 + i for i in first]
+    shards = []
+    for rank in range(2):
+        shard = ShardedBatches(1000, batch_size=32, shuffle=True, draws=100)
+        shard.rank, shard.world = rank, 2
+        shards.append(list(shard))
+    assert [len(s) for s in shards] == [2, 2]  # equal step counts; the odd batch dropped
+
+
+def test_the_budget_is_every_window_below_the_sizes_and_explicit_keys_win():
+    assert budget(None, None, 10_000, 2_000) == (None, 1, {})
+    assert budget(None, None, EPOCH_WINDOWS, EVAL_WINDOWS) == (None, 1, {})
+    large = budget(None, None, 10**8, 3 * EVAL_WINDOWS + 1)
+    assert large == (
+        EPOCH_WINDOWS,
+        4,
+        {"data.windows_per_epoch": EPOCH_WINDOWS, "data.eval_stride": 4},
+    )
+    assert budget(500, 2, 10**8, 10**8) == (500, 2, {})
+    assert budget(500, 1, 10, 10) == (500, 1, {})
+
+
+@pytest.mark.parametrize("key", ["windows_per_epoch", "eval_stride"])
+@pytest.mark.parametrize("value", [0, -3, 2.5, True])
+def test_budget_keys_are_counts(tmp_path, key, value):
+    with pytest.raises(ForecastError, match=rf"data\.{key}={value!r} must be an integer >= 1"):
+        ForecastDataModule(str(tmp_path / "x.csv"), **{key: value})
+
+
+def test_strided_splits_score_every_stride_th_origin_of_each_series(tmp_path):
+    """Two series of 200 hourly rows: validation and test windows at origins 0, 3, 6, ...
+    of each series' split, exactly; training keeps every window."""
+    path = tmp_path / "two.csv"
+    frame = sine_frame(200)
+    pd.concat([frame.assign(id="a"), frame.assign(id="b")]).to_csv(path, index=False)
+    dm = ForecastDataModule(
+        str(path), lookback=12, horizon=4, series_id="id", eval_stride=3, windows_per_epoch=50
+    )
+    dm.setup()
+    assert (dm.draws, dm.stride) == (50, 3)
+    for split in ("val", "test"):
+        dataset = dm.datasets[split]
+        loaded = torch.cat(list(getattr(dm, f"{split}_dataloader")().sampler)).tolist()
+        assert loaded == dataset.strided(3).tolist()
+        starts = dataset.starts(torch.as_tensor(loaded))
+        for k, (start, end) in enumerate(dm.segments[split]):
+            expected = list(range(start, end - 12 - 4 + 1, 3))
+            assert [int(s) for s in starts if start <= s < end] == expected, (split, k)
+    train_batches = list(dm.train_dataloader().sampler)
+    assert sum(len(b) for b in train_batches) == 50 and len(train_batches) == 2  # batch 32
+
+
+def test_a_budgeted_run_takes_its_steps_and_says_which_origins_it_scored(tmp_path, caplog):
+    from forecast.train import train
+    from forecast.training.setup import build, fit
+
+    csv = tmp_path / "sines.csv"
+    sine_frame().to_csv(csv, index=False)
+    keys = [f"data.path={csv}", "register_model=null", "data.windows_per_epoch=128",
+            "data.eval_stride=5", "ensemble.combine=mean", "trainer.max_epochs=3",
+            "callbacks.early_stopping.patience=5"]  # fmt: skip
+    cfg = compose_config(tmp_path / "steps", keys)
+    datamodule, model, trainer = build(cfg)
+    fit(trainer, model, datamodule)
+    assert trainer.global_step == 3 * 2  # 128 windows at batch 64: two steps an epoch
+    caplog.set_level("INFO")
+    metrics = train(compose_config(tmp_path / "run", keys))
+    test_windows = len(datamodule.datasets["test"].strided(5))
+    assert test_windows < len(datamodule.datasets["test"]) / 4
+    assert f"({test_windows} windows, every 5-th origin;" in caplog.text
+    assert metrics["test_mse"] > 0
