@@ -108,6 +108,27 @@ def table(results: dict) -> str:
     return markdown_table(header, rows, note, provenance(results["meta"]))
 
 
+def choice_table(candidates: list[tuple[str, list[dict], dict | None]]) -> str:
+    """How the default's loss and width were chosen: per candidate (a name, its runs of this
+    script, its run of m4_benchmark.py or None), the ratio to the best baseline on each file
+    measured (the worst of them where all eight were) and M4's OWA."""
+    rows = []
+    for name, runs, m4 in candidates:
+        ratio = {r["dataset"]: r["ratio"] for result in runs for r in result["runs"]}
+        worst = f"{max(ratio.values()):.3f}" if len(ratio) == len(DATASETS) else "-"
+        owa = {r["frequency"]: r["owa"] for r in m4["runs"]} if m4 else {}
+        cells = [f"{ratio[d]:.3f}" if d in ratio else "-" for d in ("m5_sales", "etth1_daily")]
+        cells += [f"{owa[f]:.3f}" if f in owa else "-" for f in ("hourly", "weekly")]
+        sources = [
+            *(result["meta"]["command"] for result in runs),
+            *([m4["meta"]["command"]] if m4 else []),
+        ]
+        rows.append([name, worst, *cells, "; ".join(f"`{c}`" for c in sources)])
+    header = ["model (loss, width)", "worst ratio, 8 files", "M5 ratio", "ETTh1 daily ratio",
+              "M4 Hourly OWA", "M4 Weekly OWA", "measured by"]  # fmt: skip
+    return markdown_table(header, rows, "Ratio: test MSE over the best baseline's; OWA: M4's.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))

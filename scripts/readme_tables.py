@@ -58,10 +58,19 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "preset_runs": lambda: preset_runs.runs_table(load("preset_runs")),
     "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
     "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),
-    "defaults": lambda: defaults_benchmark.table(load("defaults_mse_h128")),
+    "defaults": lambda: defaults_benchmark.table(load("defaults_huber")),
+    "loss_choice": lambda: defaults_benchmark.choice_table(
+        [
+            ("MAE, 256 (the default before)", [load("defaults_combined")], load("m4_defaults")),
+            ("MSE, 128", [load("defaults_mse_h128")], None),
+            ("MAE, 128", [load("defaults_small_mae128")], load("m4_mae128")),
+            ("Huber, 128", [load("defaults_small_huber128")], load("m4_huber")),
+            ("Huber, 256 (the default)", [load("defaults_huber")], load("m4_huber256")),
+        ]
+    ),
     "combination": lambda: combination_benchmark.table(load("combination")),
     "defaults_before": lambda: defaults_benchmark.table(load("defaults_defaults")),
-    "m4": lambda: m4_benchmark.table(load("m4_defaults")),
+    "m4": lambda: m4_benchmark.table(load("m4_huber256")),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),
     "training_grid": lambda: benchmark_training.table(load("training_grid")),
     "training": lambda: benchmark_training.table(load("training")),
