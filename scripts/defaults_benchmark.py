@@ -115,9 +115,9 @@ def choice_table(candidates: list[tuple[str, list[dict], dict | None]]) -> str:
     rows = []
     for name, runs, m4 in candidates:
         ratio = {r["dataset"]: r["ratio"] for result in runs for r in result["runs"]}
-        worst = f"{max(ratio.values()):.3f}" if len(ratio) == len(DATASETS) else "-"
+        worst = f"{max(ratio.values()):.4f}" if len(ratio) == len(DATASETS) else "-"
         owa = {r["frequency"]: r["owa"] for r in m4["runs"]} if m4 else {}
-        cells = [f"{ratio[d]:.3f}" if d in ratio else "-" for d in ("m5_sales", "etth1_daily")]
+        cells = [f"{ratio[d]:.4f}" if d in ratio else "-" for d in ("m5_sales", "etth1_daily")]
         cells += [f"{owa[f]:.3f}" if f in owa else "-" for f in ("hourly", "weekly")]
         sources = [
             *(result["meta"]["command"] for result in runs),

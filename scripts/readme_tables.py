@@ -68,7 +68,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
             ("Huber, 256 (the default)", [load("defaults_huber")], load("m4_huber256")),
         ]
     ),
-    "combination": lambda: combination_benchmark.table(load("combination")),
+    "combination": lambda: combination_benchmark.table(load("combination_huber")),
     "defaults_before": lambda: defaults_benchmark.table(load("defaults_defaults")),
     "m4": lambda: m4_benchmark.table(load("m4_huber256")),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),
