@@ -9,6 +9,7 @@ import torch
 from helpers import compose_config, sine_frame
 
 from forecast.data.datamodule import ForecastDataModule
+from forecast.data.options import DataOptions
 from forecast.data.windows import EPOCH_WINDOWS, EVAL_WINDOWS, ShardedBatches, budget
 from forecast.errors import ForecastError
 
@@ -41,16 +42,19 @@ def test_an_epoch_draws_its_windows_anew_by_seed_and_epoch():
 
 
 def test_the_budget_is_every_window_below_the_sizes_and_explicit_keys_win():
-    assert budget(None, None, 10_000, 2_000) == (None, 1, {})
-    assert budget(None, None, EPOCH_WINDOWS, EVAL_WINDOWS) == (None, 1, {})
-    large = budget(None, None, 10**8, 3 * EVAL_WINDOWS + 1)
-    assert large == (
+    def of(n_train: int, n_val: int, n_test: int, **keys) -> tuple:
+        sizes = {"train": range(n_train), "val": range(n_val), "test": range(n_test)}
+        return budget(sizes, DataOptions(**keys))
+
+    assert of(10_000, 2_000, 1_500) == (None, 1, {})
+    assert of(EPOCH_WINDOWS, EVAL_WINDOWS, 10) == (None, 1, {})
+    assert of(10**8, 10, 3 * EVAL_WINDOWS + 1) == (
         EPOCH_WINDOWS,
         4,
         {"data.windows_per_epoch": EPOCH_WINDOWS, "data.eval_stride": 4},
     )
-    assert budget(500, 2, 10**8, 10**8) == (500, 2, {})
-    assert budget(500, 1, 10, 10) == (500, 1, {})
+    assert of(10**8, 10**8, 10**8, windows_per_epoch=500, eval_stride=2) == (500, 2, {})
+    assert of(10, 10, 10, windows_per_epoch=500) == (500, 1, {})
 
 
 @pytest.mark.parametrize("key", ["windows_per_epoch", "eval_stride"])

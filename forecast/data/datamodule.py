@@ -106,11 +106,7 @@ class ForecastDataModule(pl.LightningDataModule):
             split: self.windows(self.segments[split], self.kept_series, split != "train")
             for split in SPLITS
         }
-        lengths = {split: len(dataset) for split, dataset in self.datasets.items()}
-        self.draws, self.stride, chosen = budget(
-            options.windows_per_epoch, options.eval_stride, lengths["train"],
-            max(lengths["val"], lengths["test"]),
-        )  # fmt: skip
+        self.draws, self.stride, chosen = budget(self.datasets, options)
         self.derived |= chosen
 
     def _derived(self, series: SeriesFrame) -> DataOptions:
@@ -151,10 +147,9 @@ class ForecastDataModule(pl.LightningDataModule):
     def windows(
         self, segments: list[tuple[int, int]], series: Sequence[int], scored: bool = False
     ) -> WindowDataset:
-        """The windows inside row ``segments``, the ``k``-th of series ``series[k]``. Windows
-        that are ``scored`` (validation, test) have NaN targets where the data's rules made the
-        value up (data.fill_gaps, data.fill_missing): a filled value is never taken for truth;
-        training learns from them as filled."""
+        """The windows inside row ``segments``, the ``k``-th of series ``series[k]``. Scored
+        windows (validation, test) have NaN targets where data.fill_gaps or data.fill_missing
+        made the value up: a filled value is never taken for truth; training learns from it."""
         spec = self.spec
         return WindowDataset(
             self.values, segments, spec.lookback, spec.horizon, spec.target_index,

@@ -127,18 +127,12 @@ class DataOptions:
                 "UTC), or be null"
             )
         self._check_splits()
-        for name in ("max_rows", "max_values"):
+        for name in ("max_rows", "max_values", "windows_per_epoch", "eval_stride"):
             value = getattr(self, name)
             if value is not None and not counting(value):
+                null = "for no limit" if name.startswith("max_") else "to derive it from the data"
                 raise ForecastError(
-                    f"data.{name}={value!r} must be an integer >= 1, or null for no limit"
-                )
-        for name in ("windows_per_epoch", "eval_stride"):
-            value = getattr(self, name)
-            if value is not None and not counting(value):
-                raise ForecastError(
-                    f"data.{name}={value!r} must be an integer >= 1, or null to derive it "
-                    "from the number of windows"
+                    f"data.{name}={value!r} must be an integer >= 1, or null {null}"
                 )
         rules = {
             "duplicates": (self.duplicates, DUPLICATE_RULES, False),

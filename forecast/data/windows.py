@@ -16,6 +16,7 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from forecast.data.options import DataOptions
 from forecast.errors import ForecastError
 
 
@@ -128,20 +129,20 @@ EVAL_WINDOWS = 100_000
 
 
 def budget(
-    windows_per_epoch: int | None, stride: int | None, n_train: int, n_scored: int
+    datasets: dict[str, WindowDataset], options: DataOptions
 ) -> tuple[int | None, int, dict[str, int]]:
     """Training windows drawn per epoch (None: every window) and the stride of scored
-    origins, from ``data.windows_per_epoch`` and ``data.eval_stride``; a key left null takes
-    every window up to ``EPOCH_WINDOWS`` training windows and ``EVAL_WINDOWS`` in the larger
-    scored split, else about that many. The third value: what was derived, by key."""
-    derived = {}
-    if windows_per_epoch is None and n_train > EPOCH_WINDOWS:
-        windows_per_epoch = derived["data.windows_per_epoch"] = EPOCH_WINDOWS
+    origins, from ``options.windows_per_epoch`` and ``options.eval_stride``; a key left null
+    takes every window up to ``EPOCH_WINDOWS`` training windows and ``EVAL_WINDOWS`` in the
+    larger scored split, else about that many. The third value: what was derived, by key."""
+    draws, stride, derived = options.windows_per_epoch, options.eval_stride, {}
+    if draws is None and len(datasets["train"]) > EPOCH_WINDOWS:
+        draws = derived["data.windows_per_epoch"] = EPOCH_WINDOWS
     if stride is None:
-        stride = -(-n_scored // EVAL_WINDOWS)
+        stride = -(-max(len(datasets["val"]), len(datasets["test"])) // EVAL_WINDOWS)
         if stride > 1:
             derived["data.eval_stride"] = stride
-    return windows_per_epoch, stride, derived
+    return draws, stride, derived
 
 
 class ShardedBatches(Sampler[torch.Tensor]):
