@@ -12,6 +12,11 @@ from forecast.data.datamodule import ForecastDataModule
 from forecast.data.options import DataOptions
 from forecast.data.windows import EPOCH_WINDOWS, EVAL_WINDOWS, ShardedBatches, budget
 from forecast.errors import ForecastError
+from forecast.evaluation.scoring import mean_loss
+from forecast.model.config import LSTMConfig
+from forecast.model.ensemble import candidate_sums, fit_combination
+from forecast.model.losses import ForecastLoss
+from forecast.model.net import LSTMNet
 
 
 def drawn(sampler: ShardedBatches, epoch: int) -> list[int]:
@@ -85,6 +90,31 @@ def test_strided_splits_score_every_stride_th_origin_of_each_series(tmp_path):
             assert [int(s) for s in starts if start <= s < end] == expected, (split, k)
     train_batches = list(dm.train_dataloader().sampler)
     assert sum(len(b) for b in train_batches) == 50 and len(train_batches) == 2  # batch 32
+
+
+def test_validation_figures_read_the_strided_origins_alone(tmp_path):
+    """The combination's weights and best_val_loss come from the same strided windows as
+    early stopping: computed over those windows gathered by hand, they agree exactly."""
+    path = tmp_path / "sines.csv"
+    sine_frame().to_csv(path, index=False)
+    dm = ForecastDataModule(str(path), lookback=24, horizon=6, eval_stride=4)
+    dm.setup()
+    torch.manual_seed(0)
+    net = LSTMNet(LSTMConfig(hidden_size=8, num_layers=1), dm.spec).eval()
+    val, loss = dm.datasets["val"], ForecastLoss("mse")
+    chosen = dm.datasets["val"][val.strided(4)]
+    with torch.no_grad():
+        forecast = net.forecast(chosen.x, chosen.future, chosen.static)
+    by_hand = loss(forecast, chosen.y).item()
+    assert len(val.strided(4)) == -(-len(val) // 4)
+    assert mean_loss(net, val, loss, stride=4) == pytest.approx(by_hand, rel=1e-6)
+    assert mean_loss(net, val, loss) != pytest.approx(by_hand, rel=1e-6)
+    ensemble = fit_combination([net], dm.spec, "validation", 24, dm.datasets["train"], val, 4)
+    gram, cross, squares, count = candidate_sums(ensemble, val, stride=4)
+    member, y = forecast.point.double().reshape(-1), chosen.y.double().reshape(-1)
+    assert count == len(y) and squares == pytest.approx(float(y @ y))
+    assert gram[0, 0] == pytest.approx(float(member @ member), rel=1e-6)  # the LSTM candidate
+    assert cross[0] == pytest.approx(float(member @ y), rel=1e-6)
 
 
 def test_a_budgeted_run_takes_its_steps_and_says_which_origins_it_scored(tmp_path, caplog):
