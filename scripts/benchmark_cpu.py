@@ -28,11 +28,14 @@ from bench_setup import (
     run_meta,
     write_results,
 )
+from omegaconf import OmegaConf
 from torch import nn
 
 from forecast.data.datamodule import ForecastDataModule
+from forecast.reference import CONF_DIR
 
-PRESET = "segment_lstm"  # the presets' network: conf/model/ at their width (conf/experiment/)
+PRESET = "segment_lstm"  # the presets' network, at the width they train it
+PRESET_WIDTH = OmegaConf.load(Path(CONF_DIR) / "experiment" / "ett_base.yaml").model.hidden_size
 VARIANTS = {
     "threads=1": {"threads": 1},
     "batch=32": {"batch": 32},
@@ -57,7 +60,7 @@ def throughput(
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    net = lit_module(PRESET, dm.spec, dm.season, hidden_size=256).net.train()
+    net = lit_module(PRESET, dm.spec, dm.season, hidden_size=PRESET_WIDTH).net.train()
     step_net = torch.compile(net) if compile else net
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     dataset = dm.datasets["train"]

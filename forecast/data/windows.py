@@ -100,7 +100,7 @@ class WindowDataset(Dataset):
         if stride < 1:
             raise ForecastError(f"stride must be >= 1, got {stride}")
         index = torch.arange(len(self))
-        return index[self._locate(index)[1] % stride == 0]
+        return index if stride == 1 else index[self._locate(index)[1] % stride == 0]
 
     def __getitem__(self, index: int | torch.Tensor) -> Batch:
         index = torch.as_tensor(index)
@@ -162,8 +162,10 @@ class ShardedBatches(Sampler[torch.Tensor]):
     def __init__(
         self, windows: int | torch.Tensor, batch_size: int, shuffle: bool, draws: int | None = None
     ) -> None:
-        self.windows, self.batch_size, self.shuffle = windows, batch_size, shuffle
-        self.draws = draws
+        # a count stands for the indices 0 .. count - 1, which are never built for it
+        self.index = None if isinstance(windows, int) else windows
+        self.n_windows = windows if isinstance(windows, int) else len(windows)
+        self.batch_size, self.shuffle, self.draws = batch_size, shuffle, draws
         self.seed, self.epoch = torch.initial_seed(), 0
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if distributed else 0
@@ -173,21 +175,20 @@ class ShardedBatches(Sampler[torch.Tensor]):
         self.epoch = epoch
 
     def _batches(self) -> list[torch.Tensor]:
-        n = self.windows if isinstance(self.windows, int) else len(self.windows)
+        n = self.n_windows
         if not self.shuffle:
             start, end = (n * k // self.world for k in (self.rank, self.rank + 1))
-            index = torch.arange(start, end)
-            chosen = index if isinstance(self.windows, int) else self.windows[index]
-            return list(chosen.split(self.batch_size))
+            return list(self._windows(torch.arange(start, end)).split(self.batch_size))
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         if self.draws is None:
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.randint(n, (self.draws,), generator=generator)
-        if not isinstance(self.windows, int):
-            order = self.windows[order]
-        batches = list(order.split(self.batch_size))
+        batches = list(self._windows(order).split(self.batch_size))
         return batches[self.rank :: self.world][: len(batches) // self.world]
+
+    def _windows(self, positions: torch.Tensor) -> torch.Tensor:
+        return positions if self.index is None else self.index[positions]
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return iter(self._batches())
