@@ -520,7 +520,7 @@ def test_timestamps_outside_the_nanosecond_range_are_refused_not_wrapped(start):
 
 
 def test_files_that_are_not_tables_are_named_for_what_they_are(tmp_path):
-    with pytest.raises(ForecastError, match="is a folder; give the data file inside it"):
+    with pytest.raises(ForecastError, match=r"is a folder without \.parquet files"):
         read_table(tmp_path)
     (tmp_path / "header.csv").write_text("date,a\n")
     with pytest.raises(ForecastError, match=r"has no data rows \(columns: \['date', 'a'\]\)"):

@@ -5,6 +5,7 @@ inserted and filled (``data.fill_gaps``), missing values filled or refused
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -22,11 +23,18 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RowNames:
     """How messages name a row so that a user can find it: the line of a CSV file whose first
-    data row is line ``first_line``, else the 0-based data row (Parquet, tables in memory)."""
+    data row is line ``first_line``; in a folder of Parquet files, the file and its 0-based
+    row (``files``: each file's first row in the table and its name, in the order read); else
+    the 0-based data row (a Parquet file, a table in memory)."""
 
     first_line: int | None = None
+    files: tuple[tuple[int, str], ...] = ()
 
     def __call__(self, row: int) -> str:
+        if self.files:
+            k = bisect.bisect_right([start for start, _ in self.files], row) - 1
+            start, name = self.files[k]
+            return f"data row {row - start} (0-based) of {name}"
         if self.first_line is None:
             return f"data row {row} (0-based)"
         return f"file line {row + self.first_line}"
