@@ -15,7 +15,14 @@ Three ways to hold ``rows x 7`` values windowed at lookback 96 / horizon 96:
 - ``materialized``: every window copied out up front, as several libraries do
   (``rows x 192 x 7`` float32); measured where it fits, else computed.
 
+``--panels`` measures the shape of a retailer's table instead (``scripts/make_panel.py``:
+series of 1,000 hourly steps with string ids, one target, two future covariates) at 1e6,
+1e7 and 1e8 rows: the DataModule's setup peak against the float32 arrays (target and
+covariates), its time, and one budgeted training epoch (``data.windows_per_epoch``) of the
+default model, whose windows/s should not depend on the table's size.
+
     python scripts/benchmark_memory.py               # 1e5, 1e6, 1e7 rows
+    python scripts/benchmark_memory.py --panels      # 1e6, 1e7, 1e8 rows of a panel
     python scripts/benchmark_memory.py --smoke       # 1e4 rows, seconds
 """
 
@@ -32,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 FEATURES, LOOKBACK, HORIZON = 7, 96, 96
 MATERIALIZE_LIMIT_BYTES = 4 << 30  # do not try to allocate more than this on a 24 GiB box
+PANEL_LENGTH, PANEL_HORIZON, EPOCH_WINDOWS = 1000, 24, 1 << 14
 
 
 def status_mb(field: str) -> float:
@@ -63,6 +71,8 @@ def child(kind: str, rows: int, workdir: str) -> None:
     from forecast.data.windows import WindowDataset
 
     path = Path(workdir) / f"{rows}.parquet"
+    if kind == "panel":
+        return panel_child(Path(workdir) / f"panel-{rows}.parquet")
     base = reset_peak()
     if kind == "windows":
         values = torch.from_numpy(np.random.default_rng(0).random((rows, FEATURES), np.float32))
@@ -101,6 +111,54 @@ def child(kind: str, rows: int, workdir: str) -> None:
     print(json.dumps({"peak_mb": status_mb("VmHWM") - base}))
 
 
+def panel_child(path: Path) -> None:
+    """Setup of a panel file as forecast-train reads it, then one budgeted epoch."""
+    import time
+
+    import pytorch_lightning as pl
+    from bench_setup import lit_module
+
+    from forecast.data.datamodule import ForecastDataModule
+
+    base = reset_peak()
+    start = time.perf_counter()
+    dm = ForecastDataModule(
+        str(path), timestamp="date", series_id="series", features=["y"],
+        future_covariates=["x0", "x1"], horizon=PANEL_HORIZON, max_rows=None, max_values=None,
+        windows_per_epoch=EPOCH_WINDOWS, batch_size=256,
+    )  # fmt: skip
+    dm.setup()
+    setup_s = time.perf_counter() - start
+    setup_mb = status_mb("VmHWM") - base
+    module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)  # no validation
+    trainer = pl.Trainer(
+        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    )  # fmt: skip
+    start = time.perf_counter()
+    trainer.fit(module, train_dataloaders=dm.train_dataloader())
+    epoch_s = time.perf_counter() - start
+    print(json.dumps({
+        "setup_mb": setup_mb, "setup_s": setup_s, "epoch_s": epoch_s,
+        "windows_per_s": EPOCH_WINDOWS / epoch_s, "train_windows": len(dm.datasets["train"]),
+        "peak_mb": status_mb("VmHWM") - base, "lookback": dm.spec.lookback,
+    }))  # fmt: skip
+
+
+def panels(sizes: list[int], workdir: Path) -> list[dict]:
+    """``panel`` children at each size, each from a file make_panel.py writes."""
+    from make_panel import write_panel
+
+    results = []
+    for rows in sizes:
+        path = write_panel(workdir / f"panel-{rows}.parquet", rows // PANEL_LENGTH, PANEL_LENGTH)
+        measured = measure("panel", rows, workdir)
+        path.unlink()
+        results.append({"rows": rows, "array_mb": rows * 3 * 4 / 2**20, **measured})
+        print(json.dumps(results[-1]), flush=True)
+    return results
+
+
 def write_table(rows: int, workdir: Path) -> None:
     import numpy as np
     import pandas as pd
@@ -120,7 +178,8 @@ def measure(kind: str, rows: int, workdir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "memory.json")
+    parser.add_argument("--panels", action="store_true", help="1e6 to 1e8 rows of a panel")
+    parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -129,8 +188,15 @@ def main() -> None:
 
     from bench_setup import run_meta, write_results  # not in the measured children
 
-    sizes = [10_000] if args.smoke else [100_000, 1_000_000, 10_000_000]
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    if args.panels:
+        sizes = [100_000] if args.smoke else [1_000_000, 10_000_000, 100_000_000]
+        meta = run_meta("benchmark_memory.py --panels")
+        output = {"meta": meta, "panels": panels(sizes, workdir)}
+        print(panel_table(output))
+        write_results(args.out or REPO / "benchmarks" / "memory_panels.json", output)
+        return
+    sizes = [10_000] if args.smoke else [100_000, 1_000_000, 10_000_000]
     results = []
     for rows in sizes:
         write_table(rows, workdir)
@@ -153,7 +219,28 @@ def main() -> None:
 
     output = {"meta": run_meta("benchmark_memory.py"), "rows": results}
     print(table(output))
-    write_results(args.out, output)
+    write_results(args.out or REPO / "benchmarks" / "memory.json", output)
+
+
+def panel_table(results: dict) -> str:
+    from bench_setup import markdown_table, provenance
+
+    first = results["panels"][0]["windows_per_s"]
+    rows = [
+        [f"{r['rows']:,}", f"{r['rows'] // PANEL_LENGTH:,}", f"{r['array_mb']:,.0f} MB",
+         f"{r['setup_mb']:,.0f} MB ({r['setup_mb'] / r['array_mb']:.1f}x)",
+         f"{r['setup_s']:.0f} s", f"{r['train_windows']:,}",
+         f"{r['windows_per_s']:,.0f} ({r['windows_per_s'] / first:.2f}x)"]
+        for r in results["panels"]
+    ]  # fmt: skip
+    return markdown_table(
+        ["rows", "series", "float32 arrays", "setup peak RSS (x arrays)", "setup",
+         "training windows", f"windows/s, one epoch of {EPOCH_WINDOWS:,} (x the first)"],
+        rows,
+        "One target and two future covariates per row, string series ids; lookback derived, "
+        f"horizon {PANEL_HORIZON}; the default model, data.windows_per_epoch={EPOCH_WINDOWS}.",
+        provenance(results["meta"]),
+    )  # fmt: skip
 
 
 def table(results: dict) -> str:

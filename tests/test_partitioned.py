@@ -115,3 +115,26 @@ def test_the_row_bound_counts_every_file_of_a_folder(tmp_path):
     with pytest.raises(ForecastError, match=r"has more than data\.max_rows=179 rows"):
         read_table(tmp_path / "hive", DataOptions(max_rows=179))
     assert len(read_table(tmp_path / "hive", DataOptions(max_rows=180))) == 180
+
+
+def test_series_in_runs_are_read_in_place_and_interleaved_ones_alike():
+    """A table sorted by series keeps its own order (no row index); the same rows
+    interleaved give the same series, ids in order of first appearance."""
+    from forecast.data.options import DataOptions
+    from forecast.data.series import prepare_series
+
+    options = DataOptions(timestamp="date", series_id="store")
+    frame = panel(steps=20)
+    assert prepare_series(frame, options, dtype=None).values.dtype == np.float64
+    frame = frame.astype({"store": "category", "sales": np.float32, "price": np.float32})
+    runs = prepare_series(frame, options, dtype=None)  # float32 columns: no wider copy
+    assert runs.rows is None and runs.values.dtype == np.float32
+    assert runs.bounds == [(0, 20), (20, 40), (40, 60)]
+    np.testing.assert_array_equal(runs.values, frame[["sales", "price"]].to_numpy())
+    shuffled = frame.iloc[np.argsort(np.tile(np.arange(20), 3), kind="stable")]  # by time
+    mixed = prepare_series(shuffled.reset_index(drop=True), options, dtype=None)
+    assert mixed.series_ids == runs.series_ids == ["s0", "s1", "s2"]
+    assert mixed.bounds == runs.bounds
+    np.testing.assert_array_equal(mixed.rows[:4], [0, 3, 6, 9])  # s0's rows, every third
+    np.testing.assert_array_equal(mixed.values, runs.values)
+    np.testing.assert_array_equal(mixed.timestamps, runs.timestamps)

@@ -91,13 +91,13 @@ def static_value(values: np.ndarray, column: str, where: str) -> np.ndarray:
 def check_numeric(
     values: np.ndarray, column: str, where: str, rows: np.ndarray | None = None
 ) -> np.ndarray:
-    """A numeric, finite covariate column as float64."""
+    """A numeric covariate column, checked finite, as it is (a float64 copy of every
+    covariate would be several times a large table; scaling reads it in float64 chunks)."""
     if values.dtype.kind not in "iuf":
         raise ForecastError(
             f"{where}: covariate column {column!r} is not numeric (dtype {values.dtype}); "
             "list it in data.categorical to use it as categories"
         )
-    values = values.astype(np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])

@@ -68,7 +68,7 @@ class ForecastDataModule(pl.LightningDataModule):
         frame = read_table(self.path, options)
         covariates = options.side_columns
         series = prepare_series(
-            frame, options, source=self.path, dtype=np.float64,  # scaled in float64
+            frame, options, source=self.path, dtype=None,  # scaled in float64
             exclude=covariates, names=file_rows(self.path, options.header),
         )  # fmt: skip
         self.timestamps, self.bounds, self.series_ids = (
@@ -86,7 +86,8 @@ class ForecastDataModule(pl.LightningDataModule):
         self.spec = self.fitted or self._fit(series, raw)
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
         self.scalers = self._scalers(series.values)
-        # Scaled from float64 into the float32 table the windows view; the float64 one goes.
+        # Scaled (in float64) into the float32 table the windows view: in place where the
+        # file's columns are float32, else from the float64 one, which then goes.
         by_series = self.spec.series_scaler is not None
         values = self.scalers.transform(series.values, self.bounds, by_series)
         self.truth = scored_targets(values, series.imputed, self.spec.target_index)
@@ -94,7 +95,7 @@ class ForecastDataModule(pl.LightningDataModule):
         del series, frame
         self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
         future = self.spec.encode_future(raw, self.timestamps, self.path, rows)
-        self.future = torch.from_numpy(future.astype(np.float32))  # (n_rows, n_future)
+        self.future = torch.from_numpy(future)  # (n_rows, n_future), float32
         statics = {c: raw[c][[a for a, _ in self.bounds]] for c in options.static_covariates}
         static = self.spec.encode_static(statics, self.path, len(self.bounds))
         self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
@@ -211,26 +212,25 @@ class ForecastDataModule(pl.LightningDataModule):
                 f"data.categorical: {unknown} are not among data.features, "
                 "data.future_covariates or data.static_covariates"
             )
+        # each series' training rows, as views: a concatenated copy would be the table's size
         train = [series.values[a:b] for a, b in self.segments["train"]]
-        train_values = train[0] if len(train) == 1 else np.concatenate(train)
-        spread = np.ptp(train_values, axis=0)
+        spread = np.max([p.max(0) for p in train], 0) - np.min([p.min(0) for p in train], 0)
         constant = [f for f, width in zip(series.features, spread, strict=True) if width == 0]
         if constant:  # kept (centred, unscaled), but they can teach the model nothing
             log.warning("%s: column(s) %s are constant over the training rows", where, constant)
-        train_rows = (  # an index only where covariates need one: it is 8 bytes a row
-            np.concatenate([np.arange(a, b) for a, b in self.segments["train"]])
-            if options.future_covariates or options.past_categorical
-            else None
-        )
         firsts = [a for a, _ in self.bounds]
 
-        def rows_of(column: str) -> np.ndarray:  # a static's value per series, else train rows
-            return raw[column][firsts if column in options.static_covariates else train_rows]
+        def rows_of(column: str) -> list[np.ndarray]:  # a static's values, else train rows
+            if column in options.static_covariates:
+                return [raw[column][firsts]]
+            return [raw[column][a:b] for a, b in self.segments["train"]]
 
-        categories = {c: vocabulary(rows_of(c)) for c in options.categorical}
+        categories = {c: vocabulary(np.concatenate(rows_of(c))) for c in options.categorical}
         future = [c for c in options.future_covariates if c not in categories]
         static = [c for c in options.static_covariates if c not in categories]
-        scaler = Scaler.fit(train_values)
+        for column in future:
+            check_numeric(raw[column], column, where, series.rows)
+        scaler = Scaler.fit(train)
         return DataSpec(
             **replace(
                 options, path=str(Path(where).resolve()), features=list(series.features),
@@ -242,8 +242,8 @@ class ForecastDataModule(pl.LightningDataModule):
                 series.values, self._train_rows(), self.series_ids, scaler
             ) if options.scaling == "series" else None,
             categories=categories,
-            future_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in future]),
-            static_scaler=fitted_scaler([check_numeric(rows_of(c), c, where) for c in static]),
+            future_scaler=fitted_scaler([rows_of(c) for c in future]),
+            static_scaler=fitted_scaler([[check_numeric(rows_of(c)[0], c, where)] for c in static]),
             integer_time=series.integer_time,
         )  # fmt: skip
 
@@ -287,6 +287,10 @@ def scored_targets(
     return torch.from_numpy(targets)
 
 
-def fitted_scaler(columns: list[np.ndarray]) -> Scaler | None:
-    """The scaler of numeric covariate columns, each ``(rows,)``; None without any."""
-    return Scaler.fit(np.stack(columns, 1)) if columns else None
+def fitted_scaler(columns: list[list[np.ndarray]]) -> Scaler | None:
+    """The scaler of numeric covariate columns, each the parts of its training rows (one
+    part a series: views, not a copy); None without any."""
+    if not columns:
+        return None
+    fitted = [Scaler.fit([part[:, None] for part in parts]) for parts in columns]
+    return Scaler(*(np.concatenate([getattr(f, s) for f in fitted]) for s in ("mean", "std")))

@@ -330,7 +330,11 @@ def _read_parquet(path: Path, options: DataOptions) -> pd.DataFrame:
 
     def column(name: str) -> pd.Series:
         parts = [f.to_table(columns=[name], schema=dataset.schema).column(0) for f in fragments]
-        return pa.chunked_array(parts, dataset.schema.field(name).type).to_pandas()
+        chunks = [chunk for part in parts for chunk in part.chunks]
+        values = pa.chunked_array(chunks, dataset.schema.field(name).type).to_pandas()
+        del parts, chunks
+        pa.default_memory_pool().release_unused()  # the decoded pages Arrow would keep cached
+        return values
 
     return pd.DataFrame({name: column(name) for name in dataset.schema.names}, copy=False)
 

@@ -26,28 +26,39 @@ class Scaler:
 
     @classmethod
     def fit(
-        cls, values: np.ndarray, constant_std: np.ndarray | float = 1.0, chunk_rows: int = 1 << 20
+        cls,
+        values: np.ndarray | Sequence[np.ndarray],
+        constant_std: np.ndarray | float = 1.0,
+        chunk_rows: int = 1 << 20,
     ) -> Scaler:
-        """Two passes in float64 over chunks of rows: exact whatever the values' dtype, and
-        no float64 copy of the whole training split (``values.std`` would make one). A
-        constant column would divide by zero: it takes ``constant_std`` (centred, unscaled
-        by default)."""
-        chunks = [values[i : i + chunk_rows] for i in range(0, len(values), chunk_rows)]
-        mean = sum(c.sum(axis=0, dtype=np.float64) for c in chunks) / len(values)
-        var = sum(np.square(c - mean).sum(axis=0) for c in chunks) / len(values)
+        """Two passes in float64 over chunks of rows of ``values``, an array or its parts
+        (each series' training rows, views that are never concatenated): exact whatever the
+        values' dtype, and no float64 copy of the training split (``values.std`` would make
+        one). A constant column would divide by zero: it takes ``constant_std`` (centred,
+        unscaled by default)."""
+        parts = [values] if isinstance(values, np.ndarray) else values
+        chunks = [p[i : i + chunk_rows] for p in parts for i in range(0, len(p), chunk_rows)]
+        rows = sum(len(c) for c in chunks)
+        mean = sum(c.sum(axis=0, dtype=np.float64) for c in chunks) / rows
+        var = sum(np.square(c - mean).sum(axis=0) for c in chunks) / rows
         std = np.sqrt(var)
         return cls(mean=mean, std=np.where(std > 0, std, constant_std))
 
     def transform(
-        self, values: np.ndarray, dtype: type = np.float64, copy: bool = True
+        self,
+        values: np.ndarray,
+        dtype: type = np.float64,
+        copy: bool = True,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Scaled ``values`` in ``dtype``: a copy, or with ``copy=False`` and a matching dtype
-        ``values`` itself, scaled in place (no second copy of a large table). The subtraction
-        runs in the wider of the two dtypes, chunk by chunk: ``1e8 + 3 sin(t)`` cast to
-        float32 first would lose its variation entirely."""
-        if copy or values.dtype != dtype or not values.flags.writeable:  # read-only: pandas 3
-            out = np.empty(values.shape, dtype)
-        else:
+        ``values`` itself, scaled in place (no second copy of a large table), or written into
+        ``out`` (columns of a larger table). The subtraction runs in the wider of the two
+        dtypes, chunk by chunk: ``1e8 + 3 sin(t)`` cast to float32 first would lose its
+        variation entirely."""
+        if out is None and (copy or values.dtype != dtype or not values.flags.writeable):
+            out = np.empty(values.shape, dtype)  # (read-only: pandas 3 hands out views)
+        elif out is None:
             out = values
         mean, std = self.mean.astype(np.float64), self.std.astype(np.float64)
         per_row = int(np.prod(values.shape[1:], dtype=np.int64)) or 1
@@ -142,13 +153,15 @@ class SeriesScaler:
         self, values: np.ndarray, bounds: Sequence[tuple[int, int]], by_series: bool = True
     ) -> np.ndarray:
         """``values (n_rows, n_features)``, the rows ``bounds[k]`` of series ``k`` scaled by
-        its own statistics, in float32 (without ``by_series``, every series has the first's:
-        one pass over the table)."""
+        its own statistics, in float32: in place where ``values`` are writeable float32
+        already (without ``by_series``, every series has the first's: one pass over the
+        table)."""
         if not by_series:
-            return self.of(0).transform(values, np.float32)
-        out = np.empty(values.shape, np.float32)
+            return self.of(0).transform(values, np.float32, copy=False)
+        writeable = values.dtype == np.float32 and values.flags.writeable
+        out = values if writeable else np.empty(values.shape, np.float32)
         for k, (a, b) in enumerate(bounds):
-            out[a:b] = self.of(k).transform(values[a:b], np.float32)
+            self.of(k).transform(values[a:b], np.float32, out=out[a:b])
         return out
 
     def to_dict(self) -> dict[str, list]:

@@ -46,11 +46,13 @@ def prepare_series(
     options: DataOptions,
     *,
     source: str = "input",
-    dtype: type = np.float64,
+    dtype: type | None = np.float64,
     exclude: Sequence[str] = (),
     names: RowNames = RowNames(),
 ) -> SeriesFrame:
-    """Check a long-format table and stack its series, values in ``dtype``.
+    """Check a long-format table and stack its series, values in ``dtype`` (None: float32
+    where every feature column is float32 or narrower, whose float64 copy would hold nothing
+    more at twice the memory; else float64).
 
     ``options.features=None`` takes every column but the timestamp, the series id and
     ``exclude`` (the covariates, which are not past inputs unless named as features). Rows of
@@ -68,37 +70,37 @@ def prepare_series(
     # One copy of the values, filled column by column (frame[features] would copy the table
     # once more); series are cut from it by row positions, so a single series is never
     # copied again.
+    if dtype is None:
+        narrow = all(frame[c].dtype.itemsize <= 4 for c in features)
+        dtype = np.float32 if narrow else np.float64
     values = np.empty((len(frame), len(features)), dtype)
     for j, column in enumerate(features):
         values[:, j] = frame[column].to_numpy()
-    groups = [
-        (key, rows if id_columns else None)  # the frame's rows; None: all, in order
-        for key, rows in series_groups(frame, id_columns, source, names)
-    ]
+    groups = series_groups(frame, id_columns, source, names)
     checked = check_groups(groups, stamps, values, features, options, source, names)
     freqs = {series.freq for _, _, series in checked}
     if len(freqs) > 1:
         raise ForecastError(f"{source}: series have different frequencies {sorted(freqs)}")
     integer = integer_time(frame, as_list(options.timestamp) or [], options.timestamp_format)
-    return stacked(checked, features, freqs.pop(), zone, bool(id_columns), integer)
+    return stacked(checked, features, freqs.pop(), zone, integer, (stamps, values))
 
 
 def check_groups(
-    groups: list[tuple[Any, np.ndarray | None]],
+    groups: list[tuple[Any, Rows]],
     stamps: np.ndarray,
     values: np.ndarray,
     features: list[str],
     options: DataOptions,
     source: str,
     names: RowNames,
-) -> list[tuple[Any, np.ndarray | None, CheckedSeries]]:
+) -> list[tuple[Any, Rows, CheckedSeries]]:
     """Each series ``(id, rows)`` under the data's rules. Without data.freq, a series of
     fewer than 3 rows shows no frequency of its own: it is checked at the others', so that
     data.short_series=drop can leave it out rather than the frequency check refuse the file."""
 
-    def check(key: Any, rows: np.ndarray | None, rules: DataOptions) -> tuple:
+    def check(key: Any, rows: Rows, rules: DataOptions) -> tuple:
         label = source if rows is None else f"{source}, series {key!r}"
-        part = slice(None) if rows is None else rows
+        part = rows_part(rows)
         series = check_series(stamps[part], values[part], features, label, rules, rows, names)
         return key, rows, series
 
@@ -140,20 +142,26 @@ def numeric_features(
 
 
 def stacked(
-    checked: list[tuple[Any, np.ndarray | None, CheckedSeries]],
+    checked: list[tuple[Any, Rows, CheckedSeries]],
     features: list[str],
     freq: str,
     zone: str | None,
-    has_ids: bool,
     integer: bool,
+    table: tuple[np.ndarray, np.ndarray],
 ) -> SeriesFrame:
-    """Checked series ``(id, the frame's rows or None for all, series)`` as one SeriesFrame."""
+    """Checked series ``(id, the frame's rows, series)`` as one SeriesFrame. Where the series
+    are the ``table``'s ``(timestamps, values)`` rows in order, untouched by the rules (a
+    file sorted by series, as Spark, DuckDB and most exports write it), the table itself is
+    kept: no second copy of a large file."""
     values = [series.values for _, _, series in checked]
     stamps = [series.stamps for _, _, series in checked]
     ends = np.cumsum([len(v) for v in values])
     merged = sum(series.merged for _, _, series in checked)
     inserted = sum(series.inserted for _, _, series in checked)
-    kept = [series.kept if rows is None else rows[series.kept] for _, rows, series in checked]
+    kept = [frame_rows(rows, series.kept) for _, rows, series in checked]
+    in_order = all(isinstance(rows, range) or rows is None for _, rows, _ in checked) and (
+        [k[0] for k in kept[1:]] == [k[-1] + 1 for k in kept[:-1]] and kept[0][0] == 0
+    )
     imputed = None
     if any(series.imputed is not None for _, _, series in checked):
         imputed = np.concatenate([
@@ -161,13 +169,13 @@ def stacked(
             for _, _, series in checked
         ])  # fmt: skip
     return SeriesFrame(
-        values=values[0] if len(values) == 1 else np.concatenate(values),
-        timestamps=stamps[0] if len(stamps) == 1 else np.concatenate(stamps),
+        values=joined(values, table[1]),
+        timestamps=joined(stamps, table[0]),
         bounds=[(int(end - len(v)), int(end)) for v, end in zip(values, ends, strict=True)],
         series_ids=[key for key, _, _ in checked],
         features=features,
         freq=freq,
-        rows=np.concatenate(kept) if has_ids or merged or inserted else None,
+        rows=None if in_order and not (merged or inserted) else np.concatenate(kept),
         timezone=zone,
         merged=merged,
         inserted=inserted,
@@ -177,24 +185,80 @@ def stacked(
     )
 
 
+# A series' rows in the table: a range where they come one after another (no index array of
+# 8 bytes a row), else their positions; None: every row of a table without series ids.
+Rows = range | np.ndarray | None
+
+
+def rows_part(rows: Rows) -> slice | np.ndarray:
+    """``rows`` as an index that takes a view where it can."""
+    if rows is None:
+        return slice(None)
+    return slice(rows.start, rows.stop) if isinstance(rows, range) else rows
+
+
+def frame_rows(rows: Rows, kept: range | np.ndarray) -> range | np.ndarray:
+    """The table's rows of a checked series' ``kept`` positions among ``rows``."""
+    if rows is None:
+        return kept
+    if isinstance(rows, range):
+        return rows[kept.start : kept.stop] if isinstance(kept, range) else kept + rows.start
+    return rows[kept]
+
+
+def joined(parts: list[np.ndarray], whole: np.ndarray) -> np.ndarray:
+    """``parts`` as one array: ``whole`` itself where they are its rows in order, each a view
+    of it (what a series untouched by the rules is), else a copy."""
+    start, step = whole.__array_interface__["data"][0], whole.strides[0]
+    offsets = [part.__array_interface__["data"][0] - start for part in parts]
+    ends = np.cumsum([len(part) for part in parts]) * step
+    if (
+        all(part.dtype == whole.dtype and part.strides == whole.strides for part in parts)
+        and offsets == [0, *ends[:-1].tolist()]
+        and ends[-1] == len(whole) * step
+    ):
+        return whole
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def series_groups(
     frame: pd.DataFrame, id_columns: list[str], source: str, names: RowNames
-) -> list[tuple[Any, np.ndarray | slice]]:
+) -> list[tuple[Any, Rows]]:
     """Each series' id (a value, or a tuple of values for several id columns) and rows, in
     order of first appearance; one series of every row without id columns."""
     if not id_columns:
-        return [("", slice(None))]
+        return [("", None)]
     for column in id_columns:
         empty = frame[column].isna().to_numpy()
         if empty.any():  # pandas' groupby would leave these rows out silently
             where = names(int(np.flatnonzero(empty)[0]))
             raise ForecastError(f"{source}: series id column {column!r} is empty at {where}")
-    if len(id_columns) == 1:
-        positions = frame.groupby(id_columns[0], sort=False).indices
-        return [(key, positions[key]) for key in pd.unique(frame[id_columns[0]])]
-    positions = frame.groupby(id_columns, sort=False).indices
-    order = frame[id_columns].drop_duplicates().itertuples(index=False, name=None)
-    return [(key, positions[key]) for key in order]
+    codes = series_codes(frame, id_columns)
+    runs = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])  # the first row of each run
+    if len(runs) == len(np.unique(codes[runs])):  # each series one run of rows
+        ends = [*runs[1:].tolist(), len(codes)]
+        groups: list = [range(a, b) for a, b in zip(runs.tolist(), ends, strict=True)]
+    else:
+        order = np.argsort(codes, kind="stable")  # each series' rows, in the table's order
+        cuts = np.flatnonzero(np.diff(codes[order])) + 1
+        groups = sorted(np.split(order, cuts), key=lambda rows: rows[0])
+    firsts = [rows[0] for rows in groups]
+    if len(id_columns) == 1:  # the ids as pandas gives them, in the order of appearance
+        keys = pd.unique(frame[id_columns[0]].iloc[firsts])
+    else:
+        keys = frame[id_columns].iloc[firsts].itertuples(index=False, name=None)
+    return list(zip(keys, groups, strict=True))
+
+
+def series_codes(frame: pd.DataFrame, id_columns: list[str]) -> np.ndarray:
+    """A number per row that is the same for the rows of one series: a categorical id's
+    codes as they are (no copy of a column of text), else the ids factorized."""
+    if len(id_columns) > 1:
+        return frame.groupby(id_columns, sort=False, observed=True).ngroup().to_numpy()
+    column = frame[id_columns[0]]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy()
+    return pd.factorize(column, sort=False)[0]
 
 
 @dataclass

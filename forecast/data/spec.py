@@ -153,18 +153,22 @@ class DataSpec(DataOptions):
         where: str,
         rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``(rows, len(future_columns))`` from raw covariate values and the timestamps;
-        ``rows`` numbers them in messages (default 0, 1, ...)."""
-        numeric = [check_numeric(columns[c], c, where, rows) for c in self.future_numeric]
-        parts = [self.future_scaler.transform(np.stack(numeric, 1))] if numeric else []
-        parts += [
-            encode_categories(columns[c], self.categories[c], c, where, rows)[:, None]
-            for c in [*self.future_covariates, *self.past_categorical]
-            if c in self.categories
-        ]
+        """``(rows, len(future_columns))`` float32 from raw covariate values and the
+        timestamps, written column by column into the one table (stacking the columns in
+        float64 first would take several times its size); ``rows`` numbers them in messages
+        (default 0, 1, ...)."""
+        out = np.empty((len(stamps), len(self.future_columns)), np.float32)
+        for j, c in enumerate(self.future_numeric):
+            values = check_numeric(columns[c], c, where, rows)[:, None]
+            self.future_scaler.select([j]).transform(values, out=out[:, j : j + 1])
+        j = len(self.future_numeric)
+        for c in [*self.future_covariates, *self.past_categorical]:
+            if c in self.categories:
+                out[:, j] = encode_categories(columns[c], self.categories[c], c, where, rows)
+                j += 1
         if self.calendar:  # in local time
-            parts.append(calendar_features(local_index(stamps, self.timezone), self.calendar))
-        return np.concatenate(parts, axis=1) if parts else np.zeros((len(stamps), 0))
+            out[:, j:] = calendar_features(local_index(stamps, self.timezone), self.calendar)
+        return out
 
     def encode_static(
         self, columns: dict[str, np.ndarray], where: str, n_series: int

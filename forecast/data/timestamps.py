@@ -76,6 +76,8 @@ def parse_timestamps(
     Stamps with different UTC offsets (a daylight-saving change) are read in UTC when
     ``timezone`` is given, else refused; read_timestamps then puts them in that zone."""
     values = pd.Series(values)
+    if fmt is None and values.dtype.kind == "M" and timezone is None:
+        return values  # read as timestamps already (Parquet): no copy of a long column
     if fmt is None and (values.dtype == object or pd.api.types.is_string_dtype(values)):
         quarters = values.astype(str).str.extract(QUARTER)
         if quarters.notna().all(axis=None):
