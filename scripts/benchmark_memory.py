@@ -191,7 +191,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     if args.panels:
         sizes = [100_000] if args.smoke else [1_000_000, 10_000_000, 100_000_000]
-        meta = run_meta("benchmark_memory.py --panels")
+        meta = run_meta("benchmark_memory.py")
         output = {"meta": meta, "panels": panels(sizes, workdir)}
         print(panel_table(output))
         write_results(args.out or REPO / "benchmarks" / "memory_panels.json", output)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from forecast.data.datamodule import ForecastDataModule
-from forecast.data.reading import parquet_files, read_table
+from forecast.data.parquet import parquet_files
+from forecast.data.reading import read_table
 from forecast.errors import ForecastError
 
 KEYS = {"timestamp": "date", "series_id": "store", "horizon": 4, "lookback": 8}

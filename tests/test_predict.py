@@ -186,3 +186,64 @@ def test_future_rows_are_found_for_every_series_in_one_pass():
         ("b", "x"): [0], ("a", "x"): [1, 4], ("b", "y"): [2], ("c", "y"): [3],
     }  # fmt: skip
     assert list(future_rows({}, [], 3)[""]) == [0, 1, 2]
+
+
+def sites(count: int) -> pd.DataFrame:
+    """``count`` series of different lengths, each site's rows together."""
+    return pd.concat(
+        sine_frame(30 + k, seed=k).assign(site=f"s{k}", notes="text the model never reads")
+        for k in range(count)
+    ).reset_index(drop=True)
+
+
+def test_chunks_of_series_forecast_as_the_whole_table_and_write_every_output_kind(
+    trained, tmp_path
+):
+    from forecast.data.parquet import series_chunks
+    from forecast.data.reading import read_table
+    from forecast.predict import TableWriter, histories
+
+    one = Forecaster.load(trained["model"])
+    forecaster = Forecaster(one.net, replace(one.spec, series_id="site"))
+    table = sites(7)
+    table.to_parquet(tmp_path / "history.parquet", index=False)
+    table.to_parquet(tmp_path / "hive", partition_cols=["site"], index=False)
+    whole = forecaster.predict(table)
+    chunks = list(series_chunks(tmp_path / "hive", ["date", "site", "load"], ["site"], 3))
+    assert [sorted(c.site.unique()) for c in chunks] == [
+        ["s0", "s1", "s2"], ["s3", "s4", "s5"], ["s6"]
+    ]  # fmt: skip
+    assert list(chunks[0].columns) == ["date", "site", "load"]  # only what is asked
+    for source in ("history.parquet", "hive"):
+        for output in ("out", "out.parquet", "out.csv"):
+            with TableWriter(tmp_path / output) as writer:
+                for history in histories(tmp_path / source, forecaster.spec, 3):
+                    assert "notes" not in history
+                    writer.write(forecaster.predict(history))
+            written = read_table(tmp_path / output)
+            written["date"] = pd.to_datetime(written["date"])
+            pd.testing.assert_frame_equal(written, whole, check_dtype=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"
+    ]  # fmt: skip
+
+
+def test_a_failed_chunked_run_leaves_the_earlier_output_as_it_was(trained, tmp_path):
+    from forecast.predict import TableWriter, histories
+
+    one = Forecaster.load(trained["model"])
+    forecaster = Forecaster(one.net, replace(one.spec, series_id="site"))
+    table = sites(6)
+    table.loc[table.site == "s4", "load"] = np.nan  # the second chunk cannot be forecast
+    table.to_parquet(tmp_path / "history.parquet", index=False)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "part-00000.parquet").write_bytes(b"yesterday's forecasts")
+    with pytest.raises(ForecastError, match="series 's4'"), TableWriter(tmp_path / "out") as w:
+        for history in histories(tmp_path / "history.parquet", forecaster.spec, 3):
+            w.write(forecaster.predict(history))
+    assert (tmp_path / "out" / "part-00000.parquet").read_bytes() == b"yesterday's forecasts"
+    assert [p.name for p in tmp_path.iterdir()] == ["history.parquet", "out"]  # no temp left
+    by_time = table.assign(load=1.0).sort_values(["date", "site"], kind="stable")
+    by_time.to_parquet(tmp_path / "by_time.parquet", index=False)
+    with pytest.raises(ForecastError, match=r"series 's0' has rows after other series'"):
+        list(histories(tmp_path / "by_time.parquet", forecaster.spec, 3))

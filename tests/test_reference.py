@@ -30,8 +30,8 @@ def test_train_help_lists_every_data_key_with_its_description_and_the_recipes():
 def test_serving_help_shows_what_is_required_not_an_interpolation():
     text = help_text("forecast-predict")
     assert "${model}" not in text and "???" not in text
-    assert "  input      (required)" in text
-    assert "ckpt_path  null              The model file (required)" in text
+    assert "  input         (required)" in text
+    assert "ckpt_path     null              The model file (required)" in text
 
 
 @pytest.mark.parametrize(

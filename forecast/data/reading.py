@@ -11,22 +11,19 @@ import gzip
 import io
 import logging
 import lzma
-import re
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
 from forecast.data.options import DataOptions
+from forecast.data.parquet import folder_rows, parquet_dataset, parquet_frame
 from forecast.data.rules import RowNames
 from forecast.errors import ForecastError
-
-if TYPE_CHECKING:
-    import pyarrow.dataset as ds
 
 log = logging.getLogger(__name__)
 
@@ -261,62 +258,9 @@ def _too_many_rows(path: Path, max_rows: int) -> str:
     )
 
 
-def parquet_files(folder: Path) -> list[Path]:
-    """The Parquet files of a data set written as a folder (by Spark, DuckDB, polars, pandas;
-    hive partitions ``key=value/`` allowed), in the order their rows are read: by name, the
-    numbers in names compared as numbers (``month=9`` before ``month=10``, ``part-2`` before
-    ``part-10``), so that a folder partitioned by time reads in time order. Names starting
-    with ``.`` or ``_`` (``_SUCCESS``, ``.crc``, ``_temporary/``) are bookkeeping, skipped as
-    Spark and Arrow skip them."""
-    found, other = [], []
-    for file in folder.rglob("*"):
-        relative = file.relative_to(folder)
-        if not file.is_file() or any(part[0] in "._" for part in relative.parts):
-            continue
-        (found if file.suffix.lower() in (".parquet", ".pq") else other).append(file)
-    if other:
-        log.warning("%s: skipped %d file(s) that are not .parquet, e.g. %s", folder, len(other),
-                    other[0].relative_to(folder))  # fmt: skip
-    if not found:
-        raise ForecastError(f"{folder} is a folder without .parquet files; give a data file")
-
-    def in_order(file: Path) -> list:
-        parts = re.split(r"(\d+)", file.relative_to(folder).as_posix())
-        return [int(part) if k % 2 else part for k, part in enumerate(parts)]
-
-    return sorted(found, key=in_order)
-
-
-def _parquet_dataset(path: Path) -> ds.Dataset:
-    """A Parquet file, or a folder's files (``parquet_files``) with their hive partition
-    values as columns; files whose columns differ are refused, naming one of each."""
-    import pyarrow.dataset as ds
-
-    if not path.is_dir():
-        return ds.dataset(path, format="parquet")
-    files = parquet_files(path)
-    dataset = ds.dataset(
-        [str(f) for f in files], format="parquet", partitioning="hive", partition_base_dir=str(path)
-    )  # fmt: skip
-    first = None
-    for fragment in dataset.get_fragments():
-        names = fragment.physical_schema.names
-        first = first or (fragment.path, names)
-        if sorted(names) != sorted(first[1]):
-            raise ForecastError(
-                f"{path}: the files hold different columns: {Path(fragment.path).name} has "
-                f"{names}, {Path(first[0]).name} has {first[1]}"
-            )
-    return dataset
-
-
 def _read_parquet(path: Path, options: DataOptions) -> pd.DataFrame:
-    """Column by column, file after file: pd.read_parquet decodes the whole table into Arrow
-    first and then copies it into pandas, about three times the table's size at its peak.
-    The bounds are checked on the files' metadata, before any column is decoded."""
-    import pyarrow as pa
-
-    dataset = _parquet_dataset(path)
+    """The bounds checked on the files' metadata, before any column is decoded."""
+    dataset = parquet_dataset(path)
     rows, width = dataset.count_rows(), max(len(dataset.schema.names), 1)
     if options.max_rows is not None and rows > options.max_rows:
         raise ForecastError(_too_many_rows(path, options.max_rows))
@@ -326,17 +270,7 @@ def _read_parquet(path: Path, options: DataOptions) -> pd.DataFrame:
             f"data.max_values={options.max_values}; raise data.max_values if memory allows "
             f"(about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
         )
-    fragments = list(dataset.get_fragments())
-
-    def column(name: str) -> pd.Series:
-        parts = [f.to_table(columns=[name], schema=dataset.schema).column(0) for f in fragments]
-        chunks = [chunk for part in parts for chunk in part.chunks]
-        values = pa.chunked_array(chunks, dataset.schema.field(name).type).to_pandas()
-        del parts, chunks
-        pa.default_memory_pool().release_unused()  # the decoded pages Arrow would keep cached
-        return values
-
-    return pd.DataFrame({name: column(name) for name in dataset.schema.names}, copy=False)
+    return parquet_frame(dataset)
 
 
 def table_columns(
@@ -356,12 +290,6 @@ def file_rows(path: str | Path, header: bool = True) -> RowNames:
     in a folder, row 0 of its first file."""
     path = Path(path)
     if path.is_dir():
-        import pyarrow.parquet as pq
-
-        files = parquet_files(path)
-        ends = np.cumsum([pq.ParquetFile(f).metadata.num_rows for f in files])
-        starts = [0, *map(int, ends[:-1])]
-        names = [f.relative_to(path).as_posix() for f in files]
-        return RowNames(files=tuple(zip(starts, names, strict=True)))
+        return folder_rows(path)
     kind, _ = table_kind(path)
     return RowNames(first_line=(2 if header else 1) if kind == "csv" else None)

@@ -23,17 +23,15 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RowNames:
     """How messages name a row so that a user can find it: the line of a CSV file whose first
-    data row is line ``first_line``; in a folder of Parquet files, the file and its 0-based
-    row (``files``: each file's first row in the table and its name, in the order read); else
-    the 0-based data row (a Parquet file, a table in memory)."""
+    data row is line ``first_line``; the file of a folder and its 0-based row (``files``:
+    each file's first row and name); else the 0-based data row."""
 
     first_line: int | None = None
     files: tuple[tuple[int, str], ...] = ()
 
     def __call__(self, row: int) -> str:
         if self.files:
-            k = bisect.bisect_right([start for start, _ in self.files], row) - 1
-            start, name = self.files[k]
+            start, name = self.files[bisect.bisect_right([s for s, _ in self.files], row) - 1]
             return f"data row {row - start} (0-based) of {name}"
         if self.first_line is None:
             return f"data row {row} (0-based)"
@@ -43,9 +41,7 @@ class RowNames:
 class CheckedSeries(NamedTuple):
     """One series after the data's rules, and what each rule changed."""
 
-    # each row's position among the rows given (an inserted row: the one before's); a range
-    # where none merged or was inserted, rather than an index array of 8 bytes a row
-    kept: range | np.ndarray
+    kept: range | np.ndarray  # each row's position among those given (a range: none moved)
     stamps: np.ndarray  # (rows,) datetime64[ns]
     values: np.ndarray  # (rows, n_features)
     freq: str

@@ -111,8 +111,7 @@ class DataSpec(DataOptions):
     @property
     def future_columns(self) -> list[str]:
         """The encoded columns over the lookback and the horizon: numeric future covariates
-        (scaled), categorical ones (codes), the categorical past inputs (codes the model
-        hides past the lookback), then the calendar's sines and cosines."""
+        (scaled), categorical ones and past inputs (codes), the calendar's sines and cosines."""
         categorical = [c for c in self.future_covariates if c in self.categories]
         return (
             self.future_numeric + categorical + self.past_categorical
@@ -154,9 +153,8 @@ class DataSpec(DataOptions):
         rows: np.ndarray | None = None,
     ) -> np.ndarray:
         """``(rows, len(future_columns))`` float32 from raw covariate values and the
-        timestamps, written column by column into the one table (stacking the columns in
-        float64 first would take several times its size); ``rows`` numbers them in messages
-        (default 0, 1, ...)."""
+        timestamps, column by column (stacked in float64 first, several times the table);
+        ``rows`` numbers them in messages (default 0, 1, ...)."""
         out = np.empty((len(stamps), len(self.future_columns)), np.float32)
         for j, c in enumerate(self.future_numeric):
             values = check_numeric(columns[c], c, where, rows)[:, None]

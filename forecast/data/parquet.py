@@ -1,0 +1,186 @@
+"""Parquet data sets: a file, or a folder of files as Spark, DuckDB, polars and pandas write
+them, read whole (``forecast.data.reading``) or a chunk of whole series at a time."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.rules import RowNames
+from forecast.data.series import series_codes
+from forecast.errors import ForecastError
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
+
+log = logging.getLogger(__name__)
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files of a data set written as a folder (by Spark, DuckDB, polars, pandas;
+    hive partitions ``key=value/`` allowed), in the order their rows are read: by name, the
+    numbers in names compared as numbers (``month=9`` before ``month=10``, ``part-2`` before
+    ``part-10``), so that a folder partitioned by time reads in time order. Names starting
+    with ``.`` or ``_`` (``_SUCCESS``, ``.crc``, ``_temporary/``) are bookkeeping, skipped as
+    Spark and Arrow skip them."""
+    found, other = [], []
+    for file in folder.rglob("*"):
+        relative = file.relative_to(folder)
+        if not file.is_file() or any(part[0] in "._" for part in relative.parts):
+            continue
+        (found if file.suffix.lower() in (".parquet", ".pq") else other).append(file)
+    if other:
+        log.warning("%s: skipped %d file(s) that are not .parquet, e.g. %s", folder, len(other),
+                    other[0].relative_to(folder))  # fmt: skip
+    if not found:
+        raise ForecastError(f"{folder} is a folder without .parquet files; give a data file")
+
+    def in_order(file: Path) -> list:
+        parts = re.split(r"(\d+)", file.relative_to(folder).as_posix())
+        return [int(part) if k % 2 else part for k, part in enumerate(parts)]
+
+    return sorted(found, key=in_order)
+
+
+def parquet_dataset(path: Path) -> ds.Dataset:
+    """A Parquet file, or a folder's files (``parquet_files``) with their hive partition
+    values as columns; files whose columns differ are refused, naming one of each."""
+    import pyarrow.dataset as ds
+
+    if not path.is_dir():
+        return ds.dataset(path, format="parquet")
+    files = parquet_files(path)
+    dataset = ds.dataset(
+        [str(f) for f in files], format="parquet", partitioning="hive", partition_base_dir=str(path)
+    )  # fmt: skip
+    first = None
+    for fragment in dataset.get_fragments():
+        names = fragment.physical_schema.names
+        first = first or (fragment.path, names)
+        if sorted(names) != sorted(first[1]):
+            raise ForecastError(
+                f"{path}: the files hold different columns: {Path(fragment.path).name} has "
+                f"{names}, {Path(first[0]).name} has {first[1]}"
+            )
+    return dataset
+
+
+def parquet_frame(dataset: ds.Dataset) -> pd.DataFrame:
+    """Column by column, file after file: pd.read_parquet decodes the whole table into Arrow
+    first and then copies it into pandas, about three times the table's size at its peak."""
+    import pyarrow as pa
+
+    fragments = list(dataset.get_fragments())
+
+    def column(name: str) -> pd.Series:
+        parts = [f.to_table(columns=[name], schema=dataset.schema).column(0) for f in fragments]
+        chunks = [chunk for part in parts for chunk in part.chunks]
+        values = pa.chunked_array(chunks, dataset.schema.field(name).type).to_pandas()
+        del parts, chunks
+        pa.default_memory_pool().release_unused()  # the decoded pages Arrow would keep cached
+        return values
+
+    return pd.DataFrame({name: column(name) for name in dataset.schema.names}, copy=False)
+
+
+def folder_rows(folder: Path) -> RowNames:
+    """How messages name a folder's rows: by file, as parquet_files orders them."""
+    import pyarrow.parquet as pq
+
+    files = parquet_files(folder)
+    ends = np.cumsum([pq.ParquetFile(f).metadata.num_rows for f in files])
+    starts = [0, *map(int, ends[:-1])]
+    names = [f.relative_to(folder).as_posix() for f in files]
+    return RowNames(files=tuple(zip(starts, names, strict=True)))
+
+
+def series_chunks(
+    path: str | Path, columns: list[str], id_columns: list[str], series: int
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file or folder (``parquet_files``) as tables of ``series`` whole series each
+    (the last may hold fewer), read a batch of rows at a time and only ``columns``: memory
+    bounded by a chunk, not the file. Each series' rows must come together (a file sorted
+    or partitioned by series); one that comes back after others is refused by name."""
+    path = Path(path)
+    if not path.is_file() and not path.is_dir():
+        raise ForecastError(f"data file not found: {path}")
+    if path.is_file() and path.open("rb").read(4) != b"PAR1":
+        raise ForecastError(f"{path}: reading in chunks of series needs a Parquet file")
+    dataset = parquet_dataset(path)
+    missing = [c for c in columns if c not in dataset.schema.names]
+    if missing:
+        raise ForecastError(
+            f"{path}: column(s) {missing} not found; available: {dataset.schema.names}"
+        )
+    chunks = _Chunks(path, id_columns, series)
+    parts: list[pd.DataFrame] = []
+    runs, last_key = 0, None  # runs of one series' rows in ``parts``, and the last row's id
+    for frame in _batches(dataset, columns):
+        codes = series_codes(frame, id_columns)
+        first_key = frame[id_columns].iloc[0].tolist()
+        runs += int(np.count_nonzero(codes[1:] != codes[:-1])) + (first_key != last_key)
+        last_key = frame[id_columns].iloc[-1].tolist()
+        parts.append(frame)
+        if runs > series:
+            done, rest, runs = chunks.cut(pd.concat(parts, ignore_index=True), last=False)
+            yield from done
+            parts = [rest]
+    if parts:
+        yield from chunks.cut(pd.concat(parts, ignore_index=True), last=True)[0]
+
+
+def _batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """The rows of ``columns``, file after file in order, a batch at a time; a hive
+    partition's value filled in for its column."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    for fragment in dataset.get_fragments():
+        keys = ds.get_partition_keys(fragment.partition_expression)
+        read = [c for c in columns if c not in keys]
+        for batch in pq.ParquetFile(fragment.path).iter_batches(1 << 16, columns=read):
+            frame = batch.to_pandas()
+            for column in (c for c in columns if c in keys):
+                frame[column] = keys[column]
+            if len(frame):
+                yield frame[columns]
+
+
+class _Chunks:
+    """Cuts rows read in order into chunks of ``series`` runs of one series' rows, and
+    refuses a series whose rows come back after it was handed out."""
+
+    def __init__(self, path: Path, id_columns: list[str], series: int) -> None:
+        self.path, self.id_columns, self.series = path, id_columns, series
+        self.done: set = set()  # the series handed out
+
+    def cut(self, pending: pd.DataFrame, last: bool) -> tuple[list, pd.DataFrame, int]:
+        """Chunks of ``series`` runs; the rest, which keeps the last run unless ``last``
+        (the file's end: nothing can continue it), and the runs in it."""
+        codes = series_codes(pending, self.id_columns)
+        starts = [*np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).tolist(), len(codes)]
+        complete = len(starts) - 1 - (not last)
+        full = complete if last else complete // self.series * self.series
+        edges = [*range(0, full, self.series), full]
+        chunks = [pending.iloc[starts[a] : starts[b]] for a, b in itertools.pairwise(edges)]
+        for chunk in chunks:
+            ids = chunk[self.id_columns].drop_duplicates().itertuples(index=False, name=None)
+            names = set(ids)
+            if again := names & self.done:
+                key = sorted(again, key=str)[0]
+                key = key[0] if len(key) == 1 else key
+                raise ForecastError(
+                    f"{self.path}: series {key!r} has rows after other series' rows; reading "
+                    "in chunks of series needs each series' rows together (sort the table by "
+                    "series, or read it whole: chunk_series=null)"
+                )
+            self.done |= names
+        rest = pending.iloc[starts[full] :]
+        return [c.reset_index(drop=True) for c in chunks], rest, len(starts) - 1 - full
