@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 FEATURES, LOOKBACK, HORIZON = 7, 96, 96
 MATERIALIZE_LIMIT_BYTES = 4 << 30  # do not try to allocate more than this on a 24 GiB box
 PANEL_LENGTH, PANEL_HORIZON, EPOCH_WINDOWS = 1000, 24, 1 << 14
+PREDICT_CHUNK = 10_000  # forecast-predict chunk_series
 
 
 def status_mb(field: str) -> float:
@@ -73,6 +74,8 @@ def child(kind: str, rows: int, workdir: str) -> None:
     path = Path(workdir) / f"{rows}.parquet"
     if kind == "panel":
         return panel_child(Path(workdir) / f"panel-{rows}.parquet")
+    if kind == "predict":
+        return predict_child(Path(workdir))
     base = reset_peak()
     if kind == "windows":
         values = torch.from_numpy(np.random.default_rng(0).random((rows, FEATURES), np.float32))
@@ -145,6 +148,72 @@ def panel_child(path: Path) -> None:
     }))  # fmt: skip
 
 
+def predict_child(workdir: Path) -> None:
+    """forecast-predict's path over the panel (chunks of series in, a folder of parts out),
+    then the network's forward alone on the same windows, in the same process."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from forecast.data.parquet import series_chunks
+    from forecast.predict import TableWriter, histories
+    from forecast.serving.forecaster import Forecaster
+
+    forecaster = Forecaster.load(workdir / "model.pt")
+    spec = forecaster.spec
+    base = reset_peak()
+    start = time.perf_counter()
+    series = 0
+    with TableWriter(workdir / "forecasts") as writer:
+        for history in histories(workdir / "history.parquet", spec, PREDICT_CHUNK):
+            writer.write(forecaster.predict(history))
+            series += history["series"].nunique()
+    predict_s = time.perf_counter() - start
+    peak_mb = status_mb("VmHWM") - base
+    forward_s = 0.0
+    columns = ["date", "series", "y"]
+    for history in series_chunks(workdir / "history.parquet", columns, ["series"], PREDICT_CHUNK):
+        y = history["y"].to_numpy(np.float32).reshape(-1, PANEL_LENGTH)[:, -spec.lookback :]
+        x = torch.from_numpy(y[:, :, None].copy())
+        start = time.perf_counter()
+        with torch.inference_mode():
+            forecaster.net.forecast(x, None, None)
+        forward_s += time.perf_counter() - start
+    print(json.dumps({
+        "series": series, "predict_s": predict_s, "forward_s": forward_s, "peak_mb": peak_mb,
+        "files": len(list((workdir / "forecasts").iterdir())),
+    }))  # fmt: skip
+
+
+def forecasting(series: int, workdir: Path) -> dict:
+    """A model trained one budgeted epoch on ``series`` series (no covariates: the history
+    alone is forecast), then forecast-predict's path over every series in a fresh process."""
+    import pytorch_lightning as pl
+    from bench_setup import lit_module
+    from make_panel import write_panel
+
+    from forecast.data.datamodule import ForecastDataModule
+    from forecast.serving.checkpoint import save_checkpoint
+
+    path = write_panel(workdir / "history.parquet", series, PANEL_LENGTH, covariates=0)
+    dm = ForecastDataModule(
+        str(path), timestamp="date", series_id="series", features=["y"], horizon=PANEL_HORIZON,
+        max_rows=None, max_values=None, windows_per_epoch=EPOCH_WINDOWS, batch_size=256,
+    )  # fmt: skip
+    dm.setup()
+    module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)
+    pl.Trainer(
+        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    ).fit(module, train_dataloaders=dm.train_dataloader())  # fmt: skip
+    save_checkpoint(workdir / "model.pt", module.net, dm.spec)
+    del dm
+    measured = measure("predict", series * PANEL_LENGTH, workdir)
+    history_mb = series * PANEL_LENGTH * 4 / 2**20
+    return {"rows": series * PANEL_LENGTH, "history_mb": history_mb, **measured}
+
+
 def panels(sizes: list[int], workdir: Path) -> list[dict]:
     """``panel`` children at each size, each from a file make_panel.py writes."""
     from make_panel import write_panel
@@ -193,6 +262,7 @@ def main() -> None:
         sizes = [100_000] if args.smoke else [1_000_000, 10_000_000, 100_000_000]
         meta = run_meta("benchmark_memory.py")
         output = {"meta": meta, "panels": panels(sizes, workdir)}
+        output["predict"] = forecasting(sizes[-1] // PANEL_LENGTH, workdir)
         print(panel_table(output))
         write_results(args.out or REPO / "benchmarks" / "memory_panels.json", output)
         return
@@ -233,12 +303,19 @@ def panel_table(results: dict) -> str:
          f"{r['windows_per_s']:,.0f} ({r['windows_per_s'] / first:.2f}x)"]
         for r in results["panels"]
     ]  # fmt: skip
+    p = results["predict"]
     return markdown_table(
         ["rows", "series", "float32 arrays", "setup peak RSS (x arrays)", "setup",
          "training windows", f"windows/s, one epoch of {EPOCH_WINDOWS:,} (x the first)"],
         rows,
         "One target and two future covariates per row, string series ids; lookback derived, "
         f"horizon {PANEL_HORIZON}; the default model, data.windows_per_epoch={EPOCH_WINDOWS}.",
+        f"forecast-predict chunk_series={PREDICT_CHUNK:,} on {p['series']:,} series "
+        f"({p['rows']:,} rows, the target alone; output a folder of {p['files']} Parquet "
+        f"files): {p['series'] / p['predict_s']:,.0f} series/s, peak RSS {p['peak_mb']:,.0f} MB "
+        f"({p['peak_mb'] / p['history_mb']:.2f}x the file's float32 values); the network's "
+        f"forward alone on the same windows {p['series'] / p['forward_s']:,.0f} series/s "
+        f"(forecast-predict takes {p['predict_s'] / p['forward_s']:.1f}x its time).",
         provenance(results["meta"]),
     )  # fmt: skip
 
