@@ -248,6 +248,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--panels", action="store_true", help="1e6 to 1e8 rows of a panel")
+    parser.add_argument("--sizes", type=int, nargs="+", help="--panels: rows, not 1e6 to 1e8")
+    parser.add_argument("--skip-predict", action="store_true", help="--panels: setup alone")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,8 +263,9 @@ def main() -> None:
     if args.panels:
         sizes = [100_000] if args.smoke else [1_000_000, 10_000_000, 100_000_000]
         meta = run_meta("benchmark_memory.py")
-        output = {"meta": meta, "panels": panels(sizes, workdir)}
-        output["predict"] = forecasting(sizes[-1] // PANEL_LENGTH, workdir)
+        output = {"meta": meta, "panels": panels(args.sizes or sizes, workdir)}
+        if not args.skip_predict:
+            output["predict"] = forecasting((args.sizes or sizes)[-1] // PANEL_LENGTH, workdir)
         print(panel_table(output))
         write_results(args.out or REPO / "benchmarks" / "memory_panels.json", output)
         return
@@ -303,19 +306,22 @@ def panel_table(results: dict) -> str:
          f"{r['windows_per_s']:,.0f} ({r['windows_per_s'] / first:.2f}x)"]
         for r in results["panels"]
     ]  # fmt: skip
-    p = results["predict"]
+    p = results.get("predict")
+    predicted = p and (
+        f"forecast-predict chunk_series={PREDICT_CHUNK:,} on {p['series']:,} series "
+        f"({p['rows']:,} rows, the target alone; output a folder of {p['files']} Parquet "
+        f"files): {p['series'] / p['predict_s']:,.0f} series/s, peak RSS {p['peak_mb']:,.0f} MB "
+        f"({p['peak_mb'] / p['history_mb']:.2f}x the file's float32 values); the network's "
+        f"forward alone on the same windows {p['series'] / p['forward_s']:,.0f} series/s "
+        f"(forecast-predict takes {p['predict_s'] / p['forward_s']:.1f}x its time)."
+    )
     return markdown_table(
         ["rows", "series", "float32 arrays", "setup peak RSS (x arrays)", "setup",
          "training windows", f"windows/s, one epoch of {EPOCH_WINDOWS:,} (x the first)"],
         rows,
         "One target and two future covariates per row, string series ids; lookback derived, "
         f"horizon {PANEL_HORIZON}; the default model, data.windows_per_epoch={EPOCH_WINDOWS}.",
-        f"forecast-predict chunk_series={PREDICT_CHUNK:,} on {p['series']:,} series "
-        f"({p['rows']:,} rows, the target alone; output a folder of {p['files']} Parquet "
-        f"files): {p['series'] / p['predict_s']:,.0f} series/s, peak RSS {p['peak_mb']:,.0f} MB "
-        f"({p['peak_mb'] / p['history_mb']:.2f}x the file's float32 values); the network's "
-        f"forward alone on the same windows {p['series'] / p['forward_s']:,.0f} series/s "
-        f"(forecast-predict takes {p['predict_s'] / p['forward_s']:.1f}x its time).",
+        *([predicted] if predicted else []),
         provenance(results["meta"]),
     )  # fmt: skip
 

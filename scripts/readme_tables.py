@@ -76,6 +76,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "training": lambda: benchmark_training.table(load("training")),
     "profile_training": lambda: profile_training.table(load("profile_training")),
     "memory": lambda: benchmark_memory.table(load("memory")),
+    "memory_panels": lambda: benchmark_memory.panel_table(load("memory_panels")),
     "inference": lambda: benchmark_inference.table(load("inference")),
     "cpu": lambda: benchmark_cpu.table(load("cpu")),
     "serving": lambda: benchmark_serving.table(load("serving")),
