@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PYTHON := $(VENV)/bin/python
 
-.PHONY: install train test test-fast lint docs format bench reproduce
+.PHONY: install install-spark train test test-fast lint docs format bench reproduce
 
 $(PYTHON):
 	$(BASE_PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ install: $(PYTHON)
 train: install
 	$(VENV)/bin/forecast-train
 
-test: install lint docs
+# The [spark] extra and the Java runtime Spark runs on (from the system's packages, as root,
+# where none is installed): what the Spark tests need beyond `install`.
+install-spark: install
+	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
+	$(PYTHON) -m pip install --quiet -e ".[dev,spark]"
+
+test: install-spark lint docs
 	$(PYTHON) -m pytest
 
 # The edit loop: everything but the tests that start whole processes (marked slow).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,24 @@ def trained(tmp_path_factory) -> dict:
         "tmp": tmp,
         "model": tmp / "run" / "model.pt",
     }
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session of 2 cores; the [spark] extra, which `make test` installs."""
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the workers' Python: this one
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("forecast-tests")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
 
 
 @pytest.fixture

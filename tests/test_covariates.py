@@ -515,3 +515,21 @@ def test_naive_future_rows_after_the_first_of_a_repeated_hour(tmp_path):
     shifted = frame[LOOKBACK:][["date", "price"]].assign(date=later)
     with pytest.raises(ForecastError, match=r"future row 0 is at"):
         forecaster.predict(frame[:LOOKBACK], shifted)
+
+
+@pytest.mark.slow  # a Spark session: a JVM
+def test_spark_forecasts_with_future_covariates_equal_forecast_predict(covariate_model, spark):
+    from forecast.serving.spark import forecast_frame
+
+    frame = covariate_model["frame"]
+    history, future = frame.groupby("id").head(70), future_of(frame, slice(70, 74))
+    expected = Forecaster.load(covariate_model["model"]).predict(history, future)
+    got = forecast_frame(
+        spark.createDataFrame(history), covariate_model["model"], spark.createDataFrame(future)
+    ).toPandas()
+    got = got.sort_values(["id", "date"]).reset_index(drop=True)
+    assert list(got.columns) == list(expected.columns) == ["id", "date", "y"]
+    np.testing.assert_array_equal(got["date"].to_numpy("datetime64[ns]"), expected["date"])
+    np.testing.assert_allclose(got["y"], expected["y"], rtol=1e-5)
+    with pytest.raises(ForecastError, match=r"future covariates \['price', 'event'\]: give"):
+        forecast_frame(spark.createDataFrame(history), covariate_model["model"])
