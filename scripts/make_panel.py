@@ -23,12 +23,12 @@ SEASON = 24  # hourly steps, a daily season
 ROWS_PER_CHUNK = 1 << 21  # series are generated in chunks of about this many rows
 
 
-def chunk(first: int, series: int, length: int, covariates: int, seed: int) -> pa.Table:
+def chunk(first: int, series: int, length: int, covariates: int, seed: int, unit: str) -> pa.Table:
     """Series ``first .. first + series - 1``, ``length`` hourly steps each: the same
     values whatever the chunking, as each series draws from its own seeded generator."""
     t = np.arange(length)
     stamps, target, inputs = [], [], [[] for _ in range(covariates)]
-    start = np.datetime64("2020-01-01T00:00", "ns")
+    start = np.datetime64("2020-01-01T00:00", unit)
     for k in range(first, first + series):
         rng = np.random.default_rng([seed, k])
         level = rng.lognormal(3.0, 1.5)
@@ -53,10 +53,11 @@ def chunk(first: int, series: int, length: int, covariates: int, seed: int) -> p
 
 def write_panel(
     out: Path, series: int, length: int, covariates: int = 2, files: int = 0,
-    hive: bool = False, seed: int = 0,
+    hive: bool = False, seed: int = 0, unit: str = "ns",
 ) -> Path:  # fmt: skip
     """One Parquet file at ``out`` (``files=0``), or a folder of ``files`` files of whole
-    series; returns ``out``."""
+    series, timestamps in ``unit`` (``us`` for Spark, which reads no nanoseconds); returns
+    ``out``."""
     per_chunk = max(1, ROWS_PER_CHUNK // length)
     groups = np.array_split(np.arange(series), files) if files else [np.arange(series)]
     if files:
@@ -71,7 +72,7 @@ def write_panel(
         writer = None
         for first in range(int(members[0]), int(members[-1]) + 1, per_chunk):
             count = min(per_chunk, int(members[-1]) + 1 - first)
-            table = chunk(first, count, length, covariates, seed)
+            table = chunk(first, count, length, covariates, seed, unit)
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table, row_group_size=per_chunk * length)
         writer.close()
