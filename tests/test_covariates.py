@@ -524,8 +524,11 @@ def test_spark_forecasts_with_future_covariates_equal_forecast_predict(covariate
     frame = covariate_model["frame"]
     history, future = frame.groupby("id").head(70), future_of(frame, slice(70, 74))
     expected = Forecaster.load(covariate_model["model"]).predict(history, future)
+    history, future = (t.sample(frac=1.0, random_state=0) for t in (history, future))
     got = forecast_frame(
-        spark.createDataFrame(history), covariate_model["model"], spark.createDataFrame(future)
+        spark.createDataFrame(history).repartition(3),
+        covariate_model["model"],
+        spark.createDataFrame(future).repartition(2),
     ).toPandas()
     got = got.sort_values(["id", "date"]).reset_index(drop=True)
     assert list(got.columns) == list(expected.columns) == ["id", "date", "y"]

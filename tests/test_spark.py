@@ -36,7 +36,8 @@ def test_spark_forecasts_equal_forecast_predict(spark, trained, tmp_path):
     forecaster, uri = site_model(trained, tmp_path)
     table = sites(6)
     expected = forecaster.predict(table)
-    got = forecast_frame(spark.createDataFrame(table), uri).toPandas()
+    shuffled = table.sample(frac=1.0, random_state=0)  # Spark keeps no order: rows are sorted
+    got = forecast_frame(spark.createDataFrame(shuffled).repartition(3), uri).toPandas()
     got = got.sort_values(["site", "date"]).reset_index(drop=True)
     got["date"] = got["date"].astype(expected["date"].dtype)  # Spark holds microseconds
     assert list(got.columns) == list(expected.columns)
@@ -50,6 +51,11 @@ def test_spark_refuses_what_it_cannot_forecast(spark, trained, tmp_path):
     table = spark.createDataFrame(sites(2))
     with pytest.raises(ForecastError, match="the model forecasts one series"):
         forecast_frame(table, str(trained["model"]))
-    _, uri = site_model(trained, tmp_path)
+    forecaster, uri = site_model(trained, tmp_path)
     with pytest.raises(ForecastError, match=r"column\(s\) \['temp'\] not found"):
         forecast_frame(table.drop("temp"), uri)
+    steps = save_checkpoint(
+        tmp_path / "steps.pt", forecaster.net, replace(forecaster.spec, timestamp=None)
+    )
+    with pytest.raises(ForecastError, match="the rows' order, which a Spark DataFrame"):
+        forecast_frame(table, str(steps))

@@ -44,6 +44,12 @@ def forecast_frame(
             "the model forecasts one series (no data.series_id): forecast-predict reads it "
             "whole; Spark is for many series"
         )
+    stamps = spec.timestamp_columns
+    if not stamps:
+        raise ForecastError(
+            "the model has no timestamp column: its steps are the rows' order, which a Spark "
+            "DataFrame does not keep; forecast-predict reads the rows in order"
+        )
     if spec.future_covariates and future is None:
         raise ForecastError(
             f"the model takes future covariates {spec.future_covariates}: give the next "
@@ -57,14 +63,17 @@ def forecast_frame(
     schema = _output_schema(forecaster, history, future)
     names = schema.fieldNames()
 
+    # A group's rows come in no particular order (a Spark DataFrame is a set): each series'
+    # rows are put in time order first, and the data's rules then check them as ever.
     if future is None:
 
         def forecast_series(rows: pd.DataFrame) -> pd.DataFrame:
-            return forecaster.predict(rows)[names]
+            return forecaster.predict(rows.sort_values(stamps, kind="stable"))[names]
 
         return history.groupBy(*ids).applyInPandas(forecast_series, schema)
 
     def forecast_with_future(rows: pd.DataFrame, ahead: pd.DataFrame) -> pd.DataFrame:
+        rows, ahead = (frame.sort_values(stamps, kind="stable") for frame in (rows, ahead))
         return forecaster.predict(rows, ahead)[names]
 
     grouped = future.groupBy(*ids)
@@ -85,7 +94,8 @@ def _output_schema(
     condition = functools.reduce(
         operator.and_, [functions.col(c) == first[0][c] for c in ids]
     )  # fmt: skip
-    rows = history.filter(condition).toPandas()
-    ahead = None if future is None else future.filter(condition).toPandas()
+    stamps = forecaster.spec.timestamp_columns
+    rows = history.filter(condition).toPandas().sort_values(stamps, kind="stable")
+    ahead = None if future is None else future.filter(condition).toPandas().sort_values(stamps)
     sample = forecaster.predict(rows, ahead)
     return history.sparkSession.createDataFrame(sample).schema
