@@ -26,6 +26,7 @@ import benchmark_ensemble
 import benchmark_inference
 import benchmark_memory
 import benchmark_serving
+import benchmark_spark
 import benchmark_training
 import combination_benchmark
 import compare_peers
@@ -77,6 +78,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "profile_training": lambda: profile_training.table(load("profile_training")),
     "memory": lambda: benchmark_memory.table(load("memory")),
     "memory_panels": lambda: benchmark_memory.panel_table(load("memory_panels")),
+    "spark": lambda: benchmark_spark.render(load("spark")),
     "inference": lambda: benchmark_inference.table(load("inference")),
     "cpu": lambda: benchmark_cpu.table(load("cpu")),
     "serving": lambda: benchmark_serving.table(load("serving")),
