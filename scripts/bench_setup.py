@@ -168,3 +168,24 @@ def median_round(pairs: Sequence[tuple[float, float]]) -> tuple[float, float, fl
     ordered = sorted(pairs, key=lambda pair: pair[1] / pair[0])
     raw, ours = ordered[(len(ordered) - 1) // 2]
     return raw, ours, ours / raw
+
+
+def panel_model(path: Path, out: Path, horizon: int) -> Path:
+    """The default model trained one budgeted epoch (2^14 windows) on a ``make_panel.py``
+    file's target alone, saved to ``out``: what the forecasting benchmarks forecast with."""
+    import pytorch_lightning as pl
+
+    from forecast.data.datamodule import ForecastDataModule
+    from forecast.serving.checkpoint import save_checkpoint
+
+    dm = ForecastDataModule(
+        str(path), timestamp="date", series_id="series", features=["y"], horizon=horizon,
+        max_rows=None, max_values=None, windows_per_epoch=1 << 14, batch_size=256,
+    )  # fmt: skip
+    dm.setup()
+    module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)  # no validation
+    pl.Trainer(
+        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    ).fit(module, train_dataloaders=dm.train_dataloader())  # fmt: skip
+    return save_checkpoint(out, module.net, dm.spec)

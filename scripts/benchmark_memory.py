@@ -200,26 +200,11 @@ def predict_child(workdir: Path) -> None:
 def forecasting(series: int, workdir: Path) -> dict:
     """A model trained one budgeted epoch on ``series`` series (no covariates: the history
     alone is forecast), then forecast-predict's path over every series in a fresh process."""
-    import pytorch_lightning as pl
-    from bench_setup import lit_module
+    from bench_setup import panel_model
     from make_panel import write_panel
 
-    from forecast.data.datamodule import ForecastDataModule
-    from forecast.serving.checkpoint import save_checkpoint
-
     path = write_panel(workdir / "history.parquet", series, PANEL_LENGTH, covariates=0)
-    dm = ForecastDataModule(
-        str(path), timestamp="date", series_id="series", features=["y"], horizon=PANEL_HORIZON,
-        max_rows=None, max_values=None, windows_per_epoch=EPOCH_WINDOWS, batch_size=256,
-    )  # fmt: skip
-    dm.setup()
-    module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)
-    pl.Trainer(
-        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-    ).fit(module, train_dataloaders=dm.train_dataloader())  # fmt: skip
-    save_checkpoint(workdir / "model.pt", module.net, dm.spec)
-    del dm
+    panel_model(path, workdir / "model.pt", PANEL_HORIZON)
     measured = measure("predict", series * PANEL_LENGTH, workdir)
     history_mb = series * PANEL_LENGTH * 4 / 2**20
     return {"rows": series * PANEL_LENGTH, "history_mb": history_mb, **measured}

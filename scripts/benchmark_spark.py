@@ -22,38 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
-from bench_setup import (
-    REPO,
-    lit_module,
-    markdown_table,
-    provenance,
-    run_meta,
-    write_results,
-)
+from bench_setup import REPO, markdown_table, panel_model, provenance, run_meta, write_results
 from make_panel import write_panel
 
-from forecast.data.datamodule import ForecastDataModule
 from forecast.data.reading import read_table
 from forecast.predict import TableWriter, histories
-from forecast.serving.checkpoint import save_checkpoint
 from forecast.serving.forecaster import Forecaster
 
 LENGTH, HORIZON, CHUNK = 1000, 24, 10_000
-
-
-def trained_model(path: Path, workdir: Path) -> Path:
-    dm = ForecastDataModule(
-        str(path), timestamp="date", series_id="series", features=["y"], horizon=HORIZON,
-        windows_per_epoch=1 << 14, batch_size=256,
-    )  # fmt: skip
-    dm.setup()
-    module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)
-    pl.Trainer(
-        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-    ).fit(module, train_dataloaders=dm.train_dataloader())  # fmt: skip
-    return save_checkpoint(workdir / "model.pt", module.net, dm.spec)
 
 
 def main() -> None:
@@ -64,7 +40,7 @@ def main() -> None:
     meta = run_meta("benchmark_spark.py")
     workdir = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     path = write_panel(workdir / "history.parquet", args.series, LENGTH, covariates=0, unit="us")
-    model = trained_model(path, workdir)
+    model = panel_model(path, workdir / "model.pt", HORIZON)
 
     forecaster = Forecaster.load(model)
     start = time.perf_counter()
