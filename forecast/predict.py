@@ -79,15 +79,28 @@ class TableWriter:
             if self.parquet is not None:
                 self.parquet.close()
             if error is None:
-                if self.kind == "folder" and self.path.is_dir():
-                    shutil.rmtree(self.path)  # the earlier forecasts, now that all are new
-                self.tmp.replace(self.path)
+                self._put_in_place()
         except OSError as err:
             error = err
         if error is not None:
             self._discard()
         if isinstance(error, OSError):
             raise ForecastError(f"cannot write {self.path}: {error.strerror or error}") from None
+
+    def _put_in_place(self) -> None:
+        """The finished output replaces the earlier one: a folder of earlier forecasts is
+        moved aside first and deleted only once the new one is in place."""
+        if not (self.kind == "folder" and self.path.is_dir()):
+            self.tmp.replace(self.path)
+            return
+        earlier = self.path.with_name(f".{self.path.name}.earlier")
+        self.path.replace(earlier)
+        try:
+            self.tmp.replace(self.path)
+        except OSError:
+            earlier.replace(self.path)
+            raise
+        shutil.rmtree(earlier)
 
     def _discard(self) -> None:
         """No stray temp file; an existing output stays as it was."""

@@ -226,6 +226,7 @@ def test_chunks_of_series_forecast_as_the_whole_table_and_write_every_output_kin
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "part-00000.parquet", "part-00001.parquet", "part-00002.parquet"
     ]  # fmt: skip
+    assert not list(tmp_path.glob(".*"))  # the earlier folder and the temp ones are gone
 
 
 def test_a_failed_chunked_run_leaves_the_earlier_output_as_it_was(trained, tmp_path):
