@@ -127,6 +127,9 @@ def test_series_in_runs_are_read_in_place_and_interleaved_ones_alike():
     options = DataOptions(timestamp="date", series_id="store")
     frame = panel(steps=20)
     assert prepare_series(frame, options, dtype=None).values.dtype == np.float64
+    counts = frame.assign(sales=np.arange(60, dtype=np.int32) + 100_000_000)  # 1e8 + 1: exact
+    kept = prepare_series(counts.drop(columns="price"), options, dtype=None).values
+    assert kept.dtype == np.float64 and kept[1, 0] - kept[0, 0] == 1
     frame = frame.astype({"store": "category", "sales": np.float32, "price": np.float32})
     runs = prepare_series(frame, options, dtype=None)  # float32 columns: no wider copy
     assert runs.rows is None and runs.values.dtype == np.float32

@@ -51,8 +51,9 @@ def prepare_series(
     names: RowNames = RowNames(),
 ) -> SeriesFrame:
     """Check a long-format table and stack its series, values in ``dtype`` (None: float32
-    where every feature column is float32 or narrower, whose float64 copy would hold nothing
-    more at twice the memory; else float64).
+    where float32 holds every feature column exactly, floats of 32 bits or fewer and
+    integers of 16, whose float64 copy would hold nothing more at twice the memory; else
+    float64: an int32 count near 1e8 would lose its units in float32).
 
     ``options.features=None`` takes every column but the timestamp, the series id and
     ``exclude`` (the covariates, which are not past inputs unless named as features). Rows of
@@ -71,7 +72,8 @@ def prepare_series(
     # once more); series are cut from it by row positions, so a single series is never
     # copied again.
     if dtype is None:
-        narrow = all(frame[c].dtype.itemsize <= 4 for c in features)
+        exact = {"f": 4, "i": 2, "u": 2}  # the widest of each kind float32 holds exactly
+        narrow = all(frame[c].dtype.itemsize <= exact.get(frame[c].dtype.kind, 0) for c in features)
         dtype = np.float32 if narrow else np.float64
     values = np.empty((len(frame), len(features)), dtype)
     for j, column in enumerate(features):
