@@ -60,6 +60,8 @@ class TableWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        if not self.parts:
+            self._discard()  # a temp file a killed run left: appended to, it would be written
         if self.kind == "csv":
             frame.to_csv(self.tmp, index=False, mode="a", header=not self.parts)
         elif self.kind == "folder":

@@ -214,6 +214,7 @@ def test_chunks_of_series_forecast_as_the_whole_table_and_write_every_output_kin
         ["s0", "s1", "s2"], ["s3", "s4", "s5"], ["s6"]
     ]  # fmt: skip
     assert list(chunks[0].columns) == ["date", "site", "load"]  # only what is asked
+    (tmp_path / ".out.csv.tmp").write_text("site,date\nleft by a killed run\n")
     for source in ("history.parquet", "hive"):
         for output in ("out", "out.parquet", "out.csv"):
             with TableWriter(tmp_path / output) as writer:
