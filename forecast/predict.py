@@ -30,13 +30,6 @@ from forecast.serving.forecaster import Forecaster
 log = logging.getLogger(__name__)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """CSV or Parquet by suffix, via a temp file: an existing file is replaced only when done."""
-    with TableWriter(path) as writer:
-        writer.write(frame)
-    return Path(path)
-
-
 class TableWriter:
     """Forecasts written a chunk at a time into a temporary file or folder, put in place
     only when every chunk is written: an existing output is replaced only when done, and

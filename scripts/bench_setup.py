@@ -170,11 +170,21 @@ def median_round(pairs: Sequence[tuple[float, float]]) -> tuple[float, float, fl
     return raw, ours, ours / raw
 
 
+def training_only(epochs: int = 1, callbacks: Sequence[Any] = ()) -> Any:
+    """A quiet CPU ``pl.Trainer`` of ``epochs`` without validation, logger or checkpoints:
+    the budgeted epochs the panel benchmarks train."""
+    import pytorch_lightning as pl
+
+    return pl.Trainer(
+        max_epochs=epochs, limit_val_batches=0, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+        callbacks=list(callbacks),
+    )  # fmt: skip
+
+
 def panel_model(path: Path, out: Path, horizon: int) -> Path:
     """The default model trained one budgeted epoch (2^14 windows) on a ``make_panel.py``
     file's target alone, saved to ``out``: what the forecasting benchmarks forecast with."""
-    import pytorch_lightning as pl
-
     from forecast.data.datamodule import ForecastDataModule
     from forecast.serving.checkpoint import save_checkpoint
 
@@ -184,8 +194,5 @@ def panel_model(path: Path, out: Path, horizon: int) -> Path:
     )  # fmt: skip
     dm.setup()
     module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)  # no validation
-    pl.Trainer(
-        max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-    ).fit(module, train_dataloaders=dm.train_dataloader())  # fmt: skip
+    training_only().fit(module, train_dataloaders=dm.train_dataloader())
     return save_checkpoint(out, module.net, dm.spec)

@@ -121,7 +121,7 @@ def panel_child(path: Path) -> None:
     import time
 
     import pytorch_lightning as pl
-    from bench_setup import lit_module
+    from bench_setup import lit_module, training_only
 
     from forecast.data.datamodule import ForecastDataModule
 
@@ -145,11 +145,7 @@ def panel_child(path: Path) -> None:
         def on_train_epoch_end(self, *_: object) -> None:
             times[-1] += time.perf_counter()
 
-    trainer = pl.Trainer(
-        max_epochs=EPOCHS, limit_val_batches=0, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
-        callbacks=[EpochTimes()],
-    )  # fmt: skip
+    trainer = training_only(EPOCHS, [EpochTimes()])
     trainer.fit(module, train_dataloaders=dm.train_dataloader())
     epoch_s = statistics.median(times[1:])
     print(json.dumps({

@@ -121,3 +121,22 @@ def server_process(argv: list[str], cwd: Path, url: str) -> Iterator[None]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def sites(count: int) -> pd.DataFrame:
+    """``count`` series of ``sine_frame``'s columns and different lengths, each site's rows
+    together, with a text column no model reads."""
+    return pd.concat(
+        sine_frame(30 + k, seed=k).assign(site=f"s{k}", notes="text the model never reads")
+        for k in range(count)
+    ).reset_index(drop=True)
+
+
+def per_site(model: Path):
+    """The model at ``model`` (trained on ``sine_frame``) applied to each site of ``sites``."""
+    from dataclasses import replace
+
+    from forecast import Forecaster
+
+    one = Forecaster.load(model)
+    return Forecaster(one.net, replace(one.spec, series_id="site"))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import sine_frame
+from helpers import per_site, sine_frame, sites
 
 from forecast import Forecaster, ForecastError
 from forecast.serving.checkpoint import load_checkpoint
@@ -149,7 +149,11 @@ def test_huge_finite_values_are_refused_not_forecast_as_nan(trained, huge, messa
 
 
 def test_an_unwritable_output_is_one_error_and_leaves_no_temp_file(tmp_path):
-    from forecast.predict import write_table
+    from forecast.predict import TableWriter
+
+    def write_table(frame: pd.DataFrame, path) -> None:
+        with TableWriter(path) as writer:
+            writer.write(frame)
 
     frame = pd.DataFrame({"a": [1.0]})
     with pytest.raises(ForecastError, match=r"cannot write .*missing/f\.csv"):
@@ -188,14 +192,6 @@ def test_future_rows_are_found_for_every_series_in_one_pass():
     assert list(future_rows({}, [], 3)[""]) == [0, 1, 2]
 
 
-def sites(count: int) -> pd.DataFrame:
-    """``count`` series of different lengths, each site's rows together."""
-    return pd.concat(
-        sine_frame(30 + k, seed=k).assign(site=f"s{k}", notes="text the model never reads")
-        for k in range(count)
-    ).reset_index(drop=True)
-
-
 def test_chunks_of_series_forecast_as_the_whole_table_and_write_every_output_kind(
     trained, tmp_path
 ):
@@ -203,8 +199,7 @@ def test_chunks_of_series_forecast_as_the_whole_table_and_write_every_output_kin
     from forecast.data.reading import read_table
     from forecast.predict import TableWriter, histories
 
-    one = Forecaster.load(trained["model"])
-    forecaster = Forecaster(one.net, replace(one.spec, series_id="site"))
+    forecaster = per_site(trained["model"])
     table = sites(7)
     table.to_parquet(tmp_path / "history.parquet", index=False)
     table.to_parquet(tmp_path / "hive", partition_cols=["site"], index=False)
@@ -233,8 +228,7 @@ def test_chunks_of_series_forecast_as_the_whole_table_and_write_every_output_kin
 def test_a_failed_chunked_run_leaves_the_earlier_output_as_it_was(trained, tmp_path):
     from forecast.predict import TableWriter, histories
 
-    one = Forecaster.load(trained["model"])
-    forecaster = Forecaster(one.net, replace(one.spec, series_id="site"))
+    forecaster = per_site(trained["model"])
     table = sites(6)
     table.loc[table.site == "s4", "load"] = np.nan  # the second chunk cannot be forecast
     table.to_parquet(tmp_path / "history.parquet", index=False)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import sine_frame
+from helpers import per_site, sites
 
 from forecast import Forecaster, ForecastError
 from forecast.serving.checkpoint import save_checkpoint
@@ -16,18 +16,11 @@ from forecast.serving.checkpoint import save_checkpoint
 pytestmark = pytest.mark.slow  # a Spark session: a JVM
 
 
-def sites(count: int) -> pd.DataFrame:
-    return pd.concat(
-        sine_frame(30 + k, seed=k).assign(site=f"s{k}") for k in range(count)
-    ).reset_index(drop=True)
-
-
 def site_model(trained, tmp_path) -> tuple[Forecaster, str]:
     """The shared run's model applied per site, saved as a model file."""
-    one = Forecaster.load(trained["model"])
-    spec = replace(one.spec, series_id="site")
-    path = save_checkpoint(tmp_path / "sites.pt", one.net, spec)
-    return Forecaster(one.net, spec), str(path)
+    forecaster = per_site(trained["model"])
+    path = save_checkpoint(tmp_path / "sites.pt", forecaster.net, forecaster.spec)
+    return forecaster, str(path)
 
 
 def test_spark_forecasts_equal_forecast_predict(spark, trained, tmp_path):

@@ -137,20 +137,15 @@ def series_chunks(
 
 
 def _batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The rows of ``columns``, file after file in order, a batch at a time; a hive
-    partition's value filled in for its column."""
-    import pyarrow.dataset as ds
-    import pyarrow.parquet as pq
-
+    """The rows of ``columns`` (a hive partition's too), file after file in order, a batch
+    at a time: one thread, as threads would hand batches out of order."""
     for fragment in dataset.get_fragments():
-        keys = ds.get_partition_keys(fragment.partition_expression)
-        read = [c for c in columns if c not in keys]
-        for batch in pq.ParquetFile(fragment.path).iter_batches(1 << 16, columns=read):
-            frame = batch.to_pandas()
-            for column in (c for c in columns if c in keys):
-                frame[column] = keys[column]
-            if len(frame):
-                yield frame[columns]
+        batches = fragment.to_batches(
+            schema=dataset.schema, columns=columns, batch_size=1 << 16, use_threads=False
+        )
+        for batch in batches:
+            if batch.num_rows:
+                yield batch.to_pandas()
 
 
 class _Chunks:

@@ -201,12 +201,12 @@ class DataSpec(DataOptions):
             return []
         return list(key) if len(self.id_columns) > 1 else [key]
 
-    def insert_ids(self, frame: pd.DataFrame, key: Any) -> pd.DataFrame:
-        """``frame`` (one series' rows) with the series' id columns first, holding ``key``."""
-        for position, (column, value) in enumerate(
-            zip(self.id_columns, self.id_values(key), strict=True)
-        ):
-            frame.insert(position, column, value)
+    def insert_ids(self, frame: pd.DataFrame, keys: list, rows: int) -> pd.DataFrame:
+        """``frame`` (``rows`` rows of each series of ``keys``, in order), the ids first."""
+        values = [self.id_values(key) for key in keys]
+        for position, column in enumerate(self.id_columns):
+            ids = pd.Series([value[position] for value in values]).repeat(rows)
+            frame.insert(position, column, ids.reset_index(drop=True))
         return frame
 
     def stamp_columns(self, stamps: np.ndarray) -> dict[str, Any]:

@@ -127,10 +127,7 @@ class Forecaster:
         stamps, forecast = self.forecast(inputs)
         # one table for every series at once: a frame per series cost 30 times the forward
         frame = pd.DataFrame(spec.stamp_columns(np.concatenate(stamps)))
-        keys = [spec.id_values(key) for key in series.series_ids]
-        for position, column in enumerate(spec.id_columns):
-            ids = pd.Series([key[position] for key in keys]).repeat(spec.horizon)
-            frame.insert(position, column, ids.to_numpy())
+        spec.insert_ids(frame, series.series_ids, spec.horizon)
         frame[self.columns] = forecast.reshape(-1, len(self.columns))
         return frame
 

@@ -120,7 +120,7 @@ def example_input(datamodule: ForecastDataModule) -> pd.DataFrame:
         if isinstance(values, pd.DatetimeIndex):  # as text, which JSON and CSV both keep
             values = values.strftime(spec.timestamp_format or STAMP_TEXT)
         frame.insert(position, column, values)
-    spec.insert_ids(frame, datamodule.series_ids[0])
+    spec.insert_ids(frame, datamodule.series_ids[:1], len(frame))
     if ahead:
         frame[FUTURE_FLAG] = np.arange(len(frame)) >= len(frame) - ahead
         frame.loc[frame[FUTURE_FLAG], spec.features] = np.nan
