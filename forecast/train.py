@@ -30,6 +30,7 @@ from forecast.model.net import LSTMNet
 from forecast.reference import CONF_DIR
 from forecast.serving.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.serving.pyfunc import example_input, log_pyfunc
+from forecast.training.launch import run_ranks, torchrun_command
 from forecast.training.members import fit_members
 from forecast.training.setup import build, fit, flat_params, load_best, refit
 
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train, then score the best weights on the test split; returns every metric."""
     check_config(cfg)
+    command = torchrun_command(cfg)
+    if command:  # trainer=ddp: its ranks, started before any data is read
+        run_ranks(command)
+        return {}
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the logged config
     use_threads(cfg)
     datamodule, model, trainer = build(cfg)
@@ -64,21 +69,26 @@ def fit_and_score(
     log_config(trainer.logger, cfg, datamodule)
     net, metrics = fit_network(cfg, datamodule, model, trainer)
     ensemble = net if isinstance(net, Ensemble) else None
-    if not trainer.is_global_zero:  # one checkpoint, one score, one set of artifacts
+    own_series = datamodule.shard.world > 1  # each rank scores its own, summed across ranks
+    if not (trainer.is_global_zero or own_series):  # one score, checkpoint, set of artifacts
+        return metrics
+    evaluation = None
+    if cfg.test:  # the model and the baselines on every test window
+        # a validation ensemble fitted the linear map on these training windows already
+        linear = ensemble.linear if ensemble and ensemble.combine == "validation" else None
+        evaluation = evaluate_windows(
+            net, datamodule, datamodule.datasets["test"], cfg.season, datamodule.stride,
+            loss=model.loss, linear=linear,
+        )  # fmt: skip
+    if not trainer.is_global_zero:
         return metrics
     model_path = save_checkpoint(Path(cfg.paths.output_dir) / "model.pt", net, datamodule.spec)
     outputs = RunOutputs(
         model_path, metrics, data_changes=datamodule.changes(), ensemble=ensemble,
-        derived=datamodule.derived,
+        derived=datamodule.derived, evaluation=evaluation,
     )  # fmt: skip
-    if cfg.test:  # the model and the baselines on every test window
-        # a validation ensemble fitted the linear map on these training windows already
-        linear = ensemble.linear if ensemble and ensemble.combine == "validation" else None
-        outputs.evaluation = evaluate_windows(
-            net, datamodule, datamodule.datasets["test"], cfg.season, datamodule.stride,
-            loss=model.loss, linear=linear,
-        )  # fmt: skip
-        outputs.metrics |= outputs.evaluation.metrics("test")
+    if evaluation is not None:
+        outputs.metrics |= evaluation.metrics("test")
     run = None
     if isinstance(trainer.logger, MLFlowLogger):
         log_outputs(trainer.logger, cfg, net, datamodule, outputs)

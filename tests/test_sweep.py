@@ -172,19 +172,6 @@ def test_ctrl_c_leaves_no_run_running(cwd):
 
 
 @pytest.mark.slow
-def test_ddp_on_cpu_logs_once(cwd):
-    code, output = train(cwd, "trainer=ddp", "register_model=null")
-    assert code == 0, output[-3000:]
-    (run,) = runs(cwd)
-    assert run.info.status == "FINISHED"
-    client = mlflow.MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
-    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2  # 2 epochs, rank 0
-    assert len(list(cwd.glob("logs/runs/*/model.pt"))) == 1
-    assert len(list(cwd.glob("logs/runs/*/checkpoints/*.ckpt"))) == 1
-    assert 0 < run.data.metrics["test_mse"] < 2
-
-
-@pytest.mark.slow
 def test_training_against_a_real_mlflow_server(cwd):
     port = free_port()
     argv = [

@@ -18,11 +18,12 @@ from torch.utils.data import DataLoader
 from forecast.data.clock import season_from_freq
 from forecast.data.covariates import check_numeric, static_value, vocabulary
 from forecast.data.options import DataOptions
-from forecast.data.reading import file_rows, read_table, table_columns
+from forecast.data.reading import table_columns
 from forecast.data.rules import fill_numeric
 from forecast.data.scaling import Scaler, SeriesScaler
 from forecast.data.seasonality import series_season
 from forecast.data.series import SeriesFrame, prepare_series
+from forecast.data.shards import WHOLE, Shard, read_share
 from forecast.data.spec import DataSpec
 from forecast.data.splits import SPLITS, derived_lookback, rows_in_test, series_segments
 from forecast.data.windows import WindowDataset, batch_loader, budget
@@ -65,27 +66,34 @@ class ForecastDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         options = self.options
-        frame = read_table(self.path, options)
+        frame, names, self.shard = read_share(self.path, options)  # under DDP, a rank's series
         covariates = options.side_columns
         series = prepare_series(
             frame, options, source=self.path, dtype=None,  # scaled in float64
-            exclude=covariates, names=file_rows(self.path, options.header),
+            exclude=covariates, names=names,
         )  # fmt: skip
         self.timestamps, self.bounds, self.series_ids = (
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
         self.tests = rows_in_test(series.timestamps, self.bounds, options, series.timezone)
+        shard = self.shard
+        if shard.world > 1:
+            every = sum(shard.gathered(len(self.bounds)))
+            log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world,
+                     len(self.bounds), every)  # fmt: skip
         self.options = options = self._derived(series)
         self.segments, self.kept_series = series_segments(
             self.bounds, options, self.season, self._name, self.path, self.tests
         )
         kept = set(self.kept_series)
-        self.short_series_dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
-        self._changes = (series.merged, series.inserted, series.filled)
+        dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
+        self.short_series_dropped = self.shard.interleaved(self.shard.gathered(dropped))
+        counts = torch.tensor([series.merged, series.inserted, series.filled], dtype=torch.float64)
+        self._changes = tuple(int(c) for c in self.shard.summed(counts)[0])
         self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
         self.spec = self.fitted or self._fit(series, raw)
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
-        self.scalers = self._scalers(series.values)
+        self.scalers = self._scalers(series.values)  # this rank's series
         # Scaled (in float64) into the float32 table the windows view: in place where the
         # file's columns are float32, else from the float64 one, which then goes.
         by_series = self.spec.series_scaler is not None
@@ -107,23 +115,28 @@ class ForecastDataModule(pl.LightningDataModule):
             split: self.windows(self.segments[split], self.kept_series, split != "train")
             for split in SPLITS
         }
-        self.draws, self.stride, chosen = budget(self.datasets, options)
+        self.draws, self.stride, chosen = budget(self.datasets, options, self.shard)
         self.derived |= chosen
 
     def _derived(self, series: SeriesFrame) -> DataOptions:
         """The options with the keys left null derived from the series (the season, the
         lookback, the scaling), each recorded in ``derived`` to be reported and logged."""
         options = self.options
-        self.season = series_season(series, options, self.tests)
+        # detected (integer steps) from the rows at hand: under DDP, rank 0's series
+        self.season = self.shard.gathered(series_season(series, options, self.tests))[0]
         if self.season > 1 and season_from_freq(series.freq) == 1:
             self.derived["season"] = self.season
+        shard = self.shard
         if options.lookback is None:  # data.lookback=null: derived from the series
             lengths = [end - start for start, end in self.bounds]
-            lookback = derived_lookback(lengths, options, self.season, self.tests)
+            every = shard.gathered((lengths, self.tests))  # every rank's series, in order
+            tests = None if self.tests is None else [t for _, each in every for t in each]
+            lengths = [n for each, _ in every for n in each]
+            lookback = derived_lookback(lengths, options, self.season, tests)
             options = replace(options, lookback=lookback)
             self.derived["data.lookback"] = lookback
         if options.scaling is None:  # data.scaling=null: per series wherever there are several
-            several = len(self.bounds) > 1
+            several = sum(shard.gathered(len(self.bounds))) > 1
             options = replace(options, scaling="series" if several else "column")
             if several:
                 self.derived["data.scaling"] = options.scaling
@@ -154,7 +167,7 @@ class ForecastDataModule(pl.LightningDataModule):
         spec = self.spec
         return WindowDataset(
             self.values, segments, spec.lookback, spec.horizon, spec.target_index,
-            self.future, self.static, series, self.truth if scored else None,
+            self.future, self.static, series, self.truth if scored else None, self.shard,
         )  # fmt: skip
 
     def _covariate_columns(
@@ -188,7 +201,7 @@ class ForecastDataModule(pl.LightningDataModule):
         if spec.series_scaler is None:
             return SeriesScaler.stack(self.series_ids, [spec.scaler] * len(self.series_ids))
         if self.fitted is None:
-            return spec.series_scaler
+            return self._own_scaler
         own = [
             spec.scaler_for(key, values[slice(*(rows or bounds))])
             for key, rows, bounds in zip(
@@ -214,7 +227,13 @@ class ForecastDataModule(pl.LightningDataModule):
             )
         # each series' training rows, as views: a concatenated copy would be the table's size
         train = [series.values[a:b] for a, b in self.segments["train"]]
-        spread = np.max([p.max(0) for p in train], 0) - np.min([p.min(0) for p in train], 0)
+        shard = self.shard
+        high = np.max([p.max(0) for p in train], 0).astype(np.float64)
+        low = np.min([p.min(0) for p in train], 0).astype(np.float64)
+        spread = (
+            shard.extreme(torch.from_numpy(high), largest=True)
+            - shard.extreme(torch.from_numpy(low), largest=False)
+        ).numpy()
         constant = [f for f, width in zip(series.features, spread, strict=True) if width == 0]
         if constant:  # kept (centred, unscaled), but they can teach the model nothing
             log.warning("%s: column(s) %s are constant over the training rows", where, constant)
@@ -225,12 +244,18 @@ class ForecastDataModule(pl.LightningDataModule):
                 return [raw[column][firsts]]
             return [raw[column][a:b] for a, b in self.segments["train"]]
 
-        categories = {c: vocabulary(np.concatenate(rows_of(c))) for c in options.categorical}
+        categories = {
+            c: vocabulary(np.concatenate(shard.gathered(vocabulary(np.concatenate(rows_of(c))))))
+            for c in options.categorical
+        }  # every rank's categories
         future = [c for c in options.future_covariates if c not in categories]
         static = [c for c in options.static_covariates if c not in categories]
         for column in future:
             check_numeric(raw[column], column, where, series.rows)
-        scaler = Scaler.fit(train)
+        scaler = Scaler.fit(train, shard=shard)
+        self._own_scaler = SeriesScaler.fit(
+            series.values, self._train_rows(), self.series_ids, scaler
+        ) if options.scaling == "series" else None  # fmt: skip
         return DataSpec(
             **replace(
                 options, path=str(Path(where).resolve()), features=list(series.features),
@@ -238,12 +263,12 @@ class ForecastDataModule(pl.LightningDataModule):
                 timezone=series.timezone,
             ).values(),
             scaler=scaler,
-            series_scaler=SeriesScaler.fit(
-                series.values, self._train_rows(), self.series_ids, scaler
-            ) if options.scaling == "series" else None,
+            series_scaler=self._own_scaler and every_series(self._own_scaler, shard),
             categories=categories,
-            future_scaler=fitted_scaler([rows_of(c) for c in future]),
-            static_scaler=fitted_scaler([[check_numeric(rows_of(c)[0], c, where)] for c in static]),
+            future_scaler=fitted_scaler([rows_of(c) for c in future], shard),
+            static_scaler=fitted_scaler(
+                [[check_numeric(rows_of(c)[0], c, where)] for c in static], shard
+            ),
             integer_time=series.integer_time,
         )  # fmt: skip
 
@@ -287,10 +312,17 @@ def scored_targets(
     return torch.from_numpy(targets)
 
 
-def fitted_scaler(columns: list[list[np.ndarray]]) -> Scaler | None:
+def every_series(own: SeriesScaler, shard: Shard) -> SeriesScaler:
+    """The statistics of every rank's series, in the table's order: what a model file keeps."""
+    parts = shard.gathered([(key, own.mean[k], own.std[k]) for k, key in enumerate(own.keys)])
+    keys, mean, std = zip(*shard.interleaved(parts), strict=True)
+    return SeriesScaler(list(keys), np.stack(mean), np.stack(std))
+
+
+def fitted_scaler(columns: list[list[np.ndarray]], shard: Shard = WHOLE) -> Scaler | None:
     """The scaler of numeric covariate columns, each the parts of its training rows (one
-    part a series: views, not a copy); None without any."""
+    part a series: views, not a copy), over every rank's; None without any."""
     if not columns:
         return None
-    fitted = [Scaler.fit([part[:, None] for part in parts]) for parts in columns]
+    fitted = [Scaler.fit([part[:, None] for part in parts], shard=shard) for parts in columns]
     return Scaler(*(np.concatenate([getattr(f, s) for f in fitted]) for s in ("mean", "std")))

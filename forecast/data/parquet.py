@@ -72,15 +72,24 @@ def parquet_dataset(path: Path) -> ds.Dataset:
     return dataset
 
 
-def parquet_frame(dataset: ds.Dataset) -> pd.DataFrame:
+def parquet_frame(dataset: ds.Dataset, keep: np.ndarray | None = None) -> pd.DataFrame:
     """Column by column, file after file: pd.read_parquet decodes the whole table into Arrow
-    first and then copies it into pandas, about three times the table's size at its peak."""
+    first and then copies it into pandas, about three times the table's size at its peak.
+    ``keep``: the rows to keep, a boolean per row (a DDP rank's series), each file's
+    filtered as it is read."""
     import pyarrow as pa
 
     fragments = list(dataset.get_fragments())
+    ends = np.cumsum([f.count_rows() for f in fragments]) if keep is not None else None
+
+    def part(k: int, name: str) -> pa.ChunkedArray:
+        values = fragments[k].to_table(columns=[name], schema=dataset.schema).column(0)
+        if keep is None:
+            return values
+        return values.filter(pa.array(keep[ends[k] - len(values) : ends[k]]))
 
     def column(name: str) -> pd.Series:
-        parts = [f.to_table(columns=[name], schema=dataset.schema).column(0) for f in fragments]
+        parts = [part(k, name) for k in range(len(fragments))]
         chunks = [chunk for part in parts for chunk in part.chunks]
         values = pa.chunked_array(chunks, dataset.schema.field(name).type).to_pandas()
         del parts, chunks
@@ -122,7 +131,7 @@ def series_chunks(
     chunks = _Chunks(path, id_columns, series)
     parts: list[pd.DataFrame] = []
     runs, last_key = 0, None  # runs of one series' rows in ``parts``, and the last row's id
-    for frame in _batches(dataset, columns):
+    for frame in column_batches(dataset, columns):
         codes = series_codes(frame, id_columns)
         first_key = frame[id_columns].iloc[0].tolist()
         runs += int(np.count_nonzero(codes[1:] != codes[:-1])) + (first_key != last_key)
@@ -136,7 +145,7 @@ def series_chunks(
         yield from chunks.cut(pd.concat(parts, ignore_index=True), last=True)[0]
 
 
-def _batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
+def column_batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
     """The rows of ``columns`` (a hive partition's too), file after file in order, a batch
     at a time: one thread, as threads would hand batches out of order."""
     for fragment in dataset.get_fragments():

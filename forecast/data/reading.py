@@ -28,7 +28,9 @@ from forecast.errors import ForecastError
 log = logging.getLogger(__name__)
 
 
-def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | Path, options: DataOptions | None = None, keep: np.ndarray | None = None
+) -> pd.DataFrame:
     """Read a CSV or Parquet file, or a folder of Parquet files (``parquet_files``), as
     ``options`` say (``data.max_rows``, ``data.max_values``, ``data.header``,
     ``data.columns``, ``data.delimiter``); without options, a file with a header line, of
@@ -40,7 +42,8 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
     compressed file as soon as it expands past ``TEXT_BYTES_PER_VALUE`` bytes a value, rather
     than after exhausting memory (a 137 KB bz2 of zeros is gigabytes of values). A CSV file
     without a header line (``header=False``) is read with ``columns`` as its names; with a
-    header, ``columns`` replace the names it has.
+    header, ``columns`` replace the names it has. ``keep`` (a boolean per row) reads only
+    those rows of a Parquet data set.
     """
     options = options or DataOptions(max_rows=None)
     header, columns = options.header, options.columns
@@ -55,7 +58,7 @@ def read_table(path: str | Path, options: DataOptions | None = None) -> pd.DataF
         frame = (
             _read_csv(path, compression, names, options)
             if kind == "csv"
-            else (_read_parquet(path, options))
+            else (_read_parquet(path, options, keep))
         )
     except ForecastError:
         raise
@@ -258,10 +261,12 @@ def _too_many_rows(path: Path, max_rows: int) -> str:
     )
 
 
-def _read_parquet(path: Path, options: DataOptions) -> pd.DataFrame:
-    """The bounds checked on the files' metadata, before any column is decoded."""
+def _read_parquet(path: Path, options: DataOptions, keep: np.ndarray | None) -> pd.DataFrame:
+    """The bounds checked on the files' metadata (on the rows kept), before any column is
+    decoded."""
     dataset = parquet_dataset(path)
-    rows, width = dataset.count_rows(), max(len(dataset.schema.names), 1)
+    rows = dataset.count_rows() if keep is None else int(keep.sum())
+    width = max(len(dataset.schema.names), 1)
     if options.max_rows is not None and rows > options.max_rows:
         raise ForecastError(_too_many_rows(path, options.max_rows))
     if options.max_values is not None and rows * width > options.max_values:
@@ -270,7 +275,7 @@ def _read_parquet(path: Path, options: DataOptions) -> pd.DataFrame:
             f"data.max_values={options.max_values}; raise data.max_values if memory allows "
             f"(about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
         )
-    return parquet_frame(dataset)
+    return parquet_frame(dataset, keep)
 
 
 def table_columns(

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from forecast.data.shards import WHOLE, Shard
 from forecast.errors import ForecastError
 
 
@@ -30,17 +31,24 @@ class Scaler:
         values: np.ndarray | Sequence[np.ndarray],
         constant_std: np.ndarray | float = 1.0,
         chunk_rows: int = 1 << 20,
+        shard: Shard = WHOLE,
     ) -> Scaler:
         """Two passes in float64 over chunks of rows of ``values``, an array or its parts
         (each series' training rows, views that are never concatenated): exact whatever the
         values' dtype, and no float64 copy of the training split (``values.std`` would make
         one). A constant column would divide by zero: it takes ``constant_std`` (centred,
-        unscaled by default)."""
+        unscaled by default). Under DDP each pass's sums run over every rank's rows."""
         parts = [values] if isinstance(values, np.ndarray) else values
         chunks = [p[i : i + chunk_rows] for p in parts for i in range(0, len(p), chunk_rows)]
-        rows = sum(len(c) for c in chunks)
-        mean = sum(c.sum(axis=0, dtype=np.float64) for c in chunks) / rows
-        var = sum(np.square(c - mean).sum(axis=0) for c in chunks) / rows
+        width = parts[0].shape[1:] if parts else ()
+
+        def total(each: list[np.ndarray]) -> np.ndarray:
+            summed = torch.from_numpy(np.asarray(sum(each) if each else np.zeros(width)))
+            return shard.summed(summed)[0].numpy()
+
+        rows = total([np.full(width, float(len(c))) for c in chunks])
+        mean = total([c.sum(axis=0, dtype=np.float64) for c in chunks]) / rows
+        var = total([np.square(c - mean).sum(axis=0) for c in chunks]) / rows
         std = np.sqrt(var)
         return cls(mean=mean, std=np.where(std > 0, std, constant_std))
 

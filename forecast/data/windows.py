@@ -17,6 +17,7 @@ from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from forecast.data.options import DataOptions
+from forecast.data.shards import WHOLE, Shard
 from forecast.errors import ForecastError
 
 
@@ -43,7 +44,9 @@ class WindowDataset(Dataset):
     ``segments`` are ``(start, end)`` row ranges, one per series and split, and ``series``
     the row of ``static (n_series, n_static)`` of each (segment ``k`` is series ``k`` by
     default). Indexing with an int gives one window, unbatched; with a 1-D tensor of indices
-    a ``Batch`` of them, gathered from views in one operation per array.
+    a ``Batch`` of them, gathered from views in one operation per array. ``shard``: the part
+    of the table's series these windows are (under DDP, a rank's), whose sums are summed
+    across ranks.
     """
 
     def __init__(
@@ -57,8 +60,9 @@ class WindowDataset(Dataset):
         static: torch.Tensor | None = None,
         series: Sequence[int] | None = None,
         targets: torch.Tensor | None = None,
+        shard: Shard = WHOLE,
     ) -> None:
-        self.lookback, self.horizon = lookback, horizon
+        self.lookback, self.horizon, self.shard = lookback, horizon, shard
         self.target_index = torch.as_tensor(list(target_index))
         # (n_rows - lookback - horizon + 1, lookback + horizon, n_features), a view
         self.windows = values.unfold(0, lookback + horizon, 1).transpose(1, 2)
@@ -129,17 +133,20 @@ EVAL_WINDOWS = 100_000
 
 
 def budget(
-    datasets: dict[str, WindowDataset], options: DataOptions
+    datasets: dict[str, WindowDataset], options: DataOptions, shard: Shard = WHOLE
 ) -> tuple[int | None, int, dict[str, int]]:
     """Training windows drawn per epoch (None: every window) and the stride of scored
     origins, from ``options.windows_per_epoch`` and ``options.eval_stride``; a key left null
     takes every window up to ``EPOCH_WINDOWS`` training windows and ``EVAL_WINDOWS`` in the
-    larger scored split, else about that many. The third value: what was derived, by key."""
+    larger scored split, else about that many (counted over every rank's ``shard``). The
+    third value: what was derived, by key."""
     draws, stride, derived = options.windows_per_epoch, options.eval_stride, {}
-    if draws is None and len(datasets["train"]) > EPOCH_WINDOWS:
+    counts = torch.tensor([len(datasets[s]) for s in ("train", "val", "test")], dtype=torch.float64)
+    train, val, test = (int(c) for c in shard.summed(counts)[0])
+    if draws is None and train > EPOCH_WINDOWS:
         draws = derived["data.windows_per_epoch"] = EPOCH_WINDOWS
     if stride is None:
-        stride = -(-max(len(datasets["val"]), len(datasets["test"])) // EVAL_WINDOWS)
+        stride = -(-max(val, test) // EVAL_WINDOWS)
         if stride > 1:
             derived["data.eval_stride"] = stride
     return draws, stride, derived
@@ -149,27 +156,45 @@ class ShardedBatches(Sampler[torch.Tensor]):
     """Index batches of ``windows`` (a count, or the window indices to use), split across DDP
     ranks.
 
-    Training: rank ``r`` of ``w`` takes shuffled batches ``r, r + w, ...``, all ranks the same
-    number (gradient all-reduce needs it), dropping at most ``w - 1`` batches of an epoch; the
-    shuffle is seeded by seed and epoch, so ranks agree on it. With ``draws`` an epoch is that
-    many windows drawn uniformly (with replacement: O(draws) memory, where a permutation of
-    10^8 windows is 800 MB), a new draw each epoch. Evaluation: rank ``r`` takes the ``r``-th
-    of ``w`` contiguous slices of the windows, so every window is scored exactly once (no
-    padding, unlike DistributedSampler: distributed test scores are exact) and every rank has
-    at least one batch.
+    Where every rank holds the whole table (``shard`` whole: one series, or fewer series than
+    ranks), training: rank ``r`` of ``w`` takes shuffled batches ``r, r + w, ...``, all ranks
+    the same number (gradient all-reduce needs it), dropping at most ``w - 1`` batches of an
+    epoch; the shuffle is seeded by seed and epoch, so ranks agree on it. With ``draws`` an
+    epoch is that many windows drawn uniformly (with replacement: O(draws) memory, where a
+    permutation of 10^8 windows is 800 MB), a new draw each epoch. Evaluation: rank ``r``
+    takes the ``r``-th of ``w`` contiguous slices of the windows, so every window is scored
+    exactly once (no padding, unlike DistributedSampler: distributed test scores are exact)
+    and every rank has at least one batch.
+
+    Where each rank holds its own series (``shard``), it shuffles its own windows (seeded by
+    seed, epoch and rank) and takes as many batches as the rank with fewest has, or
+    ``draws / w`` draws of its own; it scores every window it holds.
     """
 
     def __init__(
-        self, windows: int | torch.Tensor, batch_size: int, shuffle: bool, draws: int | None = None
+        self,
+        windows: int | torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        draws: int | None = None,
+        shard: Shard = WHOLE,
     ) -> None:
         # a count stands for the indices 0 .. count - 1, which are never built for it
         self.index = None if isinstance(windows, int) else windows
         self.n_windows = windows if isinstance(windows, int) else len(windows)
         self.batch_size, self.shuffle, self.draws = batch_size, shuffle, draws
         self.seed, self.epoch = torch.initial_seed(), 0
+        self.own = shard.world > 1  # the windows are this rank's alone
         distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if distributed else 0
         self.world = dist.get_world_size() if distributed else 1
+        self.steps = None  # with own windows: the batches every rank takes
+        if self.own and shuffle:
+            if draws is not None:
+                self.draws = -(-draws // self.world)
+            else:
+                mine = torch.tensor([float(-(-self.n_windows // batch_size))], dtype=torch.float64)
+                self.steps = int(shard.extreme(mine, largest=False))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -177,14 +202,18 @@ class ShardedBatches(Sampler[torch.Tensor]):
     def _batches(self) -> list[torch.Tensor]:
         n = self.n_windows
         if not self.shuffle:
-            start, end = (n * k // self.world for k in (self.rank, self.rank + 1))
+            world, rank = (1, 0) if self.own else (self.world, self.rank)  # own: all scored
+            start, end = (n * k // world for k in (rank, rank + 1))
             return list(self._windows(torch.arange(start, end)).split(self.batch_size))
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        seed = self.seed + self.epoch + (104_729 * self.rank if self.own else 0)
+        generator = torch.Generator().manual_seed(seed)
         if self.draws is None:
             order = torch.randperm(n, generator=generator)
         else:
             order = torch.randint(n, (self.draws,), generator=generator)
         batches = list(self._windows(order).split(self.batch_size))
+        if self.own:
+            return batches[: self.steps]
         return batches[self.rank :: self.world][: len(batches) // self.world]
 
     def _windows(self, positions: torch.Tensor) -> torch.Tensor:
@@ -210,6 +239,5 @@ def batch_loader(
     many drawn each epoch: the last, smaller batch is kept (dropping it skews test scores).
     """
     windows = len(dataset) if stride == 1 else dataset.strided(stride)
-    return DataLoader(
-        dataset, sampler=ShardedBatches(windows, batch_size, shuffle, draws), batch_size=None
-    )
+    sampler = ShardedBatches(windows, batch_size, shuffle, draws, dataset.shard)
+    return DataLoader(dataset, sampler=sampler, batch_size=None)

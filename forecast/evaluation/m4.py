@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor
 
 from forecast.data.datamodule import ForecastDataModule
@@ -114,14 +115,15 @@ def naive2_scores(
     values = datamodule.values[:, spec.target_index].double().numpy()
     truth = datamodule.truth  # NaN where made up: not scored
     actuals = values if truth is None else truth.double().numpy()
-    smapes, mases = [], []
+    smapes, mases, positive = [], [], True
     for k in dict.fromkeys(series.tolist()):  # each series' history unscaled once
         start, own = datamodule.bounds[k][0], origins[series == k]
         end = int(own.max()) + spec.horizon
         history = values[start:end] * std[k] + mean[k]  # (rows, n_targets)
         actual = actuals[start:end] * std[k] + mean[k]
-        if history[: end - spec.horizon - start].min() <= 0:
-            return None
+        positive = history[: end - spec.horizon - start].min() > 0
+        if not positive:
+            break
         for origin in own - start:
             for t in range(history.shape[1]):
                 seen = np.isfinite(actual[origin : origin + spec.horizon, t])
@@ -130,4 +132,7 @@ def naive2_scores(
                     truth_t = actual[origin : origin + spec.horizon, t][seen]
                     smapes.append(smape(truth_t, forecast))
                     mases.append(np.mean(np.abs(truth_t - forecast)) / scale[k, t])
-    return (float(np.mean(smapes)), float(np.mean(mases))) if smapes else None
+    each = [float(np.sum(smapes)), float(np.sum(mases)), len(smapes), not positive]
+    sums = torch.tensor(each, dtype=torch.float64)
+    smape_sum, mase_sum, count, refused = dataset.shard.summed(sums)[0].tolist()  # every rank's
+    return (smape_sum / count, mase_sum / count) if count and not refused else None

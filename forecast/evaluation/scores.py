@@ -5,11 +5,13 @@ and a panel reads against published tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
+
+from forecast.data.shards import Shard
 
 
 class Units(NamedTuple):
@@ -67,6 +69,10 @@ class Scores:
         mae = error.abs().sum(1) / steps.clamp_min(1)
         self.mase += torch.where(seen, mae / units.scale.clamp_min(1e-12), 0.0).sum(0)
         self.windows += seen.sum(0)
+
+    def summed(self, shard: Shard) -> None:
+        """Every rank's sums in each (under DDP): the scores of every window, exactly."""
+        shard.summed(*(getattr(self, f.name) for f in fields(self)))
 
     def metrics(self, seasonal_mae: Tensor) -> dict[str, float]:
         counts = self.counts.sum(0)

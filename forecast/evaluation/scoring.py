@@ -2,8 +2,9 @@
 windows from the same error sums, in scaled and original units.
 
 ``forecast-train`` (on the test split, after training) and ``forecast-eval`` (on any split or
-backtest span of a saved model) both call ``evaluate_windows``. Under DDP only rank 0 scores,
-over every window, so distributed figures are exact by construction. MASE divides a
+backtest span of a saved model) both call ``evaluate_windows``. Under DDP where every rank
+holds the table, rank 0 alone scores every window; where each holds its own series, each
+scores its windows and every sum is summed across ranks: exact either way. MASE divides a
 forecast's MAE by the MAE of the one-season-back forecast over the training split (in-sample,
 as Hyndman and Koehler define it), so a MASE below 1 beats what seasonality alone explains.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -147,14 +149,15 @@ def seasonal_mae(datamodule: ForecastDataModule, season: int) -> Tensor:
     """Per target: mean |y_t - y_{t-season}| over the training rows of every series (the
     in-sample error of the seasonal naive forecast, MASE's denominator)."""
     values = datamodule.values[:, datamodule.spec.target_index].double()
-    diffs = [
-        (values[a + season : b] - values[a : b - season]).abs()
-        for a, b in datamodule.segments["train"]
-        if b - a > season
-    ]
-    if not diffs:
+    total = torch.zeros(values.shape[1] + 1, dtype=torch.float64)  # the sums, and the count
+    for a, b in datamodule.segments["train"]:
+        if b - a > season:
+            total[:-1] += (values[a + season : b] - values[a : b - season]).abs().sum(0)
+            total[-1] += b - a - season
+    datamodule.shard.summed(total)  # under DDP, every rank's series
+    if total[-1] == 0:
         raise ForecastError(f"no training series is longer than the season ({season} steps)")
-    return torch.cat(diffs).mean(0).clamp_min(1e-8)
+    return (total[:-1] / total[-1]).clamp_min(1e-8)
 
 
 def series_units(datamodule: ForecastDataModule, season: int) -> Units:
@@ -200,7 +203,8 @@ def evaluate_windows(
 ) -> Evaluation:
     """Score ``net`` and the baselines on ``dataset``'s windows, every ``stride``-th origin;
     with ``loss``, its mean over the windows too (``test_loss``), and ``linear`` the linear
-    baseline's map where one is at hand."""
+    baseline's map where one is at hand. Under DDP with each rank's own series, every rank
+    calls it and each sum runs over every rank's windows."""
     spec = datamodule.spec
     season = season or datamodule.season
     baselines = scored_baselines(datamodule, season, linear)
@@ -220,20 +224,26 @@ def evaluate_windows(
         )  # fmt: skip
         errors.append(window_errors)
         sums += batch_sums
-    each = torch.cat(errors, dim=1).numpy()
+    each = torch.cat(errors, dim=1).numpy() if errors else np.zeros((3, 0))
+    windows = window_origins(datamodule, dataset, index).assign(
+        mse=each[0], mae=each[1], mae_orig=each[2]
+    )
+    shard = dataset.shard
+    for part in scores.values():
+        part.summed(shard)
+    scored = torch.tensor([float(len(index))], dtype=torch.float64)
+    shard.summed(sums, scored)
     values = sums[3].item()  # the observed targets
     return Evaluation(
         scores=scores,
         seasonal_mae=seasonal_mae(datamodule, season),
         season=season,
-        windows=window_origins(datamodule, dataset, index).assign(
-            mse=each[0], mae=each[1], mae_orig=each[2]
-        ),
+        windows=pd.concat(shard.gathered(windows), ignore_index=True),
         quantiles=levels,
         pinball=sums[0].item() / values if levels else float("nan"),
         coverage=sums[1].item() / values if levels else float("nan"),
         loss=None if loss is None else sums[2].item() / values,
-        skipped=int(len(index) * spec.horizon * spec.n_targets - values),
+        skipped=int(scored.item() * spec.horizon * spec.n_targets - values),
         naive2=naive2_scores(datamodule, dataset, index, season, units),
         stride=stride,
     )
@@ -288,10 +298,11 @@ def mean_loss(
     measures it: an ensemble's ``best_val_loss``, without the baselines and members
     evaluate_windows scores beside it."""
     net.eval()
-    total, observed = 0.0, 0
+    sums = torch.zeros(2, dtype=torch.float64)  # the loss's sum, the observed targets
     for index in dataset.strided(stride).split(1024):
         x, y, future, static = dataset[index]
         count = int(torch.isfinite(y).sum())
-        total += loss(net.forecast(x, future, static), y).item() * count
-        observed += count
-    return total / max(observed, 1)
+        total = loss(net.forecast(x, future, static), y).item() * count
+        sums += torch.tensor([total, count], dtype=torch.float64)
+    dataset.shard.summed(sums)  # under DDP, every rank's windows
+    return float(sums[0] / sums[1].clamp_min(1))

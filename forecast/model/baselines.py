@@ -76,6 +76,7 @@ class LinearBaseline:
             outputs = (y - targets[:, -1:]).transpose(1, 2).reshape(len(inputs), -1).double()
             gram += inputs.T @ inputs
             cross += inputs.T @ outputs
+        train.shard.summed(gram, cross)  # under DDP, every rank's windows
         gram += ridge * gram.diagonal().mean() * torch.eye(lookback + 1, dtype=torch.float64)
         return cls(torch.linalg.solve(gram, cross).float(), train.target_index.tolist())
 

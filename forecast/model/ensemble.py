@@ -236,4 +236,6 @@ def candidate_sums(
         gram += flat @ flat.T
         cross += flat @ values
         squares, count = squares + float(values @ values), count + len(values)
-    return gram, cross, squares, count
+    totals = torch.tensor([squares, count], dtype=torch.float64)
+    windows.shard.summed(gram, cross, totals)  # under DDP, every rank's windows
+    return gram, cross, float(totals[0]), int(totals[1])

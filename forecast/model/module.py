@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection
 
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
@@ -54,6 +54,9 @@ class LSTMLitModule(pl.LightningModule):
         self.val_metrics = MetricCollection(
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix="val_"
         )
+        # the loss's sum over every observed target and their count, summed across DDP
+        # ranks: exact where ranks hold different numbers of windows (a mean of means is not)
+        self.val_loss = MeanMetric()
 
     def forward(
         self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
@@ -70,9 +73,9 @@ class LSTMLitModule(pl.LightningModule):
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         forecast = self.net.forecast(batch.x, batch.future, batch.static)
-        loss = self.loss(forecast, batch.y)
-        self.log("val_loss", loss, prog_bar=True, batch_size=len(batch.x), sync_dist=True)
         observed = torch.isfinite(batch.y)  # a made-up target is not scored
+        self.val_loss.update(self.loss(forecast, batch.y), weight=observed.sum())
+        self.log("val_loss", self.val_loss, prog_bar=True, batch_size=len(batch.x))
         self.val_metrics.update(forecast.point[observed], batch.y[observed])
         self.log_dict(self.val_metrics, batch_size=len(batch.x))
 

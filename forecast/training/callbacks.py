@@ -68,12 +68,15 @@ class OptunaPruning(pl.Callback):
 
 class EpochLog(pl.Callback):
     """What training is doing, in plain log lines: the model's size at the start, then one
-    line per epoch with its losses when no progress bar is drawn (output to a file or pipe)."""
+    line per epoch with its losses when no progress bar is drawn (output to a file or pipe);
+    under DDP from rank 0, where every rank holds the same figures."""
 
     def __init__(self) -> None:
         self.start = time.perf_counter()
 
     def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
         parameters = sum(p.numel() for p in module.parameters())
         log.info("training %s, %s parameters", type(module.net).__name__, f"{parameters:,}")
 
@@ -81,7 +84,7 @@ class EpochLog(pl.Callback):
         self.start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        if trainer.progress_bar_callback is not None:
+        if trainer.progress_bar_callback is not None or not trainer.is_global_zero:
             return
         losses = "  ".join(
             f"{name} {float(trainer.callback_metrics[name]):.4f}"

@@ -1,0 +1,123 @@
+"""DDP with each rank's own series: two gloo processes started by torchrun hold every series
+exactly once between them, and every statistic and score they sum is the one process's."""
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import TINY, free_port, sine_frame
+from ranks_worker import figures
+
+from forecast import Forecaster
+from forecast.data.datamodule import ForecastDataModule
+from forecast.evaluation.scoring import evaluate_windows
+
+WORKER = Path(__file__).with_name("ranks_worker.py")
+
+
+def panel(folder: Path) -> None:
+    frame = pd.concat(
+        sine_frame(200 + 10 * k, seed=k).assign(site=f"s{k}") for k in range(5)
+    ).reset_index(drop=True)
+    frame.to_parquet(folder / "panel.parquet")
+    frame.to_csv(folder / "panel.csv", index=False)
+
+
+def close(a, b, rtol: float = 1e-10) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], rtol) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(close(x, y, rtol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, torch.Tensor | np.ndarray | float | int) and not isinstance(a, bool):
+        return np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=1e-12)
+    return a == b
+
+
+@pytest.mark.slow
+def test_two_ranks_hold_every_series_once_and_sum_to_one_process(tmp_path):
+    panel(tmp_path)
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2",
+        f"--master-port={free_port()}", str(WORKER), str(tmp_path), str(tmp_path),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
+    for case, keys in (("series_scaled", {"future_covariates": ["temp"]}),
+                       ("column_scaled", {"scaling": "column"})):  # fmt: skip
+        path = tmp_path / ("panel.parquet" if case == "series_scaled" else "panel.csv")
+        whole = figures(str(path), **keys)
+        first, second = (rank[case] for rank in ranks)
+        # every series exactly once, rank r holding the table's r-th, r + 2-th, ...
+        assert first["series"] == whole["series"][0::2]
+        assert second["series"] == whole["series"][1::2]
+        for split, count in whole["windows"].items():
+            assert first["windows"][split] + second["windows"][split] == count
+        for rank in (first, second):  # the same model file, scores and weights on both
+            assert close(rank["spec"], whole["spec"], rtol=1e-12)
+            for name in ("linear", "candidates", "weights", "test"):
+                assert close(rank[name], whole[name]), (case, name)
+            # a float32 mean of each batch's loss: batches of other windows round otherwise
+            assert close(rank["val_loss"], whole["val_loss"], rtol=1e-6)
+            assert rank["test_windows"] == whole["test_windows"]
+    spec = ranks[0]["series_scaled"]["spec"]
+    assert spec["series_scaler"]["keys"] == [f"s{k}" for k in range(5)]
+
+
+def forecast_train(cwd: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
+    argv = [str(Path(sys.executable).parent / "forecast-train"), *TINY, *overrides,
+            "register_model=null"]  # fmt: skip
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}", **(env or {})}
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_forecast_train_ddp_reads_each_series_once_and_scores_as_one_process(tmp_path):
+    panel(tmp_path)
+    process = forecast_train(
+        tmp_path, "trainer=ddp", "data.path=panel.parquet", "data.series_id=site"
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output[-3000:]
+    assert "rank 0 of 2: 3 of the 5 series" in output
+    assert "rank 1 of 2: 2 of the 5 series" in output
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2  # 2 epochs, once
+    (model,) = tmp_path.glob("logs/runs/*/model.pt")
+    assert len(list(tmp_path.glob("logs/runs/*"))) == 1  # one run folder for both ranks
+    forecaster = Forecaster.load(model)  # scored again in one process, every series at hand
+    dm = ForecastDataModule.from_spec(forecaster.spec)
+    dm.setup()
+    again = evaluate_windows(forecaster.net, dm, dm.datasets["test"]).metrics("test")
+    for name in ("test_mse", "test_mae", "test_mse_linear", "test_smape", "test_owa"):
+        assert run.data.metrics[name] == pytest.approx(again[name], rel=1e-6), name
+
+
+@pytest.mark.slow
+def test_two_nodes_of_one_process_train_one_model(tmp_path):
+    """Two 'machines' on one: the same command with NODE_RANK 0 and 1 and one master address."""
+    sine_frame().to_csv(tmp_path / "sines.csv", index=False)
+    master = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    keys = ["data.path=sines.csv", "trainer=ddp", "trainer.devices=1", "trainer.num_nodes=2"]
+    nodes = [
+        forecast_train(tmp_path, *keys, f"hydra.run.dir=node{k}", env=master | {"NODE_RANK": k})
+        for k in ("0", "1")
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2
+    assert (tmp_path / "node0" / "model.pt").is_file()
+    assert not (tmp_path / "node1" / "model.pt").exists()  # rank 0 writes, on node 0
+    assert 0 < run.data.metrics["test_mse"] < 2
