@@ -17,6 +17,8 @@ from ranks_worker import figures
 
 from forecast import Forecaster
 from forecast.data.datamodule import ForecastDataModule
+from forecast.data.rules import RowNames
+from forecast.data.shards import KeptRows, Shard, series_rows
 from forecast.evaluation.scoring import evaluate_windows
 
 WORKER = Path(__file__).with_name("ranks_worker.py")
@@ -121,3 +123,18 @@ def test_two_nodes_of_one_process_train_one_model(tmp_path):
     assert (tmp_path / "node0" / "model.pt").is_file()
     assert not (tmp_path / "node1" / "model.pt").exists()  # rank 0 writes, on node 0
     assert 0 < run.data.metrics["test_mse"] < 2
+
+
+def test_a_rank_takes_every_other_series_in_order_of_first_appearance():
+    frame = pd.DataFrame({"id": ["b", "a", "b", "c", "a", "d"], "region": [1, 1, 1, 2, 1, 2]})
+    batches = [frame.iloc[:3], frame.iloc[3:]]  # a series met again in a later batch
+    keep, count = series_rows(batches, ["id"], Shard(1, 2))  # b, a, c, d: rank 1 has a and d
+    assert count == 4 and keep.tolist() == [False, True, False, False, True, True]
+    keep, count = series_rows([frame], ["region", "id"], Shard(0, 3))  # tuples of two columns
+    assert count == 4 and keep.tolist() == [True, False, True, False, False, True]  # 1st, 4th
+
+
+def test_a_ranks_rows_are_named_by_their_rows_in_the_file():
+    kept = np.array([False, True, False, False, True])
+    names = KeptRows(names=RowNames(first_line=2), kept=np.packbits(kept), rows=len(kept))
+    assert [names(0), names(1)] == ["file line 3", "file line 6"]

@@ -171,11 +171,11 @@ class _Bound:
         if self.rows is None or rows <= self.rows:
             return
         if not self.by_values:
-            raise ForecastError(_too_many_rows(self.path, self.rows))
+            raise ForecastError(_too_many_rows(self.path, self.rows, self.width))
         raise ForecastError(
             f"{self.path} has more than data.max_values={self.options.max_values} values "
-            f"({self.width} columns, more than {self.rows} rows); raise data.max_values if "
-            f"memory allows (about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
+            f"({self.width} columns, more than {self.rows} rows); "
+            f"{_memory(rows * self.width, 'at least')}; raise data.max_values if memory allows"
         )
 
     @contextlib.contextmanager
@@ -251,13 +251,27 @@ def _check_header(
     return delimiter, max(len(header), 1)
 
 
-BYTES_AT_PEAK = 40  # a value's bytes at the peak of setup: the message's hint
+# A value's bytes at the peak of setup, for the messages' estimate: 10 to 12 measured on
+# panels of 1e7 and 1e8 rows (benchmarks/memory_panels.json), up to 20 for float64 columns.
+BYTES_AT_PEAK = 16
 
 
-def _too_many_rows(path: Path, max_rows: int) -> str:
+def _memory(values: int, about: str = "about") -> str:
+    size = values * BYTES_AT_PEAK
+    power, unit = next(
+        (p, u) for p, u in ((9, "GB"), (6, "MB"), (3, "KB")) if size >= 10**p or p == 3
+    )
+    shown = f"{size / 10**power:,.{1 if power == 9 else 0}f} {unit}"
+    return f"setting it up takes {about} {shown} at its peak"
+
+
+def _too_many_rows(path: Path, max_rows: int, width: int, rows: int | None = None) -> str:
+    """``rows``: the file's, where its metadata says (else it has more than were read)."""
+    found = f"{rows:,} rows, " if rows is not None else ""
+    estimate = _memory((rows or max_rows) * width, "about" if rows else "at least")
     return (
-        f"{path} has more than data.max_rows={max_rows} rows; raise data.max_rows if memory "
-        f"allows (about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
+        f"{path} has {found}more than data.max_rows={max_rows} rows: with its {width} "
+        f"columns {estimate}; raise data.max_rows if memory allows"
     )
 
 
@@ -268,12 +282,12 @@ def _read_parquet(path: Path, options: DataOptions, keep: np.ndarray | None) -> 
     rows = dataset.count_rows() if keep is None else int(keep.sum())
     width = max(len(dataset.schema.names), 1)
     if options.max_rows is not None and rows > options.max_rows:
-        raise ForecastError(_too_many_rows(path, options.max_rows))
+        raise ForecastError(_too_many_rows(path, options.max_rows, width, rows))
     if options.max_values is not None and rows * width > options.max_values:
         raise ForecastError(
             f"{path} has {rows * width} values ({width} columns x {rows} rows), more than "
-            f"data.max_values={options.max_values}; raise data.max_values if memory allows "
-            f"(about {BYTES_AT_PEAK} bytes per value at the peak of setup)"
+            f"data.max_values={options.max_values} ({_memory(rows * width)}); raise "
+            "data.max_values if memory allows"
         )
     return parquet_frame(dataset, keep)
 

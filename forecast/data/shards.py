@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch import distributed as dist
 
@@ -101,6 +102,7 @@ def read_share(path: str, options: DataOptions) -> tuple[pd.DataFrame, RowNames,
         if not set(ids) <= set(dataset.schema.names):  # prepare_series names the column
             return read_table(path, options), names, WHOLE
         keep, count = series_rows(column_batches(dataset, ids), ids, shard)
+        pa.default_memory_pool().release_unused()  # the id pages Arrow would keep cached
         if count < shard.world:
             return read_table(path, options), names, WHOLE
         frame = read_table(path, options, keep)
@@ -112,7 +114,7 @@ def read_share(path: str, options: DataOptions) -> tuple[pd.DataFrame, RowNames,
         if count < shard.world:
             return frame, names, WHOLE
         frame = frame[keep].reset_index(drop=True)
-    return frame, KeptRows(names=names, positions=np.flatnonzero(keep)), shard
+    return frame, KeptRows(names=names, kept=np.packbits(keep), rows=len(keep)), shard
 
 
 def series_rows(batches: Any, id_columns: list[str], shard: Shard) -> tuple[np.ndarray, int]:
@@ -139,10 +141,14 @@ def series_rows(batches: Any, id_columns: list[str], shard: Shard) -> tuple[np.n
 
 @dataclass(frozen=True)
 class KeptRows(RowNames):
-    """Names the rows of a shard as ``names`` names their rows in the file, ``positions``."""
+    """Names the rows of a shard as ``names`` names their rows in the file: ``kept``, a bit
+    per row of the file's ``rows`` (np.packbits), is 1 for a row of the shard. Positions are
+    counted only for a message: as an array they would take 8 bytes a row of the shard."""
 
     names: RowNames = RowNames()
-    positions: np.ndarray | None = None
+    kept: np.ndarray | None = None
+    rows: int = 0
 
     def __call__(self, row: int) -> str:
-        return self.names(int(self.positions[row]))
+        positions = np.flatnonzero(np.unpackbits(self.kept, count=self.rows))
+        return self.names(int(positions[row]))
