@@ -25,6 +25,7 @@ import benchmark_cpu
 import benchmark_ensemble
 import benchmark_inference
 import benchmark_memory
+import benchmark_ranks
 import benchmark_serving
 import benchmark_spark
 import benchmark_training
@@ -78,6 +79,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "profile_training": lambda: profile_training.table(load("profile_training")),
     "memory": lambda: benchmark_memory.table(load("memory")),
     "memory_panels": lambda: benchmark_memory.panel_table(load("memory_panels")),
+    "ranks": lambda: benchmark_ranks.table(load("ranks")),
     "spark": lambda: benchmark_spark.render(load("spark")),
     "inference": lambda: benchmark_inference.table(load("inference")),
     "cpu": lambda: benchmark_cpu.table(load("cpu")),

@@ -113,7 +113,7 @@ def test_the_row_bound_counts_every_file_of_a_folder(tmp_path):
     from forecast.data.options import DataOptions
 
     panel().to_parquet(tmp_path / "hive", partition_cols=["store"], index=False)
-    with pytest.raises(ForecastError, match=r"has more than data\.max_rows=179 rows"):
+    with pytest.raises(ForecastError, match=r"has 180 rows, more than data\.max_rows=179 rows"):
         read_table(tmp_path / "hive", DataOptions(max_rows=179))
     assert len(read_table(tmp_path / "hive", DataOptions(max_rows=180))) == 180
 

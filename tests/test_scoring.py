@@ -9,8 +9,8 @@ import torch
 from helpers import coded_frame
 
 from forecast.data.datamodule import ForecastDataModule
-from forecast.evaluation.scores import Scores, Units
-from forecast.evaluation.scoring import evaluate_windows, seasonal_mae
+from forecast.evaluation.scores import Scores, Units, seasonal_mae
+from forecast.evaluation.scoring import evaluate_windows
 from forecast.model.config import LSTMConfig
 from forecast.model.net import LSTMNet
 

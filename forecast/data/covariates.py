@@ -12,11 +12,14 @@ embedding for it would silently change the forecast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from forecast.data.options import DataOptions
+from forecast.data.rules import fill_numeric
+from forecast.data.shards import WHOLE, Shard
 from forecast.errors import ForecastError
 
 # Calendar features: (value of a timestamp, period). Each becomes a sine and a cosine, so the
@@ -55,11 +58,32 @@ def calendar_features(stamps: np.ndarray | pd.DatetimeIndex, names: Sequence[str
     return out
 
 
-def vocabulary(values: np.ndarray) -> list:
-    """The categories of a column, sorted by their text so the order does not depend on the
-    rows' order; plain Python values, as a model file stores them."""
+def vocabulary(values: np.ndarray, shard: Shard = WHOLE) -> list:
+    """The categories of a column (over every rank's values under DDP), sorted by their text
+    so the order does not depend on the rows' order; plain Python values, as a model file
+    stores them."""
     unique = pd.unique(pd.Series(values).dropna())
-    return sorted((v.item() if hasattr(v, "item") else v for v in unique), key=str)
+    own = sorted((v.item() if hasattr(v, "item") else v for v in unique), key=str)
+    return own if shard.world == 1 else vocabulary(np.concatenate(shard.gathered(own)))
+
+
+def covariate_columns(
+    raw: dict[str, np.ndarray], options: DataOptions, bounds: Sequence[tuple[int, int]],
+    name: Callable[[int], str],
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The raw values of each covariate (``raw``, in the stacked rows' order) with missing
+    future values filled by ``data.fill_missing``; a static one is checked constant over
+    each series' ``bounds`` (series ``k`` named ``name(k)``)."""
+    for column in options.future_covariates:
+        if column not in options.categorical and options.fill_missing:
+            raw[column] = np.concatenate([
+                fill_numeric(raw[column][a:b], options.fill_missing, column, name(k))
+                for k, (a, b) in enumerate(bounds)
+            ])  # fmt: skip
+    for column in options.static_covariates:
+        for k, (a, b) in enumerate(bounds):
+            static_value(raw[column][a:b], column, name(k))
+    return raw
 
 
 def encode_categories(

@@ -10,20 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from forecast.data.clock import season_from_freq
-from forecast.data.covariates import check_numeric, static_value, vocabulary
+from forecast.data.covariates import check_numeric, covariate_columns, vocabulary
 from forecast.data.options import DataOptions
 from forecast.data.reading import table_columns
-from forecast.data.rules import fill_numeric
-from forecast.data.scaling import Scaler, SeriesScaler
+from forecast.data.scaling import Scaler, SeriesScaler, fitted_scaler, refuse_overflow
 from forecast.data.seasonality import series_season
-from forecast.data.series import SeriesFrame, prepare_series
-from forecast.data.shards import WHOLE, Shard, read_share
+from forecast.data.series import Rows, SeriesFrame, prepare_series
+from forecast.data.shards import Shard, read_share
 from forecast.data.spec import DataSpec
 from forecast.data.splits import SPLITS, derived_lookback, rows_in_test, series_segments
 from forecast.data.windows import WindowDataset, batch_loader, budget
@@ -76,11 +74,6 @@ class ForecastDataModule(pl.LightningDataModule):
             series.timestamps, series.bounds, series.series_ids
         )  # fmt: skip
         self.tests = rows_in_test(series.timestamps, self.bounds, options, series.timezone)
-        shard = self.shard
-        if shard.world > 1:
-            every = sum(shard.gathered(len(self.bounds)))
-            log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world,
-                     len(self.bounds), every)  # fmt: skip
         self.options = options = self._derived(series)
         self.segments, self.kept_series = series_segments(
             self.bounds, options, self.season, self._name, self.path, self.tests
@@ -88,9 +81,11 @@ class ForecastDataModule(pl.LightningDataModule):
         kept = set(self.kept_series)
         dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
         self.short_series_dropped = self.shard.interleaved(self.shard.gathered(dropped))
-        counts = torch.tensor([series.merged, series.inserted, series.filled], dtype=torch.float64)
-        self._changes = tuple(int(c) for c in self.shard.summed(counts)[0])
-        self.covariates = raw = self._covariate_columns(frame, series.rows, covariates)
+        self._changes = summed_changes(series, self.shard)
+        self.covariates = raw = covariate_columns(
+            table_columns(frame, covariates, self.path, series.rows), options, self.bounds,
+            self._name,
+        )  # fmt: skip
         self.spec = self.fitted or self._fit(series, raw)
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
         self.scalers = self._scalers(series.values)  # this rank's series
@@ -101,22 +96,27 @@ class ForecastDataModule(pl.LightningDataModule):
         self.truth = scored_targets(values, series.imputed, self.spec.target_index)
         rows = series.rows
         del series, frame
-        self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
-        future = self.spec.encode_future(raw, self.timestamps, self.path, rows)
-        self.future = torch.from_numpy(future)  # (n_rows, n_future), float32
-        statics = {c: raw[c][[a for a, _ in self.bounds]] for c in options.static_covariates}
-        static = self.spec.encode_static(statics, self.path, len(self.bounds))
-        self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
-        for table, columns in ((self.values, self.spec.features),
-                               (self.future, self.spec.future_columns),
-                               (self.static, self.spec.static_columns)):  # fmt: skip
-            refuse_overflow(table, columns, self.path)
+        self._tables(values, raw, rows)
         self.datasets = {
             split: self.windows(self.segments[split], self.kept_series, split != "train")
             for split in SPLITS
         }
         self.draws, self.stride, chosen = budget(self.datasets, options, self.shard)
         self.derived |= chosen
+
+    def _tables(self, values: np.ndarray, raw: dict[str, np.ndarray], rows: Rows) -> None:
+        """The tensors the windows view: ``values`` scaled, the covariates encoded."""
+        spec = self.spec
+        self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
+        future = spec.encode_future(raw, self.timestamps, self.path, rows)
+        self.future = torch.from_numpy(future)  # (n_rows, n_future), float32
+        statics = {c: raw[c][[a for a, _ in self.bounds]] for c in spec.static_covariates}
+        static = spec.encode_static(statics, self.path, len(self.bounds))
+        self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
+        for table, columns in ((self.values, spec.features),
+                               (self.future, spec.future_columns),
+                               (self.static, spec.static_columns)):  # fmt: skip
+            refuse_overflow(table, columns, self.path)
 
     def _derived(self, series: SeriesFrame) -> DataOptions:
         """The options with the keys left null derived from the series (the season, the
@@ -170,23 +170,6 @@ class ForecastDataModule(pl.LightningDataModule):
             self.future, self.static, series, self.truth if scored else None, self.shard,
         )  # fmt: skip
 
-    def _covariate_columns(
-        self, frame: pd.DataFrame, rows: np.ndarray | None, columns: list[str]
-    ) -> dict[str, np.ndarray]:
-        """Raw values of each covariate in the stacked rows' order; statics checked constant."""
-        options = self.options
-        raw = table_columns(frame, columns, self.path, rows)
-        for column in options.future_covariates:
-            if column not in options.categorical and options.fill_missing:
-                raw[column] = np.concatenate([
-                    fill_numeric(raw[column][a:b], options.fill_missing, column, self._name(k))
-                    for k, (a, b) in enumerate(self.bounds)
-                ])  # fmt: skip
-        for column in options.static_covariates:
-            for k, (a, b) in enumerate(self.bounds):
-                static_value(raw[column][a:b], column, self._name(k))
-        return raw
-
     def _train_rows(self) -> list[tuple[int, int] | None]:
         """Each series' training rows, None for a series left out."""
         train = dict(zip(self.kept_series, self.segments["train"], strict=True))
@@ -228,13 +211,7 @@ class ForecastDataModule(pl.LightningDataModule):
         # each series' training rows, as views: a concatenated copy would be the table's size
         train = [series.values[a:b] for a, b in self.segments["train"]]
         shard = self.shard
-        high = np.max([p.max(0) for p in train], 0).astype(np.float64)
-        low = np.min([p.min(0) for p in train], 0).astype(np.float64)
-        spread = (
-            shard.extreme(torch.from_numpy(high), largest=True)
-            - shard.extreme(torch.from_numpy(low), largest=False)
-        ).numpy()
-        constant = [f for f, width in zip(series.features, spread, strict=True) if width == 0]
+        constant = constant_columns(train, series.features, shard)
         if constant:  # kept (centred, unscaled), but they can teach the model nothing
             log.warning("%s: column(s) %s are constant over the training rows", where, constant)
         firsts = [a for a, _ in self.bounds]
@@ -244,10 +221,7 @@ class ForecastDataModule(pl.LightningDataModule):
                 return [raw[column][firsts]]
             return [raw[column][a:b] for a, b in self.segments["train"]]
 
-        categories = {
-            c: vocabulary(np.concatenate(shard.gathered(vocabulary(np.concatenate(rows_of(c))))))
-            for c in options.categorical
-        }  # every rank's categories
+        categories = {c: vocabulary(np.concatenate(rows_of(c)), shard) for c in options.categorical}
         future = [c for c in options.future_covariates if c not in categories]
         static = [c for c in options.static_covariates if c not in categories]
         for column in future:
@@ -263,7 +237,7 @@ class ForecastDataModule(pl.LightningDataModule):
                 timezone=series.timezone,
             ).values(),
             scaler=scaler,
-            series_scaler=self._own_scaler and every_series(self._own_scaler, shard),
+            series_scaler=self._own_scaler and self._own_scaler.every_rank(shard),
             categories=categories,
             future_scaler=fitted_scaler([rows_of(c) for c in future], shard),
             static_scaler=fitted_scaler(
@@ -288,18 +262,6 @@ class ForecastDataModule(pl.LightningDataModule):
         )
 
 
-def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:
-    """Values finite in the file but past float32's range once scaled (1e40) would train as
-    infinities: refused, naming the column."""
-    bad = ~torch.isfinite(table)
-    if bad.any():
-        column = int(torch.nonzero(bad)[0, -1])
-        raise ForecastError(
-            f"{where}: column {columns[column]!r} holds values too large for the model once "
-            "scaled (past float32's range); check the file for values of extreme size"
-        )
-
-
 def scored_targets(
     values: np.ndarray, imputed: np.ndarray | None, target_index: list[int]
 ) -> torch.Tensor | None:
@@ -312,17 +274,19 @@ def scored_targets(
     return torch.from_numpy(targets)
 
 
-def every_series(own: SeriesScaler, shard: Shard) -> SeriesScaler:
-    """The statistics of every rank's series, in the table's order: what a model file keeps."""
-    parts = shard.gathered([(key, own.mean[k], own.std[k]) for k, key in enumerate(own.keys)])
-    keys, mean, std = zip(*shard.interleaved(parts), strict=True)
-    return SeriesScaler(list(keys), np.stack(mean), np.stack(std))
+def constant_columns(train: list[np.ndarray], features: list[str], shard: Shard) -> list[str]:
+    """The columns whose training rows (each series' a part) hold one value, on every rank."""
+    high = np.max([part.max(0) for part in train], 0).astype(np.float64)
+    low = np.min([part.min(0) for part in train], 0).astype(np.float64)
+    spread = (
+        shard.extreme(torch.from_numpy(high), largest=True)
+        - shard.extreme(torch.from_numpy(low), largest=False)
+    ).numpy()
+    return [column for column, width in zip(features, spread, strict=True) if width == 0]
 
 
-def fitted_scaler(columns: list[list[np.ndarray]], shard: Shard = WHOLE) -> Scaler | None:
-    """The scaler of numeric covariate columns, each the parts of its training rows (one
-    part a series: views, not a copy), over every rank's; None without any."""
-    if not columns:
-        return None
-    fitted = [Scaler.fit([part[:, None] for part in parts], shard=shard) for parts in columns]
-    return Scaler(*(np.concatenate([getattr(f, s) for f in fitted]) for s in ("mean", "std")))
+def summed_changes(series: SeriesFrame, shard: Shard) -> tuple[int, int, int]:
+    """The rows merged and inserted and the values filled by the data's rules, on every rank."""
+    counts = torch.tensor([series.merged, series.inserted, series.filled], dtype=torch.float64)
+    merged, inserted, filled = (int(c) for c in shard.summed(counts)[0])
+    return merged, inserted, filled

@@ -15,11 +15,12 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import pandas as pd
 
+from forecast.data.bounds import TextBound, check_size
 from forecast.data.options import DataOptions
 from forecast.data.parquet import folder_rows, parquet_dataset, parquet_frame
 from forecast.data.rules import RowNames
@@ -39,7 +40,7 @@ def read_table(
 
     ``max_rows`` and ``max_values`` bound the work before it is done: a file with more data
     rows, or more values (rows x columns), is refused after reading at most that many, and a
-    compressed file as soon as it expands past ``TEXT_BYTES_PER_VALUE`` bytes a value, rather
+    compressed file as soon as it expands past ``bounds.TEXT_BYTES_PER_VALUE`` bytes a value, rather
     than after exhausting memory (a 137 KB bz2 of zeros is gigabytes of values). A CSV file
     without a header line (``header=False``) is read with ``columns`` as its names; with a
     header, ``columns`` replace the names it has. ``keep`` (a boolean per row) reads only
@@ -80,9 +81,6 @@ DELIMITERS = (",", ";", "\t", "|")
 # Text tables by name; a compressed file is known by its first bytes, whatever its name.
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv", ".dat")
 MAGIC = {b"\x1f\x8b": "gz", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
-# A compressed table may expand to this many bytes a value (data.max_values) before it is
-# refused: numbers and timestamps as text take 2 to 25; a bomb expands by a thousand or more.
-TEXT_BYTES_PER_VALUE = 32
 # A header line longer than this is not a table's header: a binary file, or one line of text.
 HEADER_BYTES = 1 << 20
 
@@ -135,7 +133,7 @@ def _read_csv(
     path: Path, compression: str | None, names: list[str] | None, options: DataOptions
 ) -> pd.DataFrame:
     delimiter, width = _check_header(path, compression, names, options.delimiter)
-    bound = _Bound(path, options, width)
+    bound = TextBound(path, options, width)
     with _opened(path, compression) as raw, bound.stream(raw) as text:
         frame = pd.read_csv(
             text,
@@ -150,62 +148,6 @@ def _read_csv(
 
 def _opened(path: Path, compression: str | None) -> AbstractContextManager[IO[bytes]]:
     return COMPRESSIONS[f".{compression}"](path) if compression else path.open("rb")
-
-
-class _Bound:
-    """The most of a text table read_table reads: rows (``data.max_rows``, and
-    ``data.max_values`` over the header's ``width`` columns) and bytes of text
-    (``TEXT_BYTES_PER_VALUE`` a value), so that a file too large for memory is refused while
-    it is read, whatever its compressed size."""
-
-    def __init__(self, path: Path, options: DataOptions, width: int) -> None:
-        self.path, self.options, self.width = path, options, width
-        values = options.max_values
-        by_values = None if values is None else values // width
-        bounds = [b for b in (options.max_rows, by_values) if b is not None]
-        self.rows = min(bounds) if bounds else None
-        self.by_values = by_values is not None and by_values == self.rows
-        self.bytes = None if values is None else values * TEXT_BYTES_PER_VALUE
-
-    def check_rows(self, rows: int) -> None:
-        if self.rows is None or rows <= self.rows:
-            return
-        if not self.by_values:
-            raise ForecastError(_too_many_rows(self.path, self.rows, self.width))
-        raise ForecastError(
-            f"{self.path} has more than data.max_values={self.options.max_values} values "
-            f"({self.width} columns, more than {self.rows} rows); "
-            f"{_memory(rows * self.width, 'at least')}; raise data.max_values if memory allows"
-        )
-
-    @contextlib.contextmanager
-    def stream(self, raw: IO[bytes]) -> Iterator[IO[bytes]]:
-        yield io.BufferedReader(_CountedBytes(raw, self.bytes, self._too_large))
-
-    def _too_large(self) -> ForecastError:
-        return ForecastError(
-            f"{self.path} holds more than {self.bytes} bytes of text ({TEXT_BYTES_PER_VALUE} a "
-            f"value for data.max_values={self.options.max_values}): a file that expands this "
-            "far is refused before it fills memory; raise data.max_values if it is a real table"
-        )
-
-
-class _CountedBytes(io.RawIOBase):
-    """A binary stream that raises once more than ``limit`` bytes have been read from it."""
-
-    def __init__(self, raw: IO[bytes], limit: int | None, error: Callable[[], Exception]):
-        self.raw, self.limit, self.error, self.count = raw, limit, error, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
-        self.count += len(data)
-        if self.limit is not None and self.count > self.limit:
-            raise self.error()
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def _check_header(
@@ -251,44 +193,13 @@ def _check_header(
     return delimiter, max(len(header), 1)
 
 
-# A value's bytes at the peak of setup, for the messages' estimate: 10 to 12 measured on
-# panels of 1e7 and 1e8 rows (benchmarks/memory_panels.json), up to 20 for float64 columns.
-BYTES_AT_PEAK = 16
-
-
-def _memory(values: int, about: str = "about") -> str:
-    size = values * BYTES_AT_PEAK
-    power, unit = next(
-        (p, u) for p, u in ((9, "GB"), (6, "MB"), (3, "KB")) if size >= 10**p or p == 3
-    )
-    shown = f"{size / 10**power:,.{1 if power == 9 else 0}f} {unit}"
-    return f"setting it up takes {about} {shown} at its peak"
-
-
-def _too_many_rows(path: Path, max_rows: int, width: int, rows: int | None = None) -> str:
-    """``rows``: the file's, where its metadata says (else it has more than were read)."""
-    found = f"{rows:,} rows, " if rows is not None else ""
-    estimate = _memory((rows or max_rows) * width, "about" if rows else "at least")
-    return (
-        f"{path} has {found}more than data.max_rows={max_rows} rows: with its {width} "
-        f"columns {estimate}; raise data.max_rows if memory allows"
-    )
-
-
 def _read_parquet(path: Path, options: DataOptions, keep: np.ndarray | None) -> pd.DataFrame:
     """The bounds checked on the files' metadata (on the rows kept), before any column is
     decoded."""
     dataset = parquet_dataset(path)
     rows = dataset.count_rows() if keep is None else int(keep.sum())
     width = max(len(dataset.schema.names), 1)
-    if options.max_rows is not None and rows > options.max_rows:
-        raise ForecastError(_too_many_rows(path, options.max_rows, width, rows))
-    if options.max_values is not None and rows * width > options.max_values:
-        raise ForecastError(
-            f"{path} has {rows * width} values ({width} columns x {rows} rows), more than "
-            f"data.max_values={options.max_values} ({_memory(rows * width)}); raise "
-            "data.max_values if memory allows"
-        )
+    check_size(path, options, rows, width)
     return parquet_frame(dataset, keep)
 
 

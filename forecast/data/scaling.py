@@ -172,6 +172,13 @@ class SeriesScaler:
             self.of(k).transform(values[a:b], np.float32, out=out[a:b])
         return out
 
+    def every_rank(self, shard: Shard) -> SeriesScaler:
+        """The statistics of every rank's series (these, this rank's), in the table's order:
+        what a model file keeps."""
+        parts = shard.gathered([(k, self.mean[i], self.std[i]) for i, k in enumerate(self.keys)])
+        keys, mean, std = zip(*shard.interleaved(parts), strict=True)
+        return SeriesScaler(list(keys), np.stack(mean), np.stack(std))
+
     def to_dict(self) -> dict[str, list]:
         keys = [plain_key(key) for key in self.keys]
         return {"keys": keys, "mean": self.mean.tolist(), "std": self.std.tolist()}
@@ -182,6 +189,27 @@ class SeriesScaler:
             keys=[tuple(k) if isinstance(k, list) else k for k in stats["keys"]],
             mean=np.asarray(stats["mean"], dtype=np.float64),
             std=np.asarray(stats["std"], dtype=np.float64),
+        )
+
+
+def fitted_scaler(columns: list[list[np.ndarray]], shard: Shard = WHOLE) -> Scaler | None:
+    """The scaler of numeric covariate columns, each the parts of its training rows (one
+    part a series: views, not a copy), over every rank's; None without any."""
+    if not columns:
+        return None
+    fitted = [Scaler.fit([part[:, None] for part in parts], shard=shard) for parts in columns]
+    return Scaler(*(np.concatenate([getattr(f, s) for f in fitted]) for s in ("mean", "std")))
+
+
+def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:
+    """Values finite in the file but past float32's range once scaled (1e40) would train as
+    infinities: refused, naming the column."""
+    bad = ~torch.isfinite(table)
+    if bad.any():
+        column = int(torch.nonzero(bad)[0, -1])
+        raise ForecastError(
+            f"{where}: column {columns[column]!r} holds values too large for the model once "
+            "scaled (past float32's range); check the file for values of extreme size"
         )
 
 

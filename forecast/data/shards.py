@@ -10,6 +10,7 @@ of averages. ``Shard()`` is the whole table, whose sums are already whole.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,6 +27,8 @@ from forecast.data.parquet import column_batches, parquet_dataset
 from forecast.data.reading import file_rows, read_table, table_kind
 from forecast.data.rules import RowNames
 from forecast.data.series import series_codes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ def read_share(path: str, options: DataOptions) -> tuple[pd.DataFrame, RowNames,
         if count < shard.world:
             return frame, names, WHOLE
         frame = frame[keep].reset_index(drop=True)
+    mine = len(range(shard.rank, count, shard.world))
+    log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world, mine, count)
     return frame, KeptRows(names=names, kept=np.packbits(keep), rows=len(keep)), shard
 
 

@@ -6,12 +6,15 @@ and a panel reads against published tables."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
-from forecast.data.shards import Shard
+from forecast.errors import ForecastError
+
+if TYPE_CHECKING:
+    from forecast.data.datamodule import ForecastDataModule
 
 
 class Units(NamedTuple):
@@ -70,9 +73,9 @@ class Scores:
         self.mase += torch.where(seen, mae / units.scale.clamp_min(1e-12), 0.0).sum(0)
         self.windows += seen.sum(0)
 
-    def summed(self, shard: Shard) -> None:
-        """Every rank's sums in each (under DDP): the scores of every window, exactly."""
-        shard.summed(*(getattr(self, f.name) for f in fields(self)))
+    def sums(self) -> list[Tensor]:
+        """Every sum it holds, to be summed across DDP ranks: the scores of every window."""
+        return [getattr(self, f.name) for f in fields(self)]
 
     def metrics(self, seasonal_mae: Tensor) -> dict[str, float]:
         counts = self.counts.sum(0)
@@ -91,3 +94,33 @@ class Scores:
 
     def mse_by_step(self) -> Tensor:
         return (self.squared / self.counts).mean(1)
+
+
+def seasonal_mae(datamodule: ForecastDataModule, season: int) -> Tensor:
+    """Per target: mean |y_t - y_{t-season}| over the training rows of every series (the
+    in-sample error of the seasonal naive forecast, MASE's denominator)."""
+    values = datamodule.values[:, datamodule.spec.target_index].double()
+    total = torch.zeros(values.shape[1] + 1, dtype=torch.float64)  # the sums, and the count
+    for a, b in datamodule.segments["train"]:
+        if b - a > season:
+            total[:-1] += (values[a + season : b] - values[a : b - season]).abs().sum(0)
+            total[-1] += b - a - season
+    datamodule.shard.summed(total)  # under DDP, every rank's series
+    if total[-1] == 0:
+        raise ForecastError(f"no training series is longer than the season ({season} steps)")
+    return (total[:-1] / total[-1]).clamp_min(1e-8)
+
+
+def series_units(datamodule: ForecastDataModule, season: int) -> Units:
+    """``Units`` of every series ``(n_series, n_targets)``: its targets' statistics, and its
+    in-sample seasonal MAE over its training rows in the data's units (NaN for a series left
+    out of training, or one not longer than the season: its windows are none or unscored)."""
+    target = datamodule.spec.target_index
+    std, mean = (torch.from_numpy(s[:, target]) for s in (datamodule.scalers.std,
+                                                          datamodule.scalers.mean))  # fmt: skip
+    values = datamodule.values[:, target].double()
+    scale = torch.full_like(std, float("nan"))
+    for k, (a, b) in zip(datamodule.kept_series, datamodule.segments["train"], strict=True):
+        if b - a > season:
+            scale[k] = (values[a + season : b] - values[a : b - season]).abs().mean(0)
+    return Units(std, mean, scale * std)

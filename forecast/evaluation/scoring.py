@@ -21,9 +21,8 @@ from torch import Tensor
 
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import Batch, WindowDataset
-from forecast.errors import ForecastError
 from forecast.evaluation.m4 import naive2_scores
-from forecast.evaluation.scores import Scores, Units
+from forecast.evaluation.scores import Scores, Units, seasonal_mae, series_units
 from forecast.evaluation.spans import window_origins
 from forecast.model.baselines import Baseline, LinearBaseline, reference_baselines
 from forecast.model.ensemble import Ensemble
@@ -145,36 +144,6 @@ class Evaluation:
         return frame
 
 
-def seasonal_mae(datamodule: ForecastDataModule, season: int) -> Tensor:
-    """Per target: mean |y_t - y_{t-season}| over the training rows of every series (the
-    in-sample error of the seasonal naive forecast, MASE's denominator)."""
-    values = datamodule.values[:, datamodule.spec.target_index].double()
-    total = torch.zeros(values.shape[1] + 1, dtype=torch.float64)  # the sums, and the count
-    for a, b in datamodule.segments["train"]:
-        if b - a > season:
-            total[:-1] += (values[a + season : b] - values[a : b - season]).abs().sum(0)
-            total[-1] += b - a - season
-    datamodule.shard.summed(total)  # under DDP, every rank's series
-    if total[-1] == 0:
-        raise ForecastError(f"no training series is longer than the season ({season} steps)")
-    return (total[:-1] / total[-1]).clamp_min(1e-8)
-
-
-def series_units(datamodule: ForecastDataModule, season: int) -> Units:
-    """``Units`` of every series ``(n_series, n_targets)``: its targets' statistics, and its
-    in-sample seasonal MAE over its training rows in the data's units (NaN for a series left
-    out of training, or one not longer than the season: its windows are none or unscored)."""
-    target = datamodule.spec.target_index
-    std, mean = (torch.from_numpy(s[:, target]) for s in (datamodule.scalers.std,
-                                                          datamodule.scalers.mean))  # fmt: skip
-    values = datamodule.values[:, target].double()
-    scale = torch.full_like(std, float("nan"))
-    for k, (a, b) in zip(datamodule.kept_series, datamodule.segments["train"], strict=True):
-        if b - a > season:
-            scale[k] = (values[a + season : b] - values[a : b - season]).abs().mean(0)
-    return Units(std, mean, scale * std)
-
-
 def scored_baselines(
     datamodule: ForecastDataModule, season: int, linear: Tensor | None
 ) -> dict[str, Baseline]:
@@ -215,7 +184,7 @@ def evaluate_windows(
     levels = list(net.config.quantiles)
     index = dataset.strided(stride)
     net.eval()
-    errors, sums = [], torch.zeros(4, dtype=torch.float64)  # pinball, hits, loss, observed
+    errors, sums = [], torch.zeros(5, dtype=torch.float64)  # pinball, hits, loss, observed
     units = series_units(datamodule, season)
     for batch in index.split(batch_size):
         window_errors, batch_sums = score_batch(
@@ -223,30 +192,35 @@ def evaluate_windows(
             Units(*(part[dataset.series_of(batch)] for part in units)),
         )  # fmt: skip
         errors.append(window_errors)
-        sums += batch_sums
-    each = torch.cat(errors, dim=1).numpy() if errors else np.zeros((3, 0))
-    windows = window_origins(datamodule, dataset, index).assign(
-        mse=each[0], mae=each[1], mae_orig=each[2]
-    )
-    shard = dataset.shard
-    for part in scores.values():
-        part.summed(shard)
-    scored = torch.tensor([float(len(index))], dtype=torch.float64)
-    shard.summed(sums, scored)
+        sums[:4] += batch_sums
+    sums[4] = len(index)  # the windows scored; under DDP, each sum over every rank's
+    for tensor in [sums, *(part for name in scores for part in scores[name].sums())]:
+        dataset.shard.summed(tensor)
     values = sums[3].item()  # the observed targets
     return Evaluation(
         scores=scores,
         seasonal_mae=seasonal_mae(datamodule, season),
         season=season,
-        windows=pd.concat(shard.gathered(windows), ignore_index=True),
+        windows=scored_windows(datamodule, dataset, index, errors),
         quantiles=levels,
         pinball=sums[0].item() / values if levels else float("nan"),
         coverage=sums[1].item() / values if levels else float("nan"),
         loss=None if loss is None else sums[2].item() / values,
-        skipped=int(scored.item() * spec.horizon * spec.n_targets - values),
+        skipped=int(sums[4].item() * spec.horizon * spec.n_targets - values),
         naive2=naive2_scores(datamodule, dataset, index, season, units),
         stride=stride,
     )
+
+
+def scored_windows(
+    datamodule: ForecastDataModule, dataset: WindowDataset, index: Tensor, errors: list[Tensor]
+) -> pd.DataFrame:
+    """Each window's series and origin, and the model's errors ``(3, batch)`` of each batch,
+    every rank's under DDP."""
+    each = torch.cat(errors, dim=1).numpy() if errors else np.zeros((3, 0))
+    own = window_origins(datamodule, dataset, index)
+    own = own.assign(mse=each[0], mae=each[1], mae_orig=each[2])
+    return pd.concat(dataset.shard.gathered(own), ignore_index=True)
 
 
 def score_batch(
