@@ -16,6 +16,18 @@ from forecast.model.ensemble import candidate_sums, fit_combination
 from forecast.model.losses import ForecastLoss
 from forecast.model.net import LSTMConfig, LSTMNet
 
+# each case: the file, and its data keys beside lookback 24, horizon 6 and series_id=site
+CASES = {
+    "series_scaled": ("panel.parquet", {"future_covariates": ["temp"]}),
+    "column_scaled": ("panel.csv", {"scaling": "column"}),
+    "covariates": ("rich.parquet", {
+        "future_covariates": ["temp", "event"], "static_covariates": ["store", "size"],
+        "categorical": ["event", "store"], "calendar": ["hour"], "features": ["load", "price"],
+        "test_start": "2024-01-08 00:00", "short_series": "drop",
+    }),
+    "one_series": ("one.parquet", {}),  # fewer series than ranks: each rank holds all of it
+}  # fmt: skip
+
 
 def figures(path: str, **keys) -> dict:
     dm = ForecastDataModule(path, lookback=24, horizon=6, series_id="site", **keys)
@@ -34,6 +46,8 @@ def figures(path: str, **keys) -> dict:
         "val_loss": mean_loss(net, val, ForecastLoss("mse")),
         "test": evaluate_windows(net, dm, test, season=24).metrics("test"),
         "test_windows": len(evaluate_windows(net, dm, test, season=24).windows),
+        "dropped": dm.short_series_dropped,
+        "changes": dm.changes(),
     }
 
 
@@ -42,9 +56,6 @@ if __name__ == "__main__":
     ranks = dist.is_torchelastic_launched()
     if ranks:
         dist.init_process_group("gloo")
-    result = {
-        "series_scaled": figures(str(data / "panel.parquet"), future_covariates=["temp"]),
-        "column_scaled": figures(str(data / "panel.csv"), scaling="column"),
-    }
+    result = {case: figures(str(data / file), **keys) for case, (file, keys) in CASES.items()}
     name = f"rank{dist.get_rank()}" if ranks else "whole"
     (out / f"{name}.pkl").write_bytes(pickle.dumps(result))

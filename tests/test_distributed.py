@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 from helpers import TINY, free_port, sine_frame
-from ranks_worker import figures
+from ranks_worker import CASES, figures
 
 from forecast import Forecaster
 from forecast.data.datamodule import ForecastDataModule
@@ -25,11 +25,21 @@ WORKER = Path(__file__).with_name("ranks_worker.py")
 
 
 def panel(folder: Path) -> None:
+    """ranks_worker.CASES' files: 5 sites of sine_frame's columns and different lengths; the
+    same with covariates of every kind and a site too short to be kept; one site."""
     frame = pd.concat(
         sine_frame(200 + 10 * k, seed=k).assign(site=f"s{k}") for k in range(5)
     ).reset_index(drop=True)
     frame.to_parquet(folder / "panel.parquet")
     frame.to_csv(folder / "panel.csv", index=False)
+    hours = frame.date.dt.hour
+    rich = frame.assign(
+        event=np.where(hours % 5 == 0, "sale", "none"), store="store-" + frame.site.str[1:],
+        size=frame.site.str[1:].astype(float) * 10,
+    )  # fmt: skip
+    short = rich[rich.site == "s0"].head(40).assign(site="short")
+    pd.concat([rich, short], ignore_index=True).to_parquet(folder / "rich.parquet")
+    frame[frame.site == "s0"].to_parquet(folder / "one.parquet")
 
 
 def close(a, b, rtol: float = 1e-10) -> bool:
@@ -52,17 +62,19 @@ def test_two_ranks_hold_every_series_once_and_sum_to_one_process(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [pickle.loads((tmp_path / f"rank{r}.pkl").read_bytes()) for r in range(2)]
-    for case, keys in (("series_scaled", {"future_covariates": ["temp"]}),
-                       ("column_scaled", {"scaling": "column"})):  # fmt: skip
-        path = tmp_path / ("panel.parquet" if case == "series_scaled" else "panel.csv")
-        whole = figures(str(path), **keys)
+    for case, (file, keys) in CASES.items():
+        whole = figures(str(tmp_path / file), **keys)
         first, second = (rank[case] for rank in ranks)
-        # every series exactly once, rank r holding the table's r-th, r + 2-th, ...
-        assert first["series"] == whole["series"][0::2]
-        assert second["series"] == whole["series"][1::2]
-        for split, count in whole["windows"].items():
-            assert first["windows"][split] + second["windows"][split] == count
+        if case == "one_series":  # too few series to split: each rank holds the table
+            assert first["series"] == second["series"] == whole["series"] == ["s0"]
+            assert first["windows"] == second["windows"] == whole["windows"]
+        else:  # every series exactly once, rank r holding the table's r-th, r + 2-th, ...
+            assert first["series"] == whole["series"][0::2]
+            assert second["series"] == whole["series"][1::2]
+            for split, count in whole["windows"].items():
+                assert first["windows"][split] + second["windows"][split] == count
         for rank in (first, second):  # the same model file, scores and weights on both
+            assert rank["dropped"] == whole["dropped"] and rank["changes"] == whole["changes"]
             assert close(rank["spec"], whole["spec"], rtol=1e-12)
             for name in ("linear", "candidates", "weights", "test"):
                 assert close(rank[name], whole[name]), (case, name)
@@ -71,6 +83,8 @@ def test_two_ranks_hold_every_series_once_and_sum_to_one_process(tmp_path):
             assert rank["test_windows"] == whole["test_windows"]
     spec = ranks[0]["series_scaled"]["spec"]
     assert spec["series_scaler"]["keys"] == [f"s{k}" for k in range(5)]
+    assert ranks[1]["covariates"]["dropped"] == ["short"]  # rank 1 dropped it, rank 0 says so
+    assert ranks[1]["covariates"]["spec"]["categories"]["store"] == [f"store-{k}" for k in range(5)]
 
 
 def forecast_train(cwd: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
