@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
@@ -96,6 +97,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.truth = scored_targets(values, series.imputed, self.spec.target_index)
         rows = series.rows
         del series, frame
+        pa.default_memory_pool().release_unused()  # the file's columns Arrow decoded
         self._tables(values, raw, rows)
         self.datasets = {
             split: self.windows(self.segments[split], self.kept_series, split != "train")

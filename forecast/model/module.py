@@ -54,9 +54,9 @@ class LSTMLitModule(pl.LightningModule):
         self.val_metrics = MetricCollection(
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix="val_"
         )
-        # the loss's sum over every observed target and their count, summed across DDP
+        # each loss's sum over every observed target and their count, summed across DDP
         # ranks: exact where ranks hold different numbers of windows (a mean of means is not)
-        self.val_loss = MeanMetric()
+        self.train_loss, self.val_loss = MeanMetric(), MeanMetric()
 
     def forward(
         self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
@@ -65,9 +65,10 @@ class LSTMLitModule(pl.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(self.net.forecast(batch.x, batch.future, batch.static), batch.y)
+        self.train_loss.update(loss.detach(), weight=torch.isfinite(batch.y).sum())
         self.log(
-            "train_loss", loss, on_epoch=True, on_step=False, prog_bar=True,
-            batch_size=len(batch.x), sync_dist=True,
+            "train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True,
+            batch_size=len(batch.x),
         )  # fmt: skip
         return loss
 
