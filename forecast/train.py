@@ -30,7 +30,7 @@ from forecast.model.net import LSTMNet
 from forecast.reference import CONF_DIR
 from forecast.serving.checkpoint import ARTIFACT_PATH, save_checkpoint
 from forecast.serving.pyfunc import example_input, log_pyfunc
-from forecast.training.launch import run_ranks, torchrun_command
+from forecast.training.launch import joined_ranks, run_ranks, torchrun_command
 from forecast.training.members import fit_members
 from forecast.training.setup import build, fit, flat_params, load_best, refit
 
@@ -46,7 +46,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         return {}
     pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the logged config
     use_threads(cfg)
-    datamodule, model, trainer = build(cfg)
+    with joined_ranks(str(cfg.trainer.get("accelerator"))):  # torchrun's: each its series
+        datamodule, model, trainer = build(cfg)
+        return run(cfg, datamodule, model, trainer)
+
+
+def run(
+    cfg: DictConfig, datamodule: ForecastDataModule, model: LSTMLitModule, trainer: pl.Trainer
+) -> dict[str, float]:
+    """Fit and score, every way of stopping recorded in the MLflow run."""
     try:
         return fit_and_score(cfg, datamodule, model, trainer)
     except BaseException as err:

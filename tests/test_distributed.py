@@ -98,25 +98,46 @@ def forecast_train(cwd: Path, *overrides: str, env: dict | None = None) -> subpr
 @pytest.mark.slow
 def test_forecast_train_ddp_reads_each_series_once_and_scores_as_one_process(tmp_path):
     panel(tmp_path)
-    process = forecast_train(
-        tmp_path, "trainer=ddp", "data.path=panel.parquet", "data.series_id=site"
-    )
+    process = forecast_train(  # an ensemble's members too: each trained on the ranks' shards
+        tmp_path, "trainer=ddp", "data.path=panel.parquet", "data.series_id=site",
+        "ensemble.size=2",
+    )  # fmt: skip
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output[-3000:]
     assert "rank 0 of 2: 3 of the 5 series" in output
     assert "rank 1 of 2: 2 of the 5 series" in output
     client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
-    assert run.info.status == "FINISHED"
-    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 2  # 2 epochs, once
+    every = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
+    (run,) = [r for r in every if "mlflow.parentRunId" not in r.data.tags]
+    members = [r for r in every if r.data.tags.get("mlflow.parentRunId") == run.info.run_id]
+    assert {r.info.status for r in every} == {"FINISHED"}
+    # each member's 2 epochs, logged once (rank 0's)
+    assert [len(client.get_metric_history(m.info.run_id, "val_loss")) for m in members] == [2, 2]
     (model,) = tmp_path.glob("logs/runs/*/model.pt")
     assert len(list(tmp_path.glob("logs/runs/*"))) == 1  # one run folder for both ranks
     forecaster = Forecaster.load(model)  # scored again in one process, every series at hand
     dm = ForecastDataModule.from_spec(forecaster.spec)
     dm.setup()
     again = evaluate_windows(forecaster.net, dm, dm.datasets["test"]).metrics("test")
-    for name in ("test_mse", "test_mae", "test_mse_linear", "test_smape", "test_owa"):
+    for name in ("test_mse", "test_mae", "test_mse_member_1", "test_smape", "test_owa"):
         assert run.data.metrics[name] == pytest.approx(again[name], rel=1e-6), name
+
+
+@pytest.mark.slow
+def test_a_bad_series_on_one_rank_stops_every_rank_with_its_message(tmp_path):
+    panel(tmp_path)
+    frame = pd.read_parquet(tmp_path / "panel.parquet")
+    row = frame.index[frame.site == "s1"][5]  # rank 1's series: a timestamp repeated
+    frame.loc[row, "date"] = frame.loc[row - 1, "date"]
+    frame.to_parquet(tmp_path / "bad.parquet")
+    process = forecast_train(
+        tmp_path, "trainer=ddp", "data.path=bad.parquet", "data.series_id=site"
+    )
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 1
+    assert f"series 's1': timestamps duplicated at data row {row} (0-based)" in output  # the file's
+    assert "error: rank 0 of 2: another rank stopped (its error says why)" in output
+    assert "Traceback" not in output
 
 
 @pytest.mark.slow

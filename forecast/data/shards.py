@@ -10,7 +10,9 @@ of averages. ``Shard()`` is the whole table, whose sums are already whole.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,6 +29,7 @@ from forecast.data.parquet import column_batches, parquet_dataset
 from forecast.data.reading import file_rows, read_table, table_kind
 from forecast.data.rules import RowNames
 from forecast.data.series import series_codes
+from forecast.errors import ForecastError
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +52,17 @@ class Shard:
     def summed(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Each tensor summed over every rank (float64 on the CPU, in place)."""
         if self.world > 1:
-            for tensor in tensors:
-                dist.all_reduce(tensor, dist.ReduceOp.SUM, group=_cpu_group())
+            with self._together():
+                for tensor in tensors:
+                    dist.all_reduce(tensor, dist.ReduceOp.SUM, group=_cpu_group())
         return tensors
 
     def extreme(self, tensor: torch.Tensor, largest: bool) -> torch.Tensor:
         """The element-wise maximum (``largest``) or minimum over every rank."""
         if self.world > 1:
             op = dist.ReduceOp.MAX if largest else dist.ReduceOp.MIN
-            dist.all_reduce(tensor, op, group=_cpu_group())
+            with self._together():
+                dist.all_reduce(tensor, op, group=_cpu_group())
         return tensor
 
     def gathered(self, value: Any) -> list[Any]:
@@ -65,8 +70,20 @@ class Shard:
         if self.world == 1:
             return [value]
         out: list[Any] = [None] * self.world
-        dist.all_gather_object(out, value, group=_cpu_group())
+        with self._together():
+            dist.all_gather_object(out, value, group=_cpu_group())
         return out
+
+    @contextlib.contextmanager
+    def _together(self) -> Iterator[None]:
+        """A rank whose series hold an error stops with its message; the others, waiting for
+        it in a sum, stop with one line rather than gloo's traceback."""
+        try:
+            yield
+        except RuntimeError:
+            raise ForecastError(
+                f"rank {self.rank} of {self.world}: another rank stopped (its error says why)"
+            ) from None
 
     def interleaved(self, parts: list[list]) -> list:
         """Items ``gathered`` from every rank back in the table's order: rank ``r``'s ``j``-th
@@ -80,12 +97,15 @@ class Shard:
 WHOLE = Shard()  # the whole table, in one process
 
 
-@cache
 def _cpu_group() -> Any:
     """Sums of statistics are CPU tensors: a gloo group beside NCCL's, the default group where
     that is gloo already."""
-    if dist.get_backend() == "gloo":
-        return None
+    return None if dist.get_backend() == "gloo" else _gloo_beside(dist.group.WORLD)
+
+
+@cache
+def _gloo_beside(world: Any) -> Any:
+    """One gloo group per process group joined (a run may join, leave and join again)."""
     return dist.new_group(backend="gloo")
 
 
@@ -95,11 +115,11 @@ def read_share(path: str, options: DataOptions) -> tuple[pd.DataFrame, RowNames,
     series id, or with fewer series than ranks (then every rank holds all of it and splits
     its batches instead, ``forecast.data.windows.ShardedBatches``). A Parquet data set is
     decoded only where the rows are the rank's; a CSV file is read whole, then cut."""
-    shard, ids = Shard.of_process(), as_list(options.series_id) or []
-    names = file_rows(path, options.header)
-    whole = Path(path)
+    shard, ids, whole = Shard.of_process(), as_list(options.series_id) or [], Path(path)
     if shard.world == 1 or not ids or not (whole.is_dir() or whole.is_file()):
-        return read_table(path, options), names, WHOLE
+        frame = read_table(path, options)  # a missing file is refused here, by name
+        return frame, file_rows(path, options.header), WHOLE
+    names = file_rows(path, options.header)
     if whole.is_dir() or table_kind(whole)[0] == "parquet":
         dataset = parquet_dataset(whole)
         if not set(ids) <= set(dataset.schema.names):  # prepare_series names the column

@@ -23,6 +23,7 @@ import torch
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
+from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from forecast.console import quiet_libraries
@@ -121,8 +122,9 @@ def fit_member(
 
 
 def parent_run(logger: Any) -> tuple[str, str] | None:
-    """The ensemble's MLflow run, as its members need it: id and name."""
-    if not isinstance(logger, MLFlowLogger):
+    """The ensemble's MLflow run, as its members need it: id and name; None on a DDP rank
+    other than 0, which logs nothing."""
+    if not isinstance(logger, MLFlowLogger) or rank_zero_only.rank != 0:
         return None
     return logger.run_id, logger.experiment.get_run(logger.run_id).info.run_name
 

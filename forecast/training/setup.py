@@ -23,7 +23,6 @@ from forecast.errors import ForecastError
 from forecast.model.config import COUNT_LOSSES, derived_segment
 from forecast.model.module import LSTMLitModule
 from forecast.training.callbacks import GracefulInterrupt
-from forecast.training.launch import join_ranks
 from forecast.training.sweep import PARENT_RUN_ENV, sqlite_lock
 
 
@@ -31,7 +30,6 @@ def build(cfg: DictConfig) -> tuple[ForecastDataModule, LSTMLitModule, pl.Traine
     """Instantiate data, model and trainer; the data is read and checked before anything else,
     and the model is sized from its DataSpec."""
     try:
-        join_ranks(str(cfg.trainer.get("accelerator")))  # torchrun's: each reads its series
         datamodule = build_data(cfg)
         model = build_model(cfg.model, datamodule.spec, cfg.season or datamodule.season)
         if cfg.model.get("segment_len", 1) is None:
