@@ -9,7 +9,7 @@ import torch
 
 from forecast.data.scaling import Standardize
 from forecast.errors import ForecastError
-from forecast.model.losses import Forecast, ForecastLoss, interval_hits, pinball_loss
+from forecast.model.losses import Forecast, ForecastLoss, pinball_loss
 
 
 def test_pinball_loss_is_exact():
@@ -18,12 +18,6 @@ def test_pinball_loss_is_exact():
     # under-forecast by 1: 0.1 * 1 and 0.9 * 1; over-forecast by 1: 0.9 and 0.1
     assert pinball_loss(quantiles, torch.tensor([-1.0]), [0.1, 0.9]).item() == pytest.approx(0.5)
     assert pinball_loss(quantiles[:, :1], torch.tensor([1.0]), [0.1]).item() == pytest.approx(0.1)
-
-
-def test_interval_hits_count_values_between_the_outer_quantiles():
-    quantiles = torch.tensor([[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]])
-    hits = interval_hits(quantiles, torch.tensor([0.5, 1.0, 1.5]))
-    assert hits.tolist() == [True, True, False]  # the bounds count as inside
 
 
 def test_forecast_loss_adds_the_pinball_loss_of_the_quantiles():

@@ -90,8 +90,7 @@ class ForecastDataModule(pl.LightningDataModule):
         self.spec = self.fitted or self._fit(series, raw)
         self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
         self.scalers = self._scalers(series.values)  # this rank's series
-        # Scaled (in float64) into the float32 table the windows view: in place where the
-        # file's columns are float32, else from the float64 one, which then goes.
+        # scaled into the float32 table the windows view (in place where it is float32)
         by_series = self.spec.series_scaler is not None
         values = self.scalers.transform(series.values, self.bounds, by_series)
         self.truth = scored_targets(values, series.imputed, self.spec.target_index)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forecast.evaluation.scoring import Evaluation
+from forecast.evaluation.results import Evaluation
 from forecast.model.ensemble import Ensemble
 
 

@@ -12,7 +12,6 @@ as Hyndman and Koehler define it), so a MASE below 1 beats what seasonality alon
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,127 +20,17 @@ from torch import Tensor
 
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.windows import Batch, WindowDataset
+from forecast.evaluation.intervals import Intervals, interval_baselines
 from forecast.evaluation.m4 import naive2_scores
+from forecast.evaluation.results import Evaluation
 from forecast.evaluation.scores import Scores, Units, seasonal_mae, series_units
 from forecast.evaluation.spans import window_origins
 from forecast.model.baselines import Baseline, LinearBaseline, reference_baselines
 from forecast.model.ensemble import Ensemble
-from forecast.model.losses import ForecastLoss, interval_hits, pinball_loss
+from forecast.model.losses import ForecastLoss, pinball_loss
 from forecast.model.net import LSTMNet
 
 log = logging.getLogger(__name__)
-
-WINDOW_COLUMNS = ("origin", "mse", "mae", "mae_orig")  # Evaluation.windows' own, beside the ids
-
-
-@dataclass
-class Evaluation:
-    """The model's and each baseline's scores on one set of windows, plus per-window errors."""
-
-    scores: dict[str, Scores]
-    seasonal_mae: Tensor
-    season: int
-    windows: pd.DataFrame  # one row per window: [series,] origin, mse, mae, mae_orig of the model
-    quantiles: list[float] = field(default_factory=list)
-    pinball: float = float("nan")
-    coverage: float = float("nan")
-    loss: float | None = None  # the training loss on these windows, when it was given
-    skipped: int = 0  # target values the data's rules made up, left out of every score
-    naive2: tuple[float, float] | None = None  # Naive2's sMAPE and MASE: OWA's denominators
-    stride: int = 1  # every stride-th origin of each series was scored
-
-    def metrics(self, prefix: str) -> dict[str, float]:
-        """``<prefix>_mse`` ... for the model, ``<prefix>_mse_<baseline>`` for baselines."""
-        out = {}
-        for name, scores in self.scores.items():
-            keep = scores.metrics(self.seasonal_mae)
-            if name == "model":
-                out |= {f"{prefix}_{k}": v for k, v in keep.items()}
-            else:
-                shown = ("mse", "mae", "mase", "mae_orig", "rmse_orig", "smape", "mase_series")
-                out |= {f"{prefix}_{k}_{name}": keep[k] for k in shown}
-        members = [name for name in self.scores if name.startswith("member_")]
-        for metric in ("mse", "mae") if members else ():  # an ensemble's members on average
-            each = [out[f"{prefix}_{metric}_{name}"] for name in members]
-            out[f"{prefix}_{metric}_members_mean"] = sum(each) / len(each)
-        if self.quantiles:
-            out |= {f"{prefix}_pinball": self.pinball, f"{prefix}_coverage": self.coverage}
-        if self.loss is not None:
-            out[f"{prefix}_loss"] = self.loss
-        out[f"{prefix}_targets_skipped"] = float(self.skipped)
-        owa = {f"{prefix}_owa" if n == "model" else f"{prefix}_owa_{n}": v
-               for n, v in self.owa().items()}  # fmt: skip
-        return out | owa
-
-    def owa(self) -> dict[str, float]:
-        """M4's OWA of the model and each baseline against Naive2 (none where not scored)."""
-        if self.naive2 is None:
-            return {}
-        smape, mase = self.naive2
-        each = {name: scores.metrics(self.seasonal_mae) for name, scores in self.scores.items()}
-        return {n: (m["smape"] / smape + m["mase_series"] / mase) / 2 for n, m in each.items()}
-
-    def table(self) -> str:
-        every = f", every {self.stride}-th origin" if self.stride > 1 else ""
-        lines = [
-            f"{'':<16}{'MSE':>9}{'MAE':>9}{'MASE':>9}{'MAE':>12}{'RMSE':>12}{'sMAPE':>9}   "
-            f"({len(self.windows)} windows{every}; the last three in the data's units)"
-        ]
-        for name, scores in self.scores.items():
-            m = scores.metrics(self.seasonal_mae)
-            lines.append(
-                f"{name:<16}{m['mse']:>9.4f}{m['mae']:>9.4f}{m['mase']:>9.4f}"
-                f"{m['mae_orig']:>12.4g}{m['rmse_orig']:>12.4g}{m['smape']:>9.3f}"
-            )
-        if self.quantiles:
-            nominal = self.quantiles[-1] - self.quantiles[0]
-            lines.append(
-                f"quantiles {self.quantiles}: pinball {self.pinball:.4f}, coverage "
-                f"{self.coverage:.3f} of a nominal {nominal:.2f}"
-            )
-        lines += self.series_lines()
-        if self.naive2 is not None:
-            owa = ", ".join(f"{name} {value:.3f}" for name, value in self.owa().items())
-            lines.append(f"OWA against Naive2 (M4's): {owa}")
-        if self.skipped:
-            scored = int(next(iter(self.scores.values())).counts.sum())
-            lines.append(
-                f"{self.skipped} target value(s) filled by data.fill_gaps or data.fill_missing "
-                f"not scored ({scored} scored)"
-            )
-        return "\n".join(lines)
-
-    def by_series(self) -> pd.DataFrame | None:
-        """The model's errors per series (the mean over its windows), worst MSE first; None
-        for one series."""
-        ids = [c for c in self.windows.columns if c not in WINDOW_COLUMNS]
-        if not ids:
-            return None
-        grouped = self.windows.groupby(ids, sort=False)
-        table = grouped[["mse", "mae", "mae_orig"]].mean()
-        table.insert(0, "windows", grouped.size())
-        return table.sort_values("mse", ascending=False).reset_index()
-
-    def series_lines(self) -> list[str]:
-        """The worst and the best series, for a panel."""
-        table = self.by_series()
-        if table is None or len(table) < 2:
-            return []
-        ids = [c for c in table.columns if c not in ("windows", "mse", "mae", "mae_orig")]
-
-        def named(row: pd.Series) -> str:
-            return ", ".join(str(row[c]) for c in ids) + f" (MSE {row.mse:.4f})"
-
-        return [
-            f"per series ({len(table)}): worst {named(table.iloc[0])}, best {named(table.iloc[-1])}"
-        ]
-
-    def by_step(self) -> pd.DataFrame:
-        """MSE per horizon step (rows) for the model and each baseline (columns)."""
-        curves = {name: s.mse_by_step().numpy() for name, s in self.scores.items()}
-        frame = pd.DataFrame(curves)
-        frame.index = pd.RangeIndex(1, len(frame) + 1, name="step")
-        return frame
 
 
 def scored_baselines(
@@ -182,21 +71,23 @@ def evaluate_windows(
         name: Scores.empty(spec.horizon, spec.n_targets) for name in ["model", *members, *baselines]
     }
     levels = list(net.config.quantiles)
+    intervals = interval_baselines(datamodule, baselines, levels)
     index = dataset.strided(stride)
     net.eval()
-    errors, sums = [], torch.zeros(5, dtype=torch.float64)  # pinball, hits, loss, observed
+    errors, sums = [], torch.zeros(4, dtype=torch.float64)  # pinball, loss, observed, windows
     units = series_units(datamodule, season)
     for batch in index.split(batch_size):
         window_errors, batch_sums = score_batch(
             net, dataset[batch], scores, members, baselines, levels, loss,
-            Units(*(part[dataset.series_of(batch)] for part in units)),
+            Units(*(part[dataset.series_of(batch)] for part in units)), intervals,
         )  # fmt: skip
         errors.append(window_errors)
-        sums[:4] += batch_sums
-    sums[4] = len(index)  # the windows scored; under DDP, each sum over every rank's
-    for tensor in [sums, *(part for name in scores for part in scores[name].sums())]:
+        sums[:3] += batch_sums
+    sums[3] = len(index)  # under DDP, each sum over every rank's
+    every = [*scores.values(), *(scores for scores, _ in intervals.values())]
+    for tensor in [sums, *(part for each in every for part in each.sums())]:
         dataset.shard.summed(tensor)
-    values = sums[3].item()  # the observed targets
+    values = sums[2].item()  # the observed targets
     return Evaluation(
         scores=scores,
         seasonal_mae=seasonal_mae(datamodule, season),
@@ -204,9 +95,9 @@ def evaluate_windows(
         windows=scored_windows(datamodule, dataset, index, errors),
         quantiles=levels,
         pinball=sums[0].item() / values if levels else float("nan"),
-        coverage=sums[1].item() / values if levels else float("nan"),
-        loss=None if loss is None else sums[2].item() / values,
-        skipped=int(sums[4].item() * spec.horizon * spec.n_targets - values),
+        intervals={name: scores for name, (scores, _) in intervals.items()},
+        loss=None if loss is None else sums[1].item() / values,
+        skipped=int(sums[3].item() * spec.horizon * spec.n_targets - values),
         naive2=naive2_scores(datamodule, dataset, index, season, units),
         stride=stride,
     )
@@ -232,11 +123,13 @@ def score_batch(
     levels: list[float],
     loss: ForecastLoss | None,
     units: Units,
+    intervals: Intervals,
 ) -> tuple[Tensor, Tensor]:
     """Add one batch's errors to ``scores``: the model's, each member's (from the same forward
-    passes) and each baseline's, ``units`` taking them to the data's units.
+    passes) and each baseline's, ``units`` taking them to the data's units; and to
+    ``intervals``, the model's quantiles and each baseline's interval.
     Returns each window's MSE, MAE and MAE in the data's units ``(3, batch)`` and the batch's
-    sums of pinball loss, interval hits and loss."""
+    sums of pinball loss and loss, and its observed targets."""
     x, y, future, static = batch
     if members:
         each = net.member_forecasts(x, future, static)
@@ -247,16 +140,21 @@ def score_batch(
         forecast = net.forecast(x, future, static)
     scores["model"].update(forecast.point, y, units)
     for name, baseline in baselines.items():
-        scores[name].update(baseline(x), y, units)
+        point = baseline(x)
+        scores[name].update(point, y, units)
+        if name in intervals:
+            interval, offsets = intervals[name]
+            interval.update(point.unsqueeze(-1) + offsets, y, units)
+    if "model" in intervals:
+        intervals["model"][0].update(forecast.quantiles, y, units)
     observed = torch.isfinite(y)
     count = observed.sum().item()
-    sums = torch.zeros(4, dtype=torch.float64)
-    sums[3] = count
+    sums = torch.zeros(3, dtype=torch.float64)
+    sums[2] = count
     if levels:
         sums[0] = pinball_loss(forecast.quantiles, y, levels, observed).item() * count
-        sums[1] = (interval_hits(forecast.quantiles, y) & observed).sum().item()
     if loss is not None:
-        sums[2] = loss(forecast, y).item() * count
+        sums[1] = loss(forecast, y).item() * count
     error = torch.where(observed, forecast.point - y, 0.0).double()
     per_window = observed.sum((1, 2))  # 0 for a window of made-up targets alone: NaN errors
     in_units = (error.abs() * units.std.unsqueeze(1)).sum((1, 2))

@@ -23,7 +23,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from forecast.data.datamodule import ForecastDataModule
 from forecast.data.spec import DataSpec
 from forecast.evaluation.plots import error_by_step_figure, forecast_examples, forecast_figure
-from forecast.evaluation.scoring import Evaluation
+from forecast.evaluation.results import Evaluation
 from forecast.evaluation.spans import window_origins
 from forecast.model.net import LSTMNet
 

@@ -100,12 +100,6 @@ def observed_mean(values: Tensor, observed: Tensor) -> Tensor:
     return torch.where(observed, values, 0.0).sum() / observed.sum().clamp_min(1)
 
 
-def interval_hits(quantiles: Tensor, y: Tensor) -> Tensor:
-    """Whether each ``y`` lies between the lowest and the highest quantile: its mean is the
-    interval's coverage, to compare with the nominal ``q_high - q_low``."""
-    return (y >= quantiles[..., 0]) & (y <= quantiles[..., -1])
-
-
 class ForecastLoss(nn.Module):
     """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any.
 
