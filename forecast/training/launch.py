@@ -48,7 +48,7 @@ def torchrun_command(cfg: DictConfig) -> list[str] | None:
         f"--config-name={hydra.job.config_name}",
         *(f"--config-dir={path.removeprefix('file://')}" for path in sources),
         *hydra.overrides.task,
-        f"hydra.run.dir={cfg.paths.output_dir}",  # one run folder for every rank
+        f'hydra.run.dir="{cfg.paths.output_dir}"',  # one run folder for all, quoted for Hydra
         "hydra.output_subdir=null",  # .hydra/ is this process's
     ]  # fmt: skip
 
