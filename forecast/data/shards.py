@@ -1,11 +1,12 @@
 """A process's share of the series under DDP, and the sums that make its figures exact.
 
-Started by torchrun (or SLURM), every rank exists before the data is read, so rank ``r`` of
-``w`` reads only the series whose order of first appearance ``g`` has ``g % w == r``: memory
-per rank is about ``1/w`` of one process's. Every statistic (scalers, the linear baseline,
-the combination's weights, the test scores) is a sum over windows or rows, so it is summed
-across ranks (``Shard.summed``) and comes out as one process computes it, not as an average
-of averages. ``Shard()`` is the whole table, whose sums are already whole.
+Started by torchrun (``forecast-train trainer=ddp`` runs it), every rank exists before the
+data is read, so rank ``r`` of ``w`` reads only the series whose order of first appearance
+``g`` has ``g % w == r``: memory per rank is about ``1/w`` of one process's. Every statistic
+(scalers, the linear baseline, the combination's weights, the test scores) is a sum over
+windows or rows, so it is summed across ranks (``Shard.summed``) and comes out as one
+process computes it, not as an average of averages. ``Shard()`` is the whole table, whose
+sums are already whole.
 """
 
 from __future__ import annotations
