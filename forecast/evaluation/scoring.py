@@ -60,16 +60,14 @@ def evaluate_windows(
     linear: Tensor | None = None,
 ) -> Evaluation:
     """Score ``net`` and the baselines on ``dataset``'s windows, every ``stride``-th origin;
-    with ``loss``, its mean over the windows too (``test_loss``), and ``linear`` the linear
-    baseline's map where one is at hand. Under DDP with each rank's own series, every rank
-    calls it and each sum runs over every rank's windows."""
+    with ``loss``, its mean too (``test_loss``); ``linear``: the linear baseline's map, where
+    one is at hand. Under DDP with each rank's series, every rank calls it (sums: all ranks')."""
     spec = datamodule.spec
     season = season or datamodule.season
     baselines = scored_baselines(datamodule, season, linear)
     members = net.candidates[: len(net.members)] if isinstance(net, Ensemble) else []
-    scores = {
-        name: Scores.empty(spec.horizon, spec.n_targets) for name in ["model", *members, *baselines]
-    }
+    names = ["model", *members, *baselines]
+    scores = {name: Scores.empty(spec.horizon, spec.n_targets) for name in names}
     levels = list(net.config.quantiles)
     intervals = interval_baselines(datamodule, baselines, levels)
     index = dataset.strided(stride)
