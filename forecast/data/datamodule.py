@@ -123,21 +123,21 @@ class ForecastDataModule(pl.LightningDataModule):
         """The options with the keys left null derived from the series (the season, the
         lookback, the scaling), each recorded in ``derived`` to be reported and logged."""
         options = self.options
-        # detected (integer steps) from the rows at hand: under DDP, rank 0's series
-        self.season = self.shard.gathered(series_season(series, options, self.tests))[0]
+        # each rank's season (detected from its rows), lengths and test rows; rank 0's season
+        lengths = [end - start for start, end in self.bounds]
+        every = self.shard.gathered((series_season(series, options, self.tests), lengths,
+                                     self.tests))  # fmt: skip
+        self.season = every[0][0]
+        lengths = [n for _, each, _ in every for n in each]
+        tests = None if self.tests is None else [t for *_, each in every for t in each]
         if self.season > 1 and season_from_freq(series.freq) == 1:
             self.derived["season"] = self.season
-        shard = self.shard
         if options.lookback is None:  # data.lookback=null: derived from the series
-            lengths = [end - start for start, end in self.bounds]
-            every = shard.gathered((lengths, self.tests))  # every rank's series, in order
-            tests = None if self.tests is None else [t for _, each in every for t in each]
-            lengths = [n for each, _ in every for n in each]
             lookback = derived_lookback(lengths, options, self.season, tests)
             options = replace(options, lookback=lookback)
             self.derived["data.lookback"] = lookback
         if options.scaling is None:  # data.scaling=null: per series wherever there are several
-            several = sum(shard.gathered(len(self.bounds))) > 1
+            several = len(lengths) > 1
             options = replace(options, scaling="series" if several else "column")
             if several:
                 self.derived["data.scaling"] = options.scaling

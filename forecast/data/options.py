@@ -90,7 +90,7 @@ class DataOptions:
     static_covariates: list[str] = field(default_factory=list)
     calendar: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
-    # what a 16 GB laptop sets up (reading.BYTES_AT_PEAK a value): about 12 GB at the peak
+    # what a 16 GB laptop sets up (bounds.BYTES_AT_PEAK a value): about 12 GB at the peak
     max_rows: int | None = 150_000_000
     max_values: int | None = 750_000_000  # rows x columns
     scaling: str | None = None  # None: "series" for several series, else "column"

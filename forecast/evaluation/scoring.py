@@ -83,8 +83,7 @@ def evaluate_windows(
         sums[:3] += batch_sums
     sums[3] = len(index)  # under DDP, each sum over every rank's
     every = [*scores.values(), *(scores for scores, _ in intervals.values())]
-    for tensor in [sums, *(part for each in every for part in each.sums())]:
-        dataset.shard.summed(tensor)
+    dataset.shard.summed(sums, *(part for each in every for part in each.sums()))
     values = sums[2].item()  # the observed targets
     return Evaluation(
         scores=scores,
