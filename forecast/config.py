@@ -20,7 +20,7 @@ from omegaconf.errors import MissingMandatoryValue
 from forecast.console import quiet_libraries
 from forecast.data.options import DataOptions, counting
 from forecast.errors import ForecastError
-from forecast.model.ensemble import COMBINES
+from forecast.model.ensemble import COMBINES, refuse_distribution
 
 # ${stem:path}: a file's name without folder and suffix, for run names
 OmegaConf.register_new_resolver("stem", lambda path: Path(str(path)).stem, replace=True)
@@ -126,6 +126,8 @@ def check_config(cfg: DictConfig) -> None:
             raise ForecastError(f"ensemble.{key}={ensemble.get(key)!r} must be an integer >= 1")
     if ensemble.get("combine", "mean") not in COMBINES:
         raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {COMBINES}")
+    if ensemble.get("size", 1) > 1 or ensemble.get("combine", "mean") == "validation":
+        refuse_distribution(OmegaConf.select(cfg, "model.distribution"))
     if cfg.get("refit", False) not in (True, False):
         raise ForecastError(f"refit={cfg.refit!r} must be true or false")
     if cfg.get("refit") and ensemble.get("size", 1) > 1:

@@ -2,6 +2,7 @@
 
     forecast-predict ckpt_path=<model.pt | runs:/<id>/model | models:/<name>/<version>>
                      input=history.csv [future=future.csv] output=forecast.csv
+                     ['quantiles=[0.025,0.975]'] [samples=100 seed=0]
 
 In Python, ``forecast.Forecaster`` does the same: ``Forecaster.load(uri).predict(history)``.
 """
@@ -126,7 +127,10 @@ def main(cfg: DictConfig) -> None:
     rows = 0
     with TableWriter(cfg.output) as writer:
         for history in histories(Path(cfg.input), spec, cfg.chunk_series):
-            forecasts = forecaster.predict(history, future)
+            if cfg.samples:
+                forecasts = forecaster.sample(history, future, cfg.samples, cfg.seed)
+            else:
+                forecasts = forecaster.predict(history, future, cfg.quantiles)
             writer.write(forecasts)
             rows += len(forecasts)
     log.info("wrote %d rows (%s steps per series) to %s", rows, spec.horizon, cfg.output)

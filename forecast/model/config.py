@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from forecast.errors import ForecastError
@@ -10,6 +11,11 @@ DECODERS = ("linear", "recurrent")
 # Negative log-likelihoods of counts: the forecast is then a non-negative mean (a softplus on
 # the data's units, forecast.model.parts.CountLink) scored by that likelihood
 COUNT_LOSSES = ("poisson", "tweedie")
+# model.distribution's families (forecast.model.distributions), trained by their likelihood
+DISTRIBUTIONS = ("normal", "studentt", "negbinomial")
+# The levels a distribution's forecasts and scores report where model.quantiles names none:
+# the 80% interval and the median
+DISTRIBUTION_LEVELS = (0.1, 0.5, 0.9)
 
 
 def segment_near(lookback: int, near: int) -> int:
@@ -24,6 +30,17 @@ def derived_segment(lookback: int, season: int) -> int:
     data: each LSTM step reads one cycle), or, without a season that fits the lookback twice,
     near a quarter of it (four steps over the lookback)."""
     return segment_near(lookback, season if 1 < season <= lookback // 2 else max(1, lookback // 4))
+
+
+def quantile_levels(levels: Sequence[float] | None, key: str) -> tuple[float, ...]:
+    """``levels`` as floats, refused under ``key`` unless distinct, increasing and in (0, 1)."""
+    try:
+        values = tuple(float(q) for q in levels or ())
+    except (TypeError, ValueError):
+        raise ForecastError(f"{key}={levels!r} must be a list of levels in (0, 1)") from None
+    if any(not 0 < q < 1 for q in values) or list(values) != sorted(set(values)):
+        raise ForecastError(f"{key}={list(values)} must be distinct, increasing and inside (0, 1)")
+    return values
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,7 @@ class LSTMConfig:
     loss: str = "mse"  # a count loss (poisson, tweedie) makes the forecast a non-negative mean
     tweedie_power: float = 1.5  # the Tweedie variance power, in (1, 2)
     nonnegative: bool = False  # forecasts and quantiles kept >= 0 in the data's units
+    distribution: str | None = None  # normal, studentt or negbinomial: a likelihood head
 
     def __post_init__(self) -> None:
         for name, top in (("hidden_size", 1 << 16), ("num_layers", 64), ("segment_len", 1 << 16)):
@@ -55,12 +73,9 @@ class LSTMConfig:
             raise ForecastError(f"model.dropout={self.dropout!r} must be in [0, 1)")
         if self.decoder not in DECODERS:
             raise ForecastError(f"model.decoder={self.decoder!r} is not one of {DECODERS}")
-        quantiles = tuple(float(q) for q in self.quantiles or ())
-        if any(not 0 < q < 1 for q in quantiles) or list(quantiles) != sorted(set(quantiles)):
-            raise ForecastError(
-                f"model.quantiles={list(quantiles)} must be distinct, increasing and inside (0, 1)"
-            )
-        object.__setattr__(self, "quantiles", quantiles)
+        object.__setattr__(self, "quantiles", quantile_levels(self.quantiles, "model.quantiles"))
+        if self.distribution is not None:
+            self._check_distribution()
         if not isinstance(self.tweedie_power, int | float) or not 1 < self.tweedie_power < 2:
             raise ForecastError(f"model.tweedie_power={self.tweedie_power!r} must be in (1, 2)")
         if not isinstance(self.nonnegative, bool):
@@ -71,11 +86,30 @@ class LSTMConfig:
                 f"(model.proj_size={self.proj_size}, model.hidden_size={self.hidden_size})"
             )
 
+    def _check_distribution(self) -> None:
+        """A distribution's likelihood replaces the point loss (``loss``: mse, mae or huber)
+        and the pinball loss: its quantiles are read from it (at ``quantiles``, else
+        ``DISTRIBUTION_LEVELS``), not learned."""
+        chosen = f"model.distribution={self.distribution}"
+        if self.distribution not in DISTRIBUTIONS:
+            raise ForecastError(f"{chosen!r} is not one of {DISTRIBUTIONS} (or null)")
+        if self.loss in COUNT_LOSSES:
+            raise ForecastError(
+                f"{chosen} and model.loss={self.loss} are two likelihoods: for counts take "
+                "model.distribution=negbinomial (a point loss is replaced by the distribution's)"
+            )
+        if self.nonnegative and self.distribution != "negbinomial":
+            raise ForecastError(
+                f"{chosen} has quantiles below zero, which model.nonnegative=true cannot "
+                "floor: for counts take model.distribution=negbinomial"
+            )
+        object.__setattr__(self, "quantiles", self.quantiles or DISTRIBUTION_LEVELS)
+
     @property
     def floored(self) -> bool:
         """Whether forecasts are kept at or above zero in the data's units: asked for
-        (``nonnegative``: sales, loads, concentrations), or a count loss's mean."""
-        return self.nonnegative or self.loss in COUNT_LOSSES
+        (``nonnegative``: sales, loads, concentrations), or a count's mean."""
+        return self.nonnegative or self.loss in COUNT_LOSSES or self.distribution == "negbinomial"
 
     @property
     def h_out(self) -> int:

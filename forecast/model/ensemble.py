@@ -28,6 +28,7 @@ move an interval, they do not narrow it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -70,6 +71,7 @@ class Ensemble(nn.Module):
             raise ForecastError(f"the ensemble's season={season!r} must be an integer >= 1")
         self.members = nn.ModuleList(members)
         self.config: LSTMConfig = members[0].config
+        refuse_distribution(self.config.distribution)
         self.combine, self.season = combine, int(season)
         self.lookback, self.horizon = spec.lookback, spec.horizon
         self.target_index = list(spec.target_index)
@@ -108,26 +110,35 @@ class Ensemble(nn.Module):
         return [b(x) for name, b in self._baselines().items() if name in self.candidates]
 
     def member_forecasts(
-        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+        self,
+        x: Tensor,
+        future: Tensor | None = None,
+        static: Tensor | None = None,
+        levels: Sequence[float] | None = None,
     ) -> Forecast:
         """Every member's forecast, stacked on a first axis: ``point (members, batch,
         horizon, n_targets)``, ``quantiles (members, batch, horizon, n_targets, Q)``."""
-        outs = [member.forecast(x, future, static) for member in self.members]
+        outs = [member.forecast(x, future, static, levels) for member in self.members]
         return Forecast(
             torch.stack([o.point for o in outs]), torch.stack([o.quantiles for o in outs])
         )
 
     def forecast(
-        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+        self,
+        x: Tensor,
+        future: Tensor | None = None,
+        static: Tensor | None = None,
+        levels: Sequence[float] | None = None,
     ) -> Forecast:
-        """The combined forecast, shaped as one member's (unbatched in, unbatched out)."""
+        """The combined forecast at the members' ``levels`` (None: all they learned), shaped
+        as one member's (unbatched in, unbatched out)."""
         if x.dim() == 2:
-            return forecast_unbatched(self.forecast, x, future, static)
-        return self.combined(x, self.member_forecasts(x, future, static))
+            return forecast_unbatched(partial(self.forecast, levels=levels), x, future, static)
+        return self.combined(x, self.member_forecasts(x, future, static, levels))
 
     def combined(self, x: Tensor, members: Forecast) -> Forecast:
         """The combination of ``members`` (``member_forecasts`` of ``x``)."""
-        points, quantiles = members
+        points, quantiles = members.point, members.quantiles
         if self.combine == "median":
             return Forecast(_median(points), _median(quantiles))
         n = len(self.members)
@@ -148,6 +159,16 @@ class Ensemble(nn.Module):
     def candidates_of(self, x: Tensor, members: Forecast) -> Tensor:
         """Every candidate's point forecast, ``(candidates, batch, horizon, n_targets)``."""
         return torch.cat([members.point, torch.stack(self.baselines(x))])
+
+
+def refuse_distribution(distribution: str | None) -> None:
+    """Members with a distribution head: refused by name, before anything is trained."""
+    if distribution is not None:
+        raise ForecastError(
+            f"model.distribution={distribution}: an ensemble combines points and quantiles, "
+            "not distributions; train one model (ensemble.size=1, ensemble.combine=mean), or "
+            "give the members model.quantiles"
+        )
 
 
 def _median(values: Tensor) -> Tensor:

@@ -14,13 +14,16 @@ from torch import Tensor, nn
 from forecast.data.scaling import Standardize
 from forecast.errors import ForecastError
 from forecast.model.config import COUNT_LOSSES
+from forecast.model.distributions import Distribution
 
 
 class Forecast(NamedTuple):
-    """What the network forecasts: the point forecast and, per configured level, a quantile."""
+    """What the network forecasts: the point forecast, a quantile per level, and a
+    distribution head's parameters (``forecast.model.distributions``)."""
 
     point: Tensor  # (batch, horizon, n_targets)
     quantiles: Tensor  # (batch, horizon, n_targets, n_quantiles); n_quantiles may be 0
+    params: Tensor | None = None  # (batch, horizon, n_targets, n_params): a distribution's
 
     @classmethod
     def split(cls, values: Tensor) -> Forecast:
@@ -43,7 +46,8 @@ def forecast_unbatched(
     ``future (lookback + horizon, n_future)``, ``static (n_static,)``) as a batch of one, the
     answer unbatched again: ``(horizon, n_targets)``."""
     future, static = (None if t is None else t.unsqueeze(0) for t in (future, static))
-    return Forecast(*(part[0] for part in forecast(x.unsqueeze(0), future, static)))
+    batched = forecast(x.unsqueeze(0), future, static)
+    return Forecast(*(None if part is None else part[0] for part in batched))
 
 
 def squared_error(forecast: Tensor, y: Tensor) -> Tensor:
@@ -101,7 +105,8 @@ def observed_mean(values: Tensor, observed: Tensor) -> Tensor:
 
 
 class ForecastLoss(nn.Module):
-    """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any.
+    """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any;
+    or, with a ``distribution``, its negative log-likelihood alone.
 
     Forecasts and targets come scaled; a count loss takes them back to the data's units with
     ``scale`` (the targets' training statistics; none: they are the data's units), since a
@@ -114,13 +119,16 @@ class ForecastLoss(nn.Module):
         levels: Sequence[float] = (),
         scale: Standardize | None = None,
         power: float = 1.5,
+        distribution: Distribution | None = None,
     ) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ForecastError(f"model.loss={loss!r} is not one of {sorted(LOSSES)}")
         self.name, self.power = loss, power
         self.point = POINT_LOSSES.get(loss)
-        self.levels = list(levels)
+        self.distribution = distribution
+        # the levels the loss scores: a distribution's quantiles are read from it, not learned
+        self.levels = [] if distribution is not None else list(levels)
         self.scale = scale or Standardize(torch.zeros(()), torch.ones(()))
 
     def forward(self, forecast: Forecast, y: Tensor) -> Tensor:
@@ -128,6 +136,8 @@ class ForecastLoss(nn.Module):
         test windows mark made-up values so)."""
         observed = torch.isfinite(y)
         y = torch.where(observed, y, forecast.point.detach())  # finite: see observed_mean
+        if self.distribution is not None:
+            return observed_mean(self.distribution.nll(forecast.params, y), observed)
         if self.point is not None:
             loss = self.point(forecast.point, y)
         else:

@@ -13,7 +13,7 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.model.config import LSTMConfig
-from forecast.model.losses import ForecastLoss
+from forecast.model.losses import Forecast, ForecastLoss
 from forecast.model.net import LSTMNet, target_scale
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class LSTMLitModule(pl.LightningModule):
     ``net`` are the fields of ``LSTMConfig`` (the other keys of ``conf/model/lstm.yaml``).
     ``optimizer`` and ``scheduler`` are partials (Hydra ``_partial_: true``) taking the
     parameters and the optimizer respectively. With quantiles the loss is the point loss
-    plus the pinball loss of the quantiles.
+    plus the pinball loss of the quantiles; with a distribution, its negative log-likelihood.
     """
 
     def __init__(
@@ -48,8 +48,9 @@ class LSTMLitModule(pl.LightningModule):
         self.net = LSTMNet(LSTMConfig(**net), spec)
         config = self.net.config
         self.loss = ForecastLoss(
-            config.loss, config.quantiles, target_scale(spec), config.tweedie_power
-        )
+            config.loss, config.quantiles, target_scale(spec), config.tweedie_power,
+            self.net.distribution,
+        )  # fmt: skip
         self.optimizer, self.scheduler = optimizer, scheduler
         self.val_metrics = MetricCollection(
             {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix="val_"
@@ -64,7 +65,7 @@ class LSTMLitModule(pl.LightningModule):
         return self.net.forecast(x, future, static).point
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        loss = self.loss(self.net.forecast(batch.x, batch.future, batch.static), batch.y)
+        loss = self.loss(self._forecast(batch), batch.y)
         self.train_loss.update(loss.detach(), weight=torch.isfinite(batch.y).sum())
         self.log(
             "train_loss", self.train_loss, on_epoch=True, on_step=False, prog_bar=True,
@@ -73,12 +74,16 @@ class LSTMLitModule(pl.LightningModule):
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        forecast = self.net.forecast(batch.x, batch.future, batch.static)
+        forecast = self._forecast(batch)
         observed = torch.isfinite(batch.y)  # a made-up target is not scored
         self.val_loss.update(self.loss(forecast, batch.y), weight=observed.sum())
         self.log("val_loss", self.val_loss, prog_bar=True, batch_size=len(batch.x))
         self.val_metrics.update(forecast.point[observed], batch.y[observed])
         self.log_dict(self.val_metrics, batch_size=len(batch.x))
+
+    def _forecast(self, batch: Batch) -> Forecast:
+        """What the loss scores: a distribution's parameters, or the learned quantiles."""
+        return self.net.forecast(batch.x, batch.future, batch.static, self.loss.levels)
 
     def configure_optimizers(self) -> Any:
         optimizer = (self.optimizer or torch.optim.Adam)(self.parameters())

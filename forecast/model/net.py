@@ -20,9 +20,14 @@ recurrent decoder, its final state) to all ``horizon x n_targets`` values at onc
 not compound the way they do when feeding predictions back step by step. With ``quantiles``
 the same head also gives each configured quantile of every value (trained with the pinball
 loss next to the point loss), so one forward pass yields the point forecast and its intervals.
+With a ``distribution`` it gives the distribution's parameters instead (``Forecast.params``,
+``(batch, horizon, n_targets, n_params)``), its quantiles at any levels read from them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +36,7 @@ from forecast.data.scaling import Standardize
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.model.config import COUNT_LOSSES, LSTMConfig, segment_near
+from forecast.model.distributions import FAMILIES
 from forecast.model.losses import Forecast, forecast_unbatched
 from forecast.model.parts import (
     CountLink,
@@ -66,6 +72,7 @@ class LSTMNet(nn.Module):
             )
         if config.floored and spec.series_scaler is not None:
             chosen = f"model.loss={config.loss}" if config.loss in COUNT_LOSSES else (
+                f"model.distribution={config.distribution}" if config.distribution else
                 "model.nonnegative=true"
             )  # fmt: skip
             raise ForecastError(
@@ -79,6 +86,9 @@ class LSTMNet(nn.Module):
         self.n_future, self.n_static = len(spec.future_columns), len(spec.static_columns)
         self.norm = RevIN(spec.target_index, config.instance_norm)
         self.link = CountLink(target_scale(spec)) if config.floored else None
+        self.distribution = None
+        if config.distribution is not None:
+            self.distribution = FAMILIES[config.distribution](target_scale(spec))
         self.skip = LinearSkip(self.lookback, self.horizon) if config.linear_skip else None
         self.future = None  # encoders of the covariates, if the data has any
         if self.n_future:
@@ -91,10 +101,12 @@ class LSTMNet(nn.Module):
         channels = 1 if config.channel_independent else self.n_features
         width = self.future.width if self.future else 0  # every channel sees the covariates
         self.lstm = lstm(config, input_size=(channels + width) * config.segment_len)
-        # Values per LSTM sequence and step: the point, then one per quantile, of each output.
-        outputs = (1 if config.channel_independent else self.n_targets) * (
-            1 + len(config.quantiles)
+        # Values per LSTM sequence and step, of each output: the point, then one per quantile
+        # or the distribution's other parameters.
+        values = 1 + (
+            len(config.quantiles) if self.distribution is None else self.distribution.extra
         )
+        outputs = (1 if config.channel_independent else self.n_targets) * values
         if config.decoder == "linear":
             self.head = LinearHead(config, self.horizon, outputs)
         else:
@@ -130,16 +142,38 @@ class LSTMNet(nn.Module):
         return forecast.point[0], (h_n, c_n)
 
     def forecast(
-        self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
+        self,
+        x: Tensor,
+        future: Tensor | None = None,
+        static: Tensor | None = None,
+        levels: Sequence[float] | None = None,
     ) -> Forecast:
-        """Point forecast and quantiles; what training, scoring, prediction and export call.
-        An unbatched input gives an unbatched forecast."""
+        """Point forecast and quantiles at ``levels`` (None: the configured ones); what
+        training, scoring, prediction and export call. A distribution gives any levels, a
+        quantile head those it learned. An unbatched input gives an unbatched forecast."""
         if self._check_input(x):
-            return forecast_unbatched(self.forecast, x, future, static)
-        return self._forecast(x, None, future, static)[0]
+            return forecast_unbatched(partial(self.forecast, levels=levels), x, future, static)
+        return self._forecast(x, None, future, static, levels)[0]
+
+    def sample(
+        self,
+        x: Tensor,
+        n: int,
+        seed: int = 0,
+        future: Tensor | None = None,
+        static: Tensor | None = None,
+    ) -> Tensor:
+        """``n`` sample paths of the distribution (a model with one), ``(n, batch, horizon,
+        n_targets)`` scaled, the same for the same ``seed``."""
+        return self.distribution.sample(self.forecast(x, future, static, levels=()).params, n, seed)
 
     def _forecast(
-        self, x: Tensor, state: State | None, future: Tensor | None, static: Tensor | None
+        self,
+        x: Tensor,
+        state: State | None,
+        future: Tensor | None,
+        static: Tensor | None,
+        levels: Sequence[float] | None = None,
     ) -> tuple[Forecast, State]:
         batch = x.shape[0]  # not len(x): a traced graph keeps x.shape[0] dynamic
         future, static = self._check_covariates(batch, future, static)
@@ -152,13 +186,37 @@ class LSTMNet(nn.Module):
         out = self.head(output, state, batch)  # (sequences, horizon, outputs)
         if self.future_effect is not None:
             out = out + self.future_effect(future[:, self.lookback :], output[:, -1])
-        out = self._from_sequences(out, batch)  # (batch, horizon, n_targets, 1 + n_quantiles)
+        out = self._from_sequences(out, batch)  # (batch, horizon, n_targets, values)
+        raw = None
+        if self.distribution is not None:  # the location goes on as a point forecast
+            out, raw = out[..., :1], out[..., 1:]
         if self.skip is not None:
             out = out + self.skip(x[..., self.target_index])
         out = self.norm.inverse(out, stats)
         if self.link is not None:
             out = self.link(out)
-        return Forecast.split(out), state
+        if raw is None:
+            return self._learned(Forecast.split(out), levels), state
+        spread = 1.0 if stats is None else stats[1].unsqueeze(-1)  # (batch, 1, n_targets, 1)
+        params = torch.cat([out, self.distribution.constrained(raw, spread)], dim=-1)
+        levels = self.config.quantiles if levels is None else levels
+        quantiles = self.distribution.quantiles(params, levels) if levels else out[..., :0]
+        return Forecast(out[..., 0], quantiles, params), state
+
+    def _learned(self, forecast: Forecast, levels: Sequence[float] | None) -> Forecast:
+        """A quantile head's forecast at ``levels``, some of the levels it learned."""
+        learned = list(self.config.quantiles)
+        if levels is None or list(levels) == learned:
+            return forecast
+        missing = [q for q in levels if q not in learned]
+        if missing:
+            raise ForecastError(
+                f"quantiles {missing}: the model learned the levels {learned} alone (a model "
+                "with model.distribution gives any level)"
+            )
+        return forecast._replace(
+            quantiles=forecast.quantiles[..., [learned.index(q) for q in levels]]
+        )
 
     def _per_sequence(self, t: Tensor) -> Tensor:
         """Covariates of each window, repeated for each of its sequences."""

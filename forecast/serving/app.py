@@ -4,8 +4,10 @@ Request: ``{"series": [{"id": "a", "data": [{"date": "2018-06-26 19:00:00", "OT"
 each series as ``DataFrame.to_dict(orient="records")`` rows with the training column names.
 Answer: ``{"forecasts": [{"id": "a", "data": [{"date": ..., "OT": ...}, ...]}]}``, ``horizon``
 rows per series; a model trained with quantiles adds ``OT_q0.1``-style columns (``/metadata``
-lists them). All series of a request go through one forward pass. Every problem with a
-request is a 4xx naming it; the server keeps serving.
+lists them; ``"quantiles": [0.025, 0.975]`` asks for others, and a model with a distribution
+answers ``"samples": 100`` with sample paths, rows with a ``sample`` number). All series of
+a request go through one forward pass. Every problem with a request is a 4xx naming it; the
+server keeps serving.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -133,6 +136,7 @@ def describe(forecaster: Forecaster, model_uri: str) -> dict[str, Any]:
         "horizon": spec.horizon,
         "frequency": spec.freq,
         "quantiles": forecaster.quantiles,
+        "distribution": forecaster.net.config.distribution,
         "output_columns": forecaster.columns,
         "timezone": spec.timezone,
         # Every covariate with its role; what a request must carry follows from the role:
@@ -164,22 +168,30 @@ def forecast_description(forecaster: Forecaster) -> str:
 def answerer(forecaster: Forecaster) -> Callable[[bytes], bytes]:
     """A request's body to its answer's: every series in one forward pass."""
     spec = forecaster.spec
-    output_columns = [*spec.stamp_names, *forecaster.columns]
 
     def answer(body: bytes) -> bytes:
         # The body is parsed and validated by pydantic in one pass from bytes: a third of the
         # time of json.loads plus validation, which FastAPI does for a ForecastRequest argument.
         request = ForecastRequest.model_validate_json(body)
+        levels = forecaster.levels(request.quantiles)
         inputs = [
             forecaster.checked(series_input(series, k, spec))
             for k, series in enumerate(request.series)
         ]
-        futures, forecast = forecaster.forecast(inputs)
+        if request.samples is None:
+            futures, forecast = forecaster.forecast(inputs, levels)
+            names = [*spec.stamp_names, *forecaster.columns_for(levels)]
+        else:  # each path's steps in turn, with its number
+            futures, paths = forecaster.paths(inputs, request.samples, request.seed)
+            futures = [np.tile(future, request.samples) for future in futures]
+            draws = np.repeat(np.arange(request.samples), spec.horizon)[:, None]
+            forecast = [np.hstack([draws, p.reshape(-1, spec.n_targets)]) for p in paths]
+            names = [*spec.stamp_names, "sample", *spec.targets]
         answer = []
         for series, future, values in zip(request.series, futures, forecast, strict=True):
             stamps = spec.stamp_rows(future)
             rows = [
-                dict(zip(output_columns, (*stamp, *row), strict=True))
+                dict(zip(names, (*stamp, *row), strict=True))
                 for stamp, row in zip(stamps, values.tolist(), strict=True)
             ]
             answer.append({"id": series.id, "data": rows})

@@ -53,10 +53,10 @@ class ScaledForecaster(nn.Module):
         given = iter(inputs)
         future, static = (next(given) if has else None for has in self.covariates)
         if not self.per_series:
-            point = self.net.forecast(self.inputs(x), future, static).point
+            point = self.net.forecast(self.inputs(x), future, static, levels=()).point
             return self.targets.inverse(point)  # (batch, horizon, n_targets)
         mean, std = (next(given).unsqueeze(1) for _ in range(2))  # (batch, 1, n_features)
-        point = self.net.forecast((x - mean) / std, future, static).point
+        point = self.net.forecast((x - mean) / std, future, static, levels=()).point
         return point * std[..., self.target_index] + mean[..., self.target_index]
 
 

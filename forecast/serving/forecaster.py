@@ -24,6 +24,7 @@ from forecast.data.series import SeriesInput, prepare_series
 from forecast.data.spec import DataSpec
 from forecast.data.timestamps import utc_stamps
 from forecast.errors import ForecastError
+from forecast.model.config import quantile_levels
 from forecast.serving.checkpoint import load_checkpoint
 
 
@@ -85,29 +86,77 @@ class Forecaster:
     def __init__(self, net: nn.Module, spec: DataSpec) -> None:
         self.net = net.eval()
         self.spec = spec
-        self.quantiles: list[float] = list(net.config.quantiles)
-        # Point forecasts first, then each target's quantiles: OT, ..., OT_q0.1, OT_q0.9
-        self.columns = spec.targets + [f"{t}_q{q:g}" for t in spec.targets for q in self.quantiles]
-        # The feature behind each of those columns, in that order (Forecast.flat's layout).
-        targets = spec.target_index
-        self.output_features = targets + [t for t in targets for _ in self.quantiles]
+        self.quantiles: list[float] = list(net.config.quantiles)  # forecast unless others asked
+        self.columns = self.columns_for(self.quantiles)
         self.offset = pd.tseries.frequencies.to_offset(spec.freq)
+
+    def columns_for(self, levels: Sequence[float]) -> list[str]:
+        """Point forecasts first, then each target's quantiles: OT, ..., OT_q0.1, OT_q0.9
+        (``Forecast.flat``'s layout)."""
+        targets = self.spec.targets
+        return targets + [f"{t}_q{q:g}" for t in targets for q in levels]
+
+    def levels(self, quantiles: Sequence[float] | None) -> list[float]:
+        """The levels asked for (None: the model's own), checked."""
+        if quantiles is None:
+            return self.quantiles
+        return list(quantile_levels(quantiles, "quantiles"))
 
     @classmethod
     def load(cls, uri: str | Path) -> Forecaster:
         """From a ``model.pt`` path or ``runs:/<run_id>``; the file is opened with weights_only."""
         return cls(*load_checkpoint(uri))
 
-    def predict(self, history: pd.DataFrame, future: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        history: pd.DataFrame,
+        future: pd.DataFrame | None = None,
+        quantiles: Sequence[float] | None = None,
+    ) -> pd.DataFrame:
         """Forecast ``horizon`` steps after the end of each series in ``history``.
 
         ``history`` has the training columns (extra columns are ignored); the last
         ``lookback`` rows of each series are used. A model with future covariates needs
         ``future``: for each series, its next ``horizon`` timestamps with those columns.
         All series go through one forward pass. Returns one row per series and future step:
-        [series id,] timestamp, targets, then ``<target>_q<level>`` columns if the model has
-        quantiles.
+        [series id,] timestamp, targets, then ``<target>_q<level>`` columns at ``quantiles``
+        (None: the model's; a distribution model gives any, a quantile head those it learned).
         """
+        levels = self.levels(quantiles)
+        inputs, ids = self._inputs(history, future)
+        stamps, forecast = self.forecast(inputs, levels)
+        # one table for every series at once: a frame per series cost 30 times the forward
+        frame = pd.DataFrame(self.spec.stamp_columns(np.concatenate(stamps)))
+        self.spec.insert_ids(frame, ids, self.spec.horizon)
+        columns = self.columns_for(levels)
+        frame[columns] = forecast.reshape(-1, len(columns))
+        return frame
+
+    def sample(
+        self,
+        history: pd.DataFrame,
+        future: pd.DataFrame | None = None,
+        samples: int = 100,
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """``samples`` sample paths of each series' next ``horizon`` steps from a model with a
+        distribution, the same for the same ``seed``: one row per series, path and step,
+        [series id,] ``sample``, timestamp and the targets, in the data's units (counts of a
+        negative binomial whole numbers)."""
+        inputs, ids = self._inputs(history, future)
+        stamps, paths = self.paths(inputs, samples, seed)  # (n_series, samples, horizon, T)
+        spec, horizon = self.spec, self.spec.horizon
+        every = np.concatenate([np.tile(s, samples) for s in stamps])
+        frame = pd.DataFrame(spec.stamp_columns(every))
+        frame.insert(0, "sample", np.tile(np.repeat(np.arange(samples), horizon), len(stamps)))
+        spec.insert_ids(frame, ids, horizon * samples)
+        frame[spec.targets] = paths.reshape(-1, spec.n_targets)
+        return frame
+
+    def _inputs(
+        self, history: pd.DataFrame, future: pd.DataFrame | None
+    ) -> tuple[list[SeriesInput], list]:
+        """``history``'s series (and their ``future`` rows) as model inputs, and their ids."""
         spec = self.spec
         series = prepare_series(history, spec, source="history")
         covariates = table_columns(history, spec.side_columns, "history", series.rows)
@@ -124,12 +173,7 @@ class Forecaster:
                     key=series.series_ids[k],
                 )
             )
-        stamps, forecast = self.forecast(inputs)
-        # one table for every series at once: a frame per series cost 30 times the forward
-        frame = pd.DataFrame(spec.stamp_columns(np.concatenate(stamps)))
-        spec.insert_ids(frame, series.series_ids, spec.horizon)
-        frame[self.columns] = forecast.reshape(-1, len(self.columns))
-        return frame
+        return inputs, series.series_ids
 
     def _future_tables(
         self, future: pd.DataFrame | None, series_ids: list
@@ -166,12 +210,53 @@ class Forecaster:
             series.label, checked.stamps, checked.values, covariates, series.future, series.key
         )
 
-    def forecast(self, inputs: Sequence[SeriesInput]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Forecasts for checked series in original units.
+    def forecast(
+        self, inputs: Sequence[SeriesInput], levels: Sequence[float] | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Forecasts for checked series in original units, quantiles at ``levels`` (None:
+        the model's).
 
         Returns each series' future timestamps and the forecasts, ``(n_series, horizon,
-        len(self.columns))`` in original units, from one batched forward pass.
+        len(self.columns_for(levels)))`` in original units, from one batched forward pass.
         """
+        levels = self.quantiles if levels is None else levels
+        futures, (x, future, static), (mean, std) = self._scaled(inputs)
+        with torch.inference_mode():
+            forecast = self.net.forecast(x, future, static, levels).flat().numpy()  # scaled
+        # The feature behind each column: the targets', then each target's once per level
+        targets = self.spec.target_index
+        columns = targets + [t for t in targets for _ in levels]
+        forecast = forecast * std[:, None, columns] + mean[:, None, columns]
+        return futures, self._served(forecast, inputs, self.columns_for(levels), len(targets))
+
+    def paths(
+        self, inputs: Sequence[SeriesInput], samples: int, seed: int
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Each checked series' future timestamps and ``samples`` sample paths, ``(n_series,
+        samples, horizon, n_targets)`` in original units."""
+        if self.net.config.distribution is None:
+            raise ForecastError(
+                "samples come from a distribution: the model was trained without one "
+                "(model.distribution)"
+            )
+        if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 10_000:
+            raise ForecastError(f"samples={samples!r} must be an integer in [1, 10000]")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise ForecastError(f"seed={seed!r} must be an integer >= 0")
+        futures, (x, future, static), (mean, std) = self._scaled(inputs)
+        with torch.inference_mode():
+            paths = self.net.sample(x, samples, seed, future, static).numpy()  # scaled
+        targets = self.spec.target_index
+        paths = paths.transpose(1, 0, 2, 3) * std[:, None, None, targets]
+        paths = paths + mean[:, None, None, targets]  # (n_series, samples, horizon, targets)
+        flat = paths.reshape(len(inputs), -1, len(targets))
+        return futures, self._served(flat, inputs, self.spec.targets, 0).reshape(paths.shape)
+
+    def _scaled(
+        self, inputs: Sequence[SeriesInput]
+    ) -> tuple[list[np.ndarray], tuple[torch.Tensor, ...], tuple[np.ndarray, np.ndarray]]:
+        """The series' future timestamps, their scaled model inputs ``x, future, static``
+        and their scalers' ``mean, std (n_series, n_features)``."""
         spec = self.spec
         futures = [self.future(series.stamps[-1], series.label) for series in inputs]
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
@@ -186,16 +271,21 @@ class Forecaster:
         check_finite(x, inputs, spec.features, too_large)
         check_finite(future, inputs, spec.future_columns, too_large)
         check_finite(static[:, None], inputs, spec.static_columns, too_large)
-        x, future, static = (torch.from_numpy(t) for t in (x, future, static))
-        with torch.inference_mode():
-            forecast = self.net.forecast(x, future, static).flat().numpy()  # scaled
-        columns = self.output_features
-        forecast = forecast * std[:, None, columns] + mean[:, None, columns]
-        if self.net.config.floored:  # >= 0 in the network; float rounding of the scaling aside
-            forecast = np.maximum(forecast, 0.0)
-        # Never serve or write what is not a number: say which series instead.
-        check_finite(forecast, inputs, self.columns, "of the forecast is not finite")
-        return futures, forecast
+        return futures, tuple(torch.from_numpy(t) for t in (x, future, static)), (mean, std)
+
+    def _served(
+        self, values: np.ndarray, inputs: Sequence[SeriesInput], columns: list[str], means: int
+    ) -> np.ndarray:
+        """Forecast ``values (n_series, steps, columns)`` in the data's units as served: >= 0
+        where the model floors them (float rounding of the scaling aside), counts whole past
+        the first ``means`` columns (a negative binomial's mean is not a count), and never
+        what is not a number: that is an error naming its series."""
+        if self.net.config.floored:
+            values = np.maximum(values, 0.0)
+        if self.net.config.distribution == "negbinomial":
+            values[..., means:] = np.rint(values[..., means:])
+        check_finite(values, inputs, columns, "of the forecast is not finite")
+        return values
 
     def _window(
         self, series: SeriesInput, stamps: np.ndarray

@@ -44,16 +44,37 @@ class ForecastModel(mlflow.pyfunc.PythonModel):
         self.forecaster = Forecaster.load(context.artifacts["checkpoint"])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
-        return forecast_table(self.forecaster, model_input)
+        return forecast_table(self.forecaster, model_input, params)
 
 
-def forecast_table(forecaster: Forecaster, table: pd.DataFrame) -> pd.DataFrame:
-    """Forecasts for a table of histories and, flagged ``is_future``, future covariates."""
-    if FUTURE_FLAG not in table.columns:
-        return forecaster.predict(table)
-    future = future_flags(table[FUTURE_FLAG])
-    history = table[~future].drop(columns=FUTURE_FLAG)
-    return forecaster.predict(history, table[future].drop(columns=FUTURE_FLAG))
+def forecast_table(
+    forecaster: Forecaster, table: pd.DataFrame, params: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """Forecasts for a table of histories and, flagged ``is_future``, future covariates;
+    ``params`` (the pyfunc's): ``quantiles`` at other levels, or ``samples`` paths (with a
+    ``seed``) from a model with a distribution."""
+    params = params or {}
+    history, future = table, None
+    if FUTURE_FLAG in table.columns:
+        flags = future_flags(table[FUTURE_FLAG])
+        history = table[~flags].drop(columns=FUTURE_FLAG)
+        future = table[flags].drop(columns=FUTURE_FLAG)
+    if params.get("samples"):
+        return forecaster.sample(
+            history, future, int(params["samples"]), int(params.get("seed", 0))
+        )
+    return forecaster.predict(history, future, params.get("quantiles"))
+
+
+def pyfunc_params(forecaster: Forecaster) -> dict[str, Any] | None:
+    """The pyfunc's params and their defaults: a model with quantiles takes ``quantiles``,
+    one with a distribution ``samples`` (0: none) and ``seed`` too."""
+    params: dict[str, Any] = {}
+    if forecaster.quantiles:
+        params["quantiles"] = forecaster.quantiles
+    if forecaster.net.config.distribution is not None:
+        params |= {"samples": 0, "seed": 0}
+    return params or None
 
 
 # is_future as tables carry it: booleans, 0/1, or their text in any case; empty is false.
@@ -83,8 +104,9 @@ def log_pyfunc(
     model_path: Path, example: pd.DataFrame, registered_model_name: str | None
 ) -> ModelInfo:
     """Log (and register, given a name) the pyfunc in the active run, with a signature."""
-    output = forecast_table(Forecaster.load(model_path), example)
-    signature = infer_signature(example, output)
+    forecaster = Forecaster.load(model_path)
+    output = forecast_table(forecaster, example)
+    signature = infer_signature(example, output, params=pyfunc_params(forecaster))
     # is_future as tables carry it (bool, 0/1, text): read by future_flags, not cast by MLflow
     signature.inputs = Schema([
         ColSpec(AnyType(), FUTURE_FLAG, required=False) if c.name == FUTURE_FLAG else c

@@ -32,6 +32,13 @@ class SeriesIn(BaseModel):
 
 class ForecastRequest(BaseModel):
     series: list[SeriesIn] = Field(min_length=1)
+    quantiles: list[StrictFloat | StrictInt] | None = Field(
+        None, description="levels in (0, 1), increasing; null: the model's own"
+    )
+    samples: int | None = Field(
+        None, ge=1, le=10_000, description="sample paths per series (a model with a distribution)"
+    )
+    seed: int = Field(0, ge=0, lt=2**63, description="the sample paths' seed")
 
 
 class SeriesOut(BaseModel):

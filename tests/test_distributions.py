@@ -1,0 +1,249 @@
+"""Distribution heads: likelihoods against the textbook densities, parameters under scaling,
+quantiles at any level, seeded samples, and the refusals that name what does not fit."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from helpers import compose_config, spec_for
+from scipy import stats
+
+from forecast import Forecaster
+from forecast.config import check_config
+from forecast.data.scaling import SeriesScaler, Standardize
+from forecast.errors import ForecastError
+from forecast.model.config import LSTMConfig
+from forecast.model.distributions import FAMILIES
+from forecast.model.losses import Forecast, ForecastLoss
+from forecast.model.net import LSTMNet
+from forecast.serving.app import create_app
+from forecast.serving.pyfunc import forecast_table
+
+UNIT = Standardize(torch.zeros(1), torch.ones(1))
+
+
+def test_likelihoods_are_the_textbook_densities():
+    """Each family's negative log-likelihood, value by value, is minus scipy's log density
+    (written from the formulas, not from torch.distributions)."""
+    y = torch.tensor([-1.5, 0.0, 0.3, 4.0], dtype=torch.float64)
+    loc, scale, df = 0.2, 1.7, 3.5
+    normal = torch.tensor([[loc, scale]] * 4, dtype=torch.float64)
+    expected = -stats.norm.logpdf(y.numpy(), loc, scale)
+    assert FAMILIES["normal"](UNIT).nll(normal, y).numpy() == pytest.approx(expected, rel=1e-12)
+    student = torch.tensor([[loc, scale, df]] * 4, dtype=torch.float64)
+    expected = -stats.t.logpdf(y.numpy(), df, loc, scale)
+    assert FAMILIES["studentt"](UNIT).nll(student, y).numpy() == pytest.approx(expected, rel=1e-12)
+    # counts (scaled: mean 3, std 2) with mean 4.5 and n 2.5: var = 4.5 + 4.5**2 / 2.5
+    counts = torch.tensor([0.0, 1.0, 4.0, 17.0], dtype=torch.float64)
+    scale_of_counts = Standardize(torch.tensor([3.0]), torch.tensor([2.0]))
+    mean, n = 4.5, 2.5
+    params = torch.tensor([[(mean - 3) / 2, n]] * 4, dtype=torch.float64)
+    nb = FAMILIES["negbinomial"](scale_of_counts)
+    expected = -stats.nbinom.logpmf(counts.numpy(), n, n / (n + mean))
+    assert nb.nll(params, (counts - 3) / 2).numpy() == pytest.approx(expected, rel=1e-10)
+
+
+def test_the_loss_is_the_mean_likelihood_over_observed_targets():
+    """A made-up target (NaN) counts for nothing, as in the point losses."""
+    params = torch.tensor([[[[0.0, 1.0]], [[0.0, 2.0]]]])  # (batch, horizon 2, targets, 2)
+    forecast = Forecast(params[..., 0], params[..., :0], params)
+    loss = ForecastLoss("mse", [0.1, 0.9], distribution=FAMILIES["normal"](UNIT))
+    y = torch.tensor([[[1.0], [math.nan]]])
+    expected = -stats.norm.logpdf(1.0, 0.0, 1.0)
+    assert loss(forecast, y).item() == pytest.approx(expected, rel=1e-6)
+    assert loss.levels == []  # quantiles are read from the distribution, not learned
+
+
+@pytest.mark.parametrize("name", ["normal", "studentt"])
+def test_parameters_follow_the_window_level_and_scale(name):
+    """Instance normalization is undone on the parameters: a window ``a * x + b`` gets the
+    location ``a * loc + b`` and the scale ``a * scale`` (df unchanged), so its quantiles
+    are those of ``x`` mapped the same way."""
+    torch.manual_seed(0)
+    net = LSTMNet(LSTMConfig(hidden_size=8, num_layers=1, distribution=name), spec_for(2, 8, 3))
+    x = torch.randn(4, 8, 2) * 3
+    a, b = 7.0, -20.0
+    with torch.no_grad():
+        base, moved = net.forecast(x), net.forecast(a * x + b)
+    assert moved.params[..., 0] == pytest.approx(a * base.params[..., 0] + b, abs=1e-3)
+    assert moved.params[..., 1] == pytest.approx(a * base.params[..., 1], rel=1e-4)
+    assert moved.params[..., 2:] == pytest.approx(base.params[..., 2:], rel=1e-4)
+    assert moved.quantiles == pytest.approx(a * base.quantiles + b, abs=1e-3)
+
+
+@pytest.mark.parametrize("name", ["normal", "studentt", "negbinomial"])
+def test_samples_converge_to_the_analytic_quantiles(name):
+    """20,000 paths of each value: the share of them at or below each analytic quantile is
+    its level, within four standard errors (for counts: the quantile is the least count
+    whose share reaches the level)."""
+    scale = Standardize(torch.tensor([10.0]), torch.tensor([4.0]))
+    family = FAMILIES[name](scale)
+    params = {
+        "normal": [[0.5, 2.0]],
+        "studentt": [[0.5, 2.0, 4.0]],
+        "negbinomial": [[(12.0 - 10) / 4, 3.0]],  # mean 12 counts, n 3
+    }[name]
+    params = torch.tensor(params, dtype=torch.float64)
+    levels = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    analytic = family.quantiles(params, levels)[0]
+    expected = {
+        "normal": stats.norm.ppf(levels, 0.5, 2.0),
+        "studentt": stats.t.ppf(levels, 4.0, 0.5, 2.0),
+        "negbinomial": (stats.nbinom.ppf(levels, 3.0, 3.0 / 15.0) - 10) / 4,
+    }[name]
+    assert analytic.numpy() == pytest.approx(expected, rel=1e-9)
+    n = 20_000
+    paths = family.sample(params, n, seed=3)[:, 0].numpy()
+    error = 4 * np.sqrt(levels * (1 - levels) / n)
+    at_or_below = (paths[:, None] <= analytic.numpy()).mean(0)
+    assert np.all(at_or_below >= levels - error)
+    if name == "negbinomial":  # one count less falls short of the level
+        below = (paths[:, None] <= analytic.numpy() - 1 / 4).mean(0)
+        assert np.all(below <= levels + error)
+    else:
+        assert np.all(at_or_below <= levels + error)
+
+
+def test_samples_are_seeded_and_negative_binomial_counts_are_whole():
+    family = FAMILIES["negbinomial"](Standardize(torch.tensor([5.0]), torch.tensor([2.0])))
+    params = torch.tensor([[[-1.0, 0.5], [3.0, 20.0]]])  # means 3 and 11 counts
+    first, again = family.sample(params, 200, seed=7), family.sample(params, 200, seed=7)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, family.sample(params, 200, seed=8))
+    counts = first * 2 + 5
+    assert torch.equal(counts, counts.round()) and counts.min() >= 0
+
+
+@pytest.fixture(scope="module")
+def trained_spec(trained):
+    return Forecaster.load(trained["model"]).spec
+
+
+@pytest.fixture(scope="module")
+def history(trained) -> pd.DataFrame:
+    return pd.read_csv(trained["csv"]).tail(30).reset_index(drop=True)
+
+
+def forecaster_with(spec, **config) -> Forecaster:
+    torch.manual_seed(0)
+    return Forecaster(LSTMNet(LSTMConfig(hidden_size=8, num_layers=1, **config), spec), spec)
+
+
+def test_quantiles_at_any_level_in_the_data_units(trained_spec, history):
+    """A distribution model answers any levels; in the data's units they are the
+    distribution's quantiles of the parameters mapped by the data scaler."""
+    forecaster = forecaster_with(trained_spec, distribution="studentt")
+    assert forecaster.quantiles == [0.1, 0.5, 0.9]  # model.quantiles=[]: the default levels
+    frame = forecaster.predict(history, quantiles=[0.025, 0.975])
+    assert list(frame.columns) == ["date", "load", "temp", "price", *[
+        f"{t}_q{q}" for t in ("load", "temp", "price") for q in (0.025, 0.975)
+    ]]  # fmt: skip
+    x = history[trained_spec.features].to_numpy()[-trained_spec.lookback :]
+    scaler = trained_spec.scaler
+    scaled = torch.tensor((x - scaler.mean) / scaler.std, dtype=torch.float32)
+    with torch.no_grad():
+        params = forecaster.net.forecast(scaled, levels=()).params.double()  # (horizon, T, 3)
+    mean, std = scaler.mean[trained_spec.target_index], scaler.std[trained_spec.target_index]
+    loc = params[..., 0].numpy() * std + mean
+    spread = params[..., 1].numpy() * std
+    expected = stats.t.ppf(0.975, params[..., 2].numpy(), loc, spread)
+    assert frame["price_q0.975"].to_numpy() == pytest.approx(expected[:, 2], rel=1e-4)
+
+
+def test_a_quantile_head_gives_the_levels_it_learned_and_names_the_others(trained_spec, history):
+    forecaster = forecaster_with(trained_spec, quantiles=[0.1, 0.9])
+    every = forecaster.predict(history)
+    upper = forecaster.predict(history, quantiles=[0.9])
+    assert list(upper.columns)[-3:] == ["load_q0.9", "temp_q0.9", "price_q0.9"]
+    assert upper["price_q0.9"].to_numpy() == pytest.approx(every["price_q0.9"].to_numpy())
+    with pytest.raises(ForecastError, match=r"quantiles \[0\.5\]: the model learned the levels"):
+        forecaster.predict(history, quantiles=[0.5])
+    with pytest.raises(ForecastError, match=r"quantiles=\[0\.9, 0\.1\] must be distinct, incr"):
+        forecaster.predict(history, quantiles=[0.9, 0.1])
+    with pytest.raises(ForecastError, match="the model was trained without one"):
+        forecaster.sample(history, samples=10)
+
+
+def test_sample_paths_as_a_table(trained_spec, history):
+    forecaster = forecaster_with(trained_spec, distribution="normal")
+    paths = forecaster.sample(history, samples=5, seed=1)
+    horizon = trained_spec.horizon
+    assert len(paths) == 5 * horizon and list(paths.columns) == [
+        "sample", "date", "load", "temp", "price"
+    ]  # fmt: skip
+    assert paths["sample"].tolist() == [k for k in range(5) for _ in range(horizon)]
+    assert paths["date"].tolist()[:horizon] == paths["date"].tolist()[horizon : 2 * horizon]
+    assert paths.equals(forecaster.sample(history, samples=5, seed=1))
+    with pytest.raises(ForecastError, match=r"samples=0 must be an integer in \[1, 10000\]"):
+        forecaster.sample(history, samples=0)
+
+
+def test_negative_binomial_forecasts_whole_counts(trained_spec, history):
+    counts = history.assign(**{c: np.round(np.abs(history[c]) * 3) for c in ("load", "price")})
+    forecaster = forecaster_with(trained_spec, distribution="negbinomial")
+    frame = forecaster.predict(counts, quantiles=[0.05, 0.5, 0.95])
+    bounds = frame.filter(like="_q").to_numpy()
+    assert (bounds >= 0).all() and (bounds == np.round(bounds)).all()
+    paths = forecaster.sample(counts, samples=50, seed=0)[trained_spec.targets].to_numpy()
+    assert (paths >= 0).all() and (paths == np.round(paths)).all()
+
+
+def test_the_server_answers_levels_and_samples(trained_spec, history):
+    forecaster = forecaster_with(trained_spec, distribution="studentt")
+    client = TestClient(create_app(forecaster, "t-model"))
+    assert client.get("/metadata").json()["distribution"] == "studentt"
+    data = json.loads(history.to_json(orient="records"))
+    answer = client.post("/forecast", json={"series": [{"data": data}], "quantiles": [0.05]})
+    rows = answer.json()["forecasts"][0]["data"]
+    expected = forecaster.predict(history, quantiles=[0.05])
+    assert rows[0]["load_q0.05"] == pytest.approx(expected["load_q0.05"].iloc[0], rel=1e-6)
+    answer = client.post("/forecast", json={"series": [{"data": data}], "samples": 3, "seed": 4})
+    rows = answer.json()["forecasts"][0]["data"]
+    paths = forecaster.sample(history, samples=3, seed=4)
+    assert [r["sample"] for r in rows] == paths["sample"].tolist()
+    assert [r["price"] for r in rows] == pytest.approx(paths["price"].tolist(), rel=1e-6)
+    for bad, message in (({"quantiles": [1.5]}, "inside (0, 1)"), ({"samples": 0}, "samples")):
+        answer = client.post("/forecast", json={"series": [{"data": data}], **bad})
+        assert answer.status_code == 422 and message in json.dumps(answer.json())
+
+
+def test_the_pyfunc_takes_levels_and_samples_as_params(trained_spec, history):
+    forecaster = forecaster_with(trained_spec, distribution="normal")
+    levels = forecast_table(forecaster, history, {"quantiles": [0.2, 0.8]})
+    assert levels.equals(forecaster.predict(history, quantiles=[0.2, 0.8]))
+    paths = forecast_table(forecaster, history, {"samples": 4, "seed": 2, "quantiles": [0.5]})
+    assert paths.equals(forecaster.sample(history, samples=4, seed=2))
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"distribution": "gamma"}, r"model.distribution=gamma' is not one of"),
+        ({"distribution": "normal", "loss": "poisson"}, "are two likelihoods"),
+        ({"distribution": "studentt", "nonnegative": True}, "has quantiles below zero"),
+    ],
+)
+def test_settings_that_do_not_fit_a_distribution_are_named(config, message):
+    with pytest.raises(ForecastError, match=message):
+        LSTMConfig(**config)
+
+
+def test_an_ensemble_of_distributions_is_refused_before_training(tmp_path):
+    for ensemble in ("ensemble.size=2", "ensemble.combine=validation"):
+        cfg = compose_config(tmp_path, ["data.path=x.csv", "model.distribution=normal", ensemble])
+        with pytest.raises(ForecastError, match="an ensemble combines points and quantiles"):
+            check_config(cfg)
+
+
+def test_negative_binomial_needs_one_scaler_per_column():
+    ones = np.ones((1, 1))
+    per_series = replace(spec_for(1, 8, 2), series_scaler=SeriesScaler(["a"], ones, ones))
+    with pytest.raises(ForecastError, match=r"model\.distribution=negbinomial works in the data"):
+        LSTMNet(LSTMConfig(distribution="negbinomial"), per_series)
