@@ -20,7 +20,7 @@ from omegaconf.errors import MissingMandatoryValue
 from forecast.console import quiet_libraries
 from forecast.data.options import DataOptions, counting
 from forecast.errors import ForecastError
-from forecast.model.ensemble import COMBINES, refuse_distribution
+from forecast.model.ensemble import COMBINES
 
 # ${stem:path}: a file's name without folder and suffix, for run names
 OmegaConf.register_new_resolver("stem", lambda path: Path(str(path)).stem, replace=True)
@@ -109,6 +109,25 @@ def make_output_dir(folder: str) -> None:
         raise SystemExit(1) from None
 
 
+def check_conformal(cfg: DictConfig) -> None:
+    """``conformal=true`` needs quantiles to move and validation windows no model trained on."""
+    if cfg.get("conformal", False) not in (True, False):
+        raise ForecastError(f"conformal={cfg.conformal!r} must be true or false")
+    if not cfg.get("conformal"):
+        return
+    model = cfg.get("model") or {}
+    if not (model.get("quantiles") or model.get("distribution")):
+        raise ForecastError(
+            "conformal=true calibrates quantiles: set model.quantiles (e.g. [0.1,0.9]) or "
+            "model.distribution"
+        )
+    if cfg.get("refit"):
+        raise ForecastError(
+            "conformal=true calibrates on the validation windows, which refit=true trains on: "
+            "set one of them"
+        )
+
+
 def check_config(cfg: DictConfig) -> None:
     """One pass over the values Hydra lets through that would fail late or as a traceback:
     before any data is read, so a bad key costs seconds, not a training run. The data keys are
@@ -126,12 +145,11 @@ def check_config(cfg: DictConfig) -> None:
             raise ForecastError(f"ensemble.{key}={ensemble.get(key)!r} must be an integer >= 1")
     if ensemble.get("combine", "mean") not in COMBINES:
         raise ForecastError(f"ensemble.combine={ensemble.combine!r} must be one of {COMBINES}")
-    if ensemble.get("size", 1) > 1 or ensemble.get("combine", "mean") == "validation":
-        refuse_distribution(OmegaConf.select(cfg, "model.distribution"))
     if cfg.get("refit", False) not in (True, False):
         raise ForecastError(f"refit={cfg.refit!r} must be true or false")
     if cfg.get("refit") and ensemble.get("size", 1) > 1:
         raise ForecastError("refit=true retrains one model: set ensemble.size=1")
+    check_conformal(cfg)
     lr = OmegaConf.select(cfg, "model.optimizer.lr")
     if lr is not None and (not isinstance(lr, int | float) or lr < 0):
         raise ForecastError(f"model.optimizer.lr={lr!r} must be a number >= 0")

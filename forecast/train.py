@@ -15,6 +15,7 @@ import hydra
 import mlflow
 import optuna
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import MLFlowLogger
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -24,6 +25,7 @@ from forecast.data.datamodule import ForecastDataModule
 from forecast.evaluation.report import RunOutputs, report
 from forecast.evaluation.scoring import evaluate_windows, mean_loss
 from forecast.evaluation.tracking import log_evaluation, log_provenance
+from forecast.model.calibration import conformal, coverage
 from forecast.model.ensemble import Ensemble, fit_combination
 from forecast.model.module import LSTMLitModule
 from forecast.model.net import LSTMNet
@@ -137,7 +139,25 @@ def fit_network(
         again = refit(cfg, datamodule, epochs, season)
         model.net.load_state_dict(again.net.state_dict())
         log.info("refit on the training and validation rows for %d epoch(s)", epochs)
-    return combined or model.net, best
+    net = combined or model.net
+    return net, best | check_intervals(net, datamodule, cfg.get("conformal", False))
+
+
+def check_intervals(
+    net: LSTMNet | Ensemble, datamodule: ForecastDataModule, calibrate: bool
+) -> dict[str, float]:
+    """With quantiles, the interval's coverage on the validation windows (``val_coverage``);
+    with ``calibrate`` (``conformal=true``), the quantiles calibrated there and the coverage
+    after (``val_coverage_conformal``)."""
+    levels, val = net.config.quantiles, datamodule.datasets["val"]
+    windows = torch.tensor([float(len(val))], dtype=torch.float64)
+    if not levels or not val.shard.summed(windows)[0]:  # every rank's windows
+        return {}
+    out = {"val_coverage": coverage(net, val, levels, datamodule.stride)}
+    if calibrate:
+        net.calibration = conformal(net, val, levels)
+        out["val_coverage_conformal"] = coverage(net, val, levels, datamodule.stride)
+    return out
 
 
 def log_config(logger: object, cfg: DictConfig, datamodule: ForecastDataModule) -> None:
@@ -171,7 +191,8 @@ def log_outputs(
         chosen = outputs.ensemble.chosen()
         logger.log_hyperparams({f"ensemble.weight.{c}": w for c, w in chosen.items()})
     changes = {metric: count for metric, count, _ in outputs.data_changes}
-    logger.log_metrics({"best_val_loss": outputs.metrics["best_val_loss"], **changes})
+    logged = ("best_val_loss", "val_coverage", "val_coverage_conformal")
+    logger.log_metrics({k: outputs.metrics[k] for k in logged if k in outputs.metrics} | changes)
     # A sweep registers its best trial alone, at its end (forecast.training.sweep.SweepTracker).
     register = None if in_multirun() else cfg.register_model
     with mlflow.start_run(run_id=run_id):

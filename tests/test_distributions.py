@@ -5,22 +5,26 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from fastapi.testclient import TestClient
-from helpers import compose_config, spec_for
+from helpers import compose_config, sine_frame, spec_for
 from scipy import stats
 
 from forecast import Forecaster
-from forecast.config import check_config
 from forecast.data.scaling import SeriesScaler, Standardize
 from forecast.errors import ForecastError
 from forecast.model.config import LSTMConfig
 from forecast.model.distributions import FAMILIES
+from forecast.model.ensemble import Ensemble
 from forecast.model.losses import Forecast, ForecastLoss
 from forecast.model.net import LSTMNet
 from forecast.serving.app import create_app
@@ -58,7 +62,9 @@ def test_the_loss_is_the_mean_likelihood_over_observed_targets():
     y = torch.tensor([[[1.0], [math.nan]]])
     expected = -stats.norm.logpdf(1.0, 0.0, 1.0)
     assert loss(forecast, y).item() == pytest.approx(expected, rel=1e-6)
-    assert loss.levels == []  # quantiles are read from the distribution, not learned
+    # an ensemble's mixture has no params: the pinball loss of its quantiles at the levels
+    mixture = Forecast(params[..., 0], torch.zeros(1, 2, 1, 2))
+    assert loss(mixture, y).item() == pytest.approx((0.1 + 0.9) / 2, rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["normal", "studentt"])
@@ -235,15 +241,68 @@ def test_settings_that_do_not_fit_a_distribution_are_named(config, message):
         LSTMConfig(**config)
 
 
-def test_an_ensemble_of_distributions_is_refused_before_training(tmp_path):
-    for ensemble in ("ensemble.size=2", "ensemble.combine=validation"):
-        cfg = compose_config(tmp_path, ["data.path=x.csv", "model.distribution=normal", ensemble])
-        with pytest.raises(ForecastError, match="an ensemble combines points and quantiles"):
-            check_config(cfg)
-
-
 def test_negative_binomial_needs_one_scaler_per_column():
     ones = np.ones((1, 1))
     per_series = replace(spec_for(1, 8, 2), series_scaler=SeriesScaler(["a"], ones, ones))
     with pytest.raises(ForecastError, match=r"model\.distribution=negbinomial works in the data"):
         LSTMNet(LSTMConfig(distribution="negbinomial"), per_series)
+
+
+def test_an_ensemble_mixes_its_members_distributions(trained_spec, history):
+    """Members with a distribution: the combination's quantiles at any level and its paths,
+    each path from one member, moved with the combined point (here the members' mean)."""
+    members = [forecaster_with(trained_spec, distribution="normal").net for _ in range(2)]
+    members[1].load_state_dict({k: v * 1.5 for k, v in members[0].state_dict().items()})
+    ensemble = Ensemble(members, trained_spec, "mean")
+    forecaster = Forecaster(ensemble, trained_spec)
+    levels = forecaster.predict(history, quantiles=[0.05, 0.95])
+    each = [Forecaster(m, trained_spec).predict(history, quantiles=[0.05, 0.95]) for m in members]
+    assert levels["load_q0.05"].to_numpy() == pytest.approx(
+        (each[0]["load_q0.05"] + each[1]["load_q0.05"]).to_numpy() / 2, rel=1e-5
+    )
+    paths = forecaster.sample(history, samples=400, seed=0)
+    assert paths.equals(forecaster.sample(history, samples=400, seed=0))
+    first = paths[paths["sample"] == 0]["load"].to_numpy()
+    assert not np.allclose(first, paths[paths["sample"] == 1]["load"].to_numpy())
+    spread = paths.groupby("date")["load"].quantile(0.95).to_numpy()
+    # the mixture's 95% quantile lies between the members'
+    low = np.minimum(each[0]["load_q0.95"], each[1]["load_q0.95"]).to_numpy()
+    high = np.maximum(each[0]["load_q0.95"], each[1]["load_q0.95"]).to_numpy()
+    assert np.all(spread >= low - 0.3 * (high - low + 1e-3))
+    assert np.all(spread <= high + 0.3 * (high - low + 1e-3))
+
+
+@pytest.mark.slow
+def test_a_distribution_model_trains_calibrates_and_forecasts_from_the_command(tmp_path):
+    """model.distribution with conformal=true, the default combination with the baselines:
+    the test report has the interval scores, the run the coverage before and after
+    calibration, and forecast-predict writes other levels and sample paths."""
+    from forecast.train import train
+
+    sine_frame().to_csv(tmp_path / "sines.csv", index=False)
+    csv = tmp_path / "sines.csv"
+    overrides = [f"data.path={csv}", "model.distribution=studentt", "conformal=true"]
+    metrics = train(compose_config(tmp_path, overrides))
+    for key in ("test_wql", "test_coverage", "test_msis", "test_loss", "val_coverage"):
+        assert np.isfinite(metrics[key]), key
+    assert metrics["val_coverage_conformal"] == pytest.approx(0.8, abs=0.05)
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("forecast").experiment_id])
+    assert run.data.metrics["val_coverage_conformal"] == metrics["val_coverage_conformal"]
+    assert run.data.params["model.distribution"] == "studentt"
+    model = tmp_path / "run" / "model.pt"
+    command = [str(Path(sys.executable).parent / "forecast-predict"), f"ckpt_path={model}"]
+    for extra, output in ((["quantiles=[0.025,0.975]"], "q.csv"), (["samples=3"], "s.csv")):
+        result = subprocess.run(
+            [*command, "input=sines.csv", f"output={output}", *extra],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert list(pd.read_csv(tmp_path / "q.csv").columns)[-1] == "price_q0.975"
+    paths = pd.read_csv(tmp_path / "s.csv")
+    assert paths["sample"].tolist() == [k for k in range(3) for _ in range(6)]
+    assert paths.equals(
+        Forecaster.load(model)
+        .sample(pd.read_csv(tmp_path / "sines.csv"), samples=3)
+        .astype(paths.dtypes)
+    )

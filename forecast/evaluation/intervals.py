@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from forecast.data.windows import WindowDataset
 from forecast.evaluation.scores import Units
 from forecast.model.baselines import Baseline
+from forecast.model.calibration import residual_quantiles
 
 if TYPE_CHECKING:
     from forecast.data.datamodule import ForecastDataModule
@@ -86,28 +86,6 @@ class IntervalScores:
         }
 
 
-@torch.no_grad()
-def residual_quantiles(
-    train: WindowDataset, baseline: Baseline, levels: Sequence[float], windows: int = 20_000
-) -> Tensor:
-    """``(horizon, n_targets, n_levels)``: the quantiles of ``baseline``'s errors at each
-    horizon step over about ``windows`` training windows evenly spread (under DDP, the
-    ranks' together), scaled: added to its forecast, they make its interval, as a
-    forecaster without a model of its errors would build one."""
-    shard = train.shard
-    windows = min(windows, (1 << 24) // (train.horizon * len(train.target_index)))  # quantile's
-    step = max(1, len(train) * shard.world // max(windows, 1))
-    index = train.strided(1)[::step]
-    errors = []
-    for batch in index.split(4096):
-        x, y, _, _ = train[batch]
-        errors.append((y - baseline(x)).double())
-    own = torch.cat(errors) if errors else torch.zeros(0, train.horizon, len(train.target_index))
-    every = torch.cat(shard.gathered(own))
-    quantiles = torch.nanquantile(every, every.new_tensor(list(levels)), dim=0)
-    return quantiles.permute(1, 2, 0)  # (horizon, n_targets, n_levels)
-
-
 Intervals = dict[str, tuple[IntervalScores, Tensor | None]]  # scores, a baseline's offsets
 
 
@@ -119,6 +97,7 @@ def interval_baselines(
     if not levels:
         return {}
     name = "seasonal_naive" if "seasonal_naive" in baselines else "naive"
-    offsets = residual_quantiles(datamodule.datasets["train"], baselines[name], levels)
+    baseline = baselines[name]
+    offsets = residual_quantiles(datamodule.datasets["train"], lambda b: baseline(b.x), levels)
     return {"model": (IntervalScores.empty(levels), None),
             name: (IntervalScores.empty(levels), offsets.float())}  # fmt: skip

@@ -34,6 +34,8 @@ def report(outputs: RunOutputs, run: str | None, config_path: Path) -> str:
         lines += ensemble_lines(outputs.ensemble, metrics["best_val_loss"])
     elif "best_val_loss" in metrics:
         lines.append(f"best val_loss {metrics['best_val_loss']:.4f}")
+    if "val_coverage" in metrics:
+        lines.append(interval_line(metrics))
     if outputs.evaluation is not None:
         evaluation = outputs.evaluation
         lines += [f"test split, season {evaluation.season}:", evaluation.table()]
@@ -56,3 +58,13 @@ def ensemble_lines(ensemble: Ensemble, val_loss: float) -> list[str]:
         lines.append(f"weights chosen on the validation split: {', '.join(chosen)}")
     lines.append(f"the combination's val_loss {val_loss:.4f}")
     return lines
+
+
+def interval_line(metrics: dict[str, float]) -> str:
+    line = f"validation coverage of the interval {metrics['val_coverage']:.3f}"
+    if "val_coverage_conformal" in metrics:
+        line += (
+            f", {metrics['val_coverage_conformal']:.3f} once calibrated (conformal=true: "
+            "each quantile moved by its validation errors' quantile)"
+        )
+    return line

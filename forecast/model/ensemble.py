@@ -38,6 +38,7 @@ from forecast.data.spec import DataSpec
 from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
 from forecast.model.baselines import LinearBaseline, reference_baselines
+from forecast.model.calibration import Calibration, calibrated
 from forecast.model.config import LSTMConfig
 from forecast.model.losses import Forecast, forecast_unbatched
 
@@ -71,7 +72,6 @@ class Ensemble(nn.Module):
             raise ForecastError(f"the ensemble's season={season!r} must be an integer >= 1")
         self.members = nn.ModuleList(members)
         self.config: LSTMConfig = members[0].config
-        refuse_distribution(self.config.distribution)
         self.combine, self.season = combine, int(season)
         self.lookback, self.horizon = spec.lookback, spec.horizon
         self.target_index = list(spec.target_index)
@@ -87,6 +87,7 @@ class Ensemble(nn.Module):
         self.register_buffer(
             "weights", torch.zeros(len(self.candidates) * (combine == "validation"))
         )
+        self.calibration: Calibration | None = None  # conformal offsets, fitted after training
 
     def chosen(self) -> dict[str, float]:
         """Each candidate's weight, for validation (the members' equal shares otherwise)."""
@@ -134,41 +135,70 @@ class Ensemble(nn.Module):
         as one member's (unbatched in, unbatched out)."""
         if x.dim() == 2:
             return forecast_unbatched(partial(self.forecast, levels=levels), x, future, static)
-        return self.combined(x, self.member_forecasts(x, future, static, levels))
+        return self.combined(x, self.member_forecasts(x, future, static, levels), levels)
 
-    def combined(self, x: Tensor, members: Forecast) -> Forecast:
-        """The combination of ``members`` (``member_forecasts`` of ``x``)."""
+    def combined(
+        self, x: Tensor, members: Forecast, levels: Sequence[float] | None = None
+    ) -> Forecast:
+        """The combination of ``members`` (``member_forecasts`` of ``x`` at ``levels``),
+        calibrated if the ensemble was."""
+        levels = self.config.quantiles if levels is None else levels
+        return calibrated(self.calibration, self._combined(x, members), levels)
+
+    def _combined(self, x: Tensor, members: Forecast) -> Forecast:
         points, quantiles = members.point, members.quantiles
         if self.combine == "median":
             return Forecast(_median(points), _median(quantiles))
         n = len(self.members)
         if self.combine == "mean":
             return Forecast(points.mean(0), quantiles.mean(0))
-        weights = self.weights[:n]
-        point = torch.einsum("m,m...->...", weights, points)
+        point = torch.einsum("m,m...->...", self.weights[:n], points)
         point = point + torch.einsum(
             "c,c...->...", self.weights[n:], torch.stack(self.baselines(x))
         )
         # the interval: the members' own, with their weights renormalized, moved to the point
-        share = weights.sum()
-        shares = weights / share if share > 0 else torch.full_like(weights, 1.0 / n)
+        shares = self.shares()
         members_point = torch.einsum("m,m...->...", shares, points)
         spread = torch.einsum("m,m...->...", shares, quantiles)
         return Forecast(point, spread + (point - members_point).unsqueeze(-1))
 
+    def shares(self) -> Tensor:
+        """The members' weights renormalized to sum to one (equal if validation gave them
+        none): how their quantiles and sample paths mix."""
+        n = len(self.members)
+        if self.combine != "validation":
+            return self.weights.new_full((n,), 1.0 / n)
+        weights = self.weights[:n]
+        share = weights.sum()
+        return weights / share if share > 0 else torch.full_like(weights, 1.0 / n)
+
+    def sample(
+        self,
+        x: Tensor,
+        n: int,
+        seed: int = 0,
+        future: Tensor | None = None,
+        static: Tensor | None = None,
+    ) -> Tensor:
+        """``n`` paths of the members' mixture (members with a distribution): each path of
+        each window from a member drawn by its share, moved by the combined point minus the
+        members' combined point, as the quantiles are. ``(n, batch, horizon, n_targets)``."""
+        each = torch.stack(
+            [m.sample(x, n, seed + k, future, static) for k, m in enumerate(self.members)]
+        )  # (members, n, batch, horizon, n_targets)
+        members = self.member_forecasts(x, future, static, levels=())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            drawn = torch.multinomial(self.shares(), n * x.shape[0], replacement=True)
+        drawn = drawn.view(1, n, x.shape[0], 1, 1).expand(1, *each.shape[1:])
+        paths = each.gather(0, drawn)[0]
+        point = self._combined(x, members).point
+        members_point = torch.einsum("m,m...->...", self.shares(), members.point)
+        return paths + point - members_point
+
     def candidates_of(self, x: Tensor, members: Forecast) -> Tensor:
         """Every candidate's point forecast, ``(candidates, batch, horizon, n_targets)``."""
         return torch.cat([members.point, torch.stack(self.baselines(x))])
-
-
-def refuse_distribution(distribution: str | None) -> None:
-    """Members with a distribution head: refused by name, before anything is trained."""
-    if distribution is not None:
-        raise ForecastError(
-            f"model.distribution={distribution}: an ensemble combines points and quantiles, "
-            "not distributions; train one model (ensemble.size=1, ensemble.combine=mean), or "
-            "give the members model.quantiles"
-        )
 
 
 def _median(values: Tensor) -> Tensor:

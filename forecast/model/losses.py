@@ -106,7 +106,8 @@ def observed_mean(values: Tensor, observed: Tensor) -> Tensor:
 
 class ForecastLoss(nn.Module):
     """The point loss named ``loss``, plus the pinball loss of the quantiles if there are any;
-    or, with a ``distribution``, its negative log-likelihood alone.
+    or, with a ``distribution``, its negative log-likelihood alone (an ensemble of them,
+    whose mixture has no one likelihood: the pinball loss of its quantiles at ``levels``).
 
     Forecasts and targets come scaled; a count loss takes them back to the data's units with
     ``scale`` (the targets' training statistics; none: they are the data's units), since a
@@ -127,8 +128,7 @@ class ForecastLoss(nn.Module):
         self.name, self.power = loss, power
         self.point = POINT_LOSSES.get(loss)
         self.distribution = distribution
-        # the levels the loss scores: a distribution's quantiles are read from it, not learned
-        self.levels = [] if distribution is not None else list(levels)
+        self.levels = list(levels)
         self.scale = scale or Standardize(torch.zeros(()), torch.ones(()))
 
     def forward(self, forecast: Forecast, y: Tensor) -> Tensor:
@@ -136,8 +136,10 @@ class ForecastLoss(nn.Module):
         test windows mark made-up values so)."""
         observed = torch.isfinite(y)
         y = torch.where(observed, y, forecast.point.detach())  # finite: see observed_mean
-        if self.distribution is not None:
+        if forecast.params is not None:
             return observed_mean(self.distribution.nll(forecast.params, y), observed)
+        if self.distribution is not None:  # an ensemble's mixture: no one likelihood
+            return pinball_loss(forecast.quantiles, y, self.levels, observed)
         if self.point is not None:
             loss = self.point(forecast.point, y)
         else:

@@ -82,8 +82,10 @@ class LSTMLitModule(pl.LightningModule):
         self.log_dict(self.val_metrics, batch_size=len(batch.x))
 
     def _forecast(self, batch: Batch) -> Forecast:
-        """What the loss scores: a distribution's parameters, or the learned quantiles."""
-        return self.net.forecast(batch.x, batch.future, batch.static, self.loss.levels)
+        """What the loss scores: a distribution's parameters (no quantiles read from them),
+        or the learned quantiles."""
+        levels = () if self.net.distribution is not None else None
+        return self.net.forecast(batch.x, batch.future, batch.static, levels)
 
     def configure_optimizers(self) -> Any:
         optimizer = (self.optimizer or torch.optim.Adam)(self.parameters())

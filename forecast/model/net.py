@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from forecast.data.scaling import Standardize
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
+from forecast.model.calibration import Calibration, calibrated
 from forecast.model.config import COUNT_LOSSES, LSTMConfig, segment_near
 from forecast.model.distributions import FAMILIES
 from forecast.model.losses import Forecast, forecast_unbatched
@@ -86,6 +87,7 @@ class LSTMNet(nn.Module):
         self.n_future, self.n_static = len(spec.future_columns), len(spec.static_columns)
         self.norm = RevIN(spec.target_index, config.instance_norm)
         self.link = CountLink(target_scale(spec)) if config.floored else None
+        self.calibration: Calibration | None = None  # conformal offsets, fitted after training
         self.distribution = None
         if config.distribution is not None:
             self.distribution = FAMILIES[config.distribution](target_scale(spec))
@@ -153,7 +155,9 @@ class LSTMNet(nn.Module):
         quantile head those it learned. An unbatched input gives an unbatched forecast."""
         if self._check_input(x):
             return forecast_unbatched(partial(self.forecast, levels=levels), x, future, static)
-        return self._forecast(x, None, future, static, levels)[0]
+        forecast = self._forecast(x, None, future, static, levels)[0]
+        levels = self.config.quantiles if levels is None else levels
+        return calibrated(self.calibration, forecast, levels)
 
     def sample(
         self,

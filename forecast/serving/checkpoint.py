@@ -18,7 +18,8 @@ import torch
 from forecast.data.options import counting
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
-from forecast.model.config import LSTMConfig
+from forecast.model.calibration import Calibration
+from forecast.model.config import LSTMConfig, quantile_levels
 from forecast.model.ensemble import Ensemble
 from forecast.model.net import LSTMNet
 
@@ -49,6 +50,8 @@ def save_checkpoint(path: str | Path, net: LSTMNet | Ensemble, spec: DataSpec) -
     }
     if isinstance(net, Ensemble):
         payload["ensemble"] = net.describe()
+    if net.calibration is not None:  # its offsets are in the state dict
+        payload["calibration"] = {"levels": net.calibration.levels}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -110,6 +113,10 @@ def load_checkpoint(uri: str | Path) -> tuple[LSTMNet | Ensemble, DataSpec]:
                 raise ForecastError(f"ensemble.size={size!r} must be in [1, {MAX_MEMBERS}]")
             members = [LSTMNet(config, spec) for _ in range(size)]
             net = Ensemble(members, spec, ensemble["combine"], ensemble["season"])
+        if payload.get("calibration") is not None:  # offsets: zeros until the state dict's
+            levels = quantile_levels(payload["calibration"]["levels"], "calibration.levels")
+            offsets = torch.zeros(spec.horizon, spec.n_targets, len(levels))
+            net.calibration = Calibration(levels, offsets)
     except ForecastError as err:
         raise ForecastError(f"{uri}: the model file's description is invalid: {err}") from None
     except (KeyError, TypeError, AttributeError, ValueError) as err:
