@@ -34,12 +34,21 @@ from bench_setup import (
     write_results,
 )
 
-from forecast.evaluation.m4 import owa, score_panel
+from forecast.evaluation.m4 import msis, owa, score_panel
 from forecast.serving.forecaster import Forecaster
 from forecast.train import train
 
 # frequency: (file, horizon H, period for MASE and Naive2's season)
 FREQUENCIES = {"hourly": ("m4_hourly.csv", 48, 24), "weekly": ("m4_weekly.csv", 13, 1)}
+# M4's 95% prediction interval
+INTERVAL = (0.025, 0.975)
+# The official 95% intervals' MSIS and ACD = |coverage - 0.95| (the data README)
+OFFICIAL_INTERVALS = {
+    "hourly": {"best (id 238)": (6.139, 0.002), "ARIMA": (7.538, 0.001),
+               "ES-RNN (Smyl)": (7.928, 0.040), "ETS": (17.487, 0.001), "Naive": (71.245, 0.011)},
+    "weekly": {"best (id 36)": (16.200, 0.012), "ARIMA": (19.575, 0.005),
+               "ES-RNN (Smyl)": (22.034, 0.021), "ETS": (20.386, 0.014), "Naive": (26.358, 0.001)},
+}  # fmt: skip
 # The official sMAPE / MASE / OWA (shared/data/README.md, from M4's "Evaluation and Ranks.xlsx")
 OFFICIAL = {
     "hourly": {
@@ -81,6 +90,24 @@ def scores(history: pd.DataFrame, test: pd.DataFrame, forecast: pd.DataFrame, pe
     return model, seasonal
 
 
+def intervals(
+    history: pd.DataFrame, test: pd.DataFrame, forecast: pd.DataFrame, period: int
+) -> dict[str, float]:
+    """With the 95% interval's quantiles in ``forecast`` (a model with them, or with a
+    distribution): M4's MSIS averaged over series, and the coverage of every test value."""
+    bounds = [f"y_q{q:g}" for q in INTERVAL]
+    if not set(bounds) <= set(forecast.columns):
+        return {}
+    insample = {k: g.y.to_numpy(float) for k, g in history.groupby("unique_id", sort=False)}
+    each, hits = [], []
+    for k, actual in test.groupby("unique_id", sort=False):
+        rows = forecast[forecast.unique_id == k]
+        y, lower, upper = (a.to_numpy(float) for a in (actual.y, *(rows[b] for b in bounds)))
+        each.append(msis(y, lower, upper, insample[k], period))
+        hits.append((lower <= y) & (y <= upper))
+    return {"msis": float(np.mean(each)), "coverage": float(np.concatenate(hits).mean())}
+
+
 def run(name: str, data_dir: Path, overrides: list[str], out: Path, limit: int | None) -> dict:
     file, horizon, period = FREQUENCIES[name]
     frame = pd.read_csv(data_dir / file)
@@ -97,10 +124,12 @@ def run(name: str, data_dir: Path, overrides: list[str], out: Path, limit: int |
     start = time.perf_counter()
     metrics = train(cfg)
     history, test = split(frame, horizon)
-    forecast = Forecaster.load(out / "logs" / name / "model.pt").predict(history)
+    forecaster = Forecaster.load(out / "logs" / name / "model.pt")
+    levels = None if forecaster.net.config.distribution is None else INTERVAL
+    forecast = forecaster.predict(history, quantiles=levels)
     seconds = time.perf_counter() - start
     model, seasonal = scores(history, test, forecast, period)
-    return {
+    return intervals(history, test, forecast, period) | {
         "frequency": name, "series": int(frame.unique_id.nunique()), "horizon": horizon,
         "command": "forecast-train " + " ".join([*keys, *overrides]),
         "smape": model.smape.mean(), "mase": model.mase.mean(), "owa": owa(model),
@@ -128,7 +157,20 @@ def table(results: dict) -> str:
         for method, (s, m, o) in OFFICIAL[name].items():
             rows.append([name, f"{method} (official)", f"{s:.3f}", f"{m:.3f}", f"{o:.3f}", ""])
     header = ["M4", "method", "sMAPE", "MASE", "OWA", "min (2 cores)"]
-    return markdown_table(header, rows, provenance(results["meta"]))
+    text = markdown_table(header, rows, provenance(results["meta"]))
+    scored = [run_ for run_ in results["runs"] if "msis" in run_]
+    if not scored:
+        return text
+    rows = []
+    for run_ in scored:
+        acd = abs(run_["coverage"] - 0.95)
+        rows.append([run_["frequency"], f"forecast ({results['label']})", f"{run_['msis']:.3f}",
+                     f"{run_['coverage']:.3f}", f"{acd:.3f}"])  # fmt: skip
+        for method, (score, official) in OFFICIAL_INTERVALS[run_["frequency"]].items():
+            rows.append([run_["frequency"], f"{method} (official)", f"{score:.3f}", "",
+                         f"{official:.3f}"])  # fmt: skip
+    header = ["M4 95% interval", "method", "MSIS", "coverage", "ACD"]
+    return text + "\n\n" + markdown_table(header, rows, provenance(results["meta"]))
 
 
 def main() -> None:

@@ -34,6 +34,22 @@ def mase(actual: np.ndarray, forecast: np.ndarray, insample: np.ndarray, period:
     return float(np.mean(np.abs(actual - forecast)) / scale)
 
 
+def msis(
+    actual: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    insample: np.ndarray,
+    period: int,
+    alpha: float = 0.05,
+) -> float:
+    """M4's mean scaled interval score of the ``1 - alpha`` interval: its width plus
+    ``2 / alpha`` times each miss, over the horizon, over the in-sample mean absolute
+    difference at ``period`` (MASE's scale)."""
+    below, above = np.maximum(lower - actual, 0), np.maximum(actual - upper, 0)
+    score = np.mean(upper - lower + 2 / alpha * (below + above))
+    return float(score / np.mean(np.abs(insample[period:] - insample[:-period])))
+
+
 def seasonal(insample: np.ndarray, period: int) -> bool:
     """M4's test: the autocorrelation at lag ``period`` beyond its 90% limit (Bartlett's
     variance, from the lower lags' autocorrelations); never for period 1 or under three
