@@ -3,6 +3,7 @@ coverage reached on a generated series whose model's intervals were too narrow."
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -16,7 +17,13 @@ from forecast.config import check_config
 from forecast.data.scaling import Scaler
 from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
-from forecast.model.calibration import Calibration, conformal, coverage, residual_quantiles
+from forecast.model.calibration import (
+    Calibration,
+    conformal,
+    conformal_quantiles,
+    coverage,
+    residual_quantiles,
+)
 from forecast.model.config import LSTMConfig
 from forecast.model.net import LSTMNet
 from forecast.serving.checkpoint import load_checkpoint, save_checkpoint
@@ -32,15 +39,23 @@ def test_offsets_move_each_level_and_keep_the_levels_in_order():
     assert calibration(quantiles, [0.2, 0.5, 0.8]) is quantiles  # no level it knows
 
 
-def test_residual_quantiles_are_each_level_s_quantile_of_the_errors():
-    """One series of 0, 1, ..., 9 and a forecast of zeros: the errors at a step are the
-    targets, whose quantiles torch computes by linear interpolation."""
+def test_residual_quantiles_are_the_conformal_order_statistics():
+    """One series of 0, 1, ..., 9 and a forecast of zeros: the errors at the one step are
+    the targets 2, ..., 9 (m = 8). Level 0.25 takes the floor(9 x 0.25) = 2nd smallest, 3;
+    level 0.75 the ceil(9 x 0.75) = 7th, 8; level 0.05 the smallest, as 9 x 0.05 < 1."""
     values = torch.arange(10.0).unsqueeze(-1)
     dataset = windows(values, lookback=2, horizon=1)
-    zeros = residual_quantiles(dataset, lambda b: torch.zeros_like(b.y), [0.25, 0.75])
-    targets = torch.arange(2.0, 10.0, dtype=torch.float64)  # every window's target
-    expected = torch.quantile(targets, torch.tensor([0.25, 0.75], dtype=torch.float64))
-    assert zeros[0, 0].tolist() == pytest.approx(expected.tolist())
+    zeros = residual_quantiles(dataset, lambda b: torch.zeros_like(b.y), [0.05, 0.25, 0.75])
+    assert zeros[0, 0].tolist() == [2.0, 3.0, 8.0]
+
+
+def test_few_errors_still_bound_their_share():
+    """8 errors and a 0.1 bound: the smallest (a plain quantile would put 1/8 below); a NaN
+    (a made-up target) is not counted; no error at all: no offset (NaN)."""
+    errors = torch.tensor([5.0, 1.0, 7.0, 3.0, 2.0, 8.0, 6.0, 4.0, math.nan])
+    columns = torch.stack([errors, errors, torch.full_like(errors, math.nan)], dim=-1)
+    got = conformal_quantiles(columns.unsqueeze(1), [0.1, 0.9, 0.5])[0]
+    assert got[:2].tolist() == [1.0, 8.0] and math.isnan(got[2])
 
 
 def windows(values: torch.Tensor, lookback: int, horizon: int) -> WindowDataset:

@@ -1,0 +1,99 @@
+"""Prediction intervals as the field scores them, on ETTh1 and the covariate presets: the
+80% interval (levels 0.1 and 0.9) of each way ``forecast`` makes one, side by side.
+
+    python scripts/interval_benchmark.py                       # every preset and variant
+    python scripts/interval_benchmark.py --presets etth1_h96 --variants studentt
+    python scripts/interval_benchmark.py --smoke               # tiny model: CI only
+
+Each run is ``forecast-train experiment=<preset>`` plus a variant's keys: quantile heads
+trained by the pinball loss, a distribution head trained by its likelihood, each with and
+without ``conformal=true`` (calibrated on the validation windows). Recorded from the run's
+own test scoring: WQL (CRPS from the quantiles), the interval's coverage and width in the
+data's units, MSIS, the point forecast's MSE, the validation coverage before and after
+calibration, and the wall time. Writes ``benchmarks/intervals.json`` (committed), which
+``scripts/readme_tables.py`` renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench_setup import (  # noqa: E402
+    BENCHMARKS,
+    SMOKE,
+    markdown_table,
+    preset_config,
+    provenance,
+    run_meta,
+    write_results,
+)
+
+from forecast.train import train  # noqa: E402
+
+PRESETS = ("etth1_h96", "pjm_load", "m5_sales")
+LEVELS = "model.quantiles=[0.1,0.9]"
+VARIANTS = {
+    "quantile heads": [LEVELS],
+    "quantile heads, conformal": [LEVELS, "conformal=true"],
+    "studentt": [LEVELS, "model.distribution=studentt"],
+    "studentt, conformal": [LEVELS, "model.distribution=studentt", "conformal=true"],
+}
+# counts: the sales preset's negative binomial (one scaler per column, as the preset has)
+COUNTS = {"m5_sales": {"negbinomial": [LEVELS, "model.distribution=negbinomial"]}}
+SHOWN = ("test_wql", "test_coverage", "test_interval_width", "test_msis", "test_mse")
+
+
+def run(preset: str, variant: str, overrides: list[str], out: Path) -> dict:
+    name = f"{preset}_{variant}".replace(", ", "_").replace(" ", "_")
+    cfg = preset_config(preset, 42, out, name, overrides)
+    start = time.perf_counter()
+    metrics = train(cfg)
+    seconds = time.perf_counter() - start
+    kept = ("val_coverage", "val_coverage_conformal", *SHOWN)
+    return {"preset": preset, "variant": variant, "seconds": seconds,
+            "command": " ".join(["forecast-train", f"experiment={preset}", *overrides]),
+            **{k: metrics[k] for k in kept if k in metrics}}  # fmt: skip
+
+
+def table(results: dict) -> str:
+    rows = []
+    for r in results["runs"]:
+        val = f"{r['val_coverage']:.3f}"
+        if "val_coverage_conformal" in r:
+            val += f" -> {r['val_coverage_conformal']:.3f}"
+        rows.append([
+            r["preset"], r["variant"], f"{r['test_wql']:.4f}", f"{r['test_coverage']:.3f}",
+            f"{abs(r['test_coverage'] - 0.8):.3f}", f"{r['test_interval_width']:.4g}",
+            f"{r['test_msis']:.2f}", f"{r['test_mse']:.4f}", val, f"{r['seconds']:.0f}",
+        ])  # fmt: skip
+    header = ["preset", "80% interval from", "WQL", "coverage", "|cov - 0.8|", "width",
+              "MSIS", "MSE", "val coverage", "s (2 cores)"]  # fmt: skip
+    return markdown_table(header, rows, provenance(results["meta"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--variants", nargs="+", default=None)
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "intervals.json")
+    parser.add_argument("--smoke", action="store_true", help="tiny model, 2 batches")
+    args = parser.parse_args()
+    results = {"meta": run_meta("interval_benchmark.py"), "runs": []}
+    folder = REPO / "bench" / "intervals"  # runs: ignored by git
+    for preset in args.presets:
+        variants = VARIANTS | COUNTS.get(preset, {})
+        for variant in args.variants or variants:
+            overrides = [*variants[variant], *(SMOKE if args.smoke else [])]
+            results["runs"].append(run(preset, variant, overrides, folder))
+            write_results(args.out, results)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
