@@ -157,12 +157,13 @@ def table(results: dict) -> str:
         for method, (s, m, o) in OFFICIAL[name].items():
             rows.append([name, f"{method} (official)", f"{s:.3f}", f"{m:.3f}", f"{o:.3f}", ""])
     header = ["M4", "method", "sMAPE", "MASE", "OWA", "min (2 cores)"]
-    text = markdown_table(header, rows, provenance(results["meta"]))
-    scored = [run_ for run_ in results["runs"] if "msis" in run_]
-    if not scored:
-        return text
+    return markdown_table(header, rows, provenance(results["meta"]))
+
+
+def interval_table(results: dict) -> str:
+    """The 95% intervals' MSIS and coverage next to the official ones."""
     rows = []
-    for run_ in scored:
+    for run_ in results["runs"]:
         acd = abs(run_["coverage"] - 0.95)
         rows.append([run_["frequency"], f"forecast ({results['label']})", f"{run_['msis']:.3f}",
                      f"{run_['coverage']:.3f}", f"{acd:.3f}"])  # fmt: skip
@@ -170,7 +171,7 @@ def table(results: dict) -> str:
             rows.append([run_["frequency"], f"{method} (official)", f"{score:.3f}", "",
                          f"{official:.3f}"])  # fmt: skip
     header = ["M4 95% interval", "method", "MSIS", "coverage", "ACD"]
-    return text + "\n\n" + markdown_table(header, rows, provenance(results["meta"]))
+    return markdown_table(header, rows, provenance(results["meta"]))
 
 
 def main() -> None:
@@ -192,6 +193,8 @@ def main() -> None:
         print(f"M4 {name}: OWA {results['runs'][-1]['owa']:.3f}", flush=True)
         write_results(out, results)
     print(table(results))
+    if all("msis" in run_ for run_ in results["runs"]):
+        print(interval_table(results))
 
 
 if __name__ == "__main__":

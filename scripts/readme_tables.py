@@ -33,6 +33,7 @@ import combination_benchmark
 import compare_peers
 import covariate_benefit
 import defaults_benchmark
+import interval_benchmark
 import m4_benchmark
 import preset_runs
 import profile_training
@@ -57,6 +58,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "quickstart": lambda: preset_runs.quickstart(load("preset_runs")),
     "preset_evaluation": lambda: preset_runs.preset_evaluation(load("preset_runs")),
     "quantiles": lambda: preset_runs.quantiles(load("preset_runs")),
+    "intervals": lambda: interval_benchmark.table(load("intervals")),
     "preset_runs": lambda: preset_runs.runs_table(load("preset_runs")),
     "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
     "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),

@@ -20,14 +20,16 @@ from helpers import compose_config, sine_frame, spec_for
 from scipy import stats
 
 from forecast import Forecaster
-from forecast.data.scaling import SeriesScaler, Standardize
+from forecast.data.scaling import Scaler, SeriesScaler, Standardize
+from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.model.config import LSTMConfig
 from forecast.model.distributions import FAMILIES
 from forecast.model.ensemble import Ensemble
 from forecast.model.losses import Forecast, ForecastLoss
-from forecast.model.net import LSTMNet
+from forecast.model.net import LSTMNet, target_scale
 from forecast.serving.app import create_app
+from forecast.serving.checkpoint import load_checkpoint, save_checkpoint
 from forecast.serving.pyfunc import forecast_table
 
 UNIT = Standardize(torch.zeros(1), torch.ones(1))
@@ -306,3 +308,43 @@ def test_a_distribution_model_trains_calibrates_and_forecasts_from_the_command(t
         .sample(pd.read_csv(tmp_path / "sines.csv"), samples=3)
         .astype(paths.dtypes)
     )
+
+
+@pytest.mark.parametrize("name", ["normal", "studentt", "negbinomial"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {"channel_independent": True, "segment_len": 4},
+        {"decoder": "recurrent", "segment_len": 4, "linear_skip": True},
+        {"instance_norm": False, "proj_size": 4},
+    ],
+)
+def test_every_mode_trains_a_distribution_and_keeps_it_in_the_model_file(tmp_path, name, mode):
+    """Channel independence, segments, the recurrent decoder, the skip, covariates: one
+    gradient step from the likelihood, and the model file forecasts the same parameters."""
+    spec = DataSpec(
+        features=["a", "y"], targets=["y"], lookback=8, horizon=4, timestamp="date", freq="h",
+        future_covariates=["price"], static_covariates=["size"],
+        scaler=Scaler(np.array([0.0, 3.0]), np.array([1.0, 2.0])),
+        future_scaler=Scaler(np.zeros(1), np.ones(1)),
+        static_scaler=Scaler(np.zeros(1), np.ones(1)),
+    )  # fmt: skip
+    torch.manual_seed(0)
+    config = LSTMConfig(hidden_size=8, num_layers=2, distribution=name, **mode)
+    net = LSTMNet(config, spec)
+    x, future, static = torch.randn(3, 8, 2), torch.randn(3, 12, 1), torch.randn(3, 1)
+    forecast = net.forecast(x, future, static, levels=())
+    extra = {"normal": 1, "studentt": 2, "negbinomial": 1}[name]
+    assert forecast.params.shape == (3, 4, 1, 1 + extra) and forecast.quantiles.shape[-1] == 0
+    loss = ForecastLoss("mse", config.quantiles, target_scale(spec), distribution=net.distribution)
+    counts = torch.randint(0, 5, (3, 4, 1)).float()
+    value = loss(forecast, (counts - 3) / 2)
+    value.backward()
+    assert torch.isfinite(value) and all(
+        p.grad is not None and torch.isfinite(p.grad).all() for p in net.lstm.parameters()
+    )
+    loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "model.pt", net, spec))
+    with torch.no_grad():
+        again = loaded.forecast(x, future, static)
+        assert torch.allclose(again.params, net.forecast(x, future, static).params)
+        assert again.quantiles.shape[-1] == 3  # the reported levels: 0.1, 0.5, 0.9

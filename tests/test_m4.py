@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.evaluation.m4 import mase, naive2, owa, score_panel, seasonal, smape
+from forecast.evaluation.m4 import mase, msis, naive2, owa, score_panel, seasonal, smape
 
 
 def test_smape_and_mase_by_hand():
@@ -15,6 +15,15 @@ def test_smape_and_mase_by_hand():
     assert mase(np.array([8.0, 10.0]), np.array([7.0, 7.0]), insample, 1) == pytest.approx(1.0)
     # at period 2: |4 - 1|, |7 - 2| -> scale 4
     assert mase(np.array([8.0, 10.0]), np.array([7.0, 7.0]), insample, 2) == pytest.approx(0.5)
+
+
+def test_msis_by_hand():
+    """Width 2 at both steps; the second misses by 1 below: 2 + 2 / 0.05 x 1 = 42. Mean 22,
+    over the in-sample scale 2 (steps of 1, 2, 3 at period 1)."""
+    actual, lower, upper = np.array([5.0, 2.0]), np.array([4.0, 3.0]), np.array([6.0, 5.0])
+    insample = np.array([1.0, 2.0, 4.0, 7.0])
+    assert msis(actual, lower, upper, insample, 1) == pytest.approx(11.0)
+    assert msis(actual, lower, upper, insample, 1, alpha=0.2) == pytest.approx((2 + 12) / 2 / 2)
 
 
 def test_naive2_continues_a_multiplicative_season_and_is_naive_without_one():
