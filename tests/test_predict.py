@@ -179,7 +179,7 @@ def test_future_rows_are_found_for_every_series_in_one_pass():
     table (a scan per series was quadratic), interleaved and with two id columns."""
     import numpy as np
 
-    from forecast.serving.forecaster import future_rows
+    from forecast.serving.checks import future_rows
 
     ids = np.array(["b", "a", "b", "c", "a"], dtype=object)
     rows = future_rows({"id": ids}, ["id"], 5)

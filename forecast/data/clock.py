@@ -126,3 +126,26 @@ def stamp_rows(
         return [(str(stamp),) for stamp in columns[timestamp].astype(str)]
     parts = [np.asarray(v).tolist() for v in columns.values()]
     return list(zip(*parts, strict=True))
+
+
+def steps_after(
+    last: np.datetime64, offset: pd.DateOffset, horizon: int, timezone: str | None, label: str
+) -> np.ndarray:
+    """The ``horizon`` timestamps after ``last`` at the frequency ``offset``; calendar steps
+    are steps of the zone's wall time. Past what datetime64[ns] holds: a ForecastError."""
+    try:
+        if isinstance(offset, pd.offsets.Tick):  # fixed steps: plain arithmetic
+            end = int(last.astype(np.int64)) + horizon * offset.nanos
+            if end > np.iinfo(np.int64).max:  # numpy would wrap around silently
+                raise OverflowError
+            return last + np.timedelta64(offset.nanos, "ns") * np.arange(1, horizon + 1)
+        start = (
+            pd.Timestamp(last, tz="UTC").tz_convert(timezone) if timezone else pd.Timestamp(last)
+        )
+        steps = pd.date_range(start + offset, periods=horizon, freq=offset)
+        return (steps.tz_convert(None) if timezone else steps).to_numpy("datetime64[ns]")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise ForecastError(
+            f"{label}: {horizon} steps after {pd.Timestamp(last)} reach past 2262-04-11, "
+            "the last timestamp that can be held"
+        ) from None

@@ -62,7 +62,7 @@ class LSTMLitModule(pl.LightningModule):
     def forward(
         self, x: Tensor, future: Tensor | None = None, static: Tensor | None = None
     ) -> Tensor:
-        return self.net.forecast(x, future, static).point
+        return self.net.forecast(x, future, static, levels=()).point
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss = self.loss(self._forecast(batch), batch.y)

@@ -36,8 +36,9 @@ from forecast.data.scaling import Standardize
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.model.calibration import Calibration, calibrated
-from forecast.model.config import COUNT_LOSSES, LSTMConfig, segment_near
+from forecast.model.config import LSTMConfig, segment_near
 from forecast.model.distributions import FAMILIES
+from forecast.model.inputs import check_covariates, check_input, check_state, check_units
 from forecast.model.losses import Forecast, forecast_unbatched
 from forecast.model.parts import (
     CountLink,
@@ -71,15 +72,7 @@ class LSTMNet(nn.Module):
                 f"lookback={spec.lookback} is not a multiple of model.segment_len="
                 f"{config.segment_len}: model.segment_len={fits} fits (null chooses one)"
             )
-        if config.floored and spec.series_scaler is not None:
-            chosen = f"model.loss={config.loss}" if config.loss in COUNT_LOSSES else (
-                f"model.distribution={config.distribution}" if config.distribution else
-                "model.nonnegative=true"
-            )  # fmt: skip
-            raise ForecastError(
-                f"{chosen} works in the data's units through one scaler per column: set "
-                "data.scaling=column"
-            )
+        check_units(config, spec)
         self.config = config
         self.n_features, self.n_targets = spec.n_features, spec.n_targets
         self.lookback, self.horizon = spec.lookback, spec.horizon
@@ -88,9 +81,8 @@ class LSTMNet(nn.Module):
         self.norm = RevIN(spec.target_index, config.instance_norm)
         self.link = CountLink(target_scale(spec)) if config.floored else None
         self.calibration: Calibration | None = None  # conformal offsets, fitted after training
-        self.distribution = None
-        if config.distribution is not None:
-            self.distribution = FAMILIES[config.distribution](target_scale(spec))
+        family = FAMILIES.get(config.distribution)  # a distribution head, or none
+        self.distribution = family(target_scale(spec)) if family else None
         self.skip = LinearSkip(self.lookback, self.horizon) if config.linear_skip else None
         self.future = None  # encoders of the covariates, if the data has any
         if self.n_future:
@@ -182,7 +174,7 @@ class LSTMNet(nn.Module):
         batch = x.shape[0]  # not len(x): a traced graph keeps x.shape[0] dynamic
         future, static = self._check_covariates(batch, future, static)
         if state is not None:
-            self._check_state(state, batch)
+            check_state(state, self.initial_state(batch, state[0]))
         elif self.static is not None:  # (num_layers, sequences, ...) from each series' statics
             state = self.static(self._per_sequence(static))
         x, stats = self.norm(x)  # (batch, lookback, n_features)
@@ -260,59 +252,21 @@ class LSTMNet(nn.Module):
 
     def _check_input(self, x: Tensor) -> bool:
         """Raise a ForecastError naming the wrong dimension; return whether ``x`` is unbatched."""
-        if x.ndim not in (2, 3):
-            raise ForecastError(
-                f"input has {x.ndim} dimensions {tuple(x.shape)}; expected "
-                f"(batch, time_steps, features) or unbatched (time_steps, features)"
-            )
-        time_dim, feature_dim = x.ndim - 2, x.ndim - 1
-        if x.shape[feature_dim] != self.n_features:
-            raise ForecastError(
-                f"input dimension {feature_dim} (features) is {x.shape[feature_dim]}, expected "
-                f"n_features={self.n_features}; input shape {tuple(x.shape)}"
-            )
-        if x.shape[time_dim] != self.lookback:
-            raise ForecastError(
-                f"input dimension {time_dim} (time_steps) is {x.shape[time_dim]}, expected "
-                f"lookback={self.lookback}; input shape {tuple(x.shape)}"
-            )
-        return x.ndim == 2
+        return check_input(x, self.n_features, self.lookback)
 
     def _check_covariates(
         self, batch: int, future: Tensor | None, static: Tensor | None
     ) -> tuple[Tensor | None, Tensor | None]:
         """Refuse missing or misshapen covariates, naming the dimension; returns the future
         ones encoded, one row per LSTM sequence, and the static ones."""
-        expected = {
+        check_covariates(batch, {
             "future": (future, (self.lookback + self.horizon, self.n_future)),
             "static": (static, (self.n_static,)),
-        }
-        for name, (values, shape) in expected.items():
-            if values is None and shape[-1]:
-                raise ForecastError(
-                    f"the model takes {name} covariates of shape (batch, "
-                    f"{', '.join(map(str, shape))}) and none were given"
-                )
-            given = values is not None and (values.shape[-1] or shape[-1])
-            if given and tuple(values.shape) != (batch, *shape):
-                raise ForecastError(
-                    f"{name} covariates have shape {tuple(values.shape)}, expected "
-                    f"(batch, {', '.join(map(str, shape))}) = {(batch, *shape)}"
-                )
+        })  # fmt: skip
         if self.hidden is not None:
             future = self.hidden(future)
         encoded = None if self.future is None else self._per_sequence(self.future(future))
         return encoded, static if self.static is not None else None
-
-    def _check_state(self, state: State, batch: int) -> None:
-        expected = dict(zip(("h_0", "c_0"), self.initial_state(batch, state[0]), strict=True))
-        for (name, zeros), tensor in zip(expected.items(), state, strict=True):
-            if tensor.shape != zeros.shape:
-                raise ForecastError(
-                    f"{name} has shape {tuple(tensor.shape)}, expected (num_layers, batch, "
-                    f"{'proj_size or hidden_size' if name == 'h_0' else 'hidden_size'}) = "
-                    f"{tuple(zeros.shape)}"
-                )
 
 
 def target_scale(spec: DataSpec) -> Standardize:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from forecast.data.clock import local_index
+from forecast.data.clock import steps_after
 from forecast.data.covariates import static_value
 from forecast.data.reading import table_columns
 from forecast.data.rules import check_series, fill_numeric
@@ -26,57 +25,7 @@ from forecast.data.timestamps import utc_stamps
 from forecast.errors import ForecastError
 from forecast.model.config import quantile_levels
 from forecast.serving.checkpoint import load_checkpoint
-
-
-def check_future_stamps(
-    given: np.ndarray, expected: np.ndarray, label: str, timezone: str | None = None
-) -> None:
-    """The future rows must be exactly the next ``horizon`` steps, in order. In a zone, the
-    same local wall times are the same steps: a naive ``02:00`` is read as the first of the
-    two a daylight-saving change repeats, yet after a history ending at that one, the
-    future's ``02:00`` can only mean the second. Messages show the zone's local time."""
-    shown = local_index(np.concatenate([given, expected]), timezone)
-    given_at, expected_at = shown[: len(given)], shown[len(given) :]
-    walls = given_at.tz_localize(None), expected_at.tz_localize(None)
-    if timezone is not None and len(given) == len(expected) and (walls[0] == walls[1]).all():
-        return
-    if len(given) != len(expected):
-        raise ForecastError(
-            f"{label}: the future covariates have {len(given)} rows, the model needs the next "
-            f"{len(expected)} steps ({expected_at[0]} to {expected_at[-1]})"
-        )
-    wrong = np.flatnonzero(given != expected)
-    if wrong.size:
-        k = int(wrong[0])
-        raise ForecastError(
-            f"{label}: future row {k} is at {given_at[k]}, expected {expected_at[k]} (the next "
-            f"{len(expected)} steps after the history)"
-        )
-
-
-def check_finite(
-    values: np.ndarray, inputs: Sequence[SeriesInput], columns: list[str], problem: str
-) -> None:
-    """``values (n_series, steps, columns)``: a non-finite one is a ForecastError naming its
-    series, step and column (inputs as huge as 1e30 overflow float32 once scaled)."""
-    bad = ~np.isfinite(values)
-    if bad.any():
-        k, step, column = (int(i[0]) for i in np.nonzero(bad))
-        raise ForecastError(
-            f"{inputs[k].label}: column {columns[column]!r} at step {step} {problem} "
-            "(check the input for values of extreme size)"
-        )
-
-
-def future_rows(
-    columns: dict[str, np.ndarray], id_columns: list[str], n_rows: int
-) -> dict[Any, np.ndarray]:
-    """The future table's rows of each series id (a tuple for several id columns), found in
-    one grouping pass: matching each series against every row took quadratic time."""
-    if not id_columns:
-        return {"": np.arange(n_rows)}
-    ids = pd.DataFrame({c: columns[c] for c in id_columns})
-    return ids.groupby(id_columns[0] if len(id_columns) == 1 else id_columns, sort=False).indices
+from forecast.serving.checks import check_finite, check_future_stamps, future_rows, served
 
 
 class Forecaster:
@@ -227,7 +176,9 @@ class Forecaster:
         targets = self.spec.target_index
         columns = targets + [t for t in targets for _ in levels]
         forecast = forecast * std[:, None, columns] + mean[:, None, columns]
-        return futures, self._served(forecast, inputs, self.columns_for(levels), len(targets))
+        return futures, served(
+            forecast, inputs, self.columns_for(levels), self.net.config, len(targets)
+        )
 
     def paths(
         self, inputs: Sequence[SeriesInput], samples: int, seed: int
@@ -250,7 +201,9 @@ class Forecaster:
         paths = paths.transpose(1, 0, 2, 3) * std[:, None, None, targets]
         paths = paths + mean[:, None, None, targets]  # (n_series, samples, horizon, targets)
         flat = paths.reshape(len(inputs), -1, len(targets))
-        return futures, self._served(flat, inputs, self.spec.targets, 0).reshape(paths.shape)
+        return futures, served(flat, inputs, self.spec.targets, self.net.config, 0).reshape(
+            paths.shape
+        )
 
     def _scaled(
         self, inputs: Sequence[SeriesInput]
@@ -258,7 +211,10 @@ class Forecaster:
         """The series' future timestamps, their scaled model inputs ``x, future, static``
         and their scalers' ``mean, std (n_series, n_features)``."""
         spec = self.spec
-        futures = [self.future(series.stamps[-1], series.label) for series in inputs]
+        futures = [
+            steps_after(series.stamps[-1], self.offset, spec.horizon, spec.timezone, series.label)
+            for series in inputs
+        ]
         windows = [self._window(series, f) for series, f in zip(inputs, futures, strict=True)]
         x, future, static = (np.stack(parts) for parts in zip(*windows, strict=True))
         stats = SeriesScaler.stack(
@@ -272,20 +228,6 @@ class Forecaster:
         check_finite(future, inputs, spec.future_columns, too_large)
         check_finite(static[:, None], inputs, spec.static_columns, too_large)
         return futures, tuple(torch.from_numpy(t) for t in (x, future, static)), (mean, std)
-
-    def _served(
-        self, values: np.ndarray, inputs: Sequence[SeriesInput], columns: list[str], means: int
-    ) -> np.ndarray:
-        """Forecast ``values (n_series, steps, columns)`` in the data's units as served: >= 0
-        where the model floors them (float rounding of the scaling aside), counts whole past
-        the first ``means`` columns (a negative binomial's mean is not a count), and never
-        what is not a number: that is an error naming its series."""
-        if self.net.config.floored:
-            values = np.maximum(values, 0.0)
-        if self.net.config.distribution == "negbinomial":
-            values[..., means:] = np.rint(values[..., means:])
-        check_finite(values, inputs, columns, "of the forecast is not finite")
-        return values
 
     def _window(
         self, series: SeriesInput, stamps: np.ndarray
@@ -312,23 +254,3 @@ class Forecaster:
         statics = {c: static_value(series.covariates[c], c, label) for c in spec.static_covariates}
         static = spec.encode_static(statics, label, 1)[0]
         return series.values[-lookback:], encoded, static
-
-    def future(self, last: np.datetime64, label: str) -> np.ndarray:
-        """The ``horizon`` timestamps after ``last`` at the model's frequency."""
-        horizon = self.spec.horizon
-        try:
-            if isinstance(self.offset, pd.offsets.Tick):  # fixed steps: plain arithmetic
-                end = int(last.astype(np.int64)) + horizon * self.offset.nanos
-                if end > np.iinfo(np.int64).max:  # numpy would wrap around silently
-                    raise OverflowError
-                step = np.timedelta64(self.offset.nanos, "ns")
-                return last + step * np.arange(1, horizon + 1)
-            zone = self.spec.timezone  # calendar steps are steps of the zone's wall time
-            start = pd.Timestamp(last, tz="UTC").tz_convert(zone) if zone else pd.Timestamp(last)
-            steps = pd.date_range(start + self.offset, periods=horizon, freq=self.offset)
-            return (steps.tz_convert(None) if zone else steps).to_numpy("datetime64[ns]")
-        except (OverflowError, pd.errors.OutOfBoundsDatetime):
-            raise ForecastError(
-                f"{label}: {horizon} steps after {pd.Timestamp(last)} reach past 2262-04-11, "
-                "the last timestamp that can be held"
-            ) from None
