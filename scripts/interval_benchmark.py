@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,7 +86,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2 batches")
     args = parser.parse_args()
     results = {"meta": run_meta("interval_benchmark.py"), "runs": []}
-    folder = REPO / "bench" / "intervals"  # runs: ignored by git
+    (REPO / "bench").mkdir(exist_ok=True)  # runs, ignored by git: a folder of their own
+    folder = Path(tempfile.mkdtemp(prefix="intervals-", dir=REPO / "bench"))
     for preset in args.presets:
         variants = VARIANTS | COUNTS.get(preset, {})
         for variant in args.variants or variants:

@@ -171,3 +171,12 @@ def test_combination_benchmark_reads_a_defaults_run(tmp_path):
     assert weights["validation"] == pytest.approx(average, abs=0.002)
     assert "| worst |" in result.stdout
     shutil.rmtree(runs)
+
+
+def test_interval_benchmark_smoke(tmp_path):
+    args = ["--presets", "m5_sales", "--variants", "studentt, conformal"]
+    stdout, results = smoke("interval_benchmark.py", tmp_path, *args)
+    (run,) = results["runs"]
+    assert run["command"].endswith("model.distribution=studentt conformal=true")
+    assert 0 <= run["test_coverage"] <= 1 and "val_coverage_conformal" in run
+    assert "| m5_sales | studentt, conformal |" in stdout
