@@ -24,8 +24,17 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=SERVING_CONF_DIR, config_name="export")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    path = export(Forecaster.load(model_uri(cfg)), cfg.format, cfg.output)
+    forecaster = Forecaster.load(model_uri(cfg))
+    path = export(forecaster, cfg.format, cfg.output)
     log.info("wrote %s (%s)", path, cfg.format)
+    config = forecaster.net.config
+    if config.quantiles or config.distribution:
+        log.info(
+            "the graph gives the point forecast alone (%s); quantiles and sample paths come "
+            "from forecast-predict, forecast-serve or the pyfunc",
+            f"the {config.distribution} distribution's mean" if config.distribution
+            else "the quantile heads are left out",
+        )  # fmt: skip
 
 
 if __name__ == "__main__":
