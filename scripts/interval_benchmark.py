@@ -3,6 +3,7 @@
 
     python scripts/interval_benchmark.py                       # every preset and variant
     python scripts/interval_benchmark.py --presets etth1_h96 --variants studentt
+    python scripts/interval_benchmark.py --override threads=1  # beside another job
     python scripts/interval_benchmark.py --smoke               # tiny model: CI only
 
 Each run is ``forecast-train experiment=<preset>`` plus a variant's keys: quantile heads
@@ -82,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
     parser.add_argument("--variants", nargs="+", default=None)
+    parser.add_argument("--override", nargs="*", default=[], help="keys added to every run")
     parser.add_argument("--out", type=Path, default=BENCHMARKS / "intervals.json")
     parser.add_argument("--smoke", action="store_true", help="tiny model, 2 batches")
     args = parser.parse_args()
@@ -91,7 +93,7 @@ def main() -> None:
     for preset in args.presets:
         variants = VARIANTS | COUNTS.get(preset, {})
         for variant in args.variants or variants:
-            overrides = [*variants[variant], *(SMOKE if args.smoke else [])]
+            overrides = [*variants[variant], *args.override, *(SMOKE if args.smoke else [])]
             results["runs"].append(run(preset, variant, overrides, folder))
             write_results(args.out, results)
     print(table(results))
