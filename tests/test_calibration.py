@@ -63,6 +63,19 @@ def windows(values: torch.Tensor, lookback: int, horizon: int) -> WindowDataset:
     return WindowDataset(values, [(0, len(values))], lookback, horizon, [0])
 
 
+def test_a_step_with_few_windows_takes_the_whole_horizon_s_offset():
+    """40 windows of 3 steps whose errors grow by step: a 0.1 bound wants 100 errors a step,
+    so the three steps share the order statistic of all 120; a 0.5 bound (20 wanted) keeps
+    each step's own."""
+    values = torch.zeros(44, 1)
+    dataset = windows(values, lookback=2, horizon=3)  # 40 windows
+    errors = torch.arange(40.0).view(40, 1, 1) * torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1)
+    offsets = residual_quantiles(dataset, lambda b: -errors[: len(b.y)], [0.1, 0.5])
+    pooled = conformal_quantiles(errors.flatten().view(-1, 1), [0.1])[0]
+    assert offsets[:, 0, 0].tolist() == [pooled.item()] * 3
+    assert offsets[:, 0, 1].tolist() == [20.0, 40.0, 60.0]  # ceil(41 x 0.5) = 21st of 0..39
+
+
 def noisy_series(n: int, seed: int = 0) -> torch.Tensor:
     """A daily sine under Student-t noise, scaled: stationary, so validation speaks for
     the test."""

@@ -1,7 +1,8 @@
 """Quantiles calibrated on windows the model did not train on (``conformal=true``): split
 conformal prediction, level by level. For each level ``q``, horizon step and target, the
 offset is the ``q``-quantile of ``y`` minus the forecast's ``q``-quantile over the validation
-windows; added to the forecast, the level's share of targets below it there is ``q``. It
+windows (over every step of the horizon where a step has too few windows); added to the
+forecast, the level's share of targets below it there is ``q``. It
 widens an interval that was too narrow and narrows one that was too wide (quantile heads,
 distributions and ensembles alike), in the scaled space the network forecasts in.
 
@@ -18,6 +19,10 @@ from torch import Tensor, nn
 
 from forecast.data.windows import Batch, WindowDataset
 from forecast.model.losses import Forecast
+
+# Errors expected beyond a bound below which a horizon step's offset is the whole horizon's:
+# 8 validation windows would set a 0.1 bound by the smallest of 8 errors, far too wide
+POOL_BELOW = 10
 
 
 class Calibration(nn.Module):
@@ -60,7 +65,9 @@ def residual_quantiles(
     """``(horizon, n_targets, n_levels)``: level ``k``'s quantile of ``y`` minus
     ``forecast``'s ``k``-th value (``(batch, horizon, n_targets, n_levels)``, or a point
     ``(batch, horizon, n_targets)`` for every level) over about ``windows`` of ``dataset``'s
-    windows evenly spread (under DDP, the ranks' together), observed targets only."""
+    windows evenly spread (under DDP, the ranks' together), observed targets only: per
+    horizon step where a step has ``POOL_BELOW`` errors expected beyond the level (100 for
+    0.1, 400 for 0.025), else over the whole horizon's."""
     shard, targets = dataset.shard, len(dataset.target_index)
     width = dataset.horizon * targets * len(levels)
     windows = min(windows, (1 << 24) // width)  # what torch.quantile takes
@@ -73,7 +80,13 @@ def residual_quantiles(
             predicted = predicted.unsqueeze(-1).expand(*predicted.shape, len(levels))
         errors.append((batch.y.unsqueeze(-1) - predicted).double())
     own = torch.cat(errors) if errors else torch.zeros(0, dataset.horizon, targets, len(levels))
-    return conformal_quantiles(torch.cat(shard.gathered(own)), levels)
+    every = torch.cat(shard.gathered(own))  # (windows, horizon, n_targets, n_levels)
+    per_step = conformal_quantiles(every, levels)
+    # pooled over the horizon where a step has too few errors beyond a bound to place it
+    pooled = conformal_quantiles(every.transpose(0, 1).flatten(0, 1), levels)
+    q = every.new_tensor(list(levels))
+    enough = torch.isfinite(every).sum(0) >= POOL_BELOW / torch.minimum(q, 1 - q)
+    return torch.where(enough, per_step, pooled)
 
 
 def conformal_quantiles(errors: Tensor, levels: Sequence[float]) -> Tensor:
