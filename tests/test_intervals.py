@@ -34,6 +34,18 @@ def test_interval_scores_by_hand():
     assert below.metrics()["coverage"] == 0.0
 
 
+def test_a_count_on_a_whole_count_bound_is_inside():
+    """Sales of 0 against a negative binomial's lower bound 0: both come back from float32
+    scaled values (mean 0.8, std 1.27) a rounding apart, and still count as inside."""
+    units = Units(*(torch.tensor([[v]], dtype=torch.float64) for v in (1.27, 0.8, 1.0)))
+    zero = torch.tensor(-0.8 / 1.27, dtype=torch.float32)
+    y = zero.view(1, 1, 1)
+    above = torch.nextafter(zero, torch.tensor(1.0))  # the bound one float32 step higher
+    scores = IntervalScores.empty([0.1, 0.9])
+    scores.update(torch.stack([above, above + 2]).view(1, 1, 1, 2), y, units)
+    assert scores.metrics()["coverage"] == 1.0
+
+
 def test_a_made_up_target_is_not_scored():
     units = Units(*(torch.ones(1, 1, dtype=torch.float64) for _ in range(3)))
     scores = IntervalScores.empty([0.1, 0.9])

@@ -20,6 +20,9 @@ from torch import Tensor, nn
 from forecast.data.windows import Batch, WindowDataset
 from forecast.model.losses import Forecast
 
+# Scaled units within which a target counts as on a bound: whole counts and a negative
+# binomial's whole-count quantile, equal in the data's units, differ by float32 rounding here
+TIE = 1e-5
 # Errors expected beyond a bound below which a horizon step's offset is the whole horizon's:
 # 8 validation windows would set a 0.1 bound by the smallest of 8 errors, far too wide
 POOL_BELOW = 10
@@ -127,7 +130,8 @@ def coverage(net: nn.Module, dataset: WindowDataset, levels: Sequence[float], st
     for index in dataset.strided(stride).split(1024):
         x, y, future, static = dataset[index]
         quantiles = net.forecast(x, future, static, levels).quantiles
-        inside = (quantiles[..., 0] <= y) & (y <= quantiles[..., -1])  # False where y is NaN
+        low, high = quantiles[..., 0] - TIE, quantiles[..., -1] + TIE
+        inside = (low <= y) & (y <= high)  # False where y is NaN
         sums += torch.tensor([inside.sum().item(), torch.isfinite(y).sum().item()])
     dataset.shard.summed(sums)
     return (sums[0] / sums[1].clamp_min(1)).item()
