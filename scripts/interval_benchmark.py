@@ -47,7 +47,9 @@ VARIANTS = {
     "studentt, conformal": [LEVELS, "model.distribution=studentt", "conformal=true"],
 }
 # counts: the sales preset's negative binomial (one scaler per column, as the preset has)
-COUNTS = {"m5_sales": {"negbinomial": [LEVELS, "model.distribution=negbinomial"]}}
+NEGBINOMIAL = [LEVELS, "model.distribution=negbinomial"]
+COUNTS = {"m5_sales": {"negbinomial": NEGBINOMIAL,
+                       "negbinomial, conformal": [*NEGBINOMIAL, "conformal=true"]}}  # fmt: skip
 SHOWN = ("test_wql", "test_coverage", "test_interval_width", "test_msis", "test_mse")
 
 
