@@ -160,18 +160,22 @@ def table(results: dict) -> str:
     return markdown_table(header, rows, provenance(results["meta"]))
 
 
-def interval_table(results: dict) -> str:
-    """The 95% intervals' MSIS and coverage next to the official ones."""
+def interval_table(*every: dict) -> str:
+    """The 95% intervals' MSIS and coverage of each result file's runs (with OWA, the same
+    forecasts' point score), next to the official ones."""
     rows = []
-    for run_ in results["runs"]:
-        acd = abs(run_["coverage"] - 0.95)
-        rows.append([run_["frequency"], f"forecast ({results['label']})", f"{run_['msis']:.3f}",
-                     f"{run_['coverage']:.3f}", f"{acd:.3f}"])  # fmt: skip
-        for method, (score, official) in OFFICIAL_INTERVALS[run_["frequency"]].items():
-            rows.append([run_["frequency"], f"{method} (official)", f"{score:.3f}", "",
-                         f"{official:.3f}"])  # fmt: skip
-    header = ["M4 95% interval", "method", "MSIS", "coverage", "ACD"]
-    return markdown_table(header, rows, provenance(results["meta"]))
+    for name in FREQUENCIES:
+        for results in every:
+            for run_ in (r for r in results["runs"] if r["frequency"] == name and "msis" in r):
+                rows.append([name, f"forecast ({results['label']})", f"{run_['msis']:.3f}",
+                             f"{run_['coverage']:.3f}", f"{abs(run_['coverage'] - 0.95):.3f}",
+                             f"{run_['owa']:.3f}", f"{run_['seconds'] / 60:.1f}"])  # fmt: skip
+        if rows and rows[-1][0] == name:
+            for method, (score, acd) in OFFICIAL_INTERVALS[name].items():
+                rows.append([name, f"{method} (official)", f"{score:.3f}", "", f"{acd:.3f}",
+                             "", ""])  # fmt: skip
+    header = ["M4 95% interval", "method", "MSIS", "coverage", "ACD", "OWA", "min (2 cores)"]
+    return markdown_table(header, rows, *(provenance(results["meta"]) for results in every))
 
 
 def main() -> None:
