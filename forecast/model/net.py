@@ -200,10 +200,7 @@ class LSTMNet(nn.Module):
         return Forecast(out[..., 0], quantiles, params), state
 
     def _learned(self, forecast: Forecast, levels: Sequence[float] | None) -> Forecast:
-        """A quantile head's forecast at ``levels``, some of the levels it learned, in
-        order: heads trained apart can cross, and sorting them (Chernozhukov et al.'s
-        rearrangement) never raises their pinball loss."""
-        forecast = forecast._replace(quantiles=forecast.quantiles.sort(dim=-1).values)
+        """A quantile head's forecast at ``levels``, some of the levels it learned."""
         learned = list(self.config.quantiles)
         if levels is None or list(levels) == learned:
             return forecast
