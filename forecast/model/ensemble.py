@@ -118,11 +118,11 @@ class Ensemble(nn.Module):
         levels: Sequence[float] | None = None,
     ) -> Forecast:
         """Every member's forecast, stacked on a first axis: ``point (members, batch,
-        horizon, n_targets)``, ``quantiles (members, batch, horizon, n_targets, Q)``."""
+        horizon, n_targets)``, ``quantiles (members, batch, horizon, n_targets, Q)``, and
+        members with a distribution their ``params``."""
         outs = [member.forecast(x, future, static, levels) for member in self.members]
-        return Forecast(
-            torch.stack([o.point for o in outs]), torch.stack([o.quantiles for o in outs])
-        )
+        each = zip(*outs, strict=True)  # per field of Forecast, every member's
+        return Forecast(*(None if parts[0] is None else torch.stack(parts) for parts in each))
 
     def forecast(
         self,
@@ -183,18 +183,21 @@ class Ensemble(nn.Module):
         """``n`` paths of the members' mixture (members with a distribution): each path of
         each window from a member drawn by its share, moved by the combined point minus the
         members' combined point, as the quantiles are. ``(n, batch, horizon, n_targets)``."""
+        members = self.member_forecasts(x, future, static, levels=())  # one forward each
         each = torch.stack(
-            [m.sample(x, n, seed + k, future, static) for k, m in enumerate(self.members)]
-        )  # (members, n, batch, horizon, n_targets)
-        members = self.member_forecasts(x, future, static, levels=())
+            [
+                m.distribution.sample(params, n, seed + k)
+                for k, (m, params) in enumerate(zip(self.members, members.params, strict=True))
+            ]
+        )  # fmt: skip  (members, n, batch, horizon, n_targets)
+        shares = self.shares()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            drawn = torch.multinomial(self.shares(), n * x.shape[0], replacement=True)
+            drawn = torch.multinomial(shares, n * x.shape[0], replacement=True)
         drawn = drawn.view(1, n, x.shape[0], 1, 1).expand(1, *each.shape[1:])
         paths = each.gather(0, drawn)[0]
         point = self._combined(x, members).point
-        members_point = torch.einsum("m,m...->...", self.shares(), members.point)
-        return paths + point - members_point
+        return paths + point - torch.einsum("m,m...->...", shares, members.point)
 
     def candidates_of(self, x: Tensor, members: Forecast) -> Tensor:
         """Every candidate's point forecast, ``(candidates, batch, horizon, n_targets)``."""
