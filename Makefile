@@ -26,8 +26,12 @@ install-spark: install
 	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
 	$(PYTHON) -m pip install --quiet -e ".[dev,spark]"
 
+# Test processes (pytest-xdist): most tests wait on a command or a server they start, and each
+# worker runs torch on one thread, so two share the 2 cores of CI; 0 runs in this process.
+WORKERS ?= 2
+
 test: install-spark lint docs
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(WORKERS)
 
 # The edit loop: everything but the tests that start whole processes (marked slow).
 test-fast: install lint

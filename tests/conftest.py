@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `pytest -n 2`: a core each, torch and the commands
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # read before torch is first imported
+
 from helpers import compose_config, sine_frame
 
 
