@@ -26,6 +26,7 @@ from forecast.data.reading import read_table, table_kind
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
 from forecast.reference import SERVING_CONF_DIR
+from forecast.serving.checks import one_answer
 from forecast.serving.forecaster import Forecaster
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ def histories(path: Path, spec: DataSpec, chunk_series: int | None) -> Iterable[
 @exit_on_error
 def main(cfg: DictConfig) -> None:
     use_threads(cfg)
+    one_answer(cfg.quantiles, cfg.samples)
     forecaster = Forecaster.load(model_uri(cfg))
     spec = forecaster.spec
     future = None if cfg.future is None else read_table(cfg.future)

@@ -217,7 +217,9 @@ def test_the_server_answers_levels_and_samples(trained_spec, history):
     paths = forecaster.sample(history, samples=3, seed=4)
     assert [r["sample"] for r in rows] == paths["sample"].tolist()
     assert [r["price"] for r in rows] == pytest.approx(paths["price"].tolist(), rel=1e-6)
-    for bad, message in (({"quantiles": [1.5]}, "inside (0, 1)"), ({"samples": 0}, "samples")):
+    both = {"quantiles": [0.5], "samples": 2}
+    for bad, message in (({"quantiles": [1.5]}, "inside (0, 1)"), ({"samples": 0}, "samples"),
+                         (both, "quantiles and samples were both asked for")):  # fmt: skip
         answer = client.post("/forecast", json={"series": [{"data": data}], **bad})
         assert answer.status_code == 422 and message in json.dumps(answer.json())
 
@@ -306,6 +308,12 @@ def test_a_distribution_model_trains_calibrates_and_forecasts_from_the_command(t
         .sample(pd.read_csv(tmp_path / "sines.csv"), samples=3)
         .astype(paths.dtypes)
     )
+    both = subprocess.run(
+        [*command, "input=sines.csv", "output=s.csv", "samples=3", "quantiles=[0.5]"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert both.returncode == 1 and "quantiles and samples were both asked for" in both.stderr
+    assert "Traceback" not in both.stderr and pd.read_csv(tmp_path / "s.csv").equals(paths)
 
 
 @pytest.mark.parametrize("name", ["normal", "studentt", "negbinomial"])

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from forecast.errors import ForecastError
 from forecast.serving.api_docs import add_docs
 from forecast.serving.checkpoint import VERSION
+from forecast.serving.checks import one_answer
 from forecast.serving.forecaster import Forecaster
 from forecast.serving.limits import BodyLimit
 from forecast.serving.schema import (
@@ -173,6 +174,7 @@ def answerer(forecaster: Forecaster) -> Callable[[bytes], bytes]:
         # The body is parsed and validated by pydantic in one pass from bytes: a third of the
         # time of json.loads plus validation, which FastAPI does for a ForecastRequest argument.
         request = ForecastRequest.model_validate_json(body)
+        one_answer(request.quantiles, request.samples)
         levels = forecaster.levels(request.quantiles)
         inputs = [
             forecaster.checked(series_input(series, k, spec))

@@ -1,6 +1,7 @@
-"""What a forecast is given and gives, checked: the future rows of each series against the
-steps after its history, and every value finite, a bad one named by its series, step and
-column; and each series' future rows found in one pass."""
+"""What a forecast is asked, given and gives, checked: one answer (quantiles or paths), the
+future rows of each series against the steps after its history, and every value finite, a
+bad one named by its series, step and column; and each series' future rows found in one
+pass."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ from forecast.data.clock import local_index
 from forecast.data.series import SeriesInput
 from forecast.errors import ForecastError
 from forecast.model.config import LSTMConfig
+
+
+def one_answer(quantiles: Sequence[float] | None, samples: int | None) -> None:
+    """Quantiles and sample paths are two answers of different shapes (a column per level, or
+    a row per path): a request for both would silently get only the paths."""
+    if quantiles is not None and samples:
+        raise ForecastError(
+            "quantiles and samples were both asked for: a forecast gives quantile columns or "
+            "sample paths, so ask for one (the paths' quantiles are their empirical ones)"
+        )
 
 
 def check_future_stamps(

@@ -59,7 +59,7 @@ def forecast_table(
         flags = future_flags(table[FUTURE_FLAG])
         history = table[~flags].drop(columns=FUTURE_FLAG)
         future = table[flags].drop(columns=FUTURE_FLAG)
-    if params.get("samples"):
+    if params.get("samples"):  # the paths: MLflow passes every param, quantiles' default too
         return forecaster.sample(
             history, future, int(params["samples"]), int(params.get("seed", 0))
         )
