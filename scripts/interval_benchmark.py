@@ -49,6 +49,7 @@ VARIANTS = {
     "quantile heads, conformal": [LEVELS, "conformal=true"],
     "studentt": [LEVELS, "model.distribution=studentt"],
     "studentt, conformal": [LEVELS, "model.distribution=studentt", "conformal=true"],
+    "normal": [LEVELS, "model.distribution=normal"],
 }
 # counts: the sales preset's negative binomial (one scaler per column, as the preset has)
 NEGBINOMIAL = [LEVELS, "model.distribution=negbinomial"]
@@ -70,9 +71,11 @@ def run(preset: str, variant: str, seed: int, overrides: list[str], out: Path) -
             **{k: metrics[k] for k in kept if k in metrics}}  # fmt: skip
 
 
-def table(results: dict) -> str:
+def table(*every: dict) -> str:
+    """Each preset's variants, from every result file (one run of this script each)."""
     groups: dict[tuple[str, str], list[dict]] = {}
-    for r in results["runs"]:
+    for r in sorted((r for results in every for r in results["runs"]),
+                    key=lambda r: PRESETS.index(r["preset"])):  # fmt: skip
         groups.setdefault((r["preset"], r["variant"]), []).append(r)
     rows = []
     for (preset, variant), runs in groups.items():
@@ -90,7 +93,7 @@ def table(results: dict) -> str:
         ])  # fmt: skip
     header = ["preset", "80% interval from", "seeds", "WQL", "coverage (range)", "|cov - 0.8|",
               "width", "MSIS", "MSE", "val coverage", "s (2 cores)"]  # fmt: skip
-    return markdown_table(header, rows, provenance(results["meta"]))
+    return markdown_table(header, rows, *(provenance(results["meta"]) for results in every))
 
 
 def main() -> None:

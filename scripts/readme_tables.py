@@ -58,7 +58,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "quickstart": lambda: preset_runs.quickstart(load("preset_runs")),
     "preset_evaluation": lambda: preset_runs.preset_evaluation(load("preset_runs")),
     "quantiles": lambda: preset_runs.quantiles(load("preset_runs")),
-    "intervals": lambda: interval_benchmark.table(load("intervals")),
+    "intervals": lambda: interval_benchmark.table(load("intervals"), load("intervals_normal")),
     "preset_runs": lambda: preset_runs.runs_table(load("preset_runs")),
     "fixed_cost": lambda: preset_runs.fixed_cost(load("preset_runs")),
     "covariate_benefit": lambda: covariate_benefit.table(load("covariate_benefit")),
