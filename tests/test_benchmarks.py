@@ -141,6 +141,15 @@ def test_m4_benchmark_smoke(tmp_path):
     assert "| weekly | Naive2 (official) | 9.161 | 2.777 | 1.000 |" in stdout
 
 
+def test_m4_benchmark_scores_a_log_transform_in_the_data_units(tmp_path):
+    args = ["--frequencies", "weekly", "--log", "--override", "model.distribution=studentt"]
+    stdout, results = smoke("m4_benchmark.py", tmp_path, *args)
+    (run,) = results["runs"]
+    # forecasts left in log units would miss every value: sMAPE near 200, coverage near 0
+    assert run["log"] and run["coverage"] > 0.5 and 0 < run["smape"] < 50
+    assert "| weekly | forecast (defaults) |" in stdout
+
+
 def test_defaults_benchmark_smoke(tmp_path):
     stdout, results = smoke("defaults_benchmark.py", tmp_path, "--datasets", "etth1")
     (run,) = results["runs"]
