@@ -76,7 +76,10 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "defaults_before": lambda: defaults_benchmark.table(load("defaults_defaults")),
     "m4": lambda: m4_benchmark.table(load("m4_huber256")),
     "m4_intervals": lambda: m4_benchmark.interval_table(
-        load("m4_studentt_conformal"), load("m4_studentt"), load("m4_quantiles_conformal")
+        load("m4_studentt_conformal"),
+        load("m4_studentt"),
+        load("m4_quantiles_conformal"),
+        load("m4_studentt_lookback336"),
     ),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),
     "training_grid": lambda: benchmark_training.table(load("training_grid")),
