@@ -3,6 +3,7 @@ coverage reached on a generated series whose model's intervals were too narrow."
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 
@@ -18,6 +19,8 @@ from forecast.data.scaling import Scaler
 from forecast.data.windows import WindowDataset
 from forecast.errors import ForecastError
 from forecast.model.calibration import (
+    GAP,
+    GRID,
     Calibration,
     conformal,
     conformal_quantiles,
@@ -37,6 +40,16 @@ def test_offsets_move_each_level_and_keep_the_levels_in_order():
     # step 1: 0 - 1, 0 (not calibrated), 1 + 0.5; step 2: 0 + 2, 1, 2 - 3, sorted
     assert moved.tolist() == [[[[-1.0, 0.0, 1.5]], [[-1.0, 1.0, 2.0]]]]
     assert calibration(quantiles, [0.2, 0.5, 0.8]) is quantiles  # no level it knows
+
+
+def test_a_level_between_close_calibrated_levels_takes_their_interpolated_offset():
+    offsets = torch.tensor([[[1.0, 3.0, -2.0]]])  # (horizon 1, targets 1), levels .1 .2 .9
+    calibration = Calibration([0.1, 0.2, 0.9], offsets)
+    quantiles = torch.tensor([[[[0.0, 10.0, 20.0, 30.0]]]])  # levels .05 .15 .5 .95
+    moved = calibration(quantiles, [0.05, 0.15, 0.5, 0.95])
+    # .15: halfway from 1 to 3; .5 lies between .2 and .9, too far apart; .05, .95 outside
+    assert moved.tolist() == [[[[0.0, 12.0, 20.0, 30.0]]]]
+    assert calibration(quantiles[..., :1], [0.125])[..., 0].item() == pytest.approx(1.5)
 
 
 def test_residual_quantiles_are_the_conformal_order_statistics():
@@ -95,6 +108,7 @@ def test_calibration_reaches_the_nominal_coverage_on_a_generated_series():
     before = coverage(net, test, [0.1, 0.9], stride=1)
     assert abs(before - 0.8) > 0.2
     net.calibration = conformal(net, val, [0.1, 0.9])
+    assert net.calibration.levels == [0.1, 0.9]  # quantile heads: the levels they learned
     assert coverage(net, val, [0.1, 0.9], stride=1) == pytest.approx(0.8, abs=0.005)
     assert coverage(net, test, [0.1, 0.9], stride=1) == pytest.approx(0.8, abs=0.03)
 
@@ -105,7 +119,9 @@ def test_a_calibrated_model_file_forecasts_calibrated(tmp_path):
     net = LSTMNet(LSTMConfig(hidden_size=8, num_layers=1, distribution="normal"), spec)
     net.calibration = conformal(net, windows(noisy_series(500), 24, 6), [0.1, 0.5, 0.9])
     loaded, _ = load_checkpoint(save_checkpoint(tmp_path / "model.pt", net, spec))
-    assert loaded.calibration.levels == [0.1, 0.5, 0.9]
+    # a distribution: its own levels and the grid, every step between them at most GAP
+    assert loaded.calibration.levels == sorted({*GRID, 0.1, 0.5, 0.9})
+    assert all(b - a <= GAP + 1e-9 for a, b in itertools.pairwise(GRID))
     assert torch.equal(loaded.calibration.offsets, net.calibration.offsets)
     x = noisy_series(24)
     with torch.no_grad():

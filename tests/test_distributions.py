@@ -23,6 +23,7 @@ from forecast import Forecaster
 from forecast.data.scaling import Scaler, SeriesScaler, Standardize
 from forecast.data.spec import DataSpec
 from forecast.errors import ForecastError
+from forecast.model.calibration import GRID
 from forecast.model.config import LSTMConfig
 from forecast.model.distributions import FAMILIES
 from forecast.model.ensemble import Ensemble
@@ -295,6 +296,8 @@ def test_a_distribution_model_trains_calibrates_and_forecasts_from_the_command(t
     assert run.data.metrics["val_coverage_conformal"] == metrics["val_coverage_conformal"]
     assert run.data.params["model.distribution"] == "studentt"
     model = tmp_path / "run" / "model.pt"
+    # calibrated on the grid too: a level asked at forecast time is moved as well
+    assert Forecaster.load(model).net.calibration.levels == sorted({*GRID, 0.1, 0.5, 0.9})
     command = [str(Path(sys.executable).parent / "forecast-predict"), f"ckpt_path={model}"]
     result = subprocess.run(
         [*command, "input=sines.csv", "output=s.csv", "samples=3"],

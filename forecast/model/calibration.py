@@ -4,7 +4,9 @@ offset is the ``q``-quantile of ``y`` minus the forecast's ``q``-quantile over t
 windows (over every step of the horizon where a step has too few windows); added to the
 forecast, the level's share of targets below it there is ``q``. It
 widens an interval that was too narrow and narrows one that was too wide (quantile heads,
-distributions and ensembles alike), in the scaled space the network forecasts in.
+distributions and ensembles alike), in the scaled space the network forecasts in. A
+distribution, which is asked for levels at forecast time, is calibrated on a grid of levels
+as well, and a level between two of them is moved by their offsets interpolated.
 
 ``residual_quantiles`` is the same computation for any forecast, which gives a point
 forecaster (a baseline) an interval from its own errors.
@@ -12,6 +14,7 @@ forecaster (a baseline) an interval from its own errors.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 
 import torch
@@ -23,14 +26,20 @@ from forecast.model.losses import Forecast
 # Scaled units within which a target counts as on a bound: whole counts and a negative
 # binomial's whole-count quantile, equal in the data's units, differ by float32 rounding here
 TIE = 1e-5
+# Levels a distribution is calibrated at besides its own; GAP: calibrated levels at most this
+# far apart calibrate a level between them by interpolating their offsets (so every level
+# from 0.01 to 0.99 asked of a calibrated distribution is calibrated)
+GRID = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99)
+GAP = 0.1
 # Errors expected beyond a bound below which a horizon step's offset is the whole horizon's:
 # 8 validation windows would set a 0.1 bound by the smallest of 8 errors, far too wide
 POOL_BELOW = 10
 
 
 class Calibration(nn.Module):
-    """Offsets ``(horizon, n_targets, len(levels))`` added to the quantiles at ``levels``;
-    a level asked for that was not calibrated is left as the model gives it."""
+    """Offsets ``(horizon, n_targets, len(levels))`` added to the quantiles at ``levels``. A
+    level asked for between two calibrated levels at most ``GAP`` apart takes the offset
+    interpolated between theirs; any other level is left as the model gives it."""
 
     def __init__(self, levels: Sequence[float], offsets: Tensor) -> None:
         super().__init__()
@@ -40,13 +49,25 @@ class Calibration(nn.Module):
     def forward(self, quantiles: Tensor, levels: Sequence[float]) -> Tensor:
         """``quantiles (..., horizon, n_targets, len(levels))`` moved, then sorted so that
         no two levels cross."""
-        known = [k for k, q in enumerate(levels) if q in self.levels]
-        if not known:
+        offsets = [self.offset(q) for q in levels]
+        if all(offset is None for offset in offsets):
             return quantiles
         shift = torch.zeros(quantiles.shape[-3:], dtype=quantiles.dtype, device=quantiles.device)
-        for k in known:
-            shift[..., k] = self.offsets[..., self.levels.index(levels[k])]
+        for k, offset in enumerate(offsets):
+            if offset is not None:
+                shift[..., k] = offset
         return (quantiles + shift).sort(dim=-1).values
+
+    def offset(self, q: float) -> Tensor | None:
+        """Level ``q``'s offsets ``(horizon, n_targets)``: its own, or linear between the
+        calibrated levels either side of it where they are close; None where neither."""
+        if q in self.levels:
+            return self.offsets[..., self.levels.index(q)]
+        k = bisect.bisect(self.levels, q)
+        if not 0 < k < len(self.levels) or self.levels[k] - self.levels[k - 1] > GAP + 1e-9:
+            return None
+        low, high = self.levels[k - 1], self.levels[k]
+        return torch.lerp(self.offsets[..., k - 1], self.offsets[..., k], (q - low) / (high - low))
 
 
 def calibrated(
@@ -111,14 +132,23 @@ def conformal_quantiles(errors: Tensor, levels: Sequence[float]) -> Tensor:
 def conformal(
     net: nn.Module, val: WindowDataset, levels: Sequence[float], windows: int = 20_000
 ) -> Calibration:
-    """The calibration of ``net``'s quantiles at ``levels`` on the validation windows."""
+    """The calibration of ``net``'s quantiles at ``levels`` on the validation windows; a
+    distribution's, which answers any level at forecast time, at ``GRID``'s levels too. The
+    grid takes windows of its own: in one pass with ``levels`` it would leave them fewer of
+    the ``windows`` that bound the errors held in memory."""
     net.eval()
+    grid = [q for q in GRID if q not in levels] if net.config.distribution else []
+    offsets: dict[float, Tensor] = {}
+    for each in filter(None, (list(levels), grid)):
 
-    def quantiles(batch: Batch) -> Tensor:
-        return net.forecast(batch.x, batch.future, batch.static, levels).quantiles
+        def quantiles(batch: Batch, each: list[float] = each) -> Tensor:
+            return net.forecast(batch.x, batch.future, batch.static, each).quantiles
 
-    offsets = residual_quantiles(val, quantiles, levels, windows)
-    return Calibration(levels, offsets.nan_to_num(0.0))  # no target observed: no offset
+        found = residual_quantiles(val, quantiles, each, windows)
+        offsets |= {q: found[..., k] for k, q in enumerate(each)}
+    order = sorted(offsets)
+    stacked = torch.stack([offsets[q] for q in order], dim=-1)
+    return Calibration(order, stacked.nan_to_num(0.0))  # no target observed: no offset
 
 
 @torch.no_grad()
