@@ -141,6 +141,22 @@ def test_a_bad_series_on_one_rank_stops_every_rank_with_its_message(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_rank_whose_series_are_all_too_short_says_it_is_that_rank_s(tmp_path):
+    """Series s1 and s3, rank 1's, too short for a window and dropped: rank 1 keeps none,
+    while the table as a whole trains."""
+    frame = pd.concat(
+        sine_frame(200 if k % 2 == 0 else 20, seed=k).assign(site=f"s{k}") for k in range(4)
+    )
+    frame.to_parquet(tmp_path / "dropped.parquet")
+    keys = ["data.path=dropped.parquet", "data.series_id=site", "data.short_series=drop"]
+    process = forecast_train(tmp_path, "trainer=ddp", *keys)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 1, output[-2000:]
+    assert "dropped.parquet (the series of rank 1 of 2): every series is shorter" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
 def test_two_nodes_of_one_process_train_one_model(tmp_path):
     """Two 'machines' on one: the same command with NODE_RANK 0 and 1 and one master address."""
     sine_frame().to_csv(tmp_path / "sines.csv", index=False)
