@@ -79,7 +79,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
         load("m4_studentt_conformal"),
         load("m4_studentt"),
         load("m4_quantiles_conformal"),
-        load("m4_studentt_lookback336"),
+        load("m4_studentt_lookback336"), load("m4_studentt_log"),
     ),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),
     "training_grid": lambda: benchmark_training.table(load("training_grid")),
