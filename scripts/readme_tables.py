@@ -82,6 +82,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
         load("m4_studentt_lookback336"),
         load("m4_studentt_log"),
         load("m4_studentt_log_ensemble2"),
+        load("m4_studentt_ensemble2"),
     ),
     "compare_peers": lambda: compare_peers.table(load("compare_peers")),
     "training_grid": lambda: benchmark_training.table(load("training_grid")),
