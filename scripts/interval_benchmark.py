@@ -74,9 +74,9 @@ def run(preset: str, variant: str, seed: int, overrides: list[str], out: Path) -
 def table(*every: dict) -> str:
     """Each preset's variants, from every result file (one run of this script each)."""
     each = [r for results in every for r in results["runs"]]
-    first = {r["preset"]: k for k, r in reversed(list(enumerate(each)))}  # a preset's rows together
+    presets = list(dict.fromkeys(r["preset"] for r in each))  # a preset's rows together
     groups: dict[tuple[str, str], list[dict]] = {}
-    for r in sorted(each, key=lambda r: first[r["preset"]]):
+    for r in sorted(each, key=lambda r: presets.index(r["preset"])):
         groups.setdefault((r["preset"], r["variant"]), []).append(r)
     rows = []
     for (preset, variant), runs in groups.items():

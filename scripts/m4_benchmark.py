@@ -133,7 +133,8 @@ def run(
     history, test = split(frame, horizon)
     forecaster = Forecaster.load(out / "logs" / name / "model.pt")
     levels = None if forecaster.net.config.distribution is None else INTERVAL
-    forecast = forecaster.predict(split(trained, horizon)[0], quantiles=levels)
+    given = history.assign(y=np.log1p(history.y)) if log else history  # as it was trained
+    forecast = forecaster.predict(given, quantiles=levels)
     if log:
         for column in [c for c in forecast.columns if c == "y" or c.startswith("y_q")]:
             forecast[column] = np.expm1(forecast[column])

@@ -76,10 +76,8 @@ class ForecastDataModule(pl.LightningDataModule):
         )  # fmt: skip
         self.tests = rows_in_test(series.timestamps, self.bounds, options, series.timezone)
         self.options = options = self._derived(series)
-        rank, world = self.shard.rank, self.shard.world  # a rank may hold only short series
-        where = self.path if world == 1 else f"{self.path} (the series of rank {rank} of {world})"
         self.segments, self.kept_series = series_segments(
-            self.bounds, options, self.season, self._name, where, self.tests
+            self.bounds, options, self.season, self._name, self.shard.part_of(self.path), self.tests
         )
         kept = set(self.kept_series)
         dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]

@@ -50,6 +50,13 @@ class Shard:
             return cls()
         return cls(dist.get_rank(), dist.get_world_size())
 
+    def part_of(self, source: str) -> str:
+        """How messages name this rank's series of ``source``: all of a rank's may be too
+        short where the table's are not."""
+        if self.world == 1:
+            return source
+        return f"{source} (the series of rank {self.rank} of {self.world})"
+
     def summed(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Each tensor summed over every rank (float64 on the CPU, in place)."""
         if self.world > 1:
