@@ -74,6 +74,8 @@ def child(kind: str, rows: int, workdir: str) -> None:
     path = Path(workdir) / f"{rows}.parquet"
     if kind == "panel":
         return panel_child(Path(workdir) / f"panel-{rows}.parquet")
+    if kind == "panel_target":
+        return panel_child(Path(workdir) / f"target-{rows}.parquet", covariates=False)
     if kind == "predict":
         return predict_child(Path(workdir))
     base = reset_peak()
@@ -114,9 +116,10 @@ def child(kind: str, rows: int, workdir: str) -> None:
     print(json.dumps({"peak_mb": status_mb("VmHWM") - base}))
 
 
-def panel_child(path: Path) -> None:
+def panel_child(path: Path, covariates: bool = True) -> None:
     """Setup of a panel file as forecast-train reads it, then budgeted epochs: the median
-    of the epochs after the first (which warms up) is the epoch's time."""
+    of the epochs after the first (which warms up) is the epoch's time. Without
+    ``covariates`` (a file of the target alone), the setup alone."""
     import statistics
     import time
 
@@ -129,12 +132,15 @@ def panel_child(path: Path) -> None:
     start = time.perf_counter()
     dm = ForecastDataModule(
         str(path), timestamp="date", series_id="series", features=["y"],
-        future_covariates=["x0", "x1"], horizon=PANEL_HORIZON, max_rows=None, max_values=None,
-        windows_per_epoch=EPOCH_WINDOWS, batch_size=256,
+        future_covariates=["x0", "x1"] if covariates else [], horizon=PANEL_HORIZON,
+        max_rows=None, max_values=None, windows_per_epoch=EPOCH_WINDOWS, batch_size=256,
     )  # fmt: skip
     dm.setup()
     setup_s = time.perf_counter() - start
     setup_mb = status_mb("VmHWM") - base
+    if not covariates:
+        print(json.dumps({"setup_mb": setup_mb, "setup_s": setup_s}))
+        return
     module = lit_module("segment_lstm", dm.spec, dm.season, scheduler=None)  # no validation
     times: list[float] = []
 
@@ -212,10 +218,18 @@ def panels(sizes: list[int], workdir: Path) -> list[dict]:
 
     results = []
     for rows in sizes:
+        path = write_panel(workdir / f"target-{rows}.parquet", rows // PANEL_LENGTH,
+                           PANEL_LENGTH, covariates=0)  # fmt: skip
+        target = measure("panel_target", rows, workdir)
+        path.unlink()
         path = write_panel(workdir / f"panel-{rows}.parquet", rows // PANEL_LENGTH, PANEL_LENGTH)
         measured = measure("panel", rows, workdir)
         path.unlink()
-        results.append({"rows": rows, "array_mb": rows * 3 * 4 / 2**20, **measured})
+        results.append({
+            "rows": rows, "array_mb": rows * 3 * 4 / 2**20, **measured,
+            "target_array_mb": rows * 4 / 2**20, "target_setup_mb": target["setup_mb"],
+            "target_setup_s": target["setup_s"],
+        })  # fmt: skip
         print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -287,13 +301,22 @@ def main() -> None:
     write_results(args.out or REPO / "benchmarks" / "memory.json", output)
 
 
+def target_setup(result: dict) -> str:
+    """The setup of the same panel without covariates (runs before it had none: n/a)."""
+    if "target_setup_mb" not in result:
+        return "n/a"
+    mb, array = result["target_setup_mb"], result["target_array_mb"]
+    return f"{mb:,.0f} MB ({mb / array:.2f}x)"
+
+
 def panel_table(results: dict) -> str:
     from bench_setup import markdown_table, provenance
 
     first = results["panels"][0]["windows_per_s"]
     rows = [
         [f"{r['rows']:,}", f"{r['rows'] // PANEL_LENGTH:,}", f"{r['array_mb']:,.0f} MB",
-         f"{r['setup_mb']:,.0f} MB ({r['setup_mb'] / r['array_mb']:.1f}x)",
+         f"{r['setup_mb']:,.0f} MB ({r['setup_mb'] / r['array_mb']:.2f}x)",
+         target_setup(r),
          f"{r['setup_s']:.0f} s", f"{r['train_windows']:,}",
          f"{r['windows_per_s']:,.0f} ({r['windows_per_s'] / first:.2f}x)"]
         for r in results["panels"]
@@ -308,7 +331,8 @@ def panel_table(results: dict) -> str:
         f"(forecast-predict takes {p['predict_s'] / p['forward_s']:.1f}x its time)."
     )
     return markdown_table(
-        ["rows", "series", "float32 arrays", "setup peak RSS (x arrays)", "setup",
+        ["rows", "series", "float32 arrays", "setup peak RSS (x arrays)",
+         "the target alone: setup peak RSS (x array)", "setup",
          "training windows", f"windows/s, epochs of {EPOCH_WINDOWS:,} (x the first)"],
         rows,
         "One target and two future covariates per row, string series ids; lookback derived, "

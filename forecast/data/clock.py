@@ -149,3 +149,58 @@ def steps_after(
             f"{label}: {horizon} steps after {pd.Timestamp(last)} reach past 2262-04-11, "
             "the last timestamp that can be held"
         ) from None
+
+
+class SeriesClock:
+    """Every stacked row's timestamp (UTC ``datetime64[ns]``), held as each series' first
+    timestamp and step where its steps are even, a series' own array only where they are
+    not (months, days across a change of clocks): 8 bytes a row would be two thirds of a
+    panel's float32 arrays (one target, two covariates). Indexed like the array it stands
+    for, by a slice or by row positions."""
+
+    def __init__(self) -> None:
+        self.starts = np.zeros(0, np.int64)  # each series' first row
+        self.firsts = np.zeros(0, np.int64)  # its first timestamp, in ns
+        self.steps = np.zeros(0, np.int64)
+        self.uneven: dict[int, np.ndarray] = {}  # series: its timestamps, in ns
+        self.rows = 0
+
+    def extend(self, stamps: np.ndarray, bounds: list[tuple[int, int]]) -> None:
+        """Series ``bounds`` of ``stamps`` (a chunk's rows, after those already held)."""
+        ticks = stamps.view(np.int64)
+        starts = np.array([a for a, _ in bounds], np.int64)
+        lengths = np.array([b - a for a, b in bounds], np.int64)
+        firsts = ticks[starts]
+        steps = np.where(lengths > 1, ticks[np.minimum(starts + 1, len(ticks) - 1)] - firsts, 0)
+        series = np.repeat(np.arange(len(bounds)), lengths)
+        even = firsts[series] + (np.arange(len(ticks)) - starts[series]) * steps[series]
+        for k in np.unique(series[even != ticks]).tolist():
+            a, b = bounds[k]
+            self.uneven[len(self.starts) + k] = ticks[a:b].copy()
+        self.starts = np.concatenate([self.starts, starts + self.rows])
+        self.firsts = np.concatenate([self.firsts, firsts])
+        self.steps = np.concatenate([self.steps, steps])
+        self.rows += len(ticks)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Every row's timestamp (a whole array of them: for small tables and tests)."""
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+    def __getitem__(self, index: int | slice | np.ndarray) -> np.ndarray:
+        if isinstance(index, slice):  # not np.arange(self.rows)[index]: 8 bytes a row
+            span = range(self.rows)[index]
+            rows = np.arange(span.start, span.stop, span.step)
+        elif isinstance(index, int | np.integer):
+            return self[np.array([range(self.rows)[index]])][0]  # IndexError past the end
+        else:
+            rows = np.asarray(index)
+        series = np.searchsorted(self.starts, rows, side="right") - 1
+        offsets = rows - self.starts[series]
+        ticks = self.firsts[series] + offsets * self.steps[series]
+        for k in set(np.unique(series).tolist()) & self.uneven.keys():
+            at = series == k
+            ticks[at] = self.uneven[k][offsets[at]]
+        return ticks.view("datetime64[ns]")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,18 +14,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from forecast.data.chunks import TableChunks
 from forecast.data.clock import season_from_freq
-from forecast.data.covariates import check_numeric, covariate_columns, vocabulary
+from forecast.data.fitting import fit_spec, own_scalers
+from forecast.data.layout import Layout
 from forecast.data.options import DataOptions
-from forecast.data.reading import table_columns
-from forecast.data.scaling import Scaler, SeriesScaler, fitted_scaler, refuse_overflow
-from forecast.data.seasonality import series_season
-from forecast.data.series import Rows, SeriesFrame, prepare_series
-from forecast.data.shards import Shard, read_share
+from forecast.data.parquet import ScatteredSeries
+from forecast.data.scaling import SeriesScaler, refuse_overflow
+from forecast.data.shards import Shard
 from forecast.data.spec import DataSpec
-from forecast.data.splits import SPLITS, derived_lookback, rows_in_test, series_segments
+from forecast.data.splits import SPLITS, derived_lookback, series_segments
 from forecast.data.windows import WindowDataset, batch_loader, budget
-from forecast.errors import ForecastError
 
 log = logging.getLogger(__name__)
 
@@ -61,43 +59,41 @@ class ForecastDataModule(pl.LightningDataModule):
         return str(self.options.path)
 
     def setup(self, stage: str | None = None) -> None:
-        """Load, check, split and scale once; every user error surfaces here, before training."""
+        """Load, check, split and scale once; every user error surfaces here, before training.
+        The table is read a chunk of whole series at a time where it can be (``TableChunks``):
+        its layout, then the training statistics, then the scaled arrays."""
         if self.datasets:
             return
-        options = self.options
-        frame, names, self.shard = read_share(self.path, options)  # under DDP, a rank's series
-        covariates = options.side_columns
-        series = prepare_series(
-            frame, options, source=self.path, dtype=None,  # scaled in float64
-            exclude=covariates, names=names,
-        )  # fmt: skip
+        chunks = TableChunks(self.path, self.options)
+        try:
+            layout = Layout.scan(chunks, self.options, self.path)
+        except ScatteredSeries:  # series interleave in the file: one chunk of all of it
+            chunks.read_whole()
+            layout = Layout.scan(chunks, self.options, self.path)
+        self.shard = chunks.shard  # under DDP, a rank's series
         self.timestamps, self.bounds, self.series_ids = (
-            series.timestamps, series.bounds, series.series_ids
+            layout.clock, layout.bounds, layout.series_ids
         )  # fmt: skip
-        self.tests = rows_in_test(series.timestamps, self.bounds, options, series.timezone)
-        self.options = options = self._derived(series)
+        self.tests = layout.tests
+        self.options = options = self._derived(layout)
         self.segments, self.kept_series = series_segments(
             self.bounds, options, self.season, self._name, self.shard.part_of(self.path), self.tests
         )
         kept = set(self.kept_series)
         dropped = [i for k, i in enumerate(self.series_ids) if k not in kept]
         self.short_series_dropped = self.shard.interleaved(self.shard.gathered(dropped))
-        self._changes = summed_changes(series, self.shard)
-        self.covariates = raw = covariate_columns(
-            table_columns(frame, covariates, self.path, series.rows), options, self.bounds,
-            self._name,
-        )  # fmt: skip
-        self.spec = self.fitted or self._fit(series, raw)
-        self.spec.stamp_columns(series.timestamps[:1])  # forecasts can write the timestamps
-        self.scalers = self._scalers(series.values)  # this rank's series
-        # scaled into the float32 table the windows view (in place where it is float32)
-        by_series = self.spec.series_scaler is not None
-        values = self.scalers.transform(series.values, self.bounds, by_series)
-        self.truth = scored_targets(values, series.imputed, self.spec.target_index)
-        rows = series.rows
-        del series, frame
+        self._changes = summed_changes(layout.changes, self.shard)
+        train = self._train_rows()
+        own = None
+        if self.fitted is None:
+            self.spec, own = fit_spec(chunks, layout, train, options, self.path, self.shard)
+        else:
+            self.spec = self.fitted
+        self.spec.stamp_columns(self.timestamps[:1])  # forecasts can write the timestamps
+        self.scalers = own or self._scalers(chunks, layout, train)  # this rank's series
+        self._tables(chunks, layout)
+        chunks.release()
         pa.default_memory_pool().release_unused()  # the file's columns Arrow decoded
-        self._tables(values, raw, rows)
         self.datasets = {
             split: self.windows(self.segments[split], self.kept_series, split != "train")
             for split in SPLITS
@@ -105,13 +101,35 @@ class ForecastDataModule(pl.LightningDataModule):
         self.draws, self.stride, chosen = budget(self.datasets, options, self.shard)
         self.derived |= chosen
 
-    def _tables(self, values: np.ndarray, raw: dict[str, np.ndarray], rows: Rows) -> None:
-        """The tensors the windows view: ``values`` scaled, the covariates encoded."""
-        spec = self.spec
+    def _tables(self, chunks: TableChunks, layout: Layout) -> None:
+        """The tensors the windows view, filled a chunk at a time: the features scaled, the
+        scored targets (where a rule made values up), the covariates encoded. A table read
+        whole is scaled in place where it is float32 already."""
+        spec, rows = self.spec, layout.rows
+        by_series = spec.series_scaler is not None
+        values = None if not chunks.streamed else np.empty((rows, spec.n_features), np.float32)
+        future = np.empty((rows, len(spec.future_columns)), np.float32)
+        truth = np.empty((rows, spec.n_targets), np.float32) if layout.imputed_targets else None
+        statics: dict[str, list] = {c: [] for c in spec.static_covariates}
+        for chunk in chunks:
+            series, raw = chunk.series, chunk.raw
+            at = slice(chunk.first, chunk.first + len(series.values))
+            ks = slice(chunk.first_series, chunk.first_series + len(series.bounds))
+            out = None if values is None else values[at]
+            scaled = self.scalers.part(ks).transform(series.values, series.bounds, by_series, out)
+            values = scaled if values is None else values  # the table read whole, scaled
+            if truth is not None:
+                scored_targets(scaled, series.imputed, spec.target_index, truth[at])
+            spec.encode_future(raw, series.timestamps, self.path, chunk.rows, future[at])
+            for column, each in statics.items():
+                each.append(raw[column][[a for a, _ in series.bounds]])
+            if chunk.first_series == 0:  # what the model's input example shows
+                a, b = series.bounds[0]
+                self.first_covariates = {c: v[a:b].copy() for c, v in raw.items()}
         self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
-        future = spec.encode_future(raw, self.timestamps, self.path, rows)
+        self.truth = None if truth is None else torch.from_numpy(truth)  # (n_rows, n_targets)
         self.future = torch.from_numpy(future)  # (n_rows, n_future), float32
-        statics = {c: raw[c][[a for a, _ in self.bounds]] for c in spec.static_covariates}
+        statics = {c: np.concatenate(each) for c, each in statics.items()}
         static = spec.encode_static(statics, self.path, len(self.bounds))
         self.static = torch.from_numpy(static.astype(np.float32))  # (n_series, n_static)
         for table, columns in ((self.values, spec.features),
@@ -119,18 +137,19 @@ class ForecastDataModule(pl.LightningDataModule):
                                (self.static, spec.static_columns)):  # fmt: skip
             refuse_overflow(table, columns, self.path)
 
-    def _derived(self, series: SeriesFrame) -> DataOptions:
+    def _derived(self, layout: Layout) -> DataOptions:
         """The options with the keys left null derived from the series (the season, the
         lookback, the scaling), each recorded in ``derived`` to be reported and logged."""
         options = self.options
         # each rank's season (detected from its rows), lengths and test rows; rank 0's season
         lengths = [end - start for start, end in self.bounds]
-        every = self.shard.gathered((series_season(series, options, self.tests), lengths,
-                                     self.tests))  # fmt: skip
+        season = season_from_freq(layout.freq)
+        detected = layout.season.season() if season == 1 and layout.integer_time else season
+        every = self.shard.gathered((detected, lengths, self.tests))
         self.season = every[0][0]
         lengths = [n for _, each, _ in every for n in each]
         tests = None if self.tests is None else [t for *_, each in every for t in each]
-        if self.season > 1 and season_from_freq(series.freq) == 1:
+        if self.season > 1 and season == 1:
             self.derived["season"] = self.season
         if options.lookback is None:  # data.lookback=null: derived from the series
             lookback = derived_lookback(lengths, options, self.season, tests)
@@ -176,76 +195,20 @@ class ForecastDataModule(pl.LightningDataModule):
         train = dict(zip(self.kept_series, self.segments["train"], strict=True))
         return [train.get(k) for k in range(len(self.bounds))]
 
-    def _scalers(self, values: np.ndarray) -> SeriesScaler:
-        """The statistics of each series of the file, in its order (the columns' for every
-        series with data.scaling=column): what scores and plots take back to the data's
-        units. A saved model scales the series it knows by their training statistics, the
-        others by their own training rows here."""
+    def _scalers(
+        self, chunks: TableChunks, layout: Layout, train: list[tuple[int, int] | None]
+    ) -> SeriesScaler:
+        """The statistics of each series of the file a saved model scores, in its order (the
+        columns' for every series with data.scaling=column): what scores and plots take back
+        to the data's units."""
         spec = self.spec
         if spec.series_scaler is None:
             return SeriesScaler.stack(self.series_ids, [spec.scaler] * len(self.series_ids))
-        if self.fitted is None:
-            return self._own_scaler
-        own = [
-            spec.scaler_for(key, values[slice(*(rows or bounds))])
-            for key, rows, bounds in zip(
-                self.series_ids, self._train_rows(), self.bounds, strict=True
-            )
-        ]
-        return SeriesScaler.stack(self.series_ids, own)
+        return own_scalers(chunks, spec, train, layout)
 
     def _name(self, k: int) -> str:
         """How messages name series ``k``."""
         return f"series {self.series_ids[k]!r}" if self.options.series_id else self.path
-
-    def _fit(self, series: SeriesFrame, raw: dict[str, np.ndarray]) -> DataSpec:
-        """The data contract: the options resolved against the file, every statistic and
-        vocabulary from training rows only."""
-        options, where = self.options, self.path
-        named = options.features or []
-        unknown = [c for c in options.past_categorical if named and c not in named]
-        if unknown:
-            raise ForecastError(
-                f"data.categorical: {unknown} are not among data.features, "
-                "data.future_covariates or data.static_covariates"
-            )
-        # each series' training rows, as views: a concatenated copy would be the table's size
-        train = [series.values[a:b] for a, b in self.segments["train"]]
-        shard = self.shard
-        constant = constant_columns(train, series.features, shard)
-        if constant:  # kept (centred, unscaled), but they can teach the model nothing
-            log.warning("%s: column(s) %s are constant over the training rows", where, constant)
-        firsts = [a for a, _ in self.bounds]
-
-        def rows_of(column: str) -> list[np.ndarray]:  # a static's values, else train rows
-            if column in options.static_covariates:
-                return [raw[column][firsts]]
-            return [raw[column][a:b] for a, b in self.segments["train"]]
-
-        categories = {c: vocabulary(np.concatenate(rows_of(c)), shard) for c in options.categorical}
-        future = [c for c in options.future_covariates if c not in categories]
-        static = [c for c in options.static_covariates if c not in categories]
-        for column in future:
-            check_numeric(raw[column], column, where, series.rows)
-        scaler = Scaler.fit(train, shard=shard)
-        self._own_scaler = SeriesScaler.fit(
-            series.values, self._train_rows(), self.series_ids, scaler
-        ) if options.scaling == "series" else None  # fmt: skip
-        return DataSpec(
-            **replace(
-                options, path=str(Path(where).resolve()), features=list(series.features),
-                targets=options.targets or list(series.features), freq=series.freq,
-                timezone=series.timezone,
-            ).values(),
-            scaler=scaler,
-            series_scaler=self._own_scaler and self._own_scaler.every_rank(shard),
-            categories=categories,
-            future_scaler=fitted_scaler([rows_of(c) for c in future], shard),
-            static_scaler=fitted_scaler(
-                [[check_numeric(rows_of(c)[0], c, where)] for c in static], shard
-            ),
-            integer_time=series.integer_time,
-        )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         return batch_loader(
@@ -264,30 +227,17 @@ class ForecastDataModule(pl.LightningDataModule):
 
 
 def scored_targets(
-    values: np.ndarray, imputed: np.ndarray | None, target_index: list[int]
-) -> torch.Tensor | None:
-    """``(n_rows, n_targets)``: the scaled targets, NaN where a rule made the value up; None
-    when every target value is the file's own (then the windows score ``values`` directly)."""
-    if imputed is None or not imputed[:, target_index].any():
-        return None
-    targets = values[:, target_index]  # a copy: fancy indexing
-    targets[imputed[:, target_index]] = np.nan
-    return torch.from_numpy(targets)
+    values: np.ndarray, imputed: np.ndarray | None, target_index: list[int], out: np.ndarray
+) -> None:
+    """Into ``out (n_rows, n_targets)``: the scaled targets, NaN where a rule made the value
+    up (what scoring skips)."""
+    out[:] = values[:, target_index]
+    if imputed is not None:
+        out[imputed[:, target_index]] = np.nan
 
 
-def constant_columns(train: list[np.ndarray], features: list[str], shard: Shard) -> list[str]:
-    """The columns whose training rows (each series' a part) hold one value, on every rank."""
-    high = np.max([part.max(0) for part in train], 0).astype(np.float64)
-    low = np.min([part.min(0) for part in train], 0).astype(np.float64)
-    spread = (
-        shard.extreme(torch.from_numpy(high), largest=True)
-        - shard.extreme(torch.from_numpy(low), largest=False)
-    ).numpy()
-    return [column for column, width in zip(features, spread, strict=True) if width == 0]
-
-
-def summed_changes(series: SeriesFrame, shard: Shard) -> tuple[int, int, int]:
+def summed_changes(changes: list[int], shard: Shard) -> tuple[int, int, int]:
     """The rows merged and inserted and the values filled by the data's rules, on every rank."""
-    counts = torch.tensor([series.merged, series.inserted, series.filled], dtype=torch.float64)
+    counts = torch.tensor(changes, dtype=torch.float64)
     merged, inserted, filled = (int(c) for c in shard.summed(counts)[0])
     return merged, inserted, filled

@@ -111,12 +111,18 @@ def folder_rows(folder: Path) -> RowNames:
 
 
 def series_chunks(
-    path: str | Path, columns: list[str], id_columns: list[str], series: int
+    path: str | Path,
+    columns: list[str],
+    id_columns: list[str],
+    series: int | None,
+    rows: int | None = None,
 ) -> Iterator[pd.DataFrame]:
     """A Parquet file or folder (``parquet_files``) as tables of ``series`` whole series each
-    (the last may hold fewer), read a batch of rows at a time and only ``columns``: memory
-    bounded by a chunk, not the file. Each series' rows must come together (a file sorted
-    or partitioned by series); one that comes back after others is refused by name."""
+    (the last may hold fewer), or, with ``series=None``, of the whole series read once
+    ``rows`` rows are pending; read a batch of rows at a time and only ``columns``: memory
+    bounded by a chunk, not the file. The chunks hold every row, in the file's order. Each
+    series' rows must come together (a file sorted or partitioned by series); one that
+    comes back after others is refused by name (``ScatteredSeries``)."""
     path = Path(path)
     if not path.is_file() and not path.is_dir():
         raise ForecastError(f"data file not found: {path}")
@@ -131,16 +137,18 @@ def series_chunks(
     chunks = _Chunks(path, id_columns, series)
     parts: list[pd.DataFrame] = []
     runs, last_key = 0, None  # runs of one series' rows in ``parts``, and the last row's id
+    pending = 0  # rows in ``parts``
     for frame in column_batches(dataset, columns):
         codes = series_codes(frame, id_columns)
         first_key = frame[id_columns].iloc[0].tolist()
         runs += int(np.count_nonzero(codes[1:] != codes[:-1])) + (first_key != last_key)
         last_key = frame[id_columns].iloc[-1].tolist()
         parts.append(frame)
-        if runs > series:
+        pending += len(frame)
+        if runs > series if series else pending >= rows and runs > 1:
             done, rest, runs = chunks.cut(pd.concat(parts, ignore_index=True), last=False)
             yield from done
-            parts = [rest]
+            parts, pending = [rest], len(rest)
     if parts:
         yield from chunks.cut(pd.concat(parts, ignore_index=True), last=True)[0]
 
@@ -157,11 +165,16 @@ def column_batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataF
                 yield batch.to_pandas()
 
 
+class ScatteredSeries(ForecastError):
+    """A series whose rows come back after other series' rows: the file cannot be read in
+    chunks of whole series (training then reads it whole)."""
+
+
 class _Chunks:
     """Cuts rows read in order into chunks of ``series`` runs of one series' rows, and
     refuses a series whose rows come back after it was handed out."""
 
-    def __init__(self, path: Path, id_columns: list[str], series: int) -> None:
+    def __init__(self, path: Path, id_columns: list[str], series: int | None) -> None:
         self.path, self.id_columns, self.series = path, id_columns, series
         self.done: set = set()  # the series handed out
 
@@ -171,8 +184,9 @@ class _Chunks:
         codes = series_codes(pending, self.id_columns)
         starts = [*np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]).tolist(), len(codes)]
         complete = len(starts) - 1 - (not last)
-        full = complete if last else complete // self.series * self.series
-        edges = [*range(0, full, self.series), full]
+        size = self.series or max(complete, 1)  # by rows: every complete run at once
+        full = complete if last else complete // size * size
+        edges = [*range(0, full, size), full]
         chunks = [pending.iloc[starts[a] : starts[b]] for a, b in itertools.pairwise(edges)]
         for chunk in chunks:
             ids = chunk[self.id_columns].drop_duplicates().itertuples(index=False, name=None)
@@ -180,7 +194,7 @@ class _Chunks:
             if again := names & self.done:
                 key = sorted(again, key=str)[0]
                 key = key[0] if len(key) == 1 else key
-                raise ForecastError(
+                raise ScatteredSeries(
                     f"{self.path}: series {key!r} has rows after other series' rows; reading "
                     "in chunks of series needs each series' rows together (sort the table by "
                     "series, or read it whole: chunk_series=null)"

@@ -120,16 +120,16 @@ MAX_GAP_GROWTH = 10
 
 def gap_frequency(stamps: np.ndarray, freq: str | None, label: str) -> pd.DateOffset:
     """The step that missing timestamps are inserted at: ``freq`` (data.freq), else inferred
-    from the first rows, else the most common step. Seven days is a week anchored on the
-    first row's weekday (``W-SUN``); a step of a month or more is refused without data.freq,
-    because months and quarters are not a fixed number of days."""
+    from the first rows, else the most common step: whole days as days (``D``, as pandas
+    infers them from even rows, not ``24h``); seven days a week anchored on the first row's
+    weekday (``W-SUN``); a month or more is refused without data.freq (not a fixed step)."""
     freq = freq or head_frequency(stamps)
     if freq is not None:
         return pd.tseries.frequencies.to_offset(freq)
     step = usual_step(np.diff(stamps))
     if step is None:
         raise ForecastError(f"{label}: one timestamp; data.fill_gaps needs data.freq to fill")
-    usual = pd.Timedelta(step)
+    usual, days = pd.Timedelta(step), pd.Timedelta(step) / pd.Timedelta(days=1)
     if usual == pd.Timedelta(days=7):
         return pd.tseries.frequencies.to_offset(f"W-{pd.Timestamp(stamps[0]):%a}".upper())
     if usual >= pd.Timedelta(days=28):
@@ -137,7 +137,7 @@ def gap_frequency(stamps: np.ndarray, freq: str | None, label: str) -> pd.DateOf
             f"{label}: the rows are mostly {usual} apart, which may be months or quarters; "
             "set data.freq (e.g. MS, ME, QS) for data.fill_gaps to fill"
         )
-    return pd.tseries.frequencies.to_offset(usual)
+    return pd.tseries.frequencies.to_offset(f"{int(days)}D" if days.is_integer() else usual)
 
 
 def insert_gaps(

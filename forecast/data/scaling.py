@@ -5,6 +5,7 @@ model): the one place values are scaled and unscaled."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,27 +31,18 @@ class Scaler:
         cls,
         values: np.ndarray | Sequence[np.ndarray],
         constant_std: np.ndarray | float = 1.0,
-        chunk_rows: int = 1 << 20,
         shard: Shard = WHOLE,
     ) -> Scaler:
-        """Two passes in float64 over chunks of rows of ``values``, an array or its parts
-        (each series' training rows, views that are never concatenated): exact whatever the
-        values' dtype, and no float64 copy of the training split (``values.std`` would make
-        one). A constant column would divide by zero: it takes ``constant_std`` (centred,
-        unscaled by default). Under DDP each pass's sums run over every rank's rows."""
+        """In float64 over chunks of rows of ``values``, an array or its parts (each series'
+        training rows, views that are never concatenated): exact whatever the values' dtype,
+        and no float64 copy of the training split (``values.std`` would make one). A
+        constant column would divide by zero: it takes ``constant_std`` (centred, unscaled by
+        default). Under DDP the statistics are every rank's rows'."""
         parts = [values] if isinstance(values, np.ndarray) else values
-        chunks = [p[i : i + chunk_rows] for p in parts for i in range(0, len(p), chunk_rows)]
-        width = parts[0].shape[1:] if parts else ()
-
-        def total(each: list[np.ndarray]) -> np.ndarray:
-            summed = torch.from_numpy(np.asarray(sum(each) if each else np.zeros(width)))
-            return shard.summed(summed)[0].numpy()
-
-        rows = total([np.full(width, float(len(c))) for c in chunks])
-        mean = total([c.sum(axis=0, dtype=np.float64) for c in chunks]) / rows
-        var = total([np.square(c - mean).sum(axis=0) for c in chunks]) / rows
-        std = np.sqrt(var)
-        return cls(mean=mean, std=np.where(std > 0, std, constant_std))
+        moments = Moments.empty(parts[0].shape[1:] if parts else ())
+        for part in parts:
+            moments.add(part)
+        return moments.across(shard).scaler(constant_std)
 
     def transform(
         self,
@@ -93,6 +85,55 @@ class Scaler:
     @classmethod
     def from_dict(cls, stats: dict[str, list[float]]) -> Scaler:
         return cls(mean=np.asarray(stats["mean"]), std=np.asarray(stats["std"]))
+
+
+@dataclass
+class Moments:
+    """The row count, mean and sum of squared deviations of columns, added a part at a time
+    and merged (Chan, Golub and LeVeque): the statistics of a table read a chunk at a time,
+    or of every rank's rows, in float64 without a sum of squared raw values (which cancels
+    catastrophically for ``1e8 + 3 sin(t)``)."""
+
+    count: float
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def empty(cls, width: tuple[int, ...] | int) -> Moments:
+        return cls(0.0, np.zeros(width), np.zeros(width))
+
+    def add(self, values: np.ndarray, chunk_rows: int = 1 << 20) -> Moments:
+        """``values (rows, ...)`` added, a chunk of rows at a time (no float64 copy of
+        them), each chunk's deviations taken from its own mean."""
+        for i in range(0, len(values), chunk_rows):
+            part = values[i : i + chunk_rows]
+            mean = part.sum(axis=0, dtype=np.float64) / len(part)
+            self.merge(Moments(float(len(part)), mean, np.square(part - mean).sum(axis=0)))
+        return self
+
+    def merge(self, other: Moments) -> Moments:
+        """``other``'s rows added to these."""
+        count = self.count + other.count
+        if other.count:
+            delta = other.mean - self.mean
+            self.m2 = self.m2 + other.m2 + np.square(delta) * self.count * other.count / count
+            self.mean = self.mean + delta * other.count / count
+            self.count = count
+        return self
+
+    def across(self, shard: Shard) -> Moments:
+        """Every rank's rows together, merged in rank order (the same on every rank)."""
+        if shard.world == 1:
+            return self
+        every = shard.gathered((self.count, self.mean, self.m2))
+        return functools.reduce(Moments.merge, [Moments(*each) for each in every])
+
+    def scaler(self, constant_std: np.ndarray | float = 1.0) -> Scaler:
+        """Standardization by these statistics (ddof=0); a constant column (std 0) takes
+        ``constant_std``, a column without rows a NaN mean."""
+        mean = self.mean if self.count else np.full_like(self.mean, np.nan)
+        std = np.sqrt(self.m2 / self.count) if self.count else np.zeros_like(self.m2)
+        return Scaler(mean=mean, std=np.where(std > 0, std, constant_std))
 
 
 def plain_key(key: Any) -> Any:
@@ -152,22 +193,31 @@ class SeriesScaler:
         """Series ``k``'s statistics."""
         return Scaler(mean=self.mean[k], std=self.std[k])
 
+    def part(self, series: slice) -> SeriesScaler:
+        """The statistics of ``series`` (a chunk's) alone."""
+        return SeriesScaler(self.keys[series], self.mean[series], self.std[series])
+
     def find(self, key: Any) -> Scaler | None:
         """The statistics of the series named ``key``, None for a series it never saw."""
         k = self._index.get(_hashable(key))
         return None if k is None else self.of(k)
 
     def transform(
-        self, values: np.ndarray, bounds: Sequence[tuple[int, int]], by_series: bool = True
+        self,
+        values: np.ndarray,
+        bounds: Sequence[tuple[int, int]],
+        by_series: bool = True,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """``values (n_rows, n_features)``, the rows ``bounds[k]`` of series ``k`` scaled by
-        its own statistics, in float32: in place where ``values`` are writeable float32
-        already (without ``by_series``, every series has the first's: one pass over the
-        table)."""
+        its own statistics, in float32: into ``out`` (rows of a larger table), else in
+        place where ``values`` are writeable float32 already (without ``by_series``, every
+        series has the first's: one pass over the table)."""
+        if out is None:
+            writeable = values.dtype == np.float32 and values.flags.writeable
+            out = values if writeable else np.empty(values.shape, np.float32)
         if not by_series:
-            return self.of(0).transform(values, np.float32, copy=False)
-        writeable = values.dtype == np.float32 and values.flags.writeable
-        out = values if writeable else np.empty(values.shape, np.float32)
+            return self.of(0).transform(values, np.float32, out=out)
         for k, (a, b) in enumerate(bounds):
             self.of(k).transform(values[a:b], np.float32, out=out[a:b])
         return out

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from forecast.data.clock import season_from_freq
 from forecast.data.options import DataOptions
 from forecast.data.series import SeriesFrame
 from forecast.data.splits import TestRows, series_options, split_borders
@@ -47,13 +46,13 @@ def bartlett_limit(acf: np.ndarray, n: float) -> np.ndarray:
     return np.r_[np.nan, TCRIT / np.sqrt(n) * np.sqrt(variance)]
 
 
-def detect_season(series: Sequence[np.ndarray]) -> int:
+def detect_season(series: Sequence[np.ndarray], lengths: Sequence[int] | None = None) -> int:
     """The period of ``PERIODS`` at which the series' mean autocorrelation passes M4's 90%
     test (Bartlett's limit) and rises ``MIN_SWING`` from half the period, the shortest within
     ``NEAR_BEST`` of the strongest, so that hourly data with a weekly echo is still daily; 1
     where none does (noise, a trend, a random walk, series under 3 periods long, as M4
-    asks)."""
-    lengths = [len(v) for v in series]
+    asks). ``lengths``: of every series, where ``series`` are an even sample of them."""
+    lengths = [len(v) for v in series] if lengths is None else lengths
     if not lengths:
         return 1
     max_lag = min(lengths) // 3
@@ -70,18 +69,33 @@ def detect_season(series: Sequence[np.ndarray]) -> int:
     return next(p for p in passing if acf[p] >= NEAR_BEST * best)
 
 
-def series_season(series: SeriesFrame, options: DataOptions, tests: TestRows = None) -> int:
-    """The seasonal period: the frequency's (hours: 24), or, where steps say nothing of the
-    calendar (integer steps), the one the first target's rows before validation show
-    (``detect_season``; reported as ``season``, the key that sets it)."""
-    season = season_from_freq(series.freq)
-    if season > 1 or not series.integer_time:
-        return season
-    target = series.features.index((options.targets or series.features)[0])
-    of = series_options(options, tests)
-    before = [
-        series.values[a : a + split_borders(b - a, of(k))[0], target]
-        for k, (a, b) in enumerate(series.bounds)
-        if of(k)
-    ]
-    return detect_season([rows for rows in before if len(rows)])
+class SeasonSample:
+    """The first target's rows before validation of an even spread of series, every
+    ``step``-th (at most ``2 * MAX_SERIES`` of them, so a panel of 10^5 series costs no
+    copy of its values), and every such series' length: what ``detect_season`` reads where
+    steps say nothing of the calendar (integer steps), gathered a chunk at a time."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.lengths: list[int] = []
+        self.step = 1
+
+    def add(self, series: SeriesFrame, options: DataOptions, tests: TestRows = None) -> None:
+        """``series``' rows before validation (``tests``: their rows from data.test_start)."""
+        first = (options.targets or series.features)[0]
+        if first not in series.features:  # refused by name once the spec is made
+            return
+        target, of = series.features.index(first), series_options(options, tests)
+        for k, (a, b) in enumerate(series.bounds):
+            own = of(k)
+            before = split_borders(b - a, own)[0] if own else 0
+            if not before:
+                continue
+            if len(self.lengths) % self.step == 0:
+                self.rows.append(series.values[a : a + before, target].copy())
+            self.lengths.append(before)
+            if len(self.rows) > 2 * MAX_SERIES:
+                self.rows, self.step = self.rows[::2], self.step * 2
+
+    def season(self) -> int:
+        return detect_season(self.rows, self.lengths)

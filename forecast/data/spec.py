@@ -113,10 +113,8 @@ class DataSpec(DataOptions):
         """The encoded columns over the lookback and the horizon: numeric future covariates
         (scaled), categorical ones and past inputs (codes), the calendar's sines and cosines."""
         categorical = [c for c in self.future_covariates if c in self.categories]
-        return (
-            self.future_numeric + categorical + self.past_categorical
-            + calendar_columns(self.calendar)
-        )  # fmt: skip
+        past, calendar = self.past_categorical, calendar_columns(self.calendar)
+        return self.future_numeric + categorical + past + calendar
 
     @property
     def hidden_columns(self) -> dict[int, int]:
@@ -138,11 +136,9 @@ class DataSpec(DataOptions):
     def embeddings(self, columns: list[str]) -> list[tuple[int, int]]:
         """``(position, number of codes)`` of each categorical column in ``columns``: its
         categories, and a categorical past input's hidden code."""
-        past = self.past_categorical
+        past, categories = self.past_categorical, self.categories
         return [
-            (k, len(self.categories[c]) + (c in past))
-            for k, c in enumerate(columns)
-            if c in self.categories
+            (k, len(categories[c]) + (c in past)) for k, c in enumerate(columns) if c in categories
         ]
 
     def encode_future(
@@ -151,11 +147,13 @@ class DataSpec(DataOptions):
         stamps: np.ndarray,
         where: str,
         rows: np.ndarray | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """``(rows, len(future_columns))`` float32 from raw covariate values and the
-        timestamps, column by column (stacked in float64 first, several times the table);
-        ``rows`` numbers them in messages (default 0, 1, ...)."""
-        out = np.empty((len(stamps), len(self.future_columns)), np.float32)
+        """``(rows, len(future_columns))`` float32, into ``out`` if given (a larger table's
+        rows), column by column from the raw covariate values and the timestamps (a float64
+        stack first would be several times the table); ``rows`` numbers them in messages."""
+        if out is None:
+            out = np.empty((len(stamps), len(self.future_columns)), np.float32)
         for j, c in enumerate(self.future_numeric):
             values = check_numeric(columns[c], c, where, rows)[:, None]
             self.future_scaler.select([j]).transform(values, out=out[:, j : j + 1])

@@ -135,7 +135,7 @@ def example_input(datamodule: ForecastDataModule) -> pd.DataFrame:
     rows = slice(max(start, end - ahead - spec.lookback), end)
     original = datamodule.scalers.of(0).inverse(datamodule.values[rows].double().numpy())
     frame = pd.DataFrame(original, columns=spec.features)
-    for column, values in datamodule.covariates.items():
+    for column, values in datamodule.first_covariates.items():
         frame[column] = values[rows]
     stamps = spec.stamp_columns(datamodule.timestamps[rows])
     for position, (column, values) in enumerate(stamps.items()):
