@@ -9,12 +9,15 @@ ids) is a single chunk, read and checked once and handed out on every reading.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from forecast.data.bounds import check_size
 from forecast.data.covariates import covariate_columns
@@ -25,9 +28,9 @@ from forecast.data.rules import RowNames
 from forecast.data.series import SeriesFrame, prepare_series
 from forecast.data.shards import WHOLE, Shard, read_share
 
-# Rows read before the whole series among them are cut off as a chunk: about 30 MB of a
-# panel's columns decoded at a time, against a table of 10^8 rows.
-CHUNK_ROWS = 1 << 20
+# Rows read before the whole series among them are cut off as a chunk: a few MB of a
+# panel's columns decoded and checked at a time, against a table of 10^8 rows.
+CHUNK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class TableChunks:
             first += len(chunk.series.values)
             first_series += len(chunk.series.bounds)
             yield chunk
+            del chunk, frame
+            released()
 
 
 def streamable(path: Path, options: DataOptions) -> bool:
@@ -144,3 +149,12 @@ def shifted(rows: np.ndarray | None, offset: int, count: int) -> np.ndarray | No
     if rows is None:
         return None if offset == 0 else np.arange(offset, offset + count)
     return rows + offset
+
+
+def released() -> None:
+    """Memory freed by a chunk given back to the system (Arrow's pool, and glibc's heap,
+    which keeps freed blocks and would hold a chunk's worth of each reading beside the
+    arrays)."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -155,11 +155,17 @@ def series_chunks(
 
 def column_batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
     """The rows of ``columns`` (a hive partition's too), file after file in order, a batch
-    at a time: one thread, as threads would hand batches out of order."""
+    at a time: one thread, as threads would hand batches out of order; a row group decoded
+    at a time, not read ahead (Arrow's default buffers several: a third of a GB for a
+    panel's 2-million-row groups)."""
+    import pyarrow.dataset as ds
+
+    once = ds.ParquetFragmentScanOptions(pre_buffer=False)
     for fragment in dataset.get_fragments():
         batches = fragment.to_batches(
-            schema=dataset.schema, columns=columns, batch_size=1 << 16, use_threads=False
-        )
+            schema=dataset.schema, columns=columns, batch_size=1 << 16, use_threads=False,
+            batch_readahead=0, fragment_readahead=0, fragment_scan_options=once,
+        )  # fmt: skip
         for batch in batches:
             if batch.num_rows:
                 yield batch.to_pandas()
