@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,13 @@ import pyarrow as pa
 from forecast.data.bounds import check_size
 from forecast.data.covariates import covariate_columns
 from forecast.data.options import DataOptions, as_list
-from forecast.data.parquet import parquet_dataset, series_chunks
+from forecast.data.parquet import column_batches, parquet_dataset, series_chunks
 from forecast.data.reading import file_rows, table_columns, table_kind
 from forecast.data.rules import RowNames
-from forecast.data.series import SeriesFrame, prepare_series
+from forecast.data.series import SeriesFrame, prepare_series, series_codes
 from forecast.data.shards import WHOLE, Shard, read_share
+
+log = logging.getLogger(__name__)
 
 # Rows read before the whole series among them are cut off as a chunk: a few MB of a
 # panel's columns decoded and checked at a time, against a table of 10^8 rows.
@@ -50,20 +53,31 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class ShiftedRows(RowNames):
-    """Names a chunk's row ``r`` as ``names`` names the file's row ``r + offset``."""
+class ChunkRows(RowNames):
+    """Names a chunk's row ``r`` as ``names`` names the file's row ``offset + r``, or, for a
+    DDP rank's rows of the chunk, ``offset + picked[r]``."""
 
     names: RowNames = RowNames()
     offset: int = 0
+    picked: np.ndarray | None = None
 
     def __call__(self, row: int) -> str:
-        return self.names(row + self.offset)
+        return self.names(int(self.file_rows(np.array([row]))[0]))
+
+    def file_rows(self, rows: np.ndarray | None, count: int = 0) -> np.ndarray | None:
+        """The file's row of each chunk row in ``rows`` (None: the ``count`` first; None
+        back where they are the file's rows themselves)."""
+        if rows is None and self.picked is None and self.offset == 0:
+            return None
+        rows = np.arange(count) if rows is None else rows
+        return self.offset + (rows if self.picked is None else self.picked[rows])
 
 
 class TableChunks:
     """The chunks of the table at ``path``, read as ``options`` say, in the file's order of
     series; iterated once per reading. ``streamed``: read from the file on each reading,
-    else one chunk held (``shard``, under DDP, the rank's series)."""
+    else one chunk held. Under DDP, ``shard`` is the rank's part of the series, which alone
+    it reads (or the whole table, with fewer series than ranks)."""
 
     def __init__(self, path: str, options: DataOptions) -> None:
         self.path, self.options = path, options
@@ -94,11 +108,28 @@ class TableChunks:
         columns = dataset.schema.names
         check_size(path, options, dataset.count_rows(), max(len(columns), 1))
         names, ids = file_rows(path), as_list(options.series_id) or []
-        offset = first = first_series = 0
+        shard = Shard.of_process()
+        count = series_runs(column_batches(dataset, ids), ids) if shard.world > 1 else 0
+        if count < shard.world:
+            shard = WHOLE  # every rank holds every series, and splits the batches
+        else:
+            mine = len(range(shard.rank, count, shard.world))
+            log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world, mine, count)
+        self.shard = shard
+        offset = first = first_series = seen = 0
         for frame in series_chunks(path, columns, ids, None, CHUNK_ROWS):
-            shifted = ShiftedRows(names=names, offset=offset)
-            chunk = prepared(frame, options, self.path, shifted, first, first_series, offset)
+            rows = ChunkRows(names=names, offset=offset)
             offset += len(frame)
+            if shard.world > 1:  # the rank's series: the table's g-th with g % world == rank
+                starts = np.flatnonzero(np.r_[True, np.diff(series_codes(frame, ids)) != 0])
+                order = seen + np.cumsum(np.isin(np.arange(len(frame)), starts)) - 1
+                seen += len(starts)
+                picked = np.flatnonzero(order % shard.world == shard.rank)
+                if not len(picked):
+                    continue
+                frame = frame.iloc[picked].reset_index(drop=True)
+                rows = replace(rows, picked=picked)
+            chunk = prepared(frame, options, self.path, rows, first, first_series)
             first += len(chunk.series.values)
             first_series += len(chunk.series.bounds)
             yield chunk
@@ -106,11 +137,23 @@ class TableChunks:
             released()
 
 
+def series_runs(batches: Iterable[pd.DataFrame], id_columns: list[str]) -> int:
+    """The runs of one series' rows in a table read as ``batches`` of its id columns: its
+    series, where each series' rows come together (else ``series_chunks`` refuses it)."""
+    runs, last = 0, None
+    for frame in batches:
+        codes = series_codes(frame, id_columns)
+        runs += int(np.count_nonzero(codes[1:] != codes[:-1]))
+        first = frame[id_columns].iloc[0].tolist()
+        runs += first != last
+        last = frame[id_columns].iloc[-1].tolist()
+    return runs
+
+
 def streamable(path: Path, options: DataOptions) -> bool:
     """Whether the table can be read in chunks of whole series: a Parquet data set (a file
-    or a folder) with series ids and rows, read by one process (a DDP rank reads its share
-    whole: ``shards.read_share``)."""
-    if not options.series_id or Shard.of_process().world > 1:
+    or a folder) with series ids and rows."""
+    if not options.series_id:
         return False
     if not options.header or options.columns is not None:  # refused by read_table, by name
         return False
@@ -128,27 +171,23 @@ def prepared(
     names: RowNames,
     first: int,
     first_series: int,
-    offset: int = 0,
 ) -> Chunk:
-    """``frame`` (rows ``offset`` on of the file) checked, stacked and its covariates read."""
+    """``frame`` (rows of the file ``names`` names) checked, stacked and its covariates read."""
     covariates = options.side_columns
     series = prepare_series(
         frame, options, source=source, dtype=None, exclude=covariates, names=names
     )  # fmt: skip
-    chunk = Chunk(series, {}, shifted(series.rows, offset, len(series.values)), first,
-                  first_series)  # fmt: skip
+    rows = (
+        names.file_rows(series.rows, len(series.values))
+        if isinstance(names, ChunkRows)
+        else series.rows
+    )
+    chunk = Chunk(series, {}, rows, first, first_series)
     raw = table_columns(frame, covariates, source, series.rows)
     chunk.raw.update(
         covariate_columns(raw, options, series.bounds, lambda k: chunk.name(k, options, source))
     )
     return chunk
-
-
-def shifted(rows: np.ndarray | None, offset: int, count: int) -> np.ndarray | None:
-    """The file's row of each of ``count`` stacked rows of a chunk starting at ``offset``."""
-    if rows is None:
-        return None if offset == 0 else np.arange(offset, offset + count)
-    return rows + offset
 
 
 def released() -> None:
