@@ -84,7 +84,9 @@ def test_a_table_read_in_chunks_of_series_sets_up_exactly_as_read_whole(
     np.testing.assert_array_equal(streamed.timestamps[:], read.timestamps[:])
     np.testing.assert_array_equal(streamed.scalers.mean, read.scalers.mean)
     assert streamed.changes() == read.changes()
-    assert streamed.first_covariates.keys() == read.first_covariates.keys()
+    for column, values in read.last_covariates.items():
+        np.testing.assert_array_equal(streamed.last_covariates[column], values)
+        assert len(values) == 12  # lookback + horizon rows of the first series
     for split in ("train", "val", "test"):
         a, b = streamed.datasets[split], read.datasets[split]
         assert len(a) == len(b) > 0
@@ -162,3 +164,65 @@ def test_a_clock_holds_series_by_first_stamp_and_step_and_indexes_as_the_rows():
     assert clock[-1] == rows[-1] and clock[50] == rows[50]
     with pytest.raises(IndexError):
         clock[65]
+
+
+def one_series(rows: int = 3000) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    t = np.arange(rows)
+    return pd.DataFrame({
+        "date": pd.date_range("2021-01-01", periods=rows, freq="h"),
+        "load": 1e4 + 50 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 5, rows),
+        "temp": rng.normal(10, 3, rows),
+    })  # fmt: skip
+
+
+ONE = {"timestamp": "date", "horizon": 6, "lookback": 24, "batch_size": 16,
+       "future_covariates": ["temp"], "calendar": ["hour"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("gap", [False, True])
+def test_one_series_without_ids_is_read_in_chunks_of_rows_as_read_whole(tmp_path, monkeypatch, gap):
+    """In chunks of rows that go on from each other; a gap the rules fill needs the rows on
+    both sides of it, so that table is read whole, to the same result."""
+    frame = one_series()
+    keys = ONE | ({"fill_gaps": "interpolate"} if gap else {})
+    (frame.drop(index=1700) if gap else frame).to_parquet(tmp_path / "one.parquet", index=False)
+    monkeypatch.setattr(chunks_module, "CHUNK_ROWS", 500)
+    options = DataOptions(path=str(tmp_path / "one.parquet"), **keys)
+    chunks = TableChunks(str(tmp_path / "one.parquet"), options)
+    if gap:
+        with pytest.raises(ForecastError, match="read whole"):
+            list(chunks)
+    else:
+        parts = list(chunks)
+        assert len(parts) == 6 and [c.continues for c in parts] == [False] + [True] * 5
+    streamed = ForecastDataModule(str(tmp_path / "one.parquet"), **keys)
+    streamed.setup()
+    with monkeypatch.context() as patch:
+        patch.setattr(chunks_module, "streamable", lambda *_: False)
+        read = ForecastDataModule(str(tmp_path / "one.parquet"), **keys)
+        read.setup()
+    assert streamed.bounds == read.bounds == [(0, 3000)] and streamed.series_ids == [""]
+    assert streamed.spec.lookback == 24 and len(streamed.timestamps.starts) == 1
+    np.testing.assert_array_equal(streamed.timestamps[:], read.timestamps[:])
+    np.testing.assert_allclose(streamed.spec.scaler.mean, read.spec.scaler.mean, rtol=1e-14)
+    np.testing.assert_allclose(streamed.spec.scaler.std, read.spec.scaler.std, rtol=1e-12)
+    np.testing.assert_allclose(streamed.spec.future_scaler.std, read.spec.future_scaler.std,
+                               rtol=1e-12)  # fmt: skip
+    for name in ("values", "future"):
+        torch.testing.assert_close(
+            getattr(streamed, name), getattr(read, name), rtol=1e-6, atol=1e-6
+        )
+    for split in ("train", "val", "test"):
+        assert len(streamed.datasets[split]) == len(read.datasets[split]) > 0
+
+
+def test_rows_of_one_series_that_do_not_go_on_from_the_last_chunk_are_read_whole(
+    tmp_path, monkeypatch
+):
+    frame = one_series()
+    frame.loc[1000:, "date"] += pd.Timedelta(minutes=30)  # off the hourly grid from row 1000
+    frame.to_parquet(tmp_path / "one.parquet", index=False)
+    monkeypatch.setattr(chunks_module, "CHUNK_ROWS", 500)
+    with pytest.raises(ForecastError, match=r"at data row 1000 \(0-based\) is 2021-02-11 16:30"):
+        ForecastDataModule(str(tmp_path / "one.parquet"), **ONE).setup()

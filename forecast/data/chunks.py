@@ -23,7 +23,13 @@ import pyarrow as pa
 from forecast.data.bounds import check_size
 from forecast.data.covariates import covariate_columns
 from forecast.data.options import DataOptions, as_list
-from forecast.data.parquet import column_batches, parquet_dataset, series_chunks
+from forecast.data.parquet import (
+    Unstreamable,
+    column_batches,
+    parquet_dataset,
+    row_chunks,
+    series_chunks,
+)
 from forecast.data.reading import file_rows, table_columns, table_kind
 from forecast.data.rules import RowNames
 from forecast.data.series import SeriesFrame, prepare_series, series_codes
@@ -46,6 +52,7 @@ class Chunk:
     rows: np.ndarray | None  # the file's row of each stacked row (None: the same row)
     first: int  # the stacked table's row of the chunk's first row
     first_series: int  # the table's position of its first series
+    continues: bool = False  # its first series goes on from the last chunk's (no series ids)
 
     def name(self, k: int, options: DataOptions, source: str) -> str:
         """How messages name the chunk's series ``k``."""
@@ -109,7 +116,7 @@ class TableChunks:
         check_size(path, options, dataset.count_rows(), max(len(columns), 1))
         names, ids = file_rows(path), as_list(options.series_id) or []
         shard = Shard.of_process()
-        count = series_runs(column_batches(dataset, ids), ids) if shard.world > 1 else 0
+        count = series_runs(column_batches(dataset, ids), ids) if shard.world > 1 and ids else 0
         if count < shard.world:
             shard = WHOLE  # every rank holds every series, and splits the batches
         else:
@@ -117,7 +124,9 @@ class TableChunks:
             log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world, mine, count)
         self.shard = shard
         offset = first = first_series = seen = 0
-        for frame in series_chunks(path, columns, ids, None, CHUNK_ROWS):
+        frames = (series_chunks(path, columns, ids, None, CHUNK_ROWS) if ids
+                  else row_chunks(dataset, columns, CHUNK_ROWS))  # fmt: skip
+        for frame in frames:
             rows = ChunkRows(names=names, offset=offset)
             offset += len(frame)
             if shard.world > 1:  # the rank's series: the table's g-th with g % world == rank
@@ -129,9 +138,13 @@ class TableChunks:
                     continue
                 frame = frame.iloc[picked].reset_index(drop=True)
                 rows = replace(rows, picked=picked)
-            chunk = prepared(frame, options, self.path, rows, first, first_series)
+            if not ids:  # one series, in chunks of rows: a part, checked at the first's step
+                chunk = one_series_part(frame, options, self.path, rows, first)
+                options = replace(options, freq=chunk.series.freq)
+            else:
+                chunk = prepared(frame, options, self.path, rows, first, first_series)
+                first_series += len(chunk.series.bounds)
             first += len(chunk.series.values)
-            first_series += len(chunk.series.bounds)
             yield chunk
             del chunk, frame
             released()
@@ -151,17 +164,32 @@ def series_runs(batches: Iterable[pd.DataFrame], id_columns: list[str]) -> int:
 
 
 def streamable(path: Path, options: DataOptions) -> bool:
-    """Whether the table can be read in chunks of whole series: a Parquet data set (a file
-    or a folder) with series ids and rows."""
-    if not options.series_id:
-        return False
+    """Whether the table can be read in chunks: a Parquet data set (a file or a folder)
+    with series ids and rows, or without ids (one series, in chunks of rows) with
+    timestamps and more rows than a chunk."""
     if not options.header or options.columns is not None:  # refused by read_table, by name
         return False
     if not (path.is_dir() or (path.is_file() and table_kind(path)[0] == "parquet")):
         return False
     dataset = parquet_dataset(path)
     ids = as_list(options.series_id) or []
+    if not ids:
+        one = options.timestamp is not None and options.scaling != "series"
+        return one and dataset.count_rows() > CHUNK_ROWS
     return set(ids) <= set(dataset.schema.names) and dataset.count_rows() > 0
+
+
+def one_series_part(
+    frame: pd.DataFrame, options: DataOptions, source: str, names: ChunkRows, first: int
+) -> Chunk:
+    """Rows of the one series of a table without ids: only where no rule changed them (a
+    duplicate merged, a gap or a missing value filled would need the rows around them in
+    the chunks before and after) and steps are timestamps, not numbers, read whole else."""
+    chunk = prepared(frame, options, source, names, first, 0, continues=first > 0)
+    series = chunk.series
+    if series.merged or series.inserted or series.filled or series.integer_time:
+        raise Unstreamable(f"{source}: the data's rules change rows; read whole")
+    return chunk
 
 
 def prepared(
@@ -171,6 +199,7 @@ def prepared(
     names: RowNames,
     first: int,
     first_series: int,
+    continues: bool = False,
 ) -> Chunk:
     """``frame`` (rows of the file ``names`` names) checked, stacked and its covariates read."""
     covariates = options.side_columns
@@ -182,7 +211,7 @@ def prepared(
         if isinstance(names, ChunkRows)
         else series.rows
     )
-    chunk = Chunk(series, {}, rows, first, first_series)
+    chunk = Chunk(series, {}, rows, first, first_series, continues)
     raw = table_columns(frame, covariates, source, series.rows)
     chunk.raw.update(
         covariate_columns(raw, options, series.bounds, lambda k: chunk.name(k, options, source))

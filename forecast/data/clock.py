@@ -182,6 +182,18 @@ class SeriesClock:
         self.steps = np.concatenate([self.steps, steps])
         self.rows += len(ticks)
 
+    def join(self, stamps: np.ndarray) -> bool:
+        """The last series extended by ``stamps`` where they go on from it at its even step;
+        False, changing nothing, where they do not."""
+        ticks, k = stamps.view(np.int64), len(self.starts) - 1
+        length = self.rows - int(self.starts[k])
+        step = self.steps[k] if length > 1 else ticks[0] - self.firsts[k]
+        expected = self.firsts[k] + (length + np.arange(len(ticks))) * step
+        if k in self.uneven or not np.array_equal(expected, ticks):
+            return False
+        self.steps[k], self.rows = step, self.rows + len(ticks)
+        return True
+
     def __len__(self) -> int:
         return self.rows
 

@@ -19,7 +19,7 @@ from forecast.data.clock import season_from_freq
 from forecast.data.fitting import fit_spec, own_scalers
 from forecast.data.layout import Layout
 from forecast.data.options import DataOptions
-from forecast.data.parquet import ScatteredSeries
+from forecast.data.parquet import Unstreamable
 from forecast.data.scaling import SeriesScaler, refuse_overflow
 from forecast.data.shards import Shard
 from forecast.data.spec import DataSpec
@@ -67,7 +67,7 @@ class ForecastDataModule(pl.LightningDataModule):
         chunks = TableChunks(self.path, self.options)
         try:
             layout = Layout.scan(chunks, self.options, self.path)
-        except ScatteredSeries:  # series interleave in the file: one chunk of all of it
+        except Unstreamable:  # series interleave in the file, say: one chunk of all of it
             chunks.read_whole()
             layout = Layout.scan(chunks, self.options, self.path)
         self.shard = chunks.shard  # under DDP, a rank's series
@@ -111,6 +111,9 @@ class ForecastDataModule(pl.LightningDataModule):
         future = np.empty((rows, len(spec.future_columns)), np.float32)
         truth = np.empty((rows, spec.n_targets), np.float32) if layout.imputed_targets else None
         statics: dict[str, list] = {c: [] for c in spec.static_covariates}
+        start, end = self.bounds[0]  # the rows the model's input example shows
+        example = (max(start, end - spec.lookback - spec.horizon), end)
+        last: dict[str, list] = {c: [] for c in spec.side_columns}
         for chunk in chunks:
             series, raw = chunk.series, chunk.raw
             at = slice(chunk.first, chunk.first + len(series.values))
@@ -121,11 +124,12 @@ class ForecastDataModule(pl.LightningDataModule):
             if truth is not None:
                 scored_targets(scaled, series.imputed, spec.target_index, truth[at])
             spec.encode_future(raw, series.timestamps, self.path, chunk.rows, future[at])
-            for column, each in statics.items():
-                each.append(raw[column][[a for a, _ in series.bounds]])
-            if chunk.first_series == 0:  # what the model's input example shows
-                a, b = series.bounds[0]
-                self.first_covariates = {c: v[a:b].copy() for c, v in raw.items()}
+            for column, each in statics.items():  # of each series starting in the chunk
+                each.append(raw[column][[a for a, _ in series.bounds][chunk.continues :]])
+            a, b = (max(row - chunk.first, 0) for row in example)
+            for column, each in last.items():
+                each.append(raw[column][a : min(b, len(series.values))])
+        self.last_covariates = {c: np.concatenate(each) for c, each in last.items()}
         self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
         self.truth = None if truth is None else torch.from_numpy(truth)  # (n_rows, n_targets)
         self.future = torch.from_numpy(future)  # (n_rows, n_future), float32

@@ -44,9 +44,10 @@ class Statistics:
 
     def add(self, chunk: Chunk, train: Sequence[Rows], where: str) -> None:
         """``chunk``, whose series ``k`` has the training rows ``train[k]``."""
-        values, raw = chunk.series.values, chunk.raw
-        spans = [None if rows is None else (rows[0] - chunk.first, rows[1] - chunk.first)
-                 for rows in train]  # fmt: skip
+        values, raw, n = chunk.series.values, chunk.raw, len(chunk.series.values)
+        spans = [rows and (max(rows[0] - chunk.first, 0), min(rows[1] - chunk.first, n))
+                 for rows in train]  # the chunk's part of them  # fmt: skip
+        spans = [None if rows is None or rows[0] >= rows[1] else rows for rows in spans]
         kept = [rows for rows in spans if rows is not None]
         for a, b in kept:
             part = values[a:b]
@@ -55,11 +56,12 @@ class Statistics:
             self.low = np.minimum(self.low, part.min(0))
         if self.own is not None:
             width = values.shape[1]
-            self.own += [
-                None if rows is None else Moments.empty(width).add(values[slice(*rows)])
-                for rows in spans
-            ]
-        firsts = [a for a, _ in chunk.series.bounds]
+            own = [None if rows is None else Moments.empty(width).add(values[slice(*rows)])
+                   for rows in spans]  # fmt: skip
+            if chunk.continues and own[0] is not None:  # more of the last chunk's series
+                self.own[-1] = own[0] if self.own[-1] is None else self.own[-1].merge(own[0])
+            self.own += own[chunk.continues :]
+        firsts = [a for a, _ in chunk.series.bounds][chunk.continues :]  # series starting here
         for column, seen in self.seen.items():
             rows = ([raw[column][firsts]] if column in self.static
                     else [raw[column][a:b] for a, b in kept])  # fmt: skip

@@ -11,6 +11,7 @@ from typing import Any
 from forecast.data.chunks import Chunk
 from forecast.data.clock import SeriesClock, season_from_freq
 from forecast.data.options import DataOptions
+from forecast.data.parquet import Unstreamable
 from forecast.data.seasonality import SeasonSample
 from forecast.data.splits import TestRows, rows_in_test
 from forecast.errors import ForecastError
@@ -53,13 +54,21 @@ class Layout:
             )
         self.features, self.freq, self.timezone = series.features, series.freq, series.timezone
         self.integer_time = series.integer_time
-        first = self.rows
-        self.bounds += [(first + a, first + b) for a, b in series.bounds]
-        self.series_ids += series.series_ids
-        self.clock.extend(series.timestamps, series.bounds)
         tests = rows_in_test(series.timestamps, series.bounds, options, series.timezone)
-        if tests is not None:
-            self.tests = (self.tests or []) + tests
+        if chunk.continues:  # more rows of the one series, at its step
+            if not self.clock.join(series.timestamps):
+                raise Unstreamable(f"{source}: the rows of a chunk do not go on from the last")
+            start, end = self.bounds[-1]
+            self.bounds[-1] = (start, end + len(series.values))
+            if tests is not None:
+                self.tests[-1] += tests[0]
+        else:
+            first = self.rows
+            self.bounds += [(first + a, first + b) for a, b in series.bounds]
+            self.series_ids += series.series_ids
+            self.clock.extend(series.timestamps, series.bounds)
+            if tests is not None:
+                self.tests = (self.tests or []) + tests
         for k, count in enumerate((series.merged, series.inserted, series.filled)):
             self.changes[k] += count
         targets = [k for k, c in enumerate(series.features) if c in (options.targets or [c])]

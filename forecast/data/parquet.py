@@ -153,6 +153,22 @@ def series_chunks(
         yield from chunks.cut(pd.concat(parts, ignore_index=True), last=True)[0]
 
 
+def row_chunks(dataset: ds.Dataset, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:
+    """The table's ``columns`` as frames of ``rows`` rows (the last may hold fewer), in the
+    file's order."""
+    parts: list[pd.DataFrame] = []
+    for frame in column_batches(dataset, columns):
+        parts.append(frame)
+        if sum(map(len, parts)) >= rows:
+            pending = pd.concat(parts, ignore_index=True)
+            cut = len(pending) // rows * rows
+            for start in range(0, cut, rows):
+                yield pending.iloc[start : start + rows].reset_index(drop=True)
+            parts = [pending.iloc[cut:]]
+    if parts and sum(map(len, parts)):
+        yield pd.concat(parts, ignore_index=True)
+
+
 def column_batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataFrame]:
     """The rows of ``columns`` (a hive partition's too), file after file in order, a batch
     at a time: one thread, as threads would hand batches out of order; a row group decoded
@@ -171,9 +187,14 @@ def column_batches(dataset: ds.Dataset, columns: list[str]) -> Iterator[pd.DataF
                 yield batch.to_pandas()
 
 
-class ScatteredSeries(ForecastError):
+class Unstreamable(ForecastError):
+    """A table that read a chunk at a time would not come out as read whole (training then
+    reads it whole)."""
+
+
+class ScatteredSeries(Unstreamable):
     """A series whose rows come back after other series' rows: the file cannot be read in
-    chunks of whole series (training then reads it whole)."""
+    chunks of whole series."""
 
 
 class _Chunks:

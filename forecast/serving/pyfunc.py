@@ -135,8 +135,8 @@ def example_input(datamodule: ForecastDataModule) -> pd.DataFrame:
     rows = slice(max(start, end - ahead - spec.lookback), end)
     original = datamodule.scalers.of(0).inverse(datamodule.values[rows].double().numpy())
     frame = pd.DataFrame(original, columns=spec.features)
-    for column, values in datamodule.first_covariates.items():
-        frame[column] = values[rows]
+    for column, values in datamodule.last_covariates.items():  # the first series' last rows
+        frame[column] = values[len(values) - len(frame) :]
     stamps = spec.stamp_columns(datamodule.timestamps[rows])
     for position, (column, values) in enumerate(stamps.items()):
         if isinstance(values, pd.DatetimeIndex):  # as text, which JSON and CSV both keep
