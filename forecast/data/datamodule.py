@@ -127,8 +127,8 @@ class ForecastDataModule(pl.LightningDataModule):
             for column, each in statics.items():  # of each series starting in the chunk
                 each.append(raw[column][[a for a, _ in series.bounds][chunk.continues :]])
             a, b = (max(row - chunk.first, 0) for row in example)
-            for column, each in last.items():
-                each.append(raw[column][a : min(b, len(series.values))])
+            for column, each in last.items():  # a copy: a view would keep the chunk alive
+                each.append(raw[column][a : min(b, len(series.values))].copy())
         self.last_covariates = {c: np.concatenate(each) for c, each in last.items()}
         self.values = torch.from_numpy(values)  # (n_rows, n_features), scaled
         self.truth = None if truth is None else torch.from_numpy(truth)  # (n_rows, n_targets)

@@ -32,11 +32,14 @@ class Statistics:
     with ``own``, each series'), their extremes, the categories seen, the numeric future
     covariates', and each series' static values."""
 
-    def __init__(self, options: DataOptions, width: int, own: bool) -> None:
+    def __init__(self, options: DataOptions, width: int, series: int, own: bool) -> None:
         self.options = options
         self.column = Moments.empty(width)
         self.high, self.low = np.full(width, -np.inf), np.full(width, np.inf)
-        self.own: list[Moments | None] | None = [] if own else None
+        # each series' row count, mean and squared deviations (arrays: 10^5 series' Moments
+        # objects would be tens of MB)
+        self.own = (np.zeros(series), np.zeros((series, width)), np.zeros((series, width)))
+        self.own = self.own if own else None
         self.seen: dict[str, list[np.ndarray]] = {c: [] for c in options.categorical}
         numeric = [c for c in options.future_covariates if c not in options.categorical]
         self.future = {c: Moments.empty(1) for c in numeric}
@@ -54,13 +57,14 @@ class Statistics:
             self.column.add(part)
             self.high = np.maximum(self.high, part.max(0))
             self.low = np.minimum(self.low, part.min(0))
-        if self.own is not None:
-            width = values.shape[1]
-            own = [None if rows is None else Moments.empty(width).add(values[slice(*rows)])
-                   for rows in spans]  # fmt: skip
-            if chunk.continues and own[0] is not None:  # more of the last chunk's series
-                self.own[-1] = own[0] if self.own[-1] is None else self.own[-1].merge(own[0])
-            self.own += own[chunk.continues :]
+        for j, rows in enumerate(spans if self.own is not None else []):
+            if rows is None:
+                continue
+            k, (count, mean, m2) = chunk.first_series + j, self.own
+            # more rows of a series begun in the chunk before (one series without ids)
+            piece = Moments(count[k], mean[k].copy(), m2[k].copy())
+            piece.merge(Moments.empty(values.shape[1]).add(values[slice(*rows)]))
+            count[k], mean[k], m2[k] = piece.count, piece.mean, piece.m2
         firsts = [a for a, _ in chunk.series.bounds][chunk.continues :]  # series starting here
         for column, seen in self.seen.items():
             rows = ([raw[column][firsts]] if column in self.static
@@ -99,7 +103,9 @@ def fit_spec(
             f"data.categorical: {unknown} are not among data.features, "
             "data.future_covariates or data.static_covariates"
         )
-    stats = Statistics(options, len(layout.features), own=options.scaling == "series")
+    stats = Statistics(
+        options, len(layout.features), len(layout.bounds), own=options.scaling == "series"
+    )
     for chunk in chunks:
         stats.add(chunk, train[chunk.first_series :][: len(chunk.series.bounds)], where)
     constant = stats.constant_columns(layout.features, shard)
@@ -107,10 +113,12 @@ def fit_spec(
         log.warning("%s: column(s) %s are constant over the training rows", where, constant)
     scaler = stats.column.across(shard).scaler()
     own = None
-    if stats.own is not None:
-        own = SeriesScaler.stack(
-            layout.series_ids, [scaler if m is None else m.scaler(scaler.std) for m in stats.own]
-        )  # fmt: skip
+    if stats.own is not None:  # a series left out of training takes the columns' statistics
+        count, mean, m2 = stats.own
+        trained = count[:, None] > 0
+        std = np.sqrt(m2 / np.maximum(count, 1)[:, None])
+        std = np.where(trained & (std > 0), std, scaler.std)  # constant: the column's spread
+        own = SeriesScaler(list(layout.series_ids), np.where(trained, mean, scaler.mean), std)
     categories = {c: vocabulary(np.concatenate(seen), shard) for c, seen in stats.seen.items()}
     static = [
         Moments.empty(1).add(check_numeric(np.concatenate(stats.static[c]), c, where)[:, None])

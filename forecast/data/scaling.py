@@ -225,6 +225,8 @@ class SeriesScaler:
     def every_rank(self, shard: Shard) -> SeriesScaler:
         """The statistics of every rank's series (these, this rank's), in the table's order:
         what a model file keeps."""
+        if shard.world == 1:
+            return self
         parts = shard.gathered([(k, self.mean[i], self.std[i]) for i, k in enumerate(self.keys)])
         keys, mean, std = zip(*shard.interleaved(parts), strict=True)
         return SeriesScaler(list(keys), np.stack(mean), np.stack(std))
@@ -254,8 +256,10 @@ def fitted_scaler(columns: list[list[np.ndarray]], shard: Shard = WHOLE) -> Scal
 def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:
     """Values finite in the file but past float32's range once scaled (1e40) would train as
     infinities: refused, naming the column."""
-    bad = ~torch.isfinite(table)
-    if bad.any():
+    rows = 1 << 20  # a block at a time: a mask of the whole table would be a byte a value
+    blocks = (~torch.isfinite(table[i : i + rows]) for i in range(0, len(table), rows))
+    bad = next((block for block in blocks if block.any()), None)
+    if bad is not None:
         column = int(torch.nonzero(bad)[0, -1])
         raise ForecastError(
             f"{where}: column {columns[column]!r} holds values too large for the model once "
