@@ -18,7 +18,8 @@ from forecast.errors import ForecastError
 TEXT_BYTES_PER_VALUE = 32
 
 # A value's bytes at the peak of setup, for the messages' estimate: 10 to 12 measured on
-# panels of 1e7 and 1e8 rows (benchmarks/memory_panels.json), up to 20 for float64 columns.
+# panels of 1e7 and 1e8 rows read whole (a CSV file), up to 20 for float64 columns; a Parquet
+# panel read in chunks of series takes about 3 (benchmarks/memory_panels.json).
 BYTES_AT_PEAK = 16
 
 
