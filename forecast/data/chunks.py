@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from forecast.data.reading import file_rows, table_columns, table_kind
 from forecast.data.rules import RowNames
 from forecast.data.series import SeriesFrame, prepare_series, series_codes
 from forecast.data.shards import WHOLE, Shard, read_share
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,7 @@ class TableChunks:
         self.shard: Shard = WHOLE
         self.streamed = streamable(Path(path), options)
         self._whole: Chunk | None = None
+        self._shared: Shard | None = None
 
     def read_whole(self) -> None:
         """From now on one chunk of the whole table (a file whose series interleave)."""
@@ -109,20 +114,29 @@ class TableChunks:
         """Drop the chunk held (setup is done with it)."""
         self._whole = None
 
+    def _share(self, dataset: ds.Dataset, ids: list[str]) -> Shard:
+        """This process's part of the series (``Shard.of_process``), counted from the runs
+        of the id column: the whole table outside DDP, without ids, or with fewer series than
+        ranks (each rank then splits the batches instead)."""
+        shard = Shard.of_process()
+        if shard.world == 1 or not ids:
+            return WHOLE
+        count = series_runs(column_batches(dataset, ids), ids)
+        if count < shard.world:
+            return WHOLE
+        mine = len(range(shard.rank, count, shard.world))
+        log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world, mine, count)
+        return shard
+
     def _streamed(self) -> Iterator[Chunk]:
         path, options = Path(self.path), self.options
         dataset = parquet_dataset(path)
         columns = dataset.schema.names
         check_size(path, options, dataset.count_rows(), max(len(columns), 1))
         names, ids = file_rows(path), as_list(options.series_id) or []
-        shard = Shard.of_process()
-        count = series_runs(column_batches(dataset, ids), ids) if shard.world > 1 and ids else 0
-        if count < shard.world:
-            shard = WHOLE  # every rank holds every series, and splits the batches
-        else:
-            mine = len(range(shard.rank, count, shard.world))
-            log.info("rank %d of %d: %d of the %d series", shard.rank, shard.world, mine, count)
-        self.shard = shard
+        if self._shared is None:  # the id column read once, not on every reading
+            self._shared = self._share(dataset, ids)
+        shard = self.shard = self._shared
         offset = first = first_series = seen = 0
         frames = (series_chunks(path, columns, ids, None, CHUNK_ROWS) if ids
                   else row_chunks(dataset, columns, CHUNK_ROWS))  # fmt: skip
@@ -130,9 +144,8 @@ class TableChunks:
             rows = ChunkRows(names=names, offset=offset)
             offset += len(frame)
             if shard.world > 1:  # the rank's series: the table's g-th with g % world == rank
-                starts = np.flatnonzero(np.r_[True, np.diff(series_codes(frame, ids)) != 0])
-                order = seen + np.cumsum(np.isin(np.arange(len(frame)), starts)) - 1
-                seen += len(starts)
+                order = seen - 1 + np.cumsum(np.r_[True, np.diff(series_codes(frame, ids)) != 0])
+                seen = int(order[-1]) + 1
                 picked = np.flatnonzero(order % shard.world == shard.rank)
                 if not len(picked):
                     continue

@@ -77,6 +77,17 @@ class Statistics:
         for column, values_of in self.static.items():
             values_of.append(raw[column][firsts])
 
+    def series_scaler(self, keys: list, column: Scaler) -> SeriesScaler | None:
+        """Each series' statistics (None unless ``own``): a series left out of training
+        takes the ``column`` statistics, a column constant over its rows their spread."""
+        if self.own is None:
+            return None
+        count, mean, m2 = self.own
+        trained = count[:, None] > 0
+        std = np.sqrt(m2 / np.maximum(count, 1)[:, None])
+        std = np.where(trained & (std > 0), std, column.std)
+        return SeriesScaler(list(keys), np.where(trained, mean, column.mean), std)
+
     def constant_columns(self, features: list[str], shard: Shard) -> list[str]:
         """The columns whose training rows hold one value, on every rank."""
         high = shard.extreme(torch.from_numpy(self.high.astype(np.float64)), largest=True)
@@ -112,13 +123,7 @@ def fit_spec(
     if constant:  # kept (centred, unscaled), but they can teach the model nothing
         log.warning("%s: column(s) %s are constant over the training rows", where, constant)
     scaler = stats.column.across(shard).scaler()
-    own = None
-    if stats.own is not None:  # a series left out of training takes the columns' statistics
-        count, mean, m2 = stats.own
-        trained = count[:, None] > 0
-        std = np.sqrt(m2 / np.maximum(count, 1)[:, None])
-        std = np.where(trained & (std > 0), std, scaler.std)  # constant: the column's spread
-        own = SeriesScaler(list(layout.series_ids), np.where(trained, mean, scaler.mean), std)
+    own = stats.series_scaler(layout.series_ids, scaler)
     categories = {c: vocabulary(np.concatenate(seen), shard) for c, seen in stats.seen.items()}
     static = [
         Moments.empty(1).add(check_numeric(np.concatenate(stats.static[c]), c, where)[:, None])
