@@ -68,7 +68,8 @@ class Layout:
             self.series_ids += series.series_ids
             self.clock.extend(series.timestamps, series.bounds)
             if tests is not None:
-                self.tests = (self.tests or []) + tests
+                self.tests = self.tests or []
+                self.tests += tests
         for k, count in enumerate((series.merged, series.inserted, series.filled)):
             self.changes[k] += count
         targets = [k for k, c in enumerate(series.features) if c in (options.targets or [c])]
