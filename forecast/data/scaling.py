@@ -244,15 +244,6 @@ class SeriesScaler:
         )
 
 
-def fitted_scaler(columns: list[list[np.ndarray]], shard: Shard = WHOLE) -> Scaler | None:
-    """The scaler of numeric covariate columns, each the parts of its training rows (one
-    part a series: views, not a copy), over every rank's; None without any."""
-    if not columns:
-        return None
-    fitted = [Scaler.fit([part[:, None] for part in parts], shard=shard) for parts in columns]
-    return Scaler(*(np.concatenate([getattr(f, s) for f in fitted]) for s in ("mean", "std")))
-
-
 def refuse_overflow(table: torch.Tensor, columns: list[str], where: str) -> None:
     """Values finite in the file but past float32's range once scaled (1e40) would train as
     infinities: refused, naming the column."""
