@@ -54,7 +54,7 @@ def set_up(path, **keys) -> ForecastDataModule:
 def whole(monkeypatch, path, **keys) -> ForecastDataModule:
     """The table read whole, as a CSV file or a DDP rank's share is."""
     with monkeypatch.context() as patch:
-        patch.setattr(chunks_module, "streamable", lambda *_: False)
+        patch.setattr(chunks_module, "streamable", lambda *_: None)
         return set_up(path, **keys)
 
 
@@ -199,7 +199,7 @@ def test_one_series_without_ids_is_read_in_chunks_of_rows_as_read_whole(tmp_path
     streamed = ForecastDataModule(str(tmp_path / "one.parquet"), **keys)
     streamed.setup()
     with monkeypatch.context() as patch:
-        patch.setattr(chunks_module, "streamable", lambda *_: False)
+        patch.setattr(chunks_module, "streamable", lambda *_: None)
         read = ForecastDataModule(str(tmp_path / "one.parquet"), **keys)
         read.setup()
     assert streamed.bounds == read.bounds == [(0, 3000)] and streamed.series_ids == [""]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,10 +26,10 @@ from forecast.data.covariates import covariate_columns
 from forecast.data.options import DataOptions, as_list
 from forecast.data.parquet import (
     Unstreamable,
-    column_batches,
     parquet_dataset,
     row_chunks,
     series_chunks,
+    series_count,
 )
 from forecast.data.reading import file_rows, table_columns, table_kind
 from forecast.data.rules import RowNames
@@ -60,7 +60,12 @@ class Chunk:
 
     def name(self, k: int, options: DataOptions, source: str) -> str:
         """How messages name the chunk's series ``k``."""
-        return f"series {self.series.series_ids[k]!r}" if options.series_id else source
+        return series_name(self.series.series_ids[k], options, source)
+
+
+def series_name(key: object, options: DataOptions, source: str) -> str:
+    """How messages name the series ``key`` of ``source``: the file, for one without ids."""
+    return f"series {key!r}" if options.series_id else source
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,12 @@ class TableChunks:
     def __init__(self, path: str, options: DataOptions) -> None:
         self.path, self.options = path, options
         self.shard: Shard = WHOLE
-        self.streamed = streamable(Path(path), options)
+        self._dataset = streamable(Path(path), options)  # opened once, read on each reading
+        self.streamed = self._dataset is not None
+        if self._dataset is not None:  # refused before a column is decoded
+            width = max(len(self._dataset.schema.names), 1)
+            check_size(Path(path), options, self._dataset.count_rows(), width)
+            self._names = file_rows(path)
         self._whole: Chunk | None = None
         self._shared: Shard | None = None
 
@@ -121,7 +131,7 @@ class TableChunks:
         shard = Shard.of_process()
         if shard.world == 1 or not ids:
             return WHOLE
-        count = series_runs(column_batches(dataset, ids), ids)
+        count = series_count(dataset, ids)
         if count < shard.world:
             return WHOLE
         mine = len(range(shard.rank, count, shard.world))
@@ -129,11 +139,8 @@ class TableChunks:
         return shard
 
     def _streamed(self) -> Iterator[Chunk]:
-        path, options = Path(self.path), self.options
-        dataset = parquet_dataset(path)
-        columns = dataset.schema.names
-        check_size(path, options, dataset.count_rows(), max(len(columns), 1))
-        names, ids = file_rows(path), as_list(options.series_id) or []
+        path, options, dataset = Path(self.path), self.options, self._dataset
+        columns, names, ids = dataset.schema.names, self._names, as_list(options.series_id) or []
         if self._shared is None:  # the id column read once, not on every reading
             self._shared = self._share(dataset, ids)
         shard = self.shard = self._shared
@@ -163,33 +170,21 @@ class TableChunks:
             released()
 
 
-def series_runs(batches: Iterable[pd.DataFrame], id_columns: list[str]) -> int:
-    """The runs of one series' rows in a table read as ``batches`` of its id columns: its
-    series, where each series' rows come together (else ``series_chunks`` refuses it)."""
-    runs, last = 0, None
-    for frame in batches:
-        codes = series_codes(frame, id_columns)
-        runs += int(np.count_nonzero(codes[1:] != codes[:-1]))
-        first = frame[id_columns].iloc[0].tolist()
-        runs += first != last
-        last = frame[id_columns].iloc[-1].tolist()
-    return runs
-
-
-def streamable(path: Path, options: DataOptions) -> bool:
-    """Whether the table can be read in chunks: a Parquet data set (a file or a folder)
-    with series ids and rows, or without ids (one series, in chunks of rows) with
-    timestamps and more rows than a chunk."""
+def streamable(path: Path, options: DataOptions) -> ds.Dataset | None:
+    """The data set, where the table can be read in chunks: a Parquet file or folder with
+    series ids and rows, or without ids (one series, in chunks of rows) with timestamps and
+    more rows than a chunk; None where it is read whole."""
     if not options.header or options.columns is not None:  # refused by read_table, by name
-        return False
+        return None
     if not (path.is_dir() or (path.is_file() and table_kind(path)[0] == "parquet")):
-        return False
+        return None
     dataset = parquet_dataset(path)
     ids = as_list(options.series_id) or []
     if not ids:
         one = options.timestamp is not None and options.scaling != "series"
-        return one and dataset.count_rows() > CHUNK_ROWS
-    return set(ids) <= set(dataset.schema.names) and dataset.count_rows() > 0
+        return dataset if one and dataset.count_rows() > CHUNK_ROWS else None
+    found = set(ids) <= set(dataset.schema.names) and dataset.count_rows() > 0
+    return dataset if found else None
 
 
 def one_series_part(

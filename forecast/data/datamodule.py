@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
-from forecast.data.chunks import TableChunks
+from forecast.data.chunks import TableChunks, series_name
 from forecast.data.clock import season_from_freq
 from forecast.data.fitting import fit_spec, own_scalers
 from forecast.data.layout import Layout
@@ -212,7 +212,7 @@ class ForecastDataModule(pl.LightningDataModule):
 
     def _name(self, k: int) -> str:
         """How messages name series ``k``."""
-        return f"series {self.series_ids[k]!r}" if self.options.series_id else self.path
+        return series_name(self.series_ids[k], self.options, self.path)
 
     def train_dataloader(self) -> DataLoader:
         return batch_loader(

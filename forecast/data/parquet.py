@@ -139,10 +139,8 @@ def series_chunks(
     runs, last_key = 0, None  # runs of one series' rows in ``parts``, and the last row's id
     pending = 0  # rows in ``parts``
     for frame in column_batches(dataset, columns):
-        codes = series_codes(frame, id_columns)
-        first_key = frame[id_columns].iloc[0].tolist()
-        runs += int(np.count_nonzero(codes[1:] != codes[:-1])) + (first_key != last_key)
-        last_key = frame[id_columns].iloc[-1].tolist()
+        new, last_key = id_runs(frame, id_columns, last_key)
+        runs += new
         parts.append(frame)
         pending += len(frame)
         if runs > series if series else pending >= rows and runs > 1:
@@ -151,6 +149,25 @@ def series_chunks(
             parts, pending = [rest], len(rest)
     if parts:
         yield from chunks.cut(pd.concat(parts, ignore_index=True), last=True)[0]
+
+
+def id_runs(frame: pd.DataFrame, id_columns: list[str], last_key: list | None) -> tuple[int, list]:
+    """The runs of one series' rows that ``frame`` (a batch after one whose last row's ids
+    were ``last_key``) starts or adds, and its last row's ids."""
+    codes = series_codes(frame, id_columns)
+    first_key = frame[id_columns].iloc[0].tolist()
+    runs = int(np.count_nonzero(codes[1:] != codes[:-1])) + (first_key != last_key)
+    return runs, frame[id_columns].iloc[-1].tolist()
+
+
+def series_count(dataset: ds.Dataset, id_columns: list[str]) -> int:
+    """The series of a data set whose series' rows come together (else ``series_chunks``
+    refuses it), counted as runs of its id columns, read alone."""
+    runs, last_key = 0, None
+    for frame in column_batches(dataset, id_columns):
+        new, last_key = id_runs(frame, id_columns, last_key)
+        runs += new
+    return runs
 
 
 def row_chunks(dataset: ds.Dataset, columns: list[str], rows: int) -> Iterator[pd.DataFrame]:

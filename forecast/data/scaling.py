@@ -157,17 +157,6 @@ class SeriesScaler:
     std: np.ndarray  # (n_series, n_features)
 
     @classmethod
-    def fit(
-        cls, values: np.ndarray, train: Sequence[tuple[int, int] | None], keys: list,
-        column: Scaler,
-    ) -> SeriesScaler:  # fmt: skip
-        """``train[k]``: the row range of series ``k``'s training rows in ``values``, None for
-        a series with none (left out of training): it takes ``column``'s statistics."""
-        own = [column if rows is None else Scaler.fit(values[slice(*rows)], column.std)
-               for rows in train]  # fmt: skip
-        return cls.stack(keys, own)
-
-    @classmethod
     def stack(cls, keys: list, scalers: Sequence[Scaler]) -> SeriesScaler:
         """One table of ``scalers``, the ``k``-th that of series ``keys[k]``."""
         mean, std = (np.stack([getattr(s, part) for s in scalers]) for part in ("mean", "std"))
